@@ -1,0 +1,332 @@
+//! Region and endpoint selection: pick a pool by region policy, health and weight (spilling to
+//! other regions, or panic mode when no pool is healthy), then an endpoint in it by
+//! power-of-two-choices on peak-EWMA latency × (in-flight + 1). Pure: time and randomness are
+//! passed in.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use rand::Rng;
+use weir_config::RegionPolicy;
+
+use crate::endpoint::EndpointState;
+use crate::snapshot::{PoolRuntime, UpstreamRuntime};
+
+/// Why a pool was chosen; recorded in metrics and the access log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PickMode {
+    /// The normal choice: the gateway's own region (`nearest`) or a weighted split.
+    Normal,
+    /// `nearest` sent the request away from the gateway's own region.
+    Spill,
+    /// No pool was healthy: every endpoint was a candidate, health ignored.
+    Panic,
+}
+
+impl PickMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PickMode::Normal => "normal",
+            PickMode::Spill => "spill",
+            PickMode::Panic => "panic",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pick {
+    pub pool: usize,
+    pub endpoint: usize,
+    pub mode: PickMode,
+}
+
+/// Choose an endpoint of `upstream` for a new attempt, never one in `tried`. `None` when every
+/// endpoint has been tried.
+pub fn pick(
+    upstream: &UpstreamRuntime,
+    tried: &[Arc<EndpointState>],
+    now: Instant,
+    rng: &mut impl Rng,
+) -> Option<Pick> {
+    let untried = |e: &Arc<EndpointState>| !tried.iter().any(|t| Arc::ptr_eq(t, e));
+    let ready = |e: &Arc<EndpointState>| e.is_available(now) && untried(e);
+    let pool_ready = |p: &PoolRuntime| {
+        p.is_healthy(upstream.min_healthy_fraction, now) && p.endpoints.iter().any(ready)
+    };
+    let pools = &upstream.pools;
+
+    let normal = match upstream.policy {
+        RegionPolicy::Nearest => match pools.iter().position(|p| p.is_local) {
+            Some(local) if pool_ready(&pools[local]) => Some((local, PickMode::Normal)),
+            local => {
+                let mode = if local.is_some() { PickMode::Spill } else { PickMode::Normal };
+                choose_pool(pools, |p| !p.is_local && pool_ready(p), true, now, rng)
+                    .map(|i| (i, mode))
+            }
+        },
+        RegionPolicy::Weighted => {
+            choose_pool(pools, pool_ready, false, now, rng).map(|i| (i, PickMode::Normal))
+        }
+    };
+    if let Some((pool, mode)) = normal {
+        let endpoint = power_of_two(&pools[pool].endpoints, ready, now, rng)?;
+        return Some(Pick { pool, endpoint, mode });
+    }
+
+    let any_pool_healthy = pools
+        .iter()
+        .any(|p| p.is_healthy(upstream.min_healthy_fraction, now));
+    if any_pool_healthy {
+        // Healthy pools exist but retries used up their endpoints: any available one will do.
+        let pool = choose_pool(pools, |p| p.weight > 0 && p.endpoints.iter().any(ready), false, now, rng)?;
+        let endpoint = power_of_two(&pools[pool].endpoints, ready, now, rng)?;
+        return Some(Pick { pool, endpoint, mode: PickMode::Spill });
+    }
+
+    // Panic mode (as Envoy): with no healthy pool, trust nobody's health and use every endpoint
+    // rather than fail every request.
+    let pool = choose_pool(pools, |p| p.weight > 0 && p.endpoints.iter().any(untried), false, now, rng)?;
+    let endpoint = power_of_two(&pools[pool].endpoints, untried, now, rng)?;
+    Some(Pick { pool, endpoint, mode: PickMode::Panic })
+}
+
+/// Weighted random choice among the pools that pass `eligible`. With `prefer_fast`, and when
+/// every candidate has a latency estimate, a pool's weight is divided by its latency.
+fn choose_pool(
+    pools: &[PoolRuntime],
+    eligible: impl Fn(&PoolRuntime) -> bool,
+    prefer_fast: bool,
+    now: Instant,
+    rng: &mut impl Rng,
+) -> Option<usize> {
+    let candidates = || pools.iter().enumerate().filter(|(_, p)| eligible(p));
+    let latency_known = prefer_fast && candidates().all(|(_, p)| p.latency(now).is_some());
+    let weight = |p: &PoolRuntime| -> f64 {
+        let w = f64::from(p.weight);
+        match p.latency(now) {
+            Some(l) if latency_known => w / l.as_secs_f64().max(1e-6),
+            _ => w,
+        }
+    };
+    let total: f64 = candidates().map(|(_, p)| weight(p)).sum();
+    if total <= 0.0 {
+        return None;
+    }
+    let mut point = rng.random::<f64>() * total;
+    let mut last = None;
+    for (i, p) in candidates() {
+        let w = weight(p);
+        if w <= 0.0 {
+            continue;
+        }
+        last = Some(i);
+        if point < w {
+            return Some(i);
+        }
+        point -= w;
+    }
+    last
+}
+
+/// Power of two choices: two distinct random candidates, keep the one with the lower load.
+fn power_of_two(
+    endpoints: &[Arc<EndpointState>],
+    eligible: impl Fn(&Arc<EndpointState>) -> bool,
+    now: Instant,
+    rng: &mut impl Rng,
+) -> Option<usize> {
+    let nth = |n: usize| {
+        endpoints
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| eligible(e))
+            .nth(n)
+            .map(|(i, _)| i)
+    };
+    let count = endpoints.iter().filter(|e| eligible(e)).count();
+    match count {
+        0 => None,
+        1 => nth(0),
+        _ => {
+            let a = rng.random_range(0..count);
+            let mut b = rng.random_range(0..count - 1);
+            if b >= a {
+                b += 1;
+            }
+            let (a, b) = (nth(a)?, nth(b)?);
+            if endpoints[b].load(now) < endpoints[a].load(now) {
+                Some(b)
+            } else {
+                Some(a)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::endpoint::{EndpointKey, EndpointRegistry};
+    use crate::metrics::Metrics;
+    use crate::snapshot::Snapshot;
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+    use std::time::Duration;
+
+    fn upstream(policy: &str, local: &str, pools: &[(&str, u32, &[u16])]) -> Arc<UpstreamRuntime> {
+        let mut text = format!(
+            "[gateway]\nregion = \"{local}\"\n[upstreams.api]\nregion_policy = \"{policy}\"\n"
+        );
+        for (region, weight, ports) in pools {
+            let eps: Vec<String> = ports.iter().map(|p| format!("\"127.0.0.1:{p}\"")).collect();
+            text.push_str(&format!(
+                "[[upstreams.api.pools]]\nregion = \"{region}\"\nweight = {weight}\nendpoints = [{}]\n",
+                eps.join(", ")
+            ));
+        }
+        text.push_str("[[routes]]\nupstream = \"api\"\n");
+        let config = weir_config::parse(&text).expect("valid test config");
+        let snapshot = Snapshot::compile(
+            Arc::new(config),
+            1,
+            String::new(),
+            "test".into(),
+            &EndpointRegistry::default(),
+            &Metrics::new().unwrap(),
+            Instant::now(),
+        );
+        Arc::clone(&snapshot.upstreams["api"])
+    }
+
+    fn region_counts(up: &UpstreamRuntime, n: usize) -> Vec<(String, usize, usize)> {
+        let mut rng = StdRng::seed_from_u64(7);
+        let now = Instant::now();
+        let mut counts: Vec<usize> = vec![0; up.pools.len()];
+        let mut panics = 0;
+        for _ in 0..n {
+            let pick = pick(up, &[], now, &mut rng).expect("a pick");
+            counts[pick.pool] += 1;
+            panics += usize::from(pick.mode == PickMode::Panic);
+        }
+        up.pools
+            .iter()
+            .zip(counts)
+            .map(|(p, c)| (p.region.to_string(), c, panics))
+            .collect()
+    }
+
+    #[test]
+    fn nearest_keeps_traffic_local_while_healthy() {
+        let up = upstream("nearest", "us-east", &[("us-east", 100, &[1, 2]), ("eu-west", 100, &[3])]);
+        let counts = region_counts(&up, 1000);
+        assert_eq!(counts[0].1, 1000);
+    }
+
+    #[test]
+    fn nearest_spills_when_local_pool_is_below_its_healthy_fraction() {
+        let up = upstream(
+            "nearest",
+            "us-east",
+            &[("us-east", 100, &[1, 2, 3]), ("eu-west", 100, &[4]), ("ap-south", 100, &[5])],
+        );
+        up.pools[0].endpoints[0].mark_down();
+        up.pools[0].endpoints[1].mark_down();
+        let mut rng = StdRng::seed_from_u64(1);
+        let pick = pick(&up, &[], Instant::now(), &mut rng).unwrap();
+        assert_ne!(pick.pool, 0);
+        assert_eq!(pick.mode, PickMode::Spill);
+        let counts = region_counts(&up, 2000);
+        assert_eq!(counts[0].1, 0);
+        assert!(counts[1].1 > 800 && counts[2].1 > 800, "{counts:?}");
+    }
+
+    #[test]
+    fn nearest_spills_when_local_weight_is_zero() {
+        let up = upstream("nearest", "us-east", &[("us-east", 0, &[1]), ("eu-west", 100, &[3])]);
+        let counts = region_counts(&up, 100);
+        assert_eq!(counts[1].1, 100);
+    }
+
+    #[test]
+    fn spill_prefers_the_faster_region() {
+        let up = upstream(
+            "nearest",
+            "us-east",
+            &[("us-east", 0, &[1]), ("eu-west", 100, &[2]), ("ap-south", 100, &[3])],
+        );
+        let now = Instant::now();
+        up.pools[1].endpoints[0].observe_latency(Duration::from_millis(10), now);
+        up.pools[2].endpoints[0].observe_latency(Duration::from_millis(90), now);
+        let counts = region_counts(&up, 2000);
+        assert!(counts[1].1 > 1600, "{counts:?}");
+    }
+
+    #[test]
+    fn weighted_splits_by_weight() {
+        let up = upstream("weighted", "us-east", &[("us-east", 75, &[1, 2]), ("eu-west", 25, &[3])]);
+        let counts = region_counts(&up, 4000);
+        let share = counts[0].1 as f64 / 4000.0;
+        assert!((share - 0.75).abs() < 0.03, "{counts:?}");
+    }
+
+    #[test]
+    fn panic_mode_uses_every_endpoint_when_no_pool_is_healthy() {
+        let up = upstream("nearest", "us-east", &[("us-east", 100, &[1]), ("eu-west", 100, &[2])]);
+        up.pools[0].endpoints[0].mark_down();
+        up.pools[1].endpoints[0].mark_down();
+        let counts = region_counts(&up, 1000);
+        assert_eq!(counts[0].2, 1000, "every pick is a panic pick");
+        assert!(counts[0].1 > 300 && counts[1].1 > 300, "{counts:?}");
+    }
+
+    #[test]
+    fn retries_skip_tried_endpoints_then_leave_the_region() {
+        let up = upstream("nearest", "us-east", &[("us-east", 100, &[1, 2]), ("eu-west", 100, &[3])]);
+        let mut rng = StdRng::seed_from_u64(3);
+        let now = Instant::now();
+        let first = pick(&up, &[], now, &mut rng).unwrap();
+        let tried = vec![Arc::clone(&up.pools[0].endpoints[first.endpoint])];
+        let second = pick(&up, &tried, now, &mut rng).unwrap();
+        assert_eq!(second.pool, 0);
+        assert_ne!(second.endpoint, first.endpoint);
+        let tried = up.pools[0].endpoints.clone();
+        let third = pick(&up, &tried, now, &mut rng).unwrap();
+        assert_eq!(third.pool, 1);
+        let all: Vec<_> = up.pools.iter().flat_map(|p| p.endpoints.clone()).collect();
+        assert_eq!(pick(&up, &all, now, &mut rng), None);
+    }
+
+    #[test]
+    fn p2c_avoids_the_slow_endpoint() {
+        let up = upstream("nearest", "r", &[("r", 100, &[1, 2, 3])]);
+        let now = Instant::now();
+        for (i, ms) in [(0, 1), (1, 1), (2, 100)] {
+            up.pools[0].endpoints[i].observe_latency(Duration::from_millis(ms), now);
+        }
+        let mut rng = StdRng::seed_from_u64(5);
+        let slow = (0..3000)
+            .filter(|_| pick(&up, &[], now, &mut rng).unwrap().endpoint == 2)
+            .count();
+        assert_eq!(slow, 0, "with two choices the slow endpoint always loses");
+    }
+
+    #[test]
+    fn p2c_counts_in_flight_requests() {
+        let up = upstream("nearest", "r", &[("r", 100, &[1, 2])]);
+        let now = Instant::now();
+        let busy = &up.pools[0].endpoints[0];
+        let _guards: Vec<_> = (0..5).map(|_| busy.start_request()).collect();
+        let mut rng = StdRng::seed_from_u64(9);
+        for _ in 0..100 {
+            assert_eq!(pick(&up, &[], now, &mut rng).unwrap().endpoint, 1);
+        }
+    }
+
+    #[test]
+    fn endpoint_key_identity_is_upstream_region_address() {
+        let up = upstream("nearest", "r", &[("r", 100, &[1])]);
+        let key: &EndpointKey = &up.pools[0].endpoints[0].key;
+        assert_eq!(&*key.upstream, "api");
+        assert_eq!(&*key.region, "r");
+    }
+}

@@ -1,0 +1,22 @@
+//! Weir's data plane: a Pingora HTTP proxy that routes by host and path to regional pools,
+//! chooses healthy, fast endpoints, and takes new configs atomically while serving.
+#![forbid(unsafe_code)]
+
+pub mod access_log;
+pub mod admin;
+pub mod balance;
+pub mod endpoint;
+pub mod ewma;
+pub mod health;
+pub mod metrics;
+pub mod outlier;
+pub mod problem;
+pub mod proxy;
+pub mod reload;
+pub mod router;
+pub mod server;
+pub mod snapshot;
+pub mod state;
+pub mod status;
+pub mod trace_ctx;
+pub mod watcher;

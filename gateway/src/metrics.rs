@@ -1,0 +1,147 @@
+//! Prometheus metrics of the gateway, registered once in a registry owned by the gateway and
+//! passed to each part. Labels are bounded: route, upstream, region, endpoint come from config.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+
+/// Latency buckets from 0.25 ms to 30 s.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    30.0,
+];
+
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    pub requests: IntCounterVec,
+    pub request_duration: HistogramVec,
+    pub upstream_duration: HistogramVec,
+    pub endpoint_healthy: IntGaugeVec,
+    pub endpoint_ejected: IntGaugeVec,
+    pub config_version: IntGauge,
+    pub config_reloads: IntCounterVec,
+    pub ejections: IntCounterVec,
+    pub panic_routing: IntCounterVec,
+    pub spill_routing: IntCounterVec,
+    pub connect_failures: IntCounterVec,
+    pub retries: IntCounterVec,
+    pub health_checks: IntCounterVec,
+    pub access_log_dropped: IntCounter,
+}
+
+impl Metrics {
+    pub fn new() -> prometheus::Result<Self> {
+        let registry = Registry::new();
+        let counter = |name: &str, help: &str, labels: &[&str]| -> prometheus::Result<_> {
+            let c = IntCounterVec::new(Opts::new(name, help), labels)?;
+            registry.register(Box::new(c.clone()))?;
+            Ok(c)
+        };
+        let gauge = |name: &str, help: &str, labels: &[&str]| -> prometheus::Result<_> {
+            let g = IntGaugeVec::new(Opts::new(name, help), labels)?;
+            registry.register(Box::new(g.clone()))?;
+            Ok(g)
+        };
+        let histogram = |name: &str, help: &str, labels: &[&str]| -> prometheus::Result<_> {
+            let opts = HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec());
+            let h = HistogramVec::new(opts, labels)?;
+            registry.register(Box::new(h.clone()))?;
+            Ok(h)
+        };
+        let config_version = IntGauge::new(
+            "weir_config_version",
+            "Version of the config this gateway serves (1 for the first loaded, then +1 per applied change).",
+        )?;
+        registry.register(Box::new(config_version.clone()))?;
+        let access_log_dropped = IntCounter::new(
+            "weir_access_log_dropped_total",
+            "Access-log lines dropped because the writer fell behind.",
+        )?;
+        registry.register(Box::new(access_log_dropped.clone()))?;
+        Ok(Self {
+            requests: counter(
+                "weir_requests_total",
+                "Requests answered, by route, upstream, region and status code.",
+                &["route", "upstream", "region", "code"],
+            )?,
+            request_duration: histogram(
+                "weir_request_duration_seconds",
+                "Time from request start to the end of the response, by route.",
+                &["route"],
+            )?,
+            upstream_duration: histogram(
+                "weir_upstream_duration_seconds",
+                "Time from sending to an upstream to its response header, by upstream and region.",
+                &["upstream", "region"],
+            )?,
+            endpoint_healthy: gauge(
+                "weir_endpoint_healthy",
+                "1 when the endpoint passes its health checks (or has none), 0 when marked down.",
+                &["upstream", "region", "endpoint"],
+            )?,
+            endpoint_ejected: gauge(
+                "weir_endpoint_ejected",
+                "1 while passive outlier detection has the endpoint ejected.",
+                &["upstream", "region", "endpoint"],
+            )?,
+            config_version,
+            config_reloads: counter(
+                "weir_config_reloads_total",
+                "Config reload attempts by result (ok, error, restart_required).",
+                &["result"],
+            )?,
+            ejections: counter(
+                "weir_ejections_total",
+                "Endpoints ejected by passive outlier detection.",
+                &["upstream", "region"],
+            )?,
+            panic_routing: counter(
+                "weir_panic_routing_total",
+                "Requests routed in panic mode (no healthy pool) to any endpoint.",
+                &["upstream"],
+            )?,
+            spill_routing: counter(
+                "weir_spill_routing_total",
+                "Requests sent out of the gateway's own region because it was unhealthy or drained.",
+                &["upstream", "region"],
+            )?,
+            connect_failures: counter(
+                "weir_upstream_connect_failures_total",
+                "Failed connection attempts to endpoints.",
+                &["upstream", "region"],
+            )?,
+            retries: counter(
+                "weir_retries_total",
+                "Requests retried on another endpoint, by reason.",
+                &["upstream", "reason"],
+            )?,
+            health_checks: counter(
+                "weir_health_checks_total",
+                "Active health checks by result (success, failure).",
+                &["upstream", "region", "result"],
+            )?,
+            access_log_dropped,
+            registry,
+        })
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(16 * 1024);
+        let families = self.registry.gather();
+        // Encoding into a Vec cannot fail for well-formed families.
+        if let Err(e) = TextEncoder::new().encode(&families, &mut out) {
+            tracing::error!(error = %e, "failed to encode metrics");
+        }
+        out
+    }
+
+    /// Forget the label sets of an endpoint that the config no longer names.
+    pub fn forget_endpoint(&self, upstream: &str, region: &str, endpoint: &str) {
+        let labels = [upstream, region, endpoint];
+        let _ = self.endpoint_healthy.remove_label_values(&labels);
+        let _ = self.endpoint_ejected.remove_label_values(&labels);
+    }
+}

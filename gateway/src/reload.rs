@@ -1,0 +1,140 @@
+//! Applying a config text to a running gateway, all or nothing: parse and validate off to the
+//! side, refuse changes that need a restart, compile, publish with one store, then drop the
+//! state of endpoints the new config no longer names. A rejected text changes nothing.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use sha2::{Digest, Sha256};
+use weir_config::ConfigErrors;
+
+use crate::snapshot::Snapshot;
+use crate::state::Gateway;
+
+/// Why a new config was not applied. The running config is untouched in every case.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error("config rejected:\n{0}")]
+    Invalid(ConfigErrors),
+    #[error("config rejected: {} changed, which needs a restart", .0.join(", "))]
+    RestartRequired(Vec<&'static str>),
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+impl ReloadError {
+    /// The `result` label of `weir_config_reloads_total`.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            ReloadError::RestartRequired(_) => "restart_required",
+            ReloadError::Invalid(_) | ReloadError::Read { .. } => "error",
+        }
+    }
+}
+
+/// What a successful apply did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// The text is the one already running.
+    Unchanged { version: u64 },
+    /// Published as `version`; `changes` says what differs from the previous one.
+    Changed { version: u64, changes: Vec<String> },
+}
+
+/// SHA-256 of a config text, hex.
+pub fn checksum(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Apply `text` as the gateway's new config, or leave everything as it was and say why.
+/// Counted in `weir_config_reloads_total` and logged either way.
+pub fn apply(gateway: &Gateway, text: &str, trigger: &str, now: Instant) -> Result<Applied, ReloadError> {
+    let result = apply_inner(gateway, text, now);
+    match &result {
+        Ok(Applied::Unchanged { version }) => {
+            tracing::info!(trigger, version, "config unchanged; nothing to apply");
+        }
+        Ok(Applied::Changed { version, changes }) => {
+            gateway.metrics.config_reloads.with_label_values(&["ok"]).inc();
+            tracing::info!(trigger, version, changes = ?changes, "config applied");
+        }
+        Err(e) => {
+            gateway
+                .metrics
+                .config_reloads
+                .with_label_values(&[e.metric_label()])
+                .inc();
+            let version = gateway.snapshot().version;
+            tracing::error!(trigger, still_serving_version = version, error = %e, "config reload rejected");
+        }
+    }
+    result
+}
+
+fn apply_inner(gateway: &Gateway, text: &str, now: Instant) -> Result<Applied, ReloadError> {
+    let _one_at_a_time = gateway
+        .apply_lock
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let current = gateway.snapshot();
+    let sum = checksum(text);
+    if sum == current.checksum {
+        return Ok(Applied::Unchanged {
+            version: current.version,
+        });
+    }
+    let config = weir_config::parse(text).map_err(ReloadError::Invalid)?;
+    let needs_restart = weir_config::restart_required(&current.config, &config);
+    if !needs_restart.is_empty() {
+        return Err(ReloadError::RestartRequired(needs_restart));
+    }
+    let changes = weir_config::diff(&current.config, &config);
+    let version = current.version + 1;
+    let next = Snapshot::compile(
+        Arc::new(config),
+        version,
+        sum,
+        current.gateway_id.clone(),
+        &gateway.registry,
+        &gateway.metrics,
+        now,
+    );
+    gateway.publish(next);
+    let published = gateway.snapshot();
+    for key in gateway.registry.retain(|key| published.names_endpoint(key)) {
+        gateway
+            .metrics
+            .forget_endpoint(&key.upstream, &key.region, &key.addr.to_string());
+    }
+    Ok(Applied::Changed { version, changes })
+}
+
+/// Read and apply the config file at `path`.
+pub fn apply_file(
+    gateway: &Gateway,
+    path: &std::path::Path,
+    trigger: &str,
+) -> Result<Applied, ReloadError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => apply(gateway, &text, trigger, Instant::now()),
+        Err(source) => {
+            let e = ReloadError::Read {
+                path: path.display().to_string(),
+                source,
+            };
+            gateway
+                .metrics
+                .config_reloads
+                .with_label_values(&[e.metric_label()])
+                .inc();
+            tracing::error!(trigger, error = %e, "config reload rejected");
+            Err(e)
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! The routing snapshot: a validated config compiled into the lookup structures the request path
+//! uses, with endpoint state attached from the registry. Published whole with one `ArcSwap::store`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use prometheus::{Histogram, IntCounter};
+use weir_config::{Config, HealthCheck, OutlierDetection, RegionPolicy};
+
+use crate::endpoint::{EndpointKey, EndpointRegistry, EndpointState};
+use crate::metrics::Metrics;
+use crate::router::Router;
+
+/// One config version, ready to serve.
+pub struct Snapshot {
+    /// 1 for the first config this process loaded, then +1 per applied change.
+    pub version: u64,
+    /// SHA-256 of the config text, hex, for telling versions apart across processes.
+    pub checksum: String,
+    pub config: Arc<Config>,
+    pub gateway_id: String,
+    pub local_region: Option<Arc<str>>,
+    pub router: Router<Arc<RouteEntry>>,
+    pub upstreams: BTreeMap<String, Arc<UpstreamRuntime>>,
+}
+
+/// A route as the request path needs it.
+pub struct RouteEntry {
+    pub name: Arc<str>,
+    pub upstream: Arc<UpstreamRuntime>,
+    pub timeout: Duration,
+    pub request_duration: Histogram,
+}
+
+/// An upstream with its pools and their live endpoints.
+pub struct UpstreamRuntime {
+    pub name: Arc<str>,
+    pub policy: RegionPolicy,
+    pub health: Option<HealthCheck>,
+    pub min_healthy_fraction: f64,
+    pub outlier: OutlierDetection,
+    pub connect_timeout: Duration,
+    pub connect_retries: u32,
+    pub pools: Vec<PoolRuntime>,
+    pub panic_routing: IntCounter,
+}
+
+pub struct PoolRuntime {
+    pub region: Arc<str>,
+    pub weight: u32,
+    pub is_local: bool,
+    pub endpoints: Vec<Arc<EndpointState>>,
+    pub upstream_duration: Histogram,
+    pub connect_failures: IntCounter,
+    pub ejections: IntCounter,
+    pub spill_routing: IntCounter,
+}
+
+impl PoolRuntime {
+    /// Endpoints that may take new requests now.
+    pub fn available(&self, now: Instant) -> usize {
+        self.endpoints
+            .iter()
+            .filter(|e| e.is_available(now))
+            .count()
+    }
+
+    /// Weighted above 0 and with at least `min_fraction` of its endpoints available.
+    pub fn is_healthy(&self, min_fraction: f64, now: Instant) -> bool {
+        if self.weight == 0 || self.endpoints.is_empty() {
+            return false;
+        }
+        let available = self.available(now);
+        available > 0 && available as f64 >= min_fraction * self.endpoints.len() as f64
+    }
+
+    /// Mean latency estimate over the available endpoints that have one.
+    pub fn latency(&self, now: Instant) -> Option<Duration> {
+        let (sum, n) = self
+            .endpoints
+            .iter()
+            .filter(|e| e.is_available(now))
+            .filter_map(|e| e.latency_estimate())
+            .fold((Duration::ZERO, 0u32), |(s, n), l| (s + l, n + 1));
+        (n > 0).then(|| sum / n)
+    }
+}
+
+impl Snapshot {
+    /// Compile a validated config. Endpoint states come from (and are added to) `registry`.
+    pub fn compile(
+        config: Arc<Config>,
+        version: u64,
+        checksum: String,
+        gateway_id: String,
+        registry: &EndpointRegistry,
+        metrics: &Metrics,
+        now: Instant,
+    ) -> Self {
+        let local_region: Option<Arc<str>> = config.gateway.region.as_deref().map(Arc::from);
+        let upstreams: BTreeMap<String, Arc<UpstreamRuntime>> = config
+            .upstreams
+            .iter()
+            .map(|(name, up)| {
+                let name_arc: Arc<str> = Arc::from(name.as_str());
+                let pools = up
+                    .pools
+                    .iter()
+                    .map(|pool| {
+                        let region: Arc<str> = Arc::from(pool.region.as_str());
+                        let endpoints = pool
+                            .endpoints
+                            .iter()
+                            .map(|addr| {
+                                let key = EndpointKey {
+                                    upstream: Arc::clone(&name_arc),
+                                    region: Arc::clone(&region),
+                                    addr: *addr,
+                                };
+                                let state = registry.get_or_create(key, now);
+                                let labels = [name.as_str(), &pool.region, &state.label];
+                                metrics
+                                    .endpoint_healthy
+                                    .with_label_values(&labels)
+                                    .set(i64::from(state.is_healthy()));
+                                metrics
+                                    .endpoint_ejected
+                                    .with_label_values(&labels)
+                                    .set(i64::from(state.is_ejected(now)));
+                                state
+                            })
+                            .collect();
+                        let labels = [name.as_str(), pool.region.as_str()];
+                        PoolRuntime {
+                            is_local: local_region.as_deref() == Some(pool.region.as_str()),
+                            weight: pool.weight,
+                            endpoints,
+                            upstream_duration: metrics.upstream_duration.with_label_values(&labels),
+                            connect_failures: metrics.connect_failures.with_label_values(&labels),
+                            ejections: metrics.ejections.with_label_values(&labels),
+                            spill_routing: metrics.spill_routing.with_label_values(&labels),
+                            region,
+                        }
+                    })
+                    .collect();
+                let runtime = UpstreamRuntime {
+                    name: Arc::clone(&name_arc),
+                    policy: up.region_policy,
+                    health: up.health.clone(),
+                    min_healthy_fraction: up.min_healthy_fraction,
+                    outlier: up.outlier.clone(),
+                    connect_timeout: up.connect_timeout,
+                    connect_retries: up.connect_retries,
+                    pools,
+                    panic_routing: metrics.panic_routing.with_label_values(&[name.as_str()]),
+                };
+                (name.clone(), Arc::new(runtime))
+            })
+            .collect();
+        let router = Router::new(config.routes.iter().filter_map(|route| {
+            // Validation guarantees the upstream exists; a missing one would only drop the route.
+            let upstream = Arc::clone(upstreams.get(&route.upstream)?);
+            let entry = RouteEntry {
+                name: Arc::from(route.name.as_str()),
+                upstream,
+                timeout: route.timeout,
+                request_duration: metrics.request_duration.with_label_values(&[&route.name]),
+            };
+            Some((route.host.clone(), route.path_prefix.clone(), Arc::new(entry)))
+        }));
+        Self {
+            version,
+            checksum,
+            gateway_id,
+            local_region,
+            router,
+            upstreams,
+            config,
+        }
+    }
+
+    /// Whether this snapshot names the endpoint (used to prune the registry after a swap).
+    pub fn names_endpoint(&self, key: &EndpointKey) -> bool {
+        self.upstreams.get(key.upstream.as_ref()).is_some_and(|up| {
+            up.pools.iter().any(|p| {
+                p.region == key.region && p.endpoints.iter().any(|e| e.key.addr == key.addr)
+            })
+        })
+    }
+}

@@ -1,0 +1,63 @@
+//! The gateway's shared state: the current snapshot (swapped whole), the endpoint registry that
+//! outlives snapshots, metrics, the access log and readiness.
+
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use arc_swap::ArcSwap;
+
+use crate::access_log::AccessLog;
+use crate::endpoint::EndpointRegistry;
+use crate::metrics::Metrics;
+use crate::snapshot::Snapshot;
+
+pub struct Gateway {
+    snapshot: ArcSwap<Snapshot>,
+    pub registry: Arc<EndpointRegistry>,
+    pub metrics: Metrics,
+    pub access_log: AccessLog,
+    /// Set once the proxy listener accepts connections.
+    listening: AtomicBool,
+    /// Serialises config changes (signal, file watch) so versions are applied one at a time.
+    pub(crate) apply_lock: Mutex<()>,
+}
+
+impl Gateway {
+    pub fn new(
+        first: Snapshot,
+        registry: Arc<EndpointRegistry>,
+        metrics: Metrics,
+        access_log: AccessLog,
+    ) -> Self {
+        metrics.config_version.set(first.version as i64);
+        Self {
+            snapshot: ArcSwap::from_pointee(first),
+            registry,
+            metrics,
+            access_log,
+            listening: AtomicBool::new(false),
+            apply_lock: Mutex::new(()),
+        }
+    }
+
+    /// The snapshot to serve one request with; load once and keep it for the whole request.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.load_full()
+    }
+
+    /// Publish a new snapshot: one atomic store, so each request sees the old or the new.
+    pub(crate) fn publish(&self, next: Snapshot) {
+        self.metrics.config_version.set(next.version as i64);
+        self.snapshot.store(Arc::new(next));
+    }
+
+    pub fn set_listening(&self) {
+        self.listening.store(true, Ordering::Release);
+    }
+
+    /// Ready when a config is loaded (always, once built) and the proxy listens.
+    pub fn is_ready(&self) -> bool {
+        self.listening.load(Ordering::Acquire)
+    }
+}

@@ -1,0 +1,100 @@
+//! Background service that reloads the config file on SIGHUP and when the file changes
+//! (polled: size, mtime and inode), and marks the gateway ready once the proxy accepts
+//! connections.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use pingora::server::ShutdownWatch;
+use pingora::services::background::BackgroundService;
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::reload;
+use crate::state::Gateway;
+
+pub struct ConfigWatcher {
+    pub gateway: Arc<Gateway>,
+    pub path: PathBuf,
+    pub poll_interval: Duration,
+    /// The proxy's listen address, probed for readiness.
+    pub proxy_addr: SocketAddr,
+}
+
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+struct FileStamp {
+    len: u64,
+    mtime_ns: i128,
+    inode: u64,
+}
+
+fn stamp(path: &std::path::Path) -> Option<FileStamp> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some(FileStamp {
+        len: meta.len(),
+        mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+        inode: meta.ino(),
+    })
+}
+
+#[async_trait]
+impl BackgroundService for ConfigWatcher {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let mut hangups = match signal(SignalKind::hangup()) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGHUP; reload on file change only");
+                None
+            }
+        };
+        self.wait_until_listening(&mut shutdown).await;
+        self.gateway.set_listening();
+        tracing::info!(addr = %self.proxy_addr, "gateway ready");
+
+        let mut last = stamp(&self.path);
+        let mut ticks = tokio::time::interval(self.poll_interval);
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                Some(()) = async { match hangups.as_mut() { Some(h) => h.recv().await, None => None } } => {
+                    last = stamp(&self.path);
+                    let _ = reload::apply_file(&self.gateway, &self.path, "sighup");
+                }
+                _ = ticks.tick() => {
+                    let now = stamp(&self.path);
+                    if now.is_some() && now != last {
+                        last = now;
+                        let _ = reload::apply_file(&self.gateway, &self.path, "file_change");
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl ConfigWatcher {
+    async fn wait_until_listening(&self, shutdown: &mut ShutdownWatch) {
+        let target = reachable(self.proxy_addr);
+        loop {
+            if tokio::net::TcpStream::connect(target).await.is_ok() {
+                return;
+            }
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+            }
+        }
+    }
+}
+
+/// A wildcard listen address is probed through loopback.
+fn reachable(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => (Ipv4Addr::LOCALHOST, addr.port()).into(),
+        IpAddr::V6(ip) if ip.is_unspecified() => (Ipv6Addr::LOCALHOST, addr.port()).into(),
+        _ => addr,
+    }
+}
