@@ -1,0 +1,95 @@
+//! The config as written: every key optional and typed, with its position, before any rule is
+//! checked. Built by `read`, consumed by `validate`.
+
+use std::time::Duration;
+
+use crate::document::At;
+use crate::report::Span;
+
+#[derive(Debug, Default)]
+pub(crate) struct RawConfig {
+    pub(crate) gateway: RawGateway,
+    pub(crate) listen: RawListen,
+    pub(crate) admin: RawAdmin,
+    pub(crate) access_log: RawAccessLog,
+    /// Every key under `upstreams`, including those whose value could not be read, so that
+    /// routes to them are not reported a second time.
+    pub(crate) upstream_names: Vec<String>,
+    pub(crate) upstreams: Vec<RawUpstream>,
+    /// One entry per element of `routes`; `None` for an element that is not a table (already
+    /// reported).
+    pub(crate) routes: Vec<Option<RawRoute>>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct RawGateway {
+    pub(crate) id: Option<At<String>>,
+    pub(crate) region: Option<At<String>>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct RawListen {
+    pub(crate) http: Option<At<String>>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct RawAdmin {
+    pub(crate) listen: Option<At<String>>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct RawAccessLog {
+    pub(crate) enabled: Option<At<bool>>,
+    pub(crate) path: Option<At<String>>,
+}
+
+#[derive(Debug)]
+pub(crate) struct RawUpstream {
+    /// The table key under `upstreams`, with the key's position.
+    pub(crate) name: At<String>,
+    pub(crate) region_policy: Option<At<String>>,
+    /// `Some` when a `health` table is present (even an empty one).
+    pub(crate) health: Option<RawHealth>,
+    pub(crate) min_healthy_fraction: Option<At<f64>>,
+    pub(crate) connect_timeout: Option<At<Duration>>,
+    pub(crate) connect_retries: Option<At<i64>>,
+    pub(crate) outlier: RawOutlier,
+    /// `None` when missing or not an array; an element is `None` when it is not a table (all
+    /// already reported).
+    pub(crate) pools: Option<At<Vec<Option<RawPool>>>>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct RawHealth {
+    pub(crate) path: Option<At<String>>,
+    pub(crate) interval: Option<At<Duration>>,
+    pub(crate) timeout: Option<At<Duration>>,
+    pub(crate) healthy_threshold: Option<At<i64>>,
+    pub(crate) unhealthy_threshold: Option<At<i64>>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct RawOutlier {
+    pub(crate) consecutive_failures: Option<At<i64>>,
+    pub(crate) base_ejection_time: Option<At<Duration>>,
+    pub(crate) max_ejection_time: Option<At<Duration>>,
+    pub(crate) max_ejected_fraction: Option<At<f64>>,
+}
+
+#[derive(Debug)]
+pub(crate) struct RawPool {
+    pub(crate) region: Option<At<String>>,
+    pub(crate) weight: Option<At<i64>>,
+    /// Each endpoint as written; `None` for an element that is not a string (already reported).
+    pub(crate) endpoints: Option<At<Vec<Option<At<String>>>>>,
+}
+
+#[derive(Debug)]
+pub(crate) struct RawRoute {
+    pub(crate) span: Span,
+    pub(crate) name: Option<At<String>>,
+    pub(crate) host: Option<At<String>>,
+    pub(crate) path_prefix: Option<At<String>>,
+    pub(crate) upstream: Option<At<String>>,
+    pub(crate) timeout: Option<At<Duration>>,
+}

@@ -1,0 +1,126 @@
+//! Turns a `RawConfig` into a `Config`: applies defaults and checks every rule, reporting each
+//! violation and carrying on so that all of them are found in one pass.
+
+mod checks;
+mod route;
+mod upstream;
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::model::{AccessLogSettings, AdminSettings, Config, GatewaySettings, ListenSettings};
+use crate::raw::{RawAccessLog, RawConfig, RawGateway};
+use crate::report::Reporter;
+use checks::{address, check_name};
+
+/// Builds the config, reporting every rule violation. The result is only meaningful when
+/// nothing was reported.
+pub(crate) fn validate(raw: &RawConfig, report: &mut Reporter<'_>) -> Config {
+    let upstreams: BTreeMap<String, _> = raw
+        .upstreams
+        .iter()
+        .map(|upstream| {
+            (
+                upstream.name.value.clone(),
+                upstream::validate_upstream(upstream, report),
+            )
+        })
+        .collect();
+    let upstream_names: HashSet<&str> = raw.upstream_names.iter().map(String::as_str).collect();
+    let (listen, admin) = validate_listeners(raw, report);
+    Config {
+        gateway: validate_gateway(&raw.gateway, report),
+        listen,
+        admin,
+        access_log: validate_access_log(&raw.access_log, report),
+        routes: route::validate_routes(&raw.routes, &upstream_names, report),
+        upstreams,
+    }
+}
+
+fn validate_gateway(raw: &RawGateway, report: &mut Reporter<'_>) -> GatewaySettings {
+    if let Some(id) = &raw.id {
+        check_name(id, "gateway.id", report);
+    }
+    if let Some(region) = &raw.region {
+        check_name(region, "gateway.region", report);
+    }
+    GatewaySettings {
+        id: raw.id.as_ref().map(|id| id.value.clone()),
+        region: raw.region.as_ref().map(|region| region.value.clone()),
+    }
+}
+
+/// `listen.http` and `admin.listen`, which must not collide with each other.
+fn validate_listeners(
+    raw: &RawConfig,
+    report: &mut Reporter<'_>,
+) -> (ListenSettings, AdminSettings) {
+    let http_written = raw.listen.http.as_ref();
+    let admin_written = raw.admin.listen.as_ref();
+    let http = match http_written {
+        None => Some(ListenSettings::default().http),
+        Some(http) => address(http, "listen.http", report),
+    };
+    let admin = match admin_written {
+        None => Some(AdminSettings::default().listen),
+        Some(admin) => address(admin, "admin.listen", report),
+    };
+    if let (Some(http), Some(admin)) = (http, admin)
+        && addresses_collide(http, admin)
+    {
+        // Blame the key that was written; the admin one when both were.
+        match (admin_written, http_written) {
+            (Some(written), _) => report.error(
+                "admin.listen",
+                Some(&written.span),
+                format!("must not use the same address and port as listen.http ({http})"),
+            ),
+            (None, Some(written)) => report.error(
+                "listen.http",
+                Some(&written.span),
+                format!("must not use the same address and port as admin.listen ({admin})"),
+            ),
+            (None, None) => {}
+        }
+    }
+    (
+        ListenSettings {
+            http: http.unwrap_or(ListenSettings::default().http),
+        },
+        AdminSettings {
+            listen: admin.unwrap_or(AdminSettings::default().listen),
+        },
+    )
+}
+
+/// Two listeners collide on the same port when their IPs are equal or either is a wildcard.
+fn addresses_collide(a: SocketAddr, b: SocketAddr) -> bool {
+    a.port() == b.port() && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
+}
+
+fn validate_access_log(raw: &RawAccessLog, report: &mut Reporter<'_>) -> AccessLogSettings {
+    let path = match &raw.path {
+        None => None,
+        Some(path) if path.value == "stdout" => None,
+        Some(path) if path.value.is_empty() => {
+            report.error(
+                "access_log.path",
+                Some(&path.span),
+                "must not be empty (use \"stdout\" for standard output)",
+            );
+            None
+        }
+        Some(path) => Some(PathBuf::from(&path.value)),
+    };
+    AccessLogSettings {
+        enabled: raw
+            .enabled
+            .as_ref()
+            .map_or(AccessLogSettings::default().enabled, |enabled| {
+                enabled.value
+            }),
+        path,
+    }
+}

@@ -1,0 +1,277 @@
+//! Rules for one upstream: its policy, health checks, outlier ejection and pools.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use super::checks::{
+    address, check_name, check_url_path, fraction, integer_in, positive_duration, show,
+};
+use crate::document::{At, join_index, join_key};
+use crate::model::{HealthCheck, OutlierDetection, Pool, RegionPolicy, Upstream};
+use crate::raw::{RawHealth, RawOutlier, RawPool, RawUpstream};
+use crate::report::Reporter;
+
+pub(super) fn validate_upstream(raw: &RawUpstream, report: &mut Reporter<'_>) -> Upstream {
+    let path = join_key("upstreams", &raw.name.value);
+    check_name(&raw.name, &path, report);
+    let at = |key: &str| join_key(&path, key);
+    Upstream {
+        name: raw.name.value.clone(),
+        region_policy: region_policy(raw.region_policy.as_ref(), &at("region_policy"), report),
+        health: raw
+            .health
+            .as_ref()
+            .map(|health| validate_health(health, &at("health"), report)),
+        min_healthy_fraction: fraction(
+            raw.min_healthy_fraction.as_ref(),
+            Upstream::DEFAULT_MIN_HEALTHY_FRACTION,
+            &at("min_healthy_fraction"),
+            report,
+        ),
+        outlier: validate_outlier(&raw.outlier, &at("outlier"), report),
+        connect_timeout: positive_duration(
+            raw.connect_timeout.as_ref(),
+            Upstream::DEFAULT_CONNECT_TIMEOUT,
+            &at("connect_timeout"),
+            report,
+        ),
+        connect_retries: integer_in(
+            raw.connect_retries.as_ref(),
+            0..=Upstream::MAX_CONNECT_RETRIES,
+            Upstream::DEFAULT_CONNECT_RETRIES,
+            &at("connect_retries"),
+            report,
+        ),
+        pools: raw
+            .pools
+            .as_ref()
+            .map(|pools| validate_pools(pools, &at("pools"), report))
+            .unwrap_or_default(),
+    }
+}
+
+fn region_policy(
+    value: Option<&At<String>>,
+    path: &str,
+    report: &mut Reporter<'_>,
+) -> RegionPolicy {
+    match value.map(|value| (value.value.as_str(), value)) {
+        None => RegionPolicy::default(),
+        Some(("nearest", _)) => RegionPolicy::Nearest,
+        Some(("weighted", _)) => RegionPolicy::Weighted,
+        Some((other, value)) => {
+            report.error(
+                path,
+                Some(&value.span),
+                format!("must be \"nearest\" or \"weighted\", got {other:?}"),
+            );
+            RegionPolicy::default()
+        }
+    }
+}
+
+fn validate_health(raw: &RawHealth, path: &str, report: &mut Reporter<'_>) -> HealthCheck {
+    let defaults = HealthCheck::default();
+    let at = |key: &str| join_key(path, key);
+    if let Some(health_path) = &raw.path {
+        check_url_path(health_path, &at("path"), report);
+    }
+    let interval = positive_duration(
+        raw.interval.as_ref(),
+        defaults.interval,
+        &at("interval"),
+        report,
+    );
+    let timeout = positive_duration(
+        raw.timeout.as_ref(),
+        defaults.timeout,
+        &at("timeout"),
+        report,
+    );
+    let both_valid = !report.has_error_at(&at("interval")) && !report.has_error_at(&at("timeout"));
+    if both_valid && timeout > interval {
+        let span = raw
+            .timeout
+            .as_ref()
+            .or(raw.interval.as_ref())
+            .map(|value| &value.span);
+        report.error(
+            at("timeout"),
+            span,
+            format!(
+                "must not be longer than interval ({} > {})",
+                show(timeout),
+                show(interval)
+            ),
+        );
+    }
+    HealthCheck {
+        path: raw
+            .path
+            .as_ref()
+            .map_or(defaults.path, |value| value.value.clone()),
+        interval,
+        timeout,
+        healthy_threshold: integer_in(
+            raw.healthy_threshold.as_ref(),
+            1..=u32::MAX,
+            defaults.healthy_threshold,
+            &at("healthy_threshold"),
+            report,
+        ),
+        unhealthy_threshold: integer_in(
+            raw.unhealthy_threshold.as_ref(),
+            1..=u32::MAX,
+            defaults.unhealthy_threshold,
+            &at("unhealthy_threshold"),
+            report,
+        ),
+    }
+}
+
+fn validate_outlier(raw: &RawOutlier, path: &str, report: &mut Reporter<'_>) -> OutlierDetection {
+    let defaults = OutlierDetection::default();
+    let at = |key: &str| join_key(path, key);
+    let base_ejection_time = positive_duration(
+        raw.base_ejection_time.as_ref(),
+        defaults.base_ejection_time,
+        &at("base_ejection_time"),
+        report,
+    );
+    let max_ejection_time = raw
+        .max_ejection_time
+        .as_ref()
+        .map_or(defaults.max_ejection_time, |value| value.value);
+    let both_valid = !report.has_error_at(&at("base_ejection_time"))
+        && !report.has_error_at(&at("max_ejection_time"));
+    if both_valid && max_ejection_time < base_ejection_time {
+        let span = raw
+            .max_ejection_time
+            .as_ref()
+            .or(raw.base_ejection_time.as_ref())
+            .map(|value| &value.span);
+        report.error(
+            at("max_ejection_time"),
+            span,
+            format!(
+                "must be at least base_ejection_time ({} < {})",
+                show(max_ejection_time),
+                show(base_ejection_time)
+            ),
+        );
+    }
+    OutlierDetection {
+        consecutive_failures: integer_in(
+            raw.consecutive_failures.as_ref(),
+            1..=u32::MAX,
+            defaults.consecutive_failures,
+            &at("consecutive_failures"),
+            report,
+        ),
+        base_ejection_time,
+        max_ejection_time,
+        max_ejected_fraction: fraction(
+            raw.max_ejected_fraction.as_ref(),
+            defaults.max_ejected_fraction,
+            &at("max_ejected_fraction"),
+            report,
+        ),
+    }
+}
+
+fn validate_pools(
+    raw: &At<Vec<Option<RawPool>>>,
+    path: &str,
+    report: &mut Reporter<'_>,
+) -> Vec<Pool> {
+    if raw.value.is_empty() {
+        report.error(path, Some(&raw.span), "needs at least one pool");
+        return Vec::new();
+    }
+    let mut region_owner: HashMap<&str, usize> = HashMap::new();
+    let mut pools = Vec::with_capacity(raw.value.len());
+    for (index, raw_pool) in raw.value.iter().enumerate() {
+        let Some(raw_pool) = raw_pool else {
+            continue; // not a table; already reported
+        };
+        let pool_path = join_index(path, index);
+        if let Some(region) = &raw_pool.region {
+            let region_path = join_key(&pool_path, "region");
+            check_name(region, &region_path, report);
+            if let Some(first) = region_owner.get(region.value.as_str()) {
+                report.error(
+                    region_path,
+                    Some(&region.span),
+                    format!("{:?} is already used by pools[{first}]", region.value),
+                );
+            } else {
+                region_owner.insert(&region.value, index);
+            }
+        }
+        pools.push(validate_pool(raw_pool, &pool_path, report));
+    }
+    let every_pool_read = pools.len() == raw.value.len();
+    if every_pool_read && pools.iter().all(|pool| pool.weight == 0) {
+        report.error(
+            path,
+            Some(&raw.span),
+            "every pool has weight 0; at least one must be above 0",
+        );
+    }
+    pools
+}
+
+fn validate_pool(raw: &RawPool, path: &str, report: &mut Reporter<'_>) -> Pool {
+    Pool {
+        region: raw
+            .region
+            .as_ref()
+            .map(|region| region.value.clone())
+            .unwrap_or_default(),
+        weight: integer_in(
+            raw.weight.as_ref(),
+            0..=Pool::MAX_WEIGHT,
+            Pool::DEFAULT_WEIGHT,
+            &join_key(path, "weight"),
+            report,
+        ),
+        endpoints: raw
+            .endpoints
+            .as_ref()
+            .map(|endpoints| validate_endpoints(endpoints, &join_key(path, "endpoints"), report))
+            .unwrap_or_default(),
+    }
+}
+
+fn validate_endpoints(
+    raw: &At<Vec<Option<At<String>>>>,
+    path: &str,
+    report: &mut Reporter<'_>,
+) -> Vec<SocketAddr> {
+    if raw.value.is_empty() {
+        report.error(path, Some(&raw.span), "needs at least one endpoint");
+        return Vec::new();
+    }
+    let mut first_index: HashMap<SocketAddr, usize> = HashMap::new();
+    let mut endpoints = Vec::with_capacity(raw.value.len());
+    for (index, raw_endpoint) in raw.value.iter().enumerate() {
+        let Some(raw_endpoint) = raw_endpoint else {
+            continue; // not a string; already reported
+        };
+        let endpoint_path = join_index(path, index);
+        let Some(endpoint) = address(raw_endpoint, &endpoint_path, report) else {
+            continue;
+        };
+        if let Some(first) = first_index.get(&endpoint) {
+            report.error(
+                endpoint_path,
+                Some(&raw_endpoint.span),
+                format!("{endpoint} is listed twice (also endpoints[{first}])"),
+            );
+        } else {
+            first_index.insert(endpoint, index);
+            endpoints.push(endpoint);
+        }
+    }
+    endpoints
+}

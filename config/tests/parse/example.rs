@@ -1,0 +1,344 @@
+//! Valid configs: the full example, defaults, and accepted spellings.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use weir_config::{
+    AccessLogSettings, AdminSettings, Config, GatewaySettings, HealthCheck, HostMatch,
+    ListenSettings, OutlierDetection, Pool, RegionPolicy, Route, Upstream, parse,
+};
+
+use crate::support::{parse_ok, with_api_upstream, with_upstream_keys};
+
+pub const FULL_EXAMPLE: &str = r#"
+[gateway]
+id = "gw-use1"
+region = "us-east"
+
+[listen]
+http = "127.0.0.1:8080"
+
+[admin]
+listen = "127.0.0.1:9901"
+
+[access_log]
+enabled = true
+path = "stdout"
+
+[upstreams.api]
+region_policy = "nearest"
+health = { path = "/healthz", interval = "1s", timeout = "500ms", healthy_threshold = 2, unhealthy_threshold = 2 }
+min_healthy_fraction = 0.5
+connect_timeout = "1s"
+connect_retries = 2
+outlier = { consecutive_failures = 5, base_ejection_time = "10s", max_ejection_time = "300s", max_ejected_fraction = 0.5 }
+
+[[upstreams.api.pools]]
+region = "us-east"
+weight = 100
+endpoints = ["127.0.0.1:9001", "127.0.0.1:9002"]
+
+[[upstreams.api.pools]]
+region = "eu-west"
+weight = 0
+endpoints = ["[::1]:9003"]
+
+[[routes]]
+name = "api"
+host = "*"
+path_prefix = "/"
+upstream = "api"
+timeout = "10s"
+"#;
+
+fn addr(text: &str) -> SocketAddr {
+    text.parse().expect("test address")
+}
+
+#[test]
+fn full_example_parses_to_the_expected_config() {
+    let expected = Config {
+        gateway: GatewaySettings {
+            id: Some("gw-use1".to_owned()),
+            region: Some("us-east".to_owned()),
+        },
+        listen: ListenSettings {
+            http: addr("127.0.0.1:8080"),
+        },
+        admin: AdminSettings {
+            listen: addr("127.0.0.1:9901"),
+        },
+        access_log: AccessLogSettings {
+            enabled: true,
+            path: None,
+        },
+        upstreams: BTreeMap::from([(
+            "api".to_owned(),
+            Upstream {
+                name: "api".to_owned(),
+                region_policy: RegionPolicy::Nearest,
+                health: Some(HealthCheck {
+                    path: "/healthz".to_owned(),
+                    interval: Duration::from_secs(1),
+                    timeout: Duration::from_millis(500),
+                    healthy_threshold: 2,
+                    unhealthy_threshold: 2,
+                }),
+                min_healthy_fraction: 0.5,
+                outlier: OutlierDetection {
+                    consecutive_failures: 5,
+                    base_ejection_time: Duration::from_secs(10),
+                    max_ejection_time: Duration::from_secs(300),
+                    max_ejected_fraction: 0.5,
+                },
+                connect_timeout: Duration::from_secs(1),
+                connect_retries: 2,
+                pools: vec![
+                    Pool {
+                        region: "us-east".to_owned(),
+                        weight: 100,
+                        endpoints: vec![addr("127.0.0.1:9001"), addr("127.0.0.1:9002")],
+                    },
+                    Pool {
+                        region: "eu-west".to_owned(),
+                        weight: 0,
+                        endpoints: vec![addr("[::1]:9003")],
+                    },
+                ],
+            },
+        )]),
+        routes: vec![Route {
+            name: "api".to_owned(),
+            host: HostMatch::Any,
+            path_prefix: "/".to_owned(),
+            upstream: "api".to_owned(),
+            timeout: Duration::from_secs(10),
+        }],
+    };
+    assert_eq!(parse_ok(FULL_EXAMPLE), expected);
+}
+
+#[test]
+fn minimal_config_gets_every_default() {
+    let config = parse_ok(
+        r#"
+[[upstreams.api.pools]]
+region = "us-east"
+endpoints = ["127.0.0.1:9001"]
+
+[[routes]]
+upstream = "api"
+"#,
+    );
+    assert_eq!(config.gateway, GatewaySettings::default());
+    assert_eq!(config.gateway.id, None);
+    assert_eq!(config.gateway.region, None);
+    assert_eq!(config.listen.http, addr("127.0.0.1:8080"));
+    assert_eq!(config.admin.listen, addr("127.0.0.1:9901"));
+    assert_eq!(
+        config.access_log,
+        AccessLogSettings {
+            enabled: true,
+            path: None
+        }
+    );
+    let upstream = &config.upstreams["api"];
+    assert_eq!(upstream.name, "api");
+    assert_eq!(upstream.region_policy, RegionPolicy::Nearest);
+    assert_eq!(upstream.health, None);
+    assert_eq!(upstream.min_healthy_fraction, 0.5);
+    assert_eq!(upstream.connect_timeout, Duration::from_secs(1));
+    assert_eq!(upstream.connect_retries, 2);
+    assert_eq!(
+        upstream.outlier,
+        OutlierDetection {
+            consecutive_failures: 5,
+            base_ejection_time: Duration::from_secs(10),
+            max_ejection_time: Duration::from_secs(300),
+            max_ejected_fraction: 0.5,
+        }
+    );
+    assert_eq!(
+        upstream.pools,
+        vec![Pool {
+            region: "us-east".to_owned(),
+            weight: 100,
+            endpoints: vec![addr("127.0.0.1:9001")],
+        }]
+    );
+    assert_eq!(
+        config.routes,
+        vec![Route {
+            name: "*/".to_owned(),
+            host: HostMatch::Any,
+            path_prefix: "/".to_owned(),
+            upstream: "api".to_owned(),
+            timeout: Duration::from_secs(10),
+        }]
+    );
+}
+
+#[test]
+fn empty_text_is_the_default_config() {
+    assert_eq!(parse_ok(""), Config::default());
+    assert_eq!(parse_ok("# nothing here\n"), Config::default());
+}
+
+#[test]
+fn empty_health_table_enables_checks_with_defaults() {
+    let config = parse_ok(&with_upstream_keys("health = {}"));
+    assert_eq!(config.upstreams["api"].health, Some(HealthCheck::default()));
+    assert_eq!(
+        HealthCheck::default(),
+        HealthCheck {
+            path: "/healthz".to_owned(),
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_millis(500),
+            healthy_threshold: 2,
+            unhealthy_threshold: 2,
+        }
+    );
+}
+
+#[test]
+fn partial_health_table_fills_in_the_rest() {
+    let config = parse_ok(&with_upstream_keys(
+        "health = { path = \"/ready\", interval = \"2m\" }",
+    ));
+    assert_eq!(
+        config.upstreams["api"].health,
+        Some(HealthCheck {
+            path: "/ready".to_owned(),
+            interval: Duration::from_secs(120),
+            ..HealthCheck::default()
+        })
+    );
+}
+
+#[test]
+fn sections_can_be_written_as_headers_or_inline() {
+    let config = parse_ok(
+        r#"
+upstreams.api.pools = [{ region = "us-east", endpoints = ["127.0.0.1:9001"] }]
+upstreams.api.health.path = "/up"
+routes = [{ upstream = "api", path_prefix = "/v1" }]
+
+[upstreams.api.outlier]
+consecutive_failures = 3
+"#,
+    );
+    let upstream = &config.upstreams["api"];
+    assert_eq!(upstream.pools.len(), 1);
+    assert_eq!(
+        upstream.health.as_ref().map(|health| health.path.as_str()),
+        Some("/up")
+    );
+    assert_eq!(upstream.outlier.consecutive_failures, 3);
+    assert_eq!(config.routes[0].name, "*/v1");
+}
+
+#[test]
+fn integers_are_accepted_as_fractions() {
+    let config = parse_ok(&with_upstream_keys(
+        "min_healthy_fraction = 1\noutlier = { max_ejected_fraction = 0 }",
+    ));
+    assert_eq!(config.upstreams["api"].min_healthy_fraction, 1.0);
+    assert_eq!(config.upstreams["api"].outlier.max_ejected_fraction, 0.0);
+}
+
+#[test]
+fn access_log_path_stdout_means_standard_output() {
+    let stdout = parse_ok("[access_log]\npath = \"stdout\"\nenabled = false\n");
+    assert_eq!(
+        stdout.access_log,
+        AccessLogSettings {
+            enabled: false,
+            path: None
+        }
+    );
+    let file = parse_ok("[access_log]\npath = \"/var/log/weir/access.log\"\n");
+    assert_eq!(
+        file.access_log.path,
+        Some(PathBuf::from("/var/log/weir/access.log"))
+    );
+}
+
+#[test]
+fn hosts_are_stored_lower_case_and_default_names_keep_the_spelling() {
+    let config = parse_ok(&with_api_upstream(
+        r#"
+[[routes]]
+host = "API.Example.com"
+path_prefix = "/v1"
+upstream = "api"
+
+[[routes]]
+host = "*.Example.com"
+upstream = "api"
+"#,
+    ));
+    assert_eq!(
+        config.routes[0].host,
+        HostMatch::Exact("api.example.com".to_owned())
+    );
+    assert_eq!(config.routes[0].name, "API.Example.com/v1");
+    assert_eq!(
+        config.routes[1].host,
+        HostMatch::Suffix(".example.com".to_owned())
+    );
+    assert_eq!(config.routes[1].name, "*.Example.com/");
+}
+
+#[test]
+fn weighted_policy_and_other_values_are_read() {
+    let config = parse_ok(&with_upstream_keys(
+        "region_policy = \"weighted\"\nconnect_timeout = \"250ms\"\nconnect_retries = 0",
+    ));
+    let upstream = &config.upstreams["api"];
+    assert_eq!(upstream.region_policy, RegionPolicy::Weighted);
+    assert_eq!(upstream.connect_timeout, Duration::from_millis(250));
+    assert_eq!(upstream.connect_retries, 0);
+}
+
+#[test]
+fn gateway_region_need_not_have_a_pool() {
+    let config = parse_ok(&with_api_upstream("[gateway]\nregion = \"ap-south\"\n"));
+    assert_eq!(config.gateway.region.as_deref(), Some("ap-south"));
+}
+
+#[test]
+fn upstream_without_routes_is_fine() {
+    let config = parse_ok(&with_api_upstream(""));
+    assert!(config.routes.is_empty());
+    assert!(parse(&with_api_upstream("")).is_ok());
+}
+
+/// The `toml` blocks in docs/config.md: the full example must be valid, and no fragment may use
+/// a key or type the parser does not know.
+#[test]
+fn documentation_examples_match_the_parser() {
+    let docs = include_str!("../../../docs/config.md");
+    let blocks: Vec<&str> = docs
+        .split("```toml\n")
+        .skip(1)
+        .filter_map(|rest| rest.split_once("```").map(|(block, _)| block))
+        .collect();
+    assert!(blocks.len() > 5, "expected toml examples in docs/config.md");
+    let full = blocks
+        .iter()
+        .find(|block| block.starts_with("# Full example"))
+        .expect("docs/config.md has a block starting with `# Full example`");
+    parse_ok(full);
+    for block in &blocks {
+        if let Err(errors) = parse(block) {
+            for error in errors.iter() {
+                let shape_problem = error.message.starts_with("unknown key")
+                    || error.message.starts_with("expected")
+                    || error.path.is_empty();
+                assert!(!shape_problem, "docs example has {error}:\n{block}");
+            }
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! Tests of `weir_config::parse`, `restart_required` and `diff`.
+
+mod support;
+
+mod errors;
+mod example;
+mod reload;
+mod rules;

@@ -1,0 +1,359 @@
+//! Test harness: real origin and gateway processes on loopback, a blocking HTTP client, and
+//! readers for metrics and status. Reads like the tests' own language: start origins, start a
+//! gateway with this config, send, assert.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A free loopback port (bound, then released for the process under test to take).
+pub fn free_addr() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    listener.local_addr().expect("local addr")
+}
+
+fn wait_for_port(addr: SocketAddr, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+/// The `weir-loadtest` binary, built beside the test binaries (`cargo build --workspace`).
+fn loadtest_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test exe path");
+    // target/<profile>/deps/<test> → target/<profile>/weir-loadtest
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|dir| dir.join("weir-loadtest"))
+        .expect("target dir");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it first with `cargo build --workspace --bins` (scripts/test.sh does)",
+        bin.display()
+    );
+    bin
+}
+
+/// One `weir-loadtest origin` process serving one listener per name, all in one region.
+pub struct Origins {
+    child: Option<Child>,
+    pub region: String,
+    listeners: Vec<(String, SocketAddr)>,
+}
+
+impl Origins {
+    pub fn start(region: &str, names: &[&str]) -> Origins {
+        let listeners: Vec<(String, SocketAddr)> =
+            names.iter().map(|n| (n.to_string(), free_addr())).collect();
+        let mut cmd = Command::new(loadtest_bin());
+        cmd.args(["origin", "--region", region]);
+        for (name, addr) in &listeners {
+            cmd.args(["--listen", &addr.to_string(), "--name", name]);
+        }
+        let child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn weir-loadtest origin");
+        for (name, addr) in &listeners {
+            assert!(
+                wait_for_port(*addr, Duration::from_secs(10)),
+                "origin {name} did not listen on {addr}"
+            );
+        }
+        Origins {
+            child: Some(child),
+            region: region.to_string(),
+            listeners,
+        }
+    }
+
+    pub fn addr(&self, name: &str) -> SocketAddr {
+        self.listeners
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, a)| *a)
+            .unwrap_or_else(|| panic!("no origin named {name}"))
+    }
+
+    /// The addresses as a TOML array body: `"127.0.0.1:1", "127.0.0.1:2"`.
+    pub fn endpoints_toml(&self) -> String {
+        self.listeners
+            .iter()
+            .map(|(_, a)| format!("\"{a}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// SIGKILL the process, as a crashed region would look.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Set a fault on one listener, e.g. `{"status":503}` or `{"delay_ms":100}`.
+    pub fn set_fault(&self, name: &str, fault_json: &str) {
+        let url = format!("http://{}/_origin/fault", self.addr(name));
+        let resp = agent()
+            .post(&url)
+            .header("content-type", "application/json")
+            .send(fault_json)
+            .expect("set fault");
+        assert_eq!(resp.status(), 200, "setting fault on {name}");
+    }
+
+    pub fn clear_fault(&self, name: &str) {
+        let url = format!("http://{}/_origin/fault", self.addr(name));
+        let resp = agent().delete(&url).call().expect("clear fault");
+        assert!(resp.status().is_success(), "clearing fault on {name}");
+    }
+}
+
+impl Drop for Origins {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A running `weir-gateway` process with its own config file and logs in a temp dir.
+pub struct Gateway {
+    child: Option<Child>,
+    pub proxy: SocketAddr,
+    pub admin: SocketAddr,
+    pub config_path: PathBuf,
+    dir: tempfile::TempDir,
+    agent: ureq::Agent,
+}
+
+/// An answer from the gateway.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The name of the origin that answered (`x-weir-origin`).
+    pub fn origin(&self) -> &str {
+        self.header("x-weir-origin").unwrap_or("")
+    }
+}
+
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(15)))
+        .build()
+        .into()
+}
+
+impl Gateway {
+    /// Start a gateway with `body` (upstreams and routes, optionally `[gateway]`); the harness
+    /// adds the listeners and access log. Waits until `/readyz` answers 200.
+    pub fn start(body: &str) -> Gateway {
+        Self::start_with_args(body, &[])
+    }
+
+    pub fn start_with_args(body: &str, extra_args: &[&str]) -> Gateway {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let proxy = free_addr();
+        let admin = free_addr();
+        let config_path = dir.path().join("gateway.toml");
+        let mut gateway = Gateway {
+            child: None,
+            proxy,
+            admin,
+            config_path,
+            agent: agent(),
+            dir,
+        };
+        gateway.write_config(body);
+        let stdout = std::fs::File::create(gateway.dir.path().join("access.log")).expect("log file");
+        let stderr = std::fs::File::create(gateway.dir.path().join("gateway.log")).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_weir-gateway"))
+            .arg("--config")
+            .arg(&gateway.config_path)
+            .args(["--threads", "2", "--watch-interval", "100ms"])
+            .args(extra_args)
+            .stdout(stdout)
+            .stderr(stderr)
+            .spawn()
+            .expect("spawn weir-gateway");
+        gateway.child = Some(child);
+        gateway.wait_ready();
+        gateway
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("gateway exited with {status}:\n{}", self.logs());
+            }
+            let url = format!("http://{}/readyz", self.admin);
+            if let Ok(resp) = self.agent.get(&url).call()
+                && resp.status() == 200
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!("gateway not ready within 20 s:\n{}", self.logs());
+    }
+
+    /// The whole config text for `body`, with this gateway's listeners.
+    pub fn config_text(&self, body: &str) -> String {
+        let (gateway_section, rest) = if body.trim_start().starts_with("[gateway]") {
+            (String::new(), body.to_string())
+        } else {
+            ("[gateway]\nid = \"test-gw\"\nregion = \"us-east\"\n".to_string(), body.to_string())
+        };
+        format!(
+            "{gateway_section}{rest}\n[listen]\nhttp = \"{}\"\n[admin]\nlisten = \"{}\"\n[access_log]\nenabled = true\n",
+            self.proxy, self.admin
+        )
+    }
+
+    /// Replace the config file atomically (write a temp file, then rename), as editors do.
+    pub fn write_config(&self, body: &str) {
+        self.write_raw_config(&self.config_text(body));
+    }
+
+    pub fn write_raw_config(&self, text: &str) {
+        let tmp = self.dir.path().join(".gateway.toml.tmp");
+        let mut f = std::fs::File::create(&tmp).expect("temp config");
+        f.write_all(text.as_bytes()).expect("write config");
+        f.sync_all().expect("sync config");
+        std::fs::rename(&tmp, &self.config_path).expect("rename config");
+    }
+
+    pub fn sighup(&self) {
+        let pid = self.child.as_ref().expect("running").id();
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGHUP,
+        )
+        .expect("send SIGHUP");
+    }
+
+    pub fn get(&self, path: &str) -> Resp {
+        self.request("GET", path, &[])
+    }
+
+    pub fn try_request(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Result<Resp, ureq::Error> {
+        let url = format!("http://{}{}", self.proxy, path);
+        let mut builder = ureq::http::Request::builder().method(method).uri(&url);
+        for (k, v) in headers {
+            builder = builder.header(*k, *v);
+        }
+        let request = builder.body(()).expect("request");
+        let mut resp = self.agent.run(request)?;
+        let status = resp.status().as_u16();
+        let headers = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .collect();
+        let body = resp.body_mut().read_to_string()?;
+        Ok(Resp { status, headers, body })
+    }
+
+    pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Resp {
+        self.try_request(method, path, headers)
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}\n{}", self.logs()))
+    }
+
+    pub fn admin_get(&self, path: &str) -> Resp {
+        let url = format!("http://{}{}", self.admin, path);
+        let mut resp = self.agent.get(&url).call().expect("admin request");
+        let status = resp.status().as_u16();
+        let body = resp.body_mut().read_to_string().expect("admin body");
+        Resp {
+            status,
+            headers: Vec::new(),
+            body,
+        }
+    }
+
+    pub fn status(&self) -> serde_json::Value {
+        serde_json::from_str(&self.admin_get("/status").body).expect("status is JSON")
+    }
+
+    /// Sum of every sample of `name` whose labels include all of `labels` (`key="value"`).
+    pub fn metric(&self, name: &str, labels: &[&str]) -> f64 {
+        let text = self.admin_get("/metrics").body;
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+            .filter(|l| labels.iter().all(|want| l.contains(want)))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
+    /// Operational log (stderr).
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("gateway.log")).unwrap_or_default()
+    }
+
+    /// Access log lines parsed as JSON.
+    pub fn access_log(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.dir.path().join("access.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// Poll `cond` every 50 ms for up to `within`; true as soon as it holds.
+    pub fn eventually(&self, within: Duration, mut cond: impl FnMut() -> bool) -> bool {
+        let deadline = Instant::now() + within;
+        loop {
+            if cond() {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Count answers by origin name over `n` GETs.
+pub fn spread(gw: &Gateway, n: usize) -> std::collections::BTreeMap<String, usize> {
+    let mut counts = std::collections::BTreeMap::new();
+    for _ in 0..n {
+        let resp = gw.get("/");
+        assert_eq!(resp.status, 200, "{resp:?}");
+        *counts.entry(resp.origin().to_string()).or_insert(0) += 1;
+    }
+    counts
+}
