@@ -22,12 +22,19 @@ impl ServeHttp for AdminApp {
         let method_ok = matches!(session.req_header().method.as_str(), "GET" | "HEAD");
         let path = session.req_header().uri.path().to_string();
         if !method_ok {
-            return reply(StatusCode::METHOD_NOT_ALLOWED, "text/plain", b"use GET\n".to_vec());
+            return reply(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "text/plain",
+                b"use GET\n".to_vec(),
+            );
         }
         match path.as_str() {
             "/metrics" => {
                 let dropped = self.gateway.access_log.take_dropped();
-                self.gateway.metrics.access_log_dropped.inc_by(dropped as u64);
+                self.gateway
+                    .metrics
+                    .access_log_dropped
+                    .inc_by(dropped as u64);
                 reply(
                     StatusCode::OK,
                     "text/plain; version=0.0.4",
@@ -63,7 +70,9 @@ fn reply(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response<Vec<
     let mut response = Response::new(body);
     *response.status_mut() = status;
     if let Ok(value) = http::HeaderValue::from_str(content_type) {
-        response.headers_mut().insert(http::header::CONTENT_TYPE, value);
+        response
+            .headers_mut()
+            .insert(http::header::CONTENT_TYPE, value);
     }
     let len = response.body().len();
     response

@@ -59,7 +59,11 @@ pub fn pick(
         RegionPolicy::Nearest => match pools.iter().position(|p| p.is_local) {
             Some(local) if pool_ready(&pools[local]) => Some((local, PickMode::Normal)),
             local => {
-                let mode = if local.is_some() { PickMode::Spill } else { PickMode::Normal };
+                let mode = if local.is_some() {
+                    PickMode::Spill
+                } else {
+                    PickMode::Normal
+                };
                 choose_pool(pools, |p| !p.is_local && pool_ready(p), true, now, rng)
                     .map(|i| (i, mode))
             }
@@ -70,7 +74,11 @@ pub fn pick(
     };
     if let Some((pool, mode)) = normal {
         let endpoint = power_of_two(&pools[pool].endpoints, ready, now, rng)?;
-        return Some(Pick { pool, endpoint, mode });
+        return Some(Pick {
+            pool,
+            endpoint,
+            mode,
+        });
     }
 
     let any_pool_healthy = pools
@@ -78,16 +86,36 @@ pub fn pick(
         .any(|p| p.is_healthy(upstream.min_healthy_fraction, now));
     if any_pool_healthy {
         // Healthy pools exist but retries used up their endpoints: any available one will do.
-        let pool = choose_pool(pools, |p| p.weight > 0 && p.endpoints.iter().any(ready), false, now, rng)?;
+        let pool = choose_pool(
+            pools,
+            |p| p.weight > 0 && p.endpoints.iter().any(ready),
+            false,
+            now,
+            rng,
+        )?;
         let endpoint = power_of_two(&pools[pool].endpoints, ready, now, rng)?;
-        return Some(Pick { pool, endpoint, mode: PickMode::Spill });
+        return Some(Pick {
+            pool,
+            endpoint,
+            mode: PickMode::Spill,
+        });
     }
 
     // Panic mode (as Envoy): with no healthy pool, trust nobody's health and use every endpoint
     // rather than fail every request.
-    let pool = choose_pool(pools, |p| p.weight > 0 && p.endpoints.iter().any(untried), false, now, rng)?;
+    let pool = choose_pool(
+        pools,
+        |p| p.weight > 0 && p.endpoints.iter().any(untried),
+        false,
+        now,
+        rng,
+    )?;
     let endpoint = power_of_two(&pools[pool].endpoints, untried, now, rng)?;
-    Some(Pick { pool, endpoint, mode: PickMode::Panic })
+    Some(Pick {
+        pool,
+        endpoint,
+        mode: PickMode::Panic,
+    })
 }
 
 /// Weighted random choice among the pools that pass `eligible`. With `prefer_fast`, and when
@@ -128,7 +156,12 @@ fn choose_pool(
     last
 }
 
+/// Loads closer than this share of the larger one count as equal.
+const LOAD_TOLERANCE: f64 = 0.2;
+
 /// Power of two choices: two distinct random candidates, keep the one with the lower load.
+/// Loads within [`LOAD_TOLERANCE`] count as equal and the (random) first candidate wins, so
+/// jitter between equally fast endpoints does not pin traffic to one of them.
 fn power_of_two(
     endpoints: &[Arc<EndpointState>],
     eligible: impl Fn(&Arc<EndpointState>) -> bool,
@@ -154,7 +187,8 @@ fn power_of_two(
                 b += 1;
             }
             let (a, b) = (nth(a)?, nth(b)?);
-            if endpoints[b].load(now) < endpoints[a].load(now) {
+            let (load_a, load_b) = (endpoints[a].load(now), endpoints[b].load(now));
+            if load_b < load_a * (1.0 - LOAD_TOLERANCE) {
                 Some(b)
             } else {
                 Some(a)
@@ -217,7 +251,11 @@ mod tests {
 
     #[test]
     fn nearest_keeps_traffic_local_while_healthy() {
-        let up = upstream("nearest", "us-east", &[("us-east", 100, &[1, 2]), ("eu-west", 100, &[3])]);
+        let up = upstream(
+            "nearest",
+            "us-east",
+            &[("us-east", 100, &[1, 2]), ("eu-west", 100, &[3])],
+        );
         let counts = region_counts(&up, 1000);
         assert_eq!(counts[0].1, 1000);
     }
@@ -227,7 +265,11 @@ mod tests {
         let up = upstream(
             "nearest",
             "us-east",
-            &[("us-east", 100, &[1, 2, 3]), ("eu-west", 100, &[4]), ("ap-south", 100, &[5])],
+            &[
+                ("us-east", 100, &[1, 2, 3]),
+                ("eu-west", 100, &[4]),
+                ("ap-south", 100, &[5]),
+            ],
         );
         up.pools[0].endpoints[0].mark_down();
         up.pools[0].endpoints[1].mark_down();
@@ -242,7 +284,11 @@ mod tests {
 
     #[test]
     fn nearest_spills_when_local_weight_is_zero() {
-        let up = upstream("nearest", "us-east", &[("us-east", 0, &[1]), ("eu-west", 100, &[3])]);
+        let up = upstream(
+            "nearest",
+            "us-east",
+            &[("us-east", 0, &[1]), ("eu-west", 100, &[3])],
+        );
         let counts = region_counts(&up, 100);
         assert_eq!(counts[1].1, 100);
     }
@@ -252,7 +298,11 @@ mod tests {
         let up = upstream(
             "nearest",
             "us-east",
-            &[("us-east", 0, &[1]), ("eu-west", 100, &[2]), ("ap-south", 100, &[3])],
+            &[
+                ("us-east", 0, &[1]),
+                ("eu-west", 100, &[2]),
+                ("ap-south", 100, &[3]),
+            ],
         );
         let now = Instant::now();
         up.pools[1].endpoints[0].observe_latency(Duration::from_millis(10), now);
@@ -263,7 +313,11 @@ mod tests {
 
     #[test]
     fn weighted_splits_by_weight() {
-        let up = upstream("weighted", "us-east", &[("us-east", 75, &[1, 2]), ("eu-west", 25, &[3])]);
+        let up = upstream(
+            "weighted",
+            "us-east",
+            &[("us-east", 75, &[1, 2]), ("eu-west", 25, &[3])],
+        );
         let counts = region_counts(&up, 4000);
         let share = counts[0].1 as f64 / 4000.0;
         assert!((share - 0.75).abs() < 0.03, "{counts:?}");
@@ -271,7 +325,11 @@ mod tests {
 
     #[test]
     fn panic_mode_uses_every_endpoint_when_no_pool_is_healthy() {
-        let up = upstream("nearest", "us-east", &[("us-east", 100, &[1]), ("eu-west", 100, &[2])]);
+        let up = upstream(
+            "nearest",
+            "us-east",
+            &[("us-east", 100, &[1]), ("eu-west", 100, &[2])],
+        );
         up.pools[0].endpoints[0].mark_down();
         up.pools[1].endpoints[0].mark_down();
         let counts = region_counts(&up, 1000);
@@ -281,7 +339,11 @@ mod tests {
 
     #[test]
     fn retries_skip_tried_endpoints_then_leave_the_region() {
-        let up = upstream("nearest", "us-east", &[("us-east", 100, &[1, 2]), ("eu-west", 100, &[3])]);
+        let up = upstream(
+            "nearest",
+            "us-east",
+            &[("us-east", 100, &[1, 2]), ("eu-west", 100, &[3])],
+        );
         let mut rng = StdRng::seed_from_u64(3);
         let now = Instant::now();
         let first = pick(&up, &[], now, &mut rng).unwrap();
@@ -308,6 +370,19 @@ mod tests {
             .filter(|_| pick(&up, &[], now, &mut rng).unwrap().endpoint == 2)
             .count();
         assert_eq!(slow, 0, "with two choices the slow endpoint always loses");
+    }
+
+    #[test]
+    fn p2c_treats_loads_within_noise_as_equal() {
+        let up = upstream("nearest", "r", &[("r", 100, &[1, 2])]);
+        let now = Instant::now();
+        up.pools[0].endpoints[0].observe_latency(Duration::from_micros(1300), now);
+        up.pools[0].endpoints[1].observe_latency(Duration::from_micros(1200), now);
+        let mut rng = StdRng::seed_from_u64(11);
+        let first = (0..1000)
+            .filter(|_| pick(&up, &[], now, &mut rng).unwrap().endpoint == 0)
+            .count();
+        assert!((400..=600).contains(&first), "{first} of 1000");
     }
 
     #[test]

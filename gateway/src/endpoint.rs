@@ -14,6 +14,9 @@ use crate::ewma::PeakEwma;
 pub const EWMA_DECAY: Duration = Duration::from_secs(10);
 /// The estimate an endpoint starts with before anything is observed.
 pub const EWMA_INITIAL: Duration = Duration::from_millis(1);
+/// Latency below this is treated as this when comparing loads: differences under a millisecond
+/// are noise, and in-flight counts decide between such endpoints.
+pub const LATENCY_FLOOR_NS: f64 = 1_000_000.0;
 
 /// Who an endpoint is: the same address in two upstreams (or pools) has separate state, because
 /// health checks and ejection are judged per upstream.
@@ -94,9 +97,10 @@ impl EndpointState {
         self.in_flight.load(Ordering::Relaxed)
     }
 
-    /// Load used by power-of-two-choices: peak-EWMA latency × (in-flight + 1).
+    /// Load used by power-of-two-choices: peak-EWMA latency (at least [`LATENCY_FLOOR_NS`])
+    /// × (in-flight + 1).
     pub fn load(&self, now: Instant) -> f64 {
-        let cost = lock(&self.ewma).cost_ns(now);
+        let cost = lock(&self.ewma).cost_ns(now).max(LATENCY_FLOOR_NS);
         cost * f64::from(self.in_flight() + 1)
     }
 
@@ -245,7 +249,9 @@ impl EndpointRegistry {
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // The guarded values stay consistent even if a holder panicked, so poisoning is ignored.
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn epoch() -> Instant {
@@ -280,12 +286,22 @@ mod tests {
         let ep = endpoint(Instant::now());
         assert_eq!(ep.record_check(false, 2, 3), None);
         assert_eq!(ep.record_check(false, 2, 3), None);
-        assert_eq!(ep.record_check(false, 2, 3), Some(HealthChange::BecameUnhealthy));
+        assert_eq!(
+            ep.record_check(false, 2, 3),
+            Some(HealthChange::BecameUnhealthy)
+        );
         assert!(!ep.is_healthy());
         assert_eq!(ep.record_check(true, 2, 3), None);
-        assert_eq!(ep.record_check(false, 2, 3), None, "a failure resets the success run");
+        assert_eq!(
+            ep.record_check(false, 2, 3),
+            None,
+            "a failure resets the success run"
+        );
         assert_eq!(ep.record_check(true, 2, 3), None);
-        assert_eq!(ep.record_check(true, 2, 3), Some(HealthChange::BecameHealthy));
+        assert_eq!(
+            ep.record_check(true, 2, 3),
+            Some(HealthChange::BecameHealthy)
+        );
     }
 
     #[test]

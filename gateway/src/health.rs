@@ -49,7 +49,11 @@ impl HealthChecker {
                 for endpoint in &pool.endpoints {
                     metrics
                         .endpoint_ejected
-                        .with_label_values(&[&*upstream.name, &*pool.region, endpoint.label.as_str()])
+                        .with_label_values(&[
+                            &*upstream.name,
+                            &*pool.region,
+                            endpoint.label.as_str(),
+                        ])
                         .set(i64::from(endpoint.is_ejected(now)));
                     let Some(check) = &upstream.health else {
                         continue;
@@ -111,8 +115,12 @@ impl Probe {
                 .set(i64::from(healthy));
             match &result {
                 Ok(status) => tracing::warn!(
-                    upstream = labels[0], region = labels[1], endpoint = labels[2],
-                    healthy, status, "endpoint health changed"
+                    upstream = labels[0],
+                    region = labels[1],
+                    endpoint = labels[2],
+                    healthy,
+                    status,
+                    "endpoint health changed"
                 ),
                 Err(reason) => tracing::warn!(
                     upstream = labels[0], region = labels[1], endpoint = labels[2],
@@ -185,7 +193,10 @@ mod tests {
     #[test]
     fn status_line_parsing() {
         assert_eq!(parse_status(b"HTTP/1.1 200 OK\r\n"), Ok(200));
-        assert_eq!(parse_status(b"HTTP/1.0 503 Service Unavailable\r\n"), Ok(503));
+        assert_eq!(
+            parse_status(b"HTTP/1.0 503 Service Unavailable\r\n"),
+            Ok(503)
+        );
         assert!(parse_status(b"SSH-2.0-OpenSSH\r\n").is_err());
         assert!(parse_status(b"HTTP/1.1 20 OK\r\n").is_err());
     }
@@ -195,12 +206,19 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         drop(listener);
-        assert!(check(addr, "/healthz", Duration::from_millis(500)).await.is_err());
+        assert!(
+            check(addr, "/healthz", Duration::from_millis(500))
+                .await
+                .is_err()
+        );
     }
 
     #[tokio::test]
     async fn a_2xx_answer_passes_and_a_5xx_fails() {
-        for (reply, ok) in [("HTTP/1.1 204 No Content\r\n\r\n", true), ("HTTP/1.1 503 Nope\r\n\r\n", false)] {
+        for (reply, ok) in [
+            ("HTTP/1.1 204 No Content\r\n\r\n", true),
+            ("HTTP/1.1 503 Nope\r\n\r\n", false),
+        ] {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
             tokio::spawn(async move {
@@ -209,7 +227,13 @@ mod tests {
                 let _ = s.read(&mut buf).await;
                 s.write_all(reply.as_bytes()).await.unwrap();
             });
-            assert_eq!(check(addr, "/healthz", Duration::from_secs(2)).await.is_ok(), ok, "{reply}");
+            assert_eq!(
+                check(addr, "/healthz", Duration::from_secs(2))
+                    .await
+                    .is_ok(),
+                ok,
+                "{reply}"
+            );
         }
     }
 }

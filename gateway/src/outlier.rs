@@ -49,7 +49,8 @@ pub fn report(
             } else {
                 // Nothing probes it, so eject for a while instead; an unreachable endpoint
                 // is taken out whatever the pool's ejection cap.
-                let period = endpoint.eject(now, settings.base_ejection_time, settings.max_ejection_time);
+                let period =
+                    endpoint.eject(now, settings.base_ejection_time, settings.max_ejection_time);
                 Some(Verdict::Ejected(period))
             }
         }
@@ -61,7 +62,8 @@ pub fn report(
             if !may_eject_another(pool, settings.max_ejected_fraction, now) {
                 return None;
             }
-            let period = endpoint.eject(now, settings.base_ejection_time, settings.max_ejection_time);
+            let period =
+                endpoint.eject(now, settings.base_ejection_time, settings.max_ejection_time);
             Some(Verdict::Ejected(period))
         }
     }
@@ -119,7 +121,10 @@ mod tests {
             Some(Verdict::Ejected(Duration::from_secs(10)))
         );
         assert!(ep.is_ejected(now));
-        assert!(!ep.is_ejected(now + Duration::from_secs(11)), "ejection ends by itself");
+        assert!(
+            !ep.is_ejected(now + Duration::from_secs(11)),
+            "ejection ends by itself"
+        );
     }
 
     #[test]
@@ -134,7 +139,10 @@ mod tests {
             report(&up, pool, &pool.endpoints[0], Outcome::Failure, now),
             Some(Verdict::Ejected(_))
         ));
-        assert_eq!(report(&up, pool, &pool.endpoints[1], Outcome::Failure, now), None);
+        assert_eq!(
+            report(&up, pool, &pool.endpoints[1], Outcome::Failure, now),
+            None
+        );
         assert!(!pool.endpoints[1].is_ejected(now));
     }
 
@@ -157,7 +165,10 @@ mod tests {
         let up = upstream("health = { healthy_threshold = 2 }", &[1]);
         let (pool, ep) = (&up.pools[0], &up.pools[0].endpoints[0]);
         let now = Instant::now();
-        assert_eq!(report(&up, pool, ep, Outcome::ConnectFailure, now), Some(Verdict::MarkedDown));
+        assert_eq!(
+            report(&up, pool, ep, Outcome::ConnectFailure, now),
+            Some(Verdict::MarkedDown)
+        );
         assert!(!ep.is_available(now));
         ep.record_check(true, 2, 2);
         assert!(!ep.is_available(now));

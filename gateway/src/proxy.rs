@@ -5,10 +5,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorSource, ErrorType, Result};
-use pingora::http::{RequestHeader, ResponseHeader};
 
 use crate::access_log::{self, AccessEntry};
 use crate::balance::{self, PickMode};
@@ -24,6 +24,8 @@ use crate::trace_ctx;
 const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// The custom error for "no endpoint could be chosen".
 const NO_ENDPOINT: ErrorType = ErrorType::CustomCode("NoEndpoint", 503);
+/// The custom error for "every endpoint tried refused the connection".
+const ALL_CONNECTS_FAILED: ErrorType = ErrorType::CustomCode("AllConnectsFailed", 502);
 
 pub struct WeirProxy {
     pub gateway: Arc<Gateway>,
@@ -154,17 +156,26 @@ impl ProxyHttp for WeirProxy {
                     problem::echo(path)
                 );
                 ctx.snapshot = Some(snapshot);
-                respond(session, Problem::new(404, detail, &ctx.request_id), &ctx.request_id, true).await?;
+                respond(
+                    session,
+                    Problem::new(404, detail, &ctx.request_id),
+                    &ctx.request_id,
+                    true,
+                )
+                .await?;
                 Ok(true)
             }
         }
     }
 
-    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
-        let route = ctx
-            .route
-            .clone()
-            .ok_or_else(|| Error::explain(ErrorType::InternalError, "upstream_peer without a route"))?;
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> Result<Box<HttpPeer>> {
+        let route = ctx.route.clone().ok_or_else(|| {
+            Error::explain(ErrorType::InternalError, "upstream_peer without a route")
+        })?;
         let upstream = &route.upstream;
         let now = Instant::now();
         let pick = {
@@ -178,10 +189,24 @@ impl ProxyHttp for WeirProxy {
             })
         };
         let Some(pick) = pick else {
-            return Err(Error::explain(
-                NO_ENDPOINT,
-                format!("no endpoint of upstream {} can take the request", upstream.name),
-            ));
+            return Err(if ctx.last_failure_was_connect {
+                Error::explain(
+                    ALL_CONNECTS_FAILED,
+                    format!(
+                        "could not connect to upstream {} ({} attempts, no endpoint left to try)",
+                        upstream.name,
+                        ctx.tried.len()
+                    ),
+                )
+            } else {
+                Error::explain(
+                    NO_ENDPOINT,
+                    format!(
+                        "no endpoint of upstream {} can take the request",
+                        upstream.name
+                    ),
+                )
+            });
         };
         let pool = &upstream.pools[pick.pool];
         match pick.mode {
@@ -207,6 +232,22 @@ impl ProxyHttp for WeirProxy {
         Ok(Box::new(peer))
     }
 
+    async fn connected_to_upstream(
+        &self,
+        _session: &mut Session,
+        _reused: bool,
+        _peer: &HttpPeer,
+        _fd: std::os::unix::io::RawFd,
+        _digest: Option<&pingora::protocols::Digest>,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        // Latency is measured from here, so connection set-up does not count as slowness.
+        if let Some(attempt) = ctx.attempt.as_mut() {
+            attempt.sent_at = Instant::now();
+        }
+        Ok(())
+    }
+
     async fn upstream_request_filter(
         &self,
         session: &mut Session,
@@ -219,7 +260,11 @@ impl ProxyHttp for WeirProxy {
         }
         if let Some(client) = session.client_addr().and_then(|a| a.as_inet()) {
             let forwarded = match upstream_request.headers.get("x-forwarded-for") {
-                Some(prior) => format!("{}, {}", String::from_utf8_lossy(prior.as_bytes()), client.ip()),
+                Some(prior) => format!(
+                    "{}, {}",
+                    String::from_utf8_lossy(prior.as_bytes()),
+                    client.ip()
+                ),
                 None => client.ip().to_string(),
             };
             upstream_request.insert_header("x-forwarded-for", forwarded)?;
@@ -269,21 +314,23 @@ impl ProxyHttp for WeirProxy {
         ctx: &mut RequestCtx,
         mut e: Box<Error>,
     ) -> Box<Error> {
-        ctx.end_attempt(Outcome::ConnectFailure, Instant::now(), &self.gateway.metrics);
+        ctx.end_attempt(
+            Outcome::ConnectFailure,
+            Instant::now(),
+            &self.gateway.metrics,
+        );
         ctx.last_failure_was_connect = true;
         // Nothing was sent, so a connect failure is safe to retry whatever the method.
         let retries_left = ctx
             .route
             .as_ref()
             .is_some_and(|r| (ctx.tried.len() as u32) <= r.upstream.connect_retries);
-        if retries_left {
-            if let Some(route) = &ctx.route {
-                self.gateway
-                    .metrics
-                    .retries
-                    .with_label_values(&[&route.upstream.name, "connect_failure"])
-                    .inc();
-            }
+        if retries_left && let Some(route) = &ctx.route {
+            self.gateway
+                .metrics
+                .retries
+                .with_label_values(&[&route.upstream.name, "connect_failure"])
+                .inc();
         }
         e.set_retry(retries_left);
         e
@@ -301,7 +348,8 @@ impl ProxyHttp for WeirProxy {
         ctx.last_failure_was_connect = false;
         let mut e = e.more_context(format!("peer: {peer}"));
         // Pingora's default policy: only idempotent requests whose body is still buffered.
-        if !session.req_header().method.is_idempotent() || session.as_ref().retry_buffer_truncated() {
+        if !session.req_header().method.is_idempotent() || session.as_ref().retry_buffer_truncated()
+        {
             e.set_retry(false);
         } else {
             e.retry.decide_reuse(client_reused);
@@ -313,19 +361,24 @@ impl ProxyHttp for WeirProxy {
         if !attempts_left {
             e.set_retry(false);
         }
-        if e.retry() {
-            if let Some(route) = &ctx.route {
-                self.gateway
-                    .metrics
-                    .retries
-                    .with_label_values(&[&route.upstream.name, "connection_error"])
-                    .inc();
-            }
+        if e.retry()
+            && let Some(route) = &ctx.route
+        {
+            self.gateway
+                .metrics
+                .retries
+                .with_label_values(&[&route.upstream.name, "connection_error"])
+                .inc();
         }
         e
     }
 
-    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut RequestCtx) -> FailToProxy {
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        ctx: &mut RequestCtx,
+    ) -> FailToProxy {
         let (code, detail) = describe_failure(e, ctx);
         if code > 0 {
             let problem = Problem::new(code, detail, &ctx.request_id);
@@ -397,10 +450,13 @@ fn describe_failure(e: &Error, ctx: &RequestCtx) -> (u16, String) {
     let attempts = ctx.tried.len();
     match e.etype() {
         ErrorType::HTTPStatus(code) => (*code, format!("the request failed with status {code}")),
-        ErrorType::CustomCode(_, code) => (*code, e.context.as_ref().map_or_else(
-            || "no endpoint can take the request".to_string(),
-            |c| c.as_str().to_string(),
-        )),
+        ErrorType::CustomCode(_, code) => (
+            *code,
+            e.context.as_ref().map_or_else(
+                || "no endpoint can take the request".to_string(),
+                |c| c.as_str().to_string(),
+            ),
+        ),
         ErrorType::ConnectTimedout
         | ErrorType::ConnectRefused
         | ErrorType::ConnectNoRoute
@@ -413,9 +469,14 @@ fn describe_failure(e: &Error, ctx: &RequestCtx) -> (u16, String) {
             502,
             format!("could not connect to upstream {upstream} ({attempts} attempts)"),
         ),
-        ErrorType::ReadTimedout | ErrorType::WriteTimedout if e.esource() == &ErrorSource::Upstream => {
+        ErrorType::ReadTimedout | ErrorType::WriteTimedout
+            if e.esource() == &ErrorSource::Upstream =>
+        {
             let timeout = ctx.route.as_ref().map_or(Duration::ZERO, |r| r.timeout);
-            (504, format!("upstream {upstream} did not answer within {timeout:?}"))
+            (
+                504,
+                format!("upstream {upstream} did not answer within {timeout:?}"),
+            )
         }
         _ => match e.esource() {
             ErrorSource::Upstream => (
@@ -436,15 +497,25 @@ fn describe_failure(e: &Error, ctx: &RequestCtx) -> (u16, String) {
 }
 
 /// Write a problem response; `keep_alive` keeps the client connection for its next request.
-async fn respond(session: &mut Session, problem: Problem<'_>, request_id: &str, keep_alive: bool) -> Result<()> {
+async fn respond(
+    session: &mut Session,
+    problem: Problem<'_>,
+    request_id: &str,
+    keep_alive: bool,
+) -> Result<()> {
     let (mut header, body) = problem.into_response()?;
     header.insert_header("x-request-id", request_id)?;
     if keep_alive {
-        session.write_response_header(Box::new(header), false).await?;
+        session
+            .write_response_header(Box::new(header), false)
+            .await?;
         session.write_response_body(Some(body), true).await?;
         Ok(())
     } else {
-        session.as_downstream_mut().write_error_response(header, body).await
+        session
+            .as_downstream_mut()
+            .write_error_response(header, body)
+            .await
     }
 }
 
@@ -456,7 +527,11 @@ fn header<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a [u8]> {
 fn request_host(req: &RequestHeader) -> &str {
     req.uri
         .host()
-        .or_else(|| req.headers.get(http::header::HOST).and_then(|h| h.to_str().ok()))
+        .or_else(|| {
+            req.headers
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+        })
         .unwrap_or("")
 }
 
@@ -464,5 +539,7 @@ fn request_host(req: &RequestHeader) -> &str {
 fn status_label(status: u16) -> &'static str {
     static LABELS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
     let labels = LABELS.get_or_init(|| (0..600).map(|code| code.to_string()).collect());
-    labels.get(usize::from(status)).map_or("other", String::as_str)
+    labels
+        .get(usize::from(status))
+        .map_or("other", String::as_str)
 }

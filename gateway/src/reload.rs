@@ -54,14 +54,23 @@ pub fn checksum(text: &str) -> String {
 
 /// Apply `text` as the gateway's new config, or leave everything as it was and say why.
 /// Counted in `weir_config_reloads_total` and logged either way.
-pub fn apply(gateway: &Gateway, text: &str, trigger: &str, now: Instant) -> Result<Applied, ReloadError> {
+pub fn apply(
+    gateway: &Gateway,
+    text: &str,
+    trigger: &str,
+    now: Instant,
+) -> Result<Applied, ReloadError> {
     let result = apply_inner(gateway, text, now);
     match &result {
         Ok(Applied::Unchanged { version }) => {
             tracing::info!(trigger, version, "config unchanged; nothing to apply");
         }
         Ok(Applied::Changed { version, changes }) => {
-            gateway.metrics.config_reloads.with_label_values(&["ok"]).inc();
+            gateway
+                .metrics
+                .config_reloads
+                .with_label_values(&["ok"])
+                .inc();
             tracing::info!(trigger, version, changes = ?changes, "config applied");
         }
         Err(e) => {

@@ -31,12 +31,12 @@ impl<T> Router<T> {
             }
         }
         let by_prefix_len = |group: &mut Vec<(String, T)>| {
-            group.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+            group.sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.len()));
         };
         exact.values_mut().for_each(by_prefix_len);
         suffix.iter_mut().for_each(|(_, g)| by_prefix_len(g));
         by_prefix_len(&mut any);
-        suffix.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        suffix.sort_by_key(|(tail, _)| std::cmp::Reverse(tail.len()));
         Self { exact, suffix, any }
     }
 
@@ -87,10 +87,26 @@ mod tests {
             (HostMatch::Any, "/".to_string(), "any-root"),
             (HostMatch::Any, "/api".to_string(), "any-api"),
             (HostMatch::Any, "/api/v2".to_string(), "any-api-v2"),
-            (HostMatch::Exact("api.example.com".into()), "/".to_string(), "exact-root"),
-            (HostMatch::Exact("only.example.com".into()), "/x".to_string(), "only-x"),
-            (HostMatch::Suffix(".example.com".into()), "/".to_string(), "wild"),
-            (HostMatch::Suffix(".eu.example.com".into()), "/".to_string(), "wild-eu"),
+            (
+                HostMatch::Exact("api.example.com".into()),
+                "/".to_string(),
+                "exact-root",
+            ),
+            (
+                HostMatch::Exact("only.example.com".into()),
+                "/x".to_string(),
+                "only-x",
+            ),
+            (
+                HostMatch::Suffix(".example.com".into()),
+                "/".to_string(),
+                "wild",
+            ),
+            (
+                HostMatch::Suffix(".eu.example.com".into()),
+                "/".to_string(),
+                "wild-eu",
+            ),
         ])
     }
 
@@ -100,7 +116,11 @@ mod tests {
         assert_eq!(r.find("other.org", "/api/v2/users"), Some(&"any-api-v2"));
         assert_eq!(r.find("other.org", "/api/v1"), Some(&"any-api"));
         assert_eq!(r.find("other.org", "/"), Some(&"any-root"));
-        assert_eq!(r.find("other.org", "/apix"), Some(&"any-api"), "plain string prefix");
+        assert_eq!(
+            r.find("other.org", "/apix"),
+            Some(&"any-api"),
+            "plain string prefix"
+        );
     }
 
     #[test]

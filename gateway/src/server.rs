@@ -36,11 +36,21 @@ pub struct RunOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("config file {path} is invalid:\n{errors}")]
-    Invalid { path: String, errors: weir_config::ConfigErrors },
+    Invalid {
+        path: String,
+        errors: weir_config::ConfigErrors,
+    },
     #[error("cannot listen on {addr} ({what}): {source}")]
-    Listen { addr: SocketAddr, what: &'static str, source: std::io::Error },
+    Listen {
+        addr: SocketAddr,
+        what: &'static str,
+        source: std::io::Error,
+    },
     #[error("cannot open access log: {0}")]
     AccessLog(std::io::Error),
     #[error("cannot register metrics: {0}")]
@@ -64,9 +74,15 @@ pub fn load_config(path: &std::path::Path) -> Result<(weir_config::Config, Strin
 pub fn run(options: RunOptions) -> Result<(), StartError> {
     let (config, text) = load_config(&options.config_path)?;
     // Say clearly which address is taken, rather than letting the listener fail later.
-    for (addr, what) in [(config.listen.http, "listen.http"), (config.admin.listen, "admin.listen")] {
-        std::net::TcpListener::bind(addr)
-            .map_err(|source| StartError::Listen { addr, what, source })?;
+    for (addr, what) in [
+        (config.listen.http, "listen.http"),
+        (config.admin.listen, "admin.listen"),
+    ] {
+        std::net::TcpListener::bind(addr).map_err(|source| StartError::Listen {
+            addr,
+            what,
+            source,
+        })?;
     }
     let gateway_id = config.gateway.id.clone().unwrap_or_else(host_name);
     let metrics = Metrics::new()?;
@@ -100,20 +116,26 @@ pub fn run(options: RunOptions) -> Result<(), StartError> {
 
     let mut proxy = pingora::proxy::http_proxy_service_with_name(
         &server.configuration,
-        WeirProxy { gateway: Arc::clone(&gateway) },
+        WeirProxy {
+            gateway: Arc::clone(&gateway),
+        },
         "weir proxy",
     );
     proxy.add_tcp(&proxy_addr.to_string());
     let mut admin = Service::new(
         "weir admin".to_string(),
-        AdminApp { gateway: Arc::clone(&gateway) },
+        AdminApp {
+            gateway: Arc::clone(&gateway),
+        },
     );
     admin.add_tcp(&admin_addr.to_string());
     server.add_service(proxy);
     server.add_service(admin);
     server.add_service(background_service(
         "weir health checks",
-        HealthChecker { gateway: Arc::clone(&gateway) },
+        HealthChecker {
+            gateway: Arc::clone(&gateway),
+        },
     ));
     server.add_service(background_service(
         "weir config watcher",

@@ -167,7 +167,11 @@ impl Snapshot {
                 timeout: route.timeout,
                 request_duration: metrics.request_duration.with_label_values(&[&route.name]),
             };
-            Some((route.host.clone(), route.path_prefix.clone(), Arc::new(entry)))
+            Some((
+                route.host.clone(),
+                route.path_prefix.clone(),
+                Arc::new(entry),
+            ))
         }));
         Self {
             version,

@@ -63,7 +63,10 @@ timout = "5s"
         "no upstream named \"apii\"",
         "routes[1].timout",
     ] {
-        assert!(stderr.contains(expected), "missing {expected:?} in:\n{stderr}");
+        assert!(
+            stderr.contains(expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
     }
 }
 

@@ -80,11 +80,17 @@ fn no_route_is_a_404_problem_document() {
     let gw = gateway(&origins);
     let resp = gw.request("GET", "/elsewhere", &[("host", "img.example.com")]);
     assert_eq!(resp.status, 404);
-    assert_eq!(resp.header("content-type"), Some("application/problem+json"));
+    assert_eq!(
+        resp.header("content-type"),
+        Some("application/problem+json")
+    );
     let doc: serde_json::Value = serde_json::from_str(&resp.body).unwrap();
     assert_eq!(doc["status"], 404);
     assert_eq!(doc["title"], "Not Found");
-    assert!(doc["detail"].as_str().unwrap().contains("/elsewhere"), "{doc}");
+    assert!(
+        doc["detail"].as_str().unwrap().contains("/elsewhere"),
+        "{doc}"
+    );
     assert_eq!(doc["request_id"].as_str(), resp.header("x-request-id"));
     // The connection stays usable and the miss is counted.
     assert_eq!(gw.get("/").status, 200);
@@ -97,7 +103,10 @@ fn request_id_is_kept_or_made_and_passed_upstream() {
     let gw = gateway(&origins);
     let resp = gw.request("GET", "/", &[("x-request-id", "client-id-1")]);
     assert_eq!(resp.header("x-request-id"), Some("client-id-1"));
-    assert_eq!(resp.header("x-weir-origin-saw-request-id"), Some("client-id-1"));
+    assert_eq!(
+        resp.header("x-weir-origin-saw-request-id"),
+        Some("client-id-1")
+    );
 
     let resp = gw.get("/");
     let made = resp.header("x-request-id").expect("a generated id");
@@ -114,8 +123,13 @@ fn traceparent_is_propagated_or_started() {
     assert_eq!(resp.header("x-weir-origin-saw-traceparent"), Some(client));
 
     let resp = gw.get("/");
-    let started = resp.header("x-weir-origin-saw-traceparent").expect("a new trace");
-    assert!(started.starts_with("00-") && started.len() == 55, "{started}");
+    let started = resp
+        .header("x-weir-origin-saw-traceparent")
+        .expect("a new trace");
+    assert!(
+        started.starts_with("00-") && started.len() == 55,
+        "{started}"
+    );
 }
 
 #[test]

@@ -187,8 +187,10 @@ impl Gateway {
             dir,
         };
         gateway.write_config(body);
-        let stdout = std::fs::File::create(gateway.dir.path().join("access.log")).expect("log file");
-        let stderr = std::fs::File::create(gateway.dir.path().join("gateway.log")).expect("log file");
+        let stdout =
+            std::fs::File::create(gateway.dir.path().join("access.log")).expect("log file");
+        let stderr =
+            std::fs::File::create(gateway.dir.path().join("gateway.log")).expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_weir-gateway"))
             .arg("--config")
             .arg(&gateway.config_path)
@@ -206,7 +208,11 @@ impl Gateway {
     fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
                 panic!("gateway exited with {status}:\n{}", self.logs());
             }
             let url = format!("http://{}/readyz", self.admin);
@@ -225,7 +231,10 @@ impl Gateway {
         let (gateway_section, rest) = if body.trim_start().starts_with("[gateway]") {
             (String::new(), body.to_string())
         } else {
-            ("[gateway]\nid = \"test-gw\"\nregion = \"us-east\"\n".to_string(), body.to_string())
+            (
+                "[gateway]\nid = \"test-gw\"\nregion = \"us-east\"\n".to_string(),
+                body.to_string(),
+            )
         };
         format!(
             "{gateway_section}{rest}\n[listen]\nhttp = \"{}\"\n[admin]\nlisten = \"{}\"\n[access_log]\nenabled = true\n",
@@ -259,7 +268,12 @@ impl Gateway {
         self.request("GET", path, &[])
     }
 
-    pub fn try_request(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Result<Resp, ureq::Error> {
+    pub fn try_request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<Resp, ureq::Error> {
         let url = format!("http://{}{}", self.proxy, path);
         let mut builder = ureq::http::Request::builder().method(method).uri(&url);
         for (k, v) in headers {
@@ -271,10 +285,19 @@ impl Gateway {
         let headers = resp
             .headers()
             .iter()
-            .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect();
         let body = resp.body_mut().read_to_string()?;
-        Ok(Resp { status, headers, body })
+        Ok(Resp {
+            status,
+            headers,
+            body,
+        })
     }
 
     pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Resp {
