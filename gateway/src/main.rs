@@ -1,6 +1,10 @@
 //! `weir-gateway`: run the gateway, or `--check` a config file and exit.
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
