@@ -1,0 +1,484 @@
+#!/usr/bin/env bash
+# proxy-bench.sh: compare Weir's proxy throughput, latency and CPU cost per
+# request with the origin served directly, nginx, a bare Pingora proxy and
+# (if installed) HAProxy. See loadtest/README.md for the method.
+#
+# Environment:
+#   BENCH_DURATION      measured run, seconds (default 10)
+#   BENCH_WARMUP        warm-up run, seconds (default 2)
+#   BENCH_CONNECTIONS   wrk connections (default 50)
+#   BENCH_TARGETS       space-separated subset of: origin weir nginx bare haproxy
+#   BENCH_SKIP_BUILD    1 = use the binaries already built
+#   BENCH_BUILD_TIMEOUT seconds allowed for cargo build (default 3600)
+#   BENCH_OUT           JSON output (default <repo>/target/bench/proxy-bench.json)
+#   BENCH_PROXY_CPU     core for the proxy under test (default 0)
+#   BENCH_LOAD_CPU      core for wrk and the origin (default 1)
+#   CARGO_TARGET_DIR    where cargo puts binaries (default <repo>/target)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BENCH_DIR=$ROOT/loadtest/bench
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+RELEASE_DIR=$TARGET_DIR/release
+
+DURATION=${BENCH_DURATION:-10}
+DURATION=${DURATION%s}
+WARMUP=${BENCH_WARMUP:-2}
+WARMUP=${WARMUP%s}
+CONNECTIONS=${BENCH_CONNECTIONS:-50}
+TARGETS=${BENCH_TARGETS:-origin weir nginx bare haproxy}
+SKIP_BUILD=${BENCH_SKIP_BUILD:-0}
+BUILD_TIMEOUT=${BENCH_BUILD_TIMEOUT:-3600}
+OUT_JSON=${BENCH_OUT:-$ROOT/target/bench/proxy-bench.json}
+PROXY_CPU=${BENCH_PROXY_CPU:-0}
+LOAD_CPU=${BENCH_LOAD_CPU:-1}
+
+ORIGIN_PORT=18001
+WEIR_PORT=18080
+WEIR_ADMIN_PORT=18901
+NGINX_PORT=18081
+BARE_PORT=18082
+HAPROXY_PORT=18083
+
+# Seconds a started server gets to answer its first proxied request.
+READY_TIMEOUT=20
+
+LOG_DIR=$(dirname "$OUT_JSON")/logs
+WORK_DIR=''
+CLK_TCK=$(getconf CLK_TCK)
+
+# Every process this script started, stopped on exit.
+STARTED_PIDS=()
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() {
+	printf 'proxy-bench: error: %s\n' "$*" >&2
+	exit 1
+}
+
+for value in "$DURATION" "$WARMUP" "$CONNECTIONS" "$PROXY_CPU" "$LOAD_CPU" "$BUILD_TIMEOUT"; do
+	[[ $value =~ ^[0-9]+$ ]] || die "expected a whole number, got '$value' (see the environment variables at the top of $0)"
+done
+((DURATION > 0)) || die "BENCH_DURATION must be at least 1"
+for target in $TARGETS; do
+	case $target in
+	origin | weir | nginx | bare | haproxy) ;;
+	*) die "unknown target '$target' in BENCH_TARGETS (known: origin weir nginx bare haproxy)" ;;
+	esac
+done
+
+wants() { [[ " $TARGETS " == *" $1 "* ]]; }
+
+# /proc files are read with `read`, not $(<file): under set -e, bash 5.2 exits
+# the whole script when $(<file) fails, even on the left of ||.
+
+# Running, not exited (an exited child stays a zombie until waited for).
+is_alive() {
+	local stat
+	{ read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 1
+	stat=${stat##*) }
+	[[ ${stat:0:1} != Z ]]
+}
+
+stop_pid() {
+	local pid=$1 waited=0
+	if is_alive "$pid"; then
+		kill -TERM "$pid" 2>/dev/null || true
+	fi
+	while is_alive "$pid" && ((waited < 50)); do
+		sleep 0.1
+		waited=$((waited + 1))
+	done
+	if is_alive "$pid"; then
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+	local pid
+	for pid in "${STARTED_PIDS[@]}"; do
+		stop_pid "$pid"
+	done
+	if [[ -n $WORK_DIR ]]; then rm -rf "$WORK_DIR"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+WORK_DIR=$(mktemp -d "${TMPDIR:-/tmp}/weir-proxy-bench.XXXXXX")
+
+# ---------------------------------------------------------------- tools
+
+if ! command -v wrk >/dev/null 2>&1; then
+	SUDO=()
+	if ((EUID != 0)); then SUDO=(sudo); fi
+	log "wrk not found: installing the Debian package 'wrk' with: ${SUDO[*]} apt-get update && ${SUDO[*]} apt-get install -y wrk"
+	"${SUDO[@]}" apt-get update -q
+	"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk
+	command -v wrk >/dev/null 2>&1 || die "wrk is still missing after apt-get install"
+fi
+command -v taskset >/dev/null 2>&1 || die "taskset (util-linux) is needed to pin processes to cores"
+
+NPROC=$(nproc)
+if ((NPROC < 2)); then
+	log "only $NPROC CPU: proxy, origin and wrk all share core 0; numbers will be pessimistic"
+	PROXY_CPU=0
+	LOAD_CPU=0
+fi
+
+# ---------------------------------------------------------------- build
+
+# Per-target reason it cannot run, set by the build or start steps.
+declare -A SKIP_REASON=()
+
+build() {
+	local -a packages=(-p weir-loadtest) extra=()
+	if wants weir || wants bare; then packages+=(-p weir-gateway); fi
+	if wants bare; then extra+=(--example bare_pingora); fi
+	if ((SKIP_BUILD)); then
+		log "BENCH_SKIP_BUILD=1: using binaries in $RELEASE_DIR as they are"
+		return
+	fi
+	log "cargo build --release ${packages[*]} --bins ${extra[*]}"
+	if (cd "$ROOT" && timeout "$BUILD_TIMEOUT" cargo build --release "${packages[@]}" --bins "${extra[@]}"); then
+		return
+	fi
+	log "combined build failed; building each part on its own"
+	(cd "$ROOT" && timeout "$BUILD_TIMEOUT" cargo build --release -p weir-loadtest --bins) ||
+		die "cannot build weir-loadtest, which provides the origin"
+	if wants weir && ! (cd "$ROOT" && timeout "$BUILD_TIMEOUT" cargo build --release -p weir-gateway --bins); then
+		SKIP_REASON[weir]="cargo build -p weir-gateway --bins failed"
+	fi
+	if wants bare && ! (cd "$ROOT" && timeout "$BUILD_TIMEOUT" cargo build --release -p weir-gateway --example bare_pingora); then
+		SKIP_REASON[bare]="cargo build -p weir-gateway --example bare_pingora failed"
+	fi
+}
+
+# ---------------------------------------------------------------- helpers
+
+port_in_use() {
+	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# GET / through 127.0.0.1:PORT; succeeds when the answer is a 200 from our origin.
+probe() {
+	local response
+	# shellcheck disable=SC2016 # $0 and the rest expand in the inner shell
+	response=$(timeout 3 bash -c '
+		exec 3<>"/dev/tcp/127.0.0.1/$0" || exit 1
+		printf "GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n" >&3
+		cat <&3' "$1" 2>/dev/null) || return 1
+	[[ $response == "HTTP/1."?" 200"* ]] && grep -qi '^x-weir-origin:' <<<"$response"
+}
+
+# Waits until PORT proxies to the origin (0); returns 1 if PID exits first,
+# 2 if READY_TIMEOUT passes.
+wait_ready() {
+	local pid=$1 port=$2 tries=$((READY_TIMEOUT * 10))
+	while ((tries > 0)); do
+		is_alive "$pid" || return 1
+		probe "$port" && return 0
+		sleep 0.1
+		tries=$((tries - 1))
+	done
+	return 2
+}
+
+# Starts a command in the background with its output in LOG; sets STARTED_PID.
+start_bg() {
+	local logfile=$1
+	shift
+	"$@" >"$logfile" 2>&1 &
+	STARTED_PID=$!
+	STARTED_PIDS+=("$STARTED_PID")
+}
+
+# PID and its direct children (nginx: master and workers).
+pid_tree() {
+	local parent=$1 stat rest
+	local -a fields
+	printf '%s\n' "$parent"
+	for stat in /proc/[0-9]*/stat; do
+		{ read -r rest <"$stat"; } 2>/dev/null || continue
+		rest=${rest##*) }
+		read -ra fields <<<"$rest"
+		if [[ ${fields[1]} == "$parent" ]]; then
+			stat=${stat#/proc/}
+			printf '%s\n' "${stat%/stat}"
+		fi
+	done
+}
+
+# utime+stime (clock ticks) summed over the given pids, all threads included.
+cpu_ticks() {
+	local total=0 pid rest
+	local -a fields
+	for pid in "$@"; do
+		{ read -r rest <"/proc/$pid/stat"; } 2>/dev/null || return 1
+		rest=${rest##*) }
+		read -ra fields <<<"$rest"
+		total=$((total + fields[11] + fields[12]))
+	done
+	printf '%s\n' "$total"
+}
+
+# Share (%) of all CPUs busy over 1 s, from /proc/stat: taken while nothing of
+# ours runs, to catch a machine that is not quiet (a parallel build skews everything).
+busy_percent() {
+	local -a a b
+	read -ra a </proc/stat
+	sleep 1
+	read -ra b </proc/stat
+	# cpu user nice system idle iowait irq softirq steal
+	local busy=$(((b[1] + b[2] + b[3] + b[6] + b[7] + b[8]) - (a[1] + a[2] + a[3] + a[6] + a[7] + a[8])))
+	local idle=$(((b[4] + b[5]) - (a[4] + a[5])))
+	if ((busy + idle > 0)); then
+		printf '%s\n' $((busy * 100 / (busy + idle)))
+	else
+		printf '0\n'
+	fi
+}
+
+# Prints "requests req_per_s p50_ms p99_ms errors" from wrk --latency output.
+parse_wrk() {
+	awk '
+		function to_ms(v,   n, unit) {
+			n = v + 0; unit = v; sub(/^[0-9.]+/, "", unit)
+			if (unit == "us") return n / 1000
+			if (unit == "s") return n * 1000
+			if (unit == "m") return n * 60000
+			return n
+		}
+		/ requests in / { requests = $1 }
+		/^Requests\/sec:/ { rps = $2 }
+		$1 == "50%" { p50 = to_ms($2) }
+		$1 == "99%" { p99 = to_ms($2) }
+		/Non-2xx or 3xx responses:/ { errors += $NF }
+		/Socket errors:/ {
+			for (i = 3; i <= NF; i++) if ($i ~ /^[0-9]+,?$/) { x = $i; sub(/,/, "", x); errors += x }
+		}
+		END {
+			if (requests == "" || rps == "" || p50 == "" || p99 == "") exit 1
+			printf "%s %s %.3f %.3f %d\n", requests, rps, p50, p99, errors
+		}' "$1"
+}
+
+# In the background and waited for, so that a signal to the script stops it at once.
+run_wrk() {
+	local port=$1 seconds=$2 out=$3 pid status=0
+	taskset -c "$LOAD_CPU" timeout $((seconds + 30)) \
+		wrk -t1 -c"$CONNECTIONS" -d"${seconds}s" --latency "http://127.0.0.1:$port/" >"$out" 2>&1 &
+	pid=$!
+	STARTED_PIDS+=("$pid")
+	wait "$pid" || status=$?
+	return "$status"
+}
+
+# ---------------------------------------------------------------- targets
+
+# Each start_* starts its server pinned to the proxy core (the origin: the load core),
+# sets STARTED_PID and PORT, or returns 1 with SKIP_REASON set.
+
+start_origin_target() {
+	PORT=$ORIGIN_PORT
+	STARTED_PID=$ORIGIN_PID
+}
+
+start_weir() {
+	local bin=$RELEASE_DIR/weir-gateway
+	[[ -x $bin ]] || {
+		SKIP_REASON[weir]="$bin not built"
+		return 1
+	}
+	PORT=$WEIR_PORT
+	sed -e "s/@LISTEN_PORT@/$WEIR_PORT/g" -e "s/@ADMIN_PORT@/$WEIR_ADMIN_PORT/g" \
+		-e "s/@ORIGIN_PORT@/$ORIGIN_PORT/g" "$BENCH_DIR/weir.toml.template" >"$WORK_DIR/weir.toml"
+	start_bg "$LOG_DIR/weir.log" taskset -c "$PROXY_CPU" "$bin" --config "$WORK_DIR/weir.toml"
+}
+
+start_nginx() {
+	local bin prefix=$WORK_DIR/nginx
+	bin=$(command -v nginx 2>/dev/null || true)
+	[[ -n $bin ]] || bin=/usr/sbin/nginx
+	[[ -x $bin ]] || {
+		SKIP_REASON[nginx]="nginx not installed (Debian: apt-get install nginx-light)"
+		return 1
+	}
+	PORT=$NGINX_PORT
+	mkdir -p "$prefix/logs" "$prefix/tmp"
+	sed -e "s|@PREFIX@|$prefix|g" -e "s/@LISTEN_PORT@/$NGINX_PORT/g" \
+		-e "s/@ORIGIN_PORT@/$ORIGIN_PORT/g" "$BENCH_DIR/nginx.conf.template" >"$prefix/nginx.conf"
+	start_bg "$LOG_DIR/nginx.log" taskset -c "$PROXY_CPU" \
+		"$bin" -p "$prefix" -e "$prefix/logs/error.log" -c "$prefix/nginx.conf"
+}
+
+start_bare() {
+	local bin=$RELEASE_DIR/examples/bare_pingora
+	[[ -x $bin ]] || {
+		SKIP_REASON[bare]="$bin not built"
+		return 1
+	}
+	PORT=$BARE_PORT
+	start_bg "$LOG_DIR/bare.log" taskset -c "$PROXY_CPU" \
+		"$bin" --listen "127.0.0.1:$BARE_PORT" --upstream "127.0.0.1:$ORIGIN_PORT"
+}
+
+start_haproxy() {
+	local bin
+	bin=$(command -v haproxy 2>/dev/null || true)
+	[[ -n $bin ]] || bin=/usr/sbin/haproxy
+	[[ -x $bin ]] || {
+		SKIP_REASON[haproxy]="haproxy not installed (optional; Debian: apt-get install haproxy)"
+		return 1
+	}
+	PORT=$HAPROXY_PORT
+	sed -e "s/@LISTEN_PORT@/$HAPROXY_PORT/g" -e "s/@ORIGIN_PORT@/$ORIGIN_PORT/g" \
+		"$BENCH_DIR/haproxy.cfg.template" >"$WORK_DIR/haproxy.cfg"
+	start_bg "$LOG_DIR/haproxy.log" taskset -c "$PROXY_CPU" "$bin" -db -f "$WORK_DIR/haproxy.cfg"
+}
+
+declare -A BUSY=() REQUESTS=() RPS=() P50=() P99=() ERRORS=() CPU_S=() CPU_US=() CPU_PCT=()
+
+# Runs one target: start, wait until it proxies, warm up, measure, stop.
+bench_target() {
+	local target=$1 pid port before after requests rps p50 p99 errors
+	local -a pids
+	if [[ -n ${SKIP_REASON[$target]:-} ]]; then
+		log "$target: skipped: ${SKIP_REASON[$target]}"
+		return
+	fi
+	STARTED_PID='' PORT=''
+	case $target in
+	origin) start_origin_target ;;
+	weir) start_weir ;;
+	nginx) start_nginx ;;
+	bare) start_bare ;;
+	haproxy) start_haproxy ;;
+	esac || {
+		log "$target: skipped: ${SKIP_REASON[$target]}"
+		return
+	}
+	pid=$STARTED_PID port=$PORT
+	log "$target: pid $pid on 127.0.0.1:$port"
+	local ready=0
+	wait_ready "$pid" "$port" || ready=$?
+	if ((ready != 0)); then
+		if ((ready == 1)); then
+			SKIP_REASON[$target]="exited at startup (log: $LOG_DIR/$target.log)"
+		else
+			SKIP_REASON[$target]="no 200 from the origin through 127.0.0.1:$port within ${READY_TIMEOUT}s (log: $LOG_DIR/$target.log)"
+		fi
+		log "$target: skipped: ${SKIP_REASON[$target]}"
+		tail -n 5 "$LOG_DIR/$target.log" 2>/dev/null | sed 's/^/    /' >&2 || true
+		[[ $target == origin ]] || stop_pid "$pid"
+		return
+	fi
+
+	BUSY[$target]=$(busy_percent)
+	if ((BUSY[$target] > 10)); then
+		log "$target: WARNING: the machine is ${BUSY[$target]}% busy before the run; something else is using CPU, numbers will be noisy"
+	fi
+
+	if ((WARMUP > 0)); then
+		log "$target: warm-up ${WARMUP}s"
+		run_wrk "$port" "$WARMUP" "$LOG_DIR/$target.warmup.wrk" || true
+	fi
+
+	mapfile -t pids < <(pid_tree "$pid")
+	log "$target: measuring ${DURATION}s, ${CONNECTIONS} connections (CPU of pids ${pids[*]})"
+	before=$(cpu_ticks "${pids[@]}") || before=''
+	if ! run_wrk "$port" "$DURATION" "$LOG_DIR/$target.wrk"; then
+		SKIP_REASON[$target]="wrk failed (output: $LOG_DIR/$target.wrk)"
+	fi
+	after=$(cpu_ticks "${pids[@]}") || after=''
+	[[ $target == origin ]] || stop_pid "$pid"
+
+	if [[ -n ${SKIP_REASON[$target]:-} ]]; then
+		log "$target: ${SKIP_REASON[$target]}"
+		return
+	fi
+	if ! read -r requests rps p50 p99 errors < <(parse_wrk "$LOG_DIR/$target.wrk"); then
+		SKIP_REASON[$target]="cannot parse wrk output ($LOG_DIR/$target.wrk)"
+		log "$target: ${SKIP_REASON[$target]}"
+		return
+	fi
+	if [[ -z $before || -z $after ]]; then
+		SKIP_REASON[$target]="process exited during the run (log: $LOG_DIR/$target.log)"
+		log "$target: ${SKIP_REASON[$target]}"
+		return
+	fi
+	REQUESTS[$target]=$requests RPS[$target]=$rps P50[$target]=$p50 P99[$target]=$p99 ERRORS[$target]=$errors
+	CPU_S[$target]=$(awk -v t=$((after - before)) -v hz="$CLK_TCK" 'BEGIN { printf "%.3f", t / hz }')
+	CPU_US[$target]=$(awk -v s="${CPU_S[$target]}" -v n="$requests" 'BEGIN { printf "%.2f", (n > 0 ? s * 1e6 / n : 0) }')
+	CPU_PCT[$target]=$(awk -v s="${CPU_S[$target]}" -v d="$DURATION" 'BEGIN { printf "%.0f", s * 100 / d }')
+	log "$target: ${rps} req/s, p50 ${p50} ms, p99 ${p99} ms, ${CPU_US[$target]} CPU us/req, errors ${errors}"
+	if ((errors > 0)); then
+		log "$target: WARNING: $errors non-2xx responses or socket errors (see $LOG_DIR/$target.wrk)"
+	fi
+}
+
+# ---------------------------------------------------------------- main
+
+mkdir -p "$LOG_DIR" "$(dirname "$OUT_JSON")"
+build
+
+for port in "$ORIGIN_PORT" "$WEIR_PORT" "$WEIR_ADMIN_PORT" "$NGINX_PORT" "$BARE_PORT" "$HAPROXY_PORT"; do
+	if port_in_use "$port"; then
+		die "port $port is already in use; stop whatever listens there (the bench uses 18001, 18080-18083, 18901)"
+	fi
+done
+
+ORIGIN_BIN=$RELEASE_DIR/weir-loadtest
+[[ -x $ORIGIN_BIN ]] || die "$ORIGIN_BIN is missing (run without BENCH_SKIP_BUILD=1)"
+start_bg "$LOG_DIR/origin.log" taskset -c "$LOAD_CPU" \
+	"$ORIGIN_BIN" origin --listen "127.0.0.1:$ORIGIN_PORT" --region local --name bench --threads 1
+ORIGIN_PID=$STARTED_PID
+wait_ready "$ORIGIN_PID" "$ORIGIN_PORT" || die "origin did not start (log: $LOG_DIR/origin.log)"
+
+log "$(nproc) CPUs ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || echo unknown)), kernel $(uname -r)"
+log "proxy on core $PROXY_CPU; origin (1 thread) and wrk (1 thread) on core $LOAD_CPU"
+
+for target in origin weir nginx bare haproxy; do
+	if wants "$target"; then bench_target "$target"; fi
+done
+
+# ---------------------------------------------------------------- report
+
+ratio() { # a / b to 2 places, or empty
+	[[ -n $1 && -n $2 ]] || return 0
+	awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b }'
+}
+
+printf '\n%-8s %10s %9s %9s %11s %6s %12s %14s %7s\n' \
+	target 'req/s' 'p50 ms' 'p99 ms' 'CPU us/req' 'CPU %' 'rps/nginx' 'cpu/req/bare' errors
+json_rows=()
+for target in origin weir nginx bare haproxy; do
+	wants "$target" || continue
+	if [[ -z ${RPS[$target]:-} ]]; then
+		printf '%-8s skipped: %s\n' "$target" "${SKIP_REASON[$target]:-not run}"
+		json_rows+=("$(printf '{"target":"%s","skipped":"%s"}' "$target" "${SKIP_REASON[$target]:-not run}")")
+		continue
+	fi
+	rps_ratio=$(ratio "${RPS[$target]}" "${RPS[nginx]:-}")
+	cpu_ratio=$(ratio "${CPU_US[$target]}" "${CPU_US[bare]:-}")
+	printf '%-8s %10.0f %9.3f %9.3f %11s %6s %12s %14s %7s\n' "$target" \
+		"${RPS[$target]}" "${P50[$target]}" "${P99[$target]}" "${CPU_US[$target]}" \
+		"${CPU_PCT[$target]}" "${rps_ratio:--}" "${cpu_ratio:--}" "${ERRORS[$target]}"
+	json_rows+=("$(printf '{"target":"%s","requests":%s,"requests_per_sec":%s,"p50_ms":%s,"p99_ms":%s,"cpu_seconds":%s,"cpu_us_per_request":%s,"cpu_percent":%s,"rps_ratio_to_nginx":%s,"cpu_ratio_to_bare_pingora":%s,"errors":%s,"busy_before_percent":%s}' \
+		"$target" "${REQUESTS[$target]}" "${RPS[$target]}" "${P50[$target]}" "${P99[$target]}" \
+		"${CPU_S[$target]}" "${CPU_US[$target]}" "${CPU_PCT[$target]}" \
+		"${rps_ratio:-null}" "${cpu_ratio:-null}" "${ERRORS[$target]}" "${BUSY[$target]}")")
+done
+printf '(origin row: CPU is the origin'"'"'s own, on the load core; other rows: the proxy'"'"'s, on core %s)\n' "$PROXY_CPU"
+
+{
+	printf '{"duration_s":%s,"warmup_s":%s,"connections":%s,"wrk_threads":1,"cpus":%s,"proxy_cpu":%s,"load_cpu":%s,"clk_tck":%s,"kernel":"%s","date":"%s","results":[' \
+		"$DURATION" "$WARMUP" "$CONNECTIONS" "$NPROC" "$PROXY_CPU" "$LOAD_CPU" "$CLK_TCK" "$(uname -r)" "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+	sep=''
+	for row in "${json_rows[@]}"; do
+		printf '%s\n  %s' "$sep" "$row"
+		sep=','
+	done
+	printf '\n]}\n'
+} >"$OUT_JSON"
+log "results written to $OUT_JSON (wrk outputs and server logs in $LOG_DIR)"
