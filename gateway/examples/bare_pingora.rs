@@ -26,6 +26,9 @@ struct Args {
     /// Experiment: set Weir's peer timeouts.
     #[arg(long)]
     timeouts: bool,
+    /// Experiment: set only the read timeout.
+    #[arg(long)]
+    read_timeout: bool,
     /// Experiment: add Weir's request headers.
     #[arg(long)]
     headers: bool,
@@ -34,6 +37,7 @@ struct Args {
 struct Bare {
     upstream: SocketAddr,
     timeouts: bool,
+    read_timeout: bool,
     headers: bool,
 }
 
@@ -54,6 +58,9 @@ impl ProxyHttp for Bare {
             peer.options.read_timeout = Some(std::time::Duration::from_secs(10));
             peer.options.write_timeout = Some(std::time::Duration::from_secs(10));
             peer.options.idle_timeout = Some(std::time::Duration::from_secs(60));
+        }
+        if self.read_timeout {
+            peer.options.read_timeout = Some(std::time::Duration::from_secs(10));
         }
         Ok(Box::new(peer))
     }
@@ -91,6 +98,7 @@ fn main() {
         Bare {
             upstream: args.upstream,
             timeouts: args.timeouts,
+            read_timeout: args.read_timeout,
             headers: args.headers,
         },
     );

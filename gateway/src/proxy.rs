@@ -18,7 +18,8 @@ use crate::outlier::{self, Outcome, Verdict};
 use crate::problem::{self, Problem};
 use crate::snapshot::{RouteEntry, Snapshot};
 use crate::state::Gateway;
-use crate::trace_ctx;
+use crate::trace_ctx::{self, RequestId};
+use http::HeaderValue;
 
 /// How long an idle pooled upstream connection is kept.
 const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -36,9 +37,9 @@ pub struct RequestCtx {
     started: Instant,
     snapshot: Option<Arc<Snapshot>>,
     route: Option<Arc<RouteEntry>>,
-    request_id: String,
+    request_id: RequestId,
     /// A trace started here, to send upstream; `None` passes the client's through.
-    new_traceparent: Option<String>,
+    new_traceparent: Option<HeaderValue>,
     tried: Vec<Arc<EndpointState>>,
     attempt: Option<Attempt>,
     /// Where the last attempt went, for logs and metrics.
@@ -87,7 +88,7 @@ impl RequestCtx {
             Some(Verdict::Ejected(period)) => {
                 pool.ejections.inc();
                 tracing::warn!(
-                    request_id = %self.request_id, upstream = %upstream.name, region = %pool.region,
+                    request_id = %self.request_id.as_str(), upstream = %upstream.name, region = %pool.region,
                     endpoint = %endpoint.label, ejected_for = ?period, reason = ?outcome,
                     "endpoint ejected"
                 );
@@ -98,7 +99,7 @@ impl RequestCtx {
                     .with_label_values(&[&*upstream.name, &*pool.region, endpoint.label.as_str()])
                     .set(0);
                 tracing::warn!(
-                    request_id = %self.request_id, upstream = %upstream.name, region = %pool.region,
+                    request_id = %self.request_id.as_str(), upstream = %upstream.name, region = %pool.region,
                     endpoint = %endpoint.label, "endpoint marked down after a connect failure"
                 );
             }
@@ -122,7 +123,10 @@ impl ProxyHttp for WeirProxy {
             started: Instant::now(),
             snapshot: None,
             route: None,
-            request_id: String::new(),
+            request_id: RequestId {
+                value: HeaderValue::from_static(""),
+                from_client: false,
+            },
             new_traceparent: None,
             tried: Vec::new(),
             attempt: None,
@@ -137,7 +141,7 @@ impl ProxyHttp for WeirProxy {
         let req = session.req_header();
         {
             let mut rng = rand::rng();
-            ctx.request_id = trace_ctx::request_id(header(req, "x-request-id"), &mut rng);
+            ctx.request_id = trace_ctx::request_id(req.headers.get("x-request-id"), &mut rng);
             ctx.new_traceparent = trace_ctx::traceparent(header(req, "traceparent"), &mut rng);
         }
         let snapshot = self.gateway.snapshot();
@@ -158,8 +162,8 @@ impl ProxyHttp for WeirProxy {
                 ctx.snapshot = Some(snapshot);
                 respond(
                     session,
-                    Problem::new(404, detail, &ctx.request_id),
-                    &ctx.request_id,
+                    Problem::new(404, detail, ctx.request_id.as_str()),
+                    &ctx.request_id.value,
                     true,
                 )
                 .await?;
@@ -254,9 +258,12 @@ impl ProxyHttp for WeirProxy {
         upstream_request: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        upstream_request.insert_header("x-request-id", ctx.request_id.as_str())?;
+        // A client's own id and valid traceparent are in the request already.
+        if !ctx.request_id.from_client {
+            upstream_request.insert_header("x-request-id", ctx.request_id.value.clone())?;
+        }
         if let Some(traceparent) = &ctx.new_traceparent {
-            upstream_request.insert_header("traceparent", traceparent.as_str())?;
+            upstream_request.insert_header("traceparent", traceparent.clone())?;
         }
         if let Some(client) = session.client_addr().and_then(|a| a.as_inet()) {
             let forwarded = match upstream_request.headers.get("x-forwarded-for") {
@@ -303,7 +310,7 @@ impl ProxyHttp for WeirProxy {
         response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        response.insert_header("x-request-id", ctx.request_id.as_str())?;
+        response.insert_header("x-request-id", ctx.request_id.value.clone())?;
         Ok(())
     }
 
@@ -381,9 +388,10 @@ impl ProxyHttp for WeirProxy {
     ) -> FailToProxy {
         let (code, detail) = describe_failure(e, ctx);
         if code > 0 {
-            let problem = Problem::new(code, detail, &ctx.request_id);
-            if let Err(write_error) = respond(session, problem, &ctx.request_id, false).await {
-                tracing::debug!(request_id = %ctx.request_id, error = %write_error, "could not send error response");
+            let problem = Problem::new(code, detail, ctx.request_id.as_str());
+            if let Err(write_error) = respond(session, problem, &ctx.request_id.value, false).await
+            {
+                tracing::debug!(request_id = %ctx.request_id.as_str(), error = %write_error, "could not send error response");
             }
         }
         FailToProxy {
@@ -420,7 +428,7 @@ impl ProxyHttp for WeirProxy {
         let req = session.req_header();
         self.gateway.access_log.write(&AccessEntry {
             time: access_log::now_rfc3339(),
-            request_id: &ctx.request_id,
+            request_id: ctx.request_id.as_str(),
             client: session
                 .client_addr()
                 .and_then(|a| a.as_inet())
@@ -500,11 +508,11 @@ fn describe_failure(e: &Error, ctx: &RequestCtx) -> (u16, String) {
 async fn respond(
     session: &mut Session,
     problem: Problem<'_>,
-    request_id: &str,
+    request_id: &HeaderValue,
     keep_alive: bool,
 ) -> Result<()> {
     let (mut header, body) = problem.into_response()?;
-    header.insert_header("x-request-id", request_id)?;
+    header.insert_header("x-request-id", request_id.clone())?;
     if keep_alive {
         session
             .write_response_header(Box::new(header), false)

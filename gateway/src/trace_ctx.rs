@@ -1,37 +1,79 @@
 //! Request identity: keep a client's `x-request-id` (if sane) or make one, and propagate W3C
 //! `traceparent` (or start a trace when it is absent or malformed).
 
+use http::HeaderValue;
 use rand::Rng;
 
 /// Longest client-sent request id we keep; longer ones are replaced, not trusted.
 const MAX_REQUEST_ID: usize = 128;
 
+/// A request's id and whether the client supplied it (then it is already in the request).
+#[derive(Debug, Clone)]
+pub struct RequestId {
+    pub value: HeaderValue,
+    pub from_client: bool,
+}
+
+impl RequestId {
+    pub fn as_str(&self) -> &str {
+        // Both sources are printable ASCII, which `to_str` accepts.
+        self.value.to_str().unwrap_or_default()
+    }
+}
+
 /// The client's request id when it is printable and short enough, else a fresh one.
-pub fn request_id(from_client: Option<&[u8]>, rng: &mut impl Rng) -> String {
+pub fn request_id(from_client: Option<&HeaderValue>, rng: &mut impl Rng) -> RequestId {
     match from_client {
         Some(id)
             if !id.is_empty()
                 && id.len() <= MAX_REQUEST_ID
-                && id.iter().all(|b| b.is_ascii_graphic()) =>
+                && id.as_bytes().iter().all(|b| b.is_ascii_graphic()) =>
         {
-            // All bytes are ASCII graphic, so this is valid UTF-8.
-            String::from_utf8_lossy(id).into_owned()
+            RequestId {
+                value: id.clone(),
+                from_client: true,
+            }
         }
-        _ => format!("{:032x}", rng.random::<u128>()),
+        _ => {
+            let mut text = String::with_capacity(32);
+            push_hex(&mut text, rng.random::<u128>(), 32);
+            RequestId {
+                value: header_value(text),
+                from_client: false,
+            }
+        }
     }
 }
 
-/// The `traceparent` to send upstream: the client's when valid (version 00 format), else a new
-/// sampled trace with a random trace id and parent id.
-pub fn traceparent(from_client: Option<&[u8]>, rng: &mut impl Rng) -> Option<String> {
+/// The `traceparent` to send upstream: `None` when the client's is valid (version 00 format) and
+/// passes through as it is, else a new sampled trace with random trace and parent ids.
+pub fn traceparent(from_client: Option<&[u8]>, rng: &mut impl Rng) -> Option<HeaderValue> {
     match from_client {
         Some(value) if is_valid_traceparent(value) => None,
         _ => {
-            let trace = rng.random::<u128>().max(1);
-            let parent = rng.random::<u64>().max(1);
-            Some(format!("00-{trace:032x}-{parent:016x}-01"))
+            let mut text = String::with_capacity(55);
+            text.push_str("00-");
+            push_hex(&mut text, rng.random::<u128>().max(1), 32);
+            text.push('-');
+            push_hex(&mut text, u128::from(rng.random::<u64>().max(1)), 16);
+            text.push_str("-01");
+            Some(header_value(text))
         }
     }
+}
+
+/// Append the low `digits` hex digits of `value`, lower-case, zero-padded. (Much cheaper than
+/// `format!` on the request path.)
+fn push_hex(out: &mut String, value: u128, digits: u32) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for i in (0..digits).rev() {
+        out.push(char::from(HEX[((value >> (i * 4)) & 0xf) as usize]));
+    }
+}
+
+fn header_value(hex: String) -> HeaderValue {
+    // Hex digits and dashes are always a valid header value.
+    HeaderValue::try_from(hex).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
 }
 
 /// `00-<32 hex, not all 0>-<16 hex, not all 0>-<2 hex>` (W3C Trace Context, level 1).
@@ -70,11 +112,22 @@ mod tests {
     #[test]
     fn client_request_id_is_kept_when_sane() {
         let mut rng = rand::rng();
-        assert_eq!(request_id(Some(b"abc-123"), &mut rng), "abc-123");
-        let generated = request_id(Some(b"has space"), &mut rng);
-        assert_eq!(generated.len(), 32);
-        assert_eq!(request_id(Some(&[b'a'; 200]), &mut rng).len(), 32);
-        assert_ne!(request_id(None, &mut rng), request_id(None, &mut rng));
+        let kept = request_id(Some(&HeaderValue::from_static("abc-123")), &mut rng);
+        assert_eq!((kept.as_str(), kept.from_client), ("abc-123", true));
+        let replaced = request_id(Some(&HeaderValue::from_static("has space")), &mut rng);
+        assert_eq!((replaced.as_str().len(), replaced.from_client), (32, false));
+        let long = HeaderValue::from_str(&"a".repeat(200)).unwrap();
+        assert_eq!(request_id(Some(&long), &mut rng).as_str().len(), 32);
+        let (a, b) = (request_id(None, &mut rng), request_id(None, &mut rng));
+        assert_ne!(a.as_str(), b.as_str());
+        assert!(a.as_str().bytes().all(|c| c.is_ascii_hexdigit()));
+    }
+
+    #[test]
+    fn hex_is_zero_padded_lower_case() {
+        let mut out = String::new();
+        push_hex(&mut out, 0xab, 4);
+        assert_eq!(out, "00ab");
     }
 
     #[test]
@@ -83,7 +136,7 @@ mod tests {
         let valid = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
         assert_eq!(traceparent(Some(valid), &mut rng), None);
         let fresh = traceparent(Some(b"garbage"), &mut rng).unwrap();
-        assert!(is_valid_traceparent(fresh.as_bytes()), "{fresh}");
+        assert!(is_valid_traceparent(fresh.as_bytes()), "{fresh:?}");
         assert!(traceparent(None, &mut rng).is_some());
         assert!(!is_valid_traceparent(
             b"00-00000000000000000000000000000000-00f067aa0ba902b7-01"

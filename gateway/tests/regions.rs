@@ -35,8 +35,22 @@ upstream = "api"
 fn nearest_keeps_traffic_in_the_local_region_and_spreads_it() {
     let east = Origins::start("us-east", &["a", "b"]);
     let west = Origins::start("eu-west", &["c"]);
-    let gw = Gateway::start(&two_region_config("nearest", &east, &west, ""));
-    let counts = spread(&gw, 400);
+    let gw = Arc::new(Gateway::start(&two_region_config(
+        "nearest", &east, &west, "",
+    )));
+    // Four clients at once, as real traffic arrives: in-flight counts spread it.
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let gw = Arc::clone(&gw);
+            std::thread::spawn(move || spread(&gw, 100))
+        })
+        .collect();
+    let mut counts = std::collections::BTreeMap::new();
+    for client in clients {
+        for (origin, n) in client.join().unwrap() {
+            *counts.entry(origin).or_insert(0) += n;
+        }
+    }
     assert_eq!(
         counts.get("c"),
         None,

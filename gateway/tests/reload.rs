@@ -88,7 +88,7 @@ fn reloading_many_times_under_load_fails_no_request() {
         0,
         "requests failed during reloads"
     );
-    assert!(ok >= 1000, "only {ok} requests were sent");
+    assert!(ok >= 200, "only {ok} requests were sent");
     assert_eq!(version(&gw), reloads + 1);
     assert_eq!(
         gw.metric("weir_config_reloads_total", &["result=\"ok\""]),

@@ -293,7 +293,7 @@ start_weir() {
 	PORT=$WEIR_PORT
 	sed -e "s/@LISTEN_PORT@/$WEIR_PORT/g" -e "s/@ADMIN_PORT@/$WEIR_ADMIN_PORT/g" \
 		-e "s/@ORIGIN_PORT@/$ORIGIN_PORT/g" "$BENCH_DIR/weir.toml.template" >"$WORK_DIR/weir.toml"
-	start_bg "$LOG_DIR/weir.log" taskset -c "$PROXY_CPU" "$bin" --config "$WORK_DIR/weir.toml"
+	start_bg "$LOG_DIR/weir.log" taskset -c "$PROXY_CPU" "$bin" --config "$WORK_DIR/weir.toml" --threads 1
 }
 
 start_nginx() {
@@ -431,7 +431,7 @@ done
 ORIGIN_BIN=$RELEASE_DIR/weir-loadtest
 [[ -x $ORIGIN_BIN ]] || die "$ORIGIN_BIN is missing (run without BENCH_SKIP_BUILD=1)"
 start_bg "$LOG_DIR/origin.log" taskset -c "$LOAD_CPU" \
-	"$ORIGIN_BIN" origin --listen "127.0.0.1:$ORIGIN_PORT" --region local --name bench --threads 1
+	"$ORIGIN_BIN" origin --listen "127.0.0.1:$ORIGIN_PORT" --region local --name bench --threads 1 --no-echo
 ORIGIN_PID=$STARTED_PID
 wait_ready "$ORIGIN_PID" "$ORIGIN_PORT" || die "origin did not start (log: $LOG_DIR/origin.log)"
 

@@ -458,6 +458,14 @@ fn request_id_and_traceparent_are_echoed() {
 }
 
 #[test]
+fn no_echo_keeps_the_response_the_same_for_every_caller() {
+    let origin = OriginProc::start(&["--listen", "127.0.0.1:0", "--no-echo"], 1);
+    let resp = Conn::open(origin.addr(0)).send("GET", "/", &[("x-request-id", "req-123")], "");
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.header("x-weir-origin-saw-request-id"), None);
+}
+
+#[test]
 fn exits_cleanly_on_sigterm() {
     let mut origin = OriginProc::start(&["--listen", "127.0.0.1:0"], 1);
     // Hold a keep-alive connection open: it must not block the exit.

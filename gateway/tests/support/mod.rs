@@ -3,8 +3,8 @@
 //! gateway with this config, send, assert.
 #![allow(dead_code)]
 
-use std::io::Write;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -13,17 +13,6 @@ use std::time::{Duration, Instant};
 pub fn free_addr() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
     listener.local_addr().expect("local addr")
-}
-
-fn wait_for_port(addr: SocketAddr, within: Duration) -> bool {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    false
 }
 
 /// The `weir-loadtest` binary, built beside the test binaries (`cargo build --workspace`).
@@ -51,25 +40,40 @@ pub struct Origins {
 }
 
 impl Origins {
+    /// Start one process serving `names`, each on a port the origin picks itself (port 0), so
+    /// parallel tests never race for a port.
     pub fn start(region: &str, names: &[&str]) -> Origins {
-        let listeners: Vec<(String, SocketAddr)> =
-            names.iter().map(|n| (n.to_string(), free_addr())).collect();
         let mut cmd = Command::new(loadtest_bin());
         cmd.args(["origin", "--region", region]);
-        for (name, addr) in &listeners {
-            cmd.args(["--listen", &addr.to_string(), "--name", name]);
+        for name in names {
+            cmd.args(["--listen", "127.0.0.1:0", "--name", name]);
         }
-        let child = cmd
+        let mut child = cmd
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("spawn weir-loadtest origin");
-        for (name, addr) in &listeners {
-            assert!(
-                wait_for_port(*addr, Duration::from_secs(10)),
-                "origin {name} did not listen on {addr}"
-            );
+        // Each listener announces itself: "origin NAME (REGION) listening on ADDR".
+        let stderr = child.stderr.take().expect("origin stderr");
+        let mut lines = BufReader::new(stderr).lines();
+        let mut listeners = Vec::new();
+        while listeners.len() < names.len() {
+            let line = lines
+                .next()
+                .unwrap_or_else(|| panic!("origin exited before listening on all of {names:?}"))
+                .expect("read origin stderr");
+            if let Some((head, addr)) = line.split_once(" listening on ") {
+                let name = head
+                    .trim_start_matches("origin ")
+                    .split(' ')
+                    .next()
+                    .unwrap_or("");
+                let addr: SocketAddr = addr.trim().parse().expect("origin address");
+                listeners.push((name.to_string(), addr));
+            }
         }
+        // Keep draining stderr so the origin never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
         Origins {
             child: Some(child),
             region: region.to_string(),
@@ -174,6 +178,19 @@ impl Gateway {
     }
 
     pub fn start_with_args(body: &str, extra_args: &[&str]) -> Gateway {
+        // The listen ports are picked free but taken later; another test can win the race, so
+        // try again with new ports when the gateway says so.
+        for _ in 0..3 {
+            match Self::try_start(body, extra_args) {
+                Ok(gateway) => return gateway,
+                Err(logs) if logs.contains("cannot listen on") => continue,
+                Err(logs) => panic!("gateway did not start:\n{logs}"),
+            }
+        }
+        panic!("gateway could not get free ports in three tries");
+    }
+
+    fn try_start(body: &str, extra_args: &[&str]) -> Result<Gateway, String> {
         let dir = tempfile::tempdir().expect("temp dir");
         let proxy = free_addr();
         let admin = free_addr();
@@ -201,11 +218,11 @@ impl Gateway {
             .spawn()
             .expect("spawn weir-gateway");
         gateway.child = Some(child);
-        gateway.wait_ready();
-        gateway
+        gateway.wait_ready()?;
+        Ok(gateway)
     }
 
-    fn wait_ready(&mut self) {
+    fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if let Some(status) = self
@@ -213,17 +230,17 @@ impl Gateway {
                 .as_mut()
                 .and_then(|c| c.try_wait().ok().flatten())
             {
-                panic!("gateway exited with {status}:\n{}", self.logs());
+                return Err(format!("gateway exited with {status}:\n{}", self.logs()));
             }
             let url = format!("http://{}/readyz", self.admin);
             if let Ok(resp) = self.agent.get(&url).call()
                 && resp.status() == 200
             {
-                return;
+                return Ok(());
             }
             std::thread::sleep(Duration::from_millis(25));
         }
-        panic!("gateway not ready within 20 s:\n{}", self.logs());
+        Err(format!("gateway not ready within 20 s:\n{}", self.logs()))
     }
 
     /// The whole config text for `body`, with this gateway's listeners.

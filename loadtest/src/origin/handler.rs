@@ -33,6 +33,8 @@ pub struct Origin {
     region: HeaderValue,
     name: HeaderValue,
     body: Bytes,
+    /// Echo `x-request-id` and `traceparent` back (tests check propagation with it).
+    echo: bool,
     fault: FaultState,
     requests: AtomicU64,
     healthz: AtomicU64,
@@ -40,7 +42,7 @@ pub struct Origin {
 
 impl Origin {
     /// Builds an origin; fails if the name or region cannot be sent as a header value.
-    pub fn new(name: &str, region: &str, body_size: usize) -> Result<Self, String> {
+    pub fn new(name: &str, region: &str, body_size: usize, echo: bool) -> Result<Self, String> {
         let name_value = HeaderValue::from_str(name)
             .map_err(|_| format!("origin name {name:?} is not a valid header value"))?;
         let region_value = HeaderValue::from_str(region)
@@ -49,6 +51,7 @@ impl Origin {
             region: region_value,
             name: name_value,
             body: Bytes::from(padded_body(name, region, body_size)),
+            echo,
             fault: FaultState::default(),
             requests: AtomicU64::new(0),
             healthz: AtomicU64::new(0),
@@ -117,11 +120,13 @@ async fn serve(origin: &Origin, req: Request<Incoming>) -> Response<ResponseBody
     headers.insert(CONTENT_TYPE, TEXT_PLAIN);
     headers.insert(X_REGION.clone(), origin.region.clone());
     headers.insert(X_ORIGIN.clone(), origin.name.clone());
-    if let Some(id) = parts.headers.get(&X_REQUEST_ID) {
-        headers.insert(SAW_REQUEST_ID.clone(), id.clone());
-    }
-    if let Some(tp) = parts.headers.get(&TRACEPARENT) {
-        headers.insert(SAW_TRACEPARENT.clone(), tp.clone());
+    if origin.echo {
+        if let Some(id) = parts.headers.get(&X_REQUEST_ID) {
+            headers.insert(SAW_REQUEST_ID.clone(), id.clone());
+        }
+        if let Some(tp) = parts.headers.get(&TRACEPARENT) {
+            headers.insert(SAW_TRACEPARENT.clone(), tp.clone());
+        }
     }
     resp
 }

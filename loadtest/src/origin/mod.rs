@@ -48,6 +48,11 @@ pub struct OriginArgs {
     /// Size in bytes of the 200 response body.
     #[arg(long, value_name = "BYTES", default_value_t = 64)]
     body_size: usize,
+
+    /// Do not echo x-request-id and traceparent back, so every proxy in a benchmark gets the same
+    /// response size from the origin.
+    #[arg(long)]
+    no_echo: bool,
 }
 
 /// Why the origin could not run.
@@ -127,7 +132,8 @@ async fn serve(args: OriginArgs) -> Result<(), Error> {
             .get(index)
             .cloned()
             .unwrap_or_else(|| local.port().to_string());
-        let origin = Origin::new(&name, &args.region, args.body_size).map_err(Error::Args)?;
+        let origin =
+            Origin::new(&name, &args.region, args.body_size, !args.no_echo).map_err(Error::Args)?;
         eprintln!("origin {name} ({}) listening on {local}", args.region);
         tokio::spawn(accept_loop(listener, Arc::new(origin)));
     }
