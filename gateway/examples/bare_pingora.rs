@@ -23,13 +23,11 @@ struct Args {
     upstream: SocketAddr,
     #[arg(long, default_value_t = 1)]
     threads: usize,
-    /// Experiment: set Weir's peer timeouts.
+    /// Ablation: set the peer timeouts Weir sets (connect, read, write, idle), to measure their
+    /// cost apart from Weir's own logic.
     #[arg(long)]
     timeouts: bool,
-    /// Experiment: set only the read timeout.
-    #[arg(long)]
-    read_timeout: bool,
-    /// Experiment: add Weir's request headers.
+    /// Ablation: add the request headers Weir adds (x-request-id, traceparent, x-forwarded-for).
     #[arg(long)]
     headers: bool,
 }
@@ -37,7 +35,6 @@ struct Args {
 struct Bare {
     upstream: SocketAddr,
     timeouts: bool,
-    read_timeout: bool,
     headers: bool,
 }
 
@@ -58,9 +55,6 @@ impl ProxyHttp for Bare {
             peer.options.read_timeout = Some(std::time::Duration::from_secs(10));
             peer.options.write_timeout = Some(std::time::Duration::from_secs(10));
             peer.options.idle_timeout = Some(std::time::Duration::from_secs(60));
-        }
-        if self.read_timeout {
-            peer.options.read_timeout = Some(std::time::Duration::from_secs(10));
         }
         Ok(Box::new(peer))
     }
@@ -98,7 +92,6 @@ fn main() {
         Bare {
             upstream: args.upstream,
             timeouts: args.timeouts,
-            read_timeout: args.read_timeout,
             headers: args.headers,
         },
     );

@@ -107,10 +107,32 @@ impl RequestCtx {
         }
     }
 
+    /// Whether the attempt cap (`1 + connect_retries`) allows another attempt.
+    fn may_try_again(&self) -> bool {
+        self.route
+            .as_ref()
+            .is_some_and(|r| (self.tried.len() as u32) <= r.upstream.connect_retries)
+    }
+
     /// Report the attempt's outcome (if not yet reported) and release its in-flight slot.
     fn end_attempt(&mut self, outcome: Outcome, now: Instant, metrics: &Metrics) {
         self.report(outcome, now, metrics);
         self.attempt = None;
+    }
+}
+
+impl WeirProxy {
+    /// Count a retry Pingora is about to make, by reason.
+    fn count_retry(&self, e: &Error, ctx: &RequestCtx, reason: &str) {
+        if e.retry()
+            && let Some(route) = &ctx.route
+        {
+            self.gateway
+                .metrics
+                .retries
+                .with_label_values(&[&route.upstream.name, reason])
+                .inc();
+        }
     }
 }
 
@@ -328,18 +350,8 @@ impl ProxyHttp for WeirProxy {
         );
         ctx.last_failure_was_connect = true;
         // Nothing was sent, so a connect failure is safe to retry whatever the method.
-        let retries_left = ctx
-            .route
-            .as_ref()
-            .is_some_and(|r| (ctx.tried.len() as u32) <= r.upstream.connect_retries);
-        if retries_left && let Some(route) = &ctx.route {
-            self.gateway
-                .metrics
-                .retries
-                .with_label_values(&[&route.upstream.name, "connect_failure"])
-                .inc();
-        }
-        e.set_retry(retries_left);
+        e.set_retry(ctx.may_try_again());
+        self.count_retry(&e, ctx, "connect_failure");
         e
     }
 
@@ -361,22 +373,10 @@ impl ProxyHttp for WeirProxy {
         } else {
             e.retry.decide_reuse(client_reused);
         }
-        let attempts_left = ctx
-            .route
-            .as_ref()
-            .is_some_and(|r| (ctx.tried.len() as u32) <= r.upstream.connect_retries);
-        if !attempts_left {
+        if !ctx.may_try_again() {
             e.set_retry(false);
         }
-        if e.retry()
-            && let Some(route) = &ctx.route
-        {
-            self.gateway
-                .metrics
-                .retries
-                .with_label_values(&[&route.upstream.name, "connection_error"])
-                .inc();
-        }
+        self.count_retry(&e, ctx, "connection_error");
         e
     }
 
