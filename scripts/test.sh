@@ -98,9 +98,9 @@ step "lint" cargo clippy --workspace --all-targets -- -D warnings
 # The gateway's integration tests spawn target/debug/weir-loadtest: build the binaries first.
 step "build binaries" cargo build --workspace --bins
 if [[ $RUNNER == nextest ]]; then
-	step "test" cargo nextest run --workspace --no-fail-fast
-	# nextest does not run doctests.
+	# nextest does not run doctests; run them first so the suite's summary closes the output.
 	step "doctests" cargo test --workspace --doc
+	step "test" cargo nextest run --workspace --no-fail-fast
 else
 	step "test" cargo test --workspace --no-fail-fast
 fi
