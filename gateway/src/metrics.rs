@@ -60,6 +60,15 @@ impl Metrics {
             "Access-log lines dropped because the writer fell behind.",
         )?;
         registry.register(Box::new(access_log_dropped.clone()))?;
+        let config_reloads = counter(
+            "weir_config_reloads_total",
+            "Config reload attempts by result (ok, error, restart_required).",
+            &["result"],
+        )?;
+        // Export every result from the start, so rate() and alerts see a 0 before the first event.
+        for result in ["ok", "error", "restart_required"] {
+            config_reloads.with_label_values(&[result]);
+        }
         Ok(Self {
             requests: counter(
                 "weir_requests_total",
@@ -87,11 +96,7 @@ impl Metrics {
                 &["upstream", "region", "endpoint"],
             )?,
             config_version,
-            config_reloads: counter(
-                "weir_config_reloads_total",
-                "Config reload attempts by result (ok, error, restart_required).",
-                &["result"],
-            )?,
+            config_reloads,
             ejections: counter(
                 "weir_ejections_total",
                 "Endpoints ejected by passive outlier detection.",

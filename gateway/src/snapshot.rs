@@ -155,6 +155,9 @@ impl Snapshot {
                     pools,
                     panic_routing: metrics.panic_routing.with_label_values(&[name.as_str()]),
                 };
+                for reason in ["connect_failure", "connection_error"] {
+                    metrics.retries.with_label_values(&[name.as_str(), reason]);
+                }
                 (name.clone(), Arc::new(runtime))
             })
             .collect();

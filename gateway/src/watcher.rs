@@ -50,11 +50,18 @@ impl BackgroundService for ConfigWatcher {
                 None
             }
         };
+        // Stamp the file before anything can report ready, and catch up on any change made
+        // since the config was first read: a change after this point is seen by the poll.
+        let mut last = stamp(&self.path);
+        if let Ok(reload::Applied::Changed { .. }) =
+            reload::apply_file(&self.gateway, &self.path, "startup")
+        {
+            tracing::info!("config changed while starting; applied");
+        }
         self.wait_until_listening(&mut shutdown).await;
         self.gateway.set_listening();
         tracing::info!(addr = %self.proxy_addr, "gateway ready");
 
-        let mut last = stamp(&self.path);
         let mut ticks = tokio::time::interval(self.poll_interval);
         loop {
             tokio::select! {
