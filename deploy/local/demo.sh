@@ -265,7 +265,8 @@ Admin:
 Fail the us-east region (region_policy = "nearest" spills to eu-west within about 2 s, after two failed health checks):
   for p in 9001 9002; do curl -s -X POST -d '{"status":503}' http://127.0.0.1:\$p/_origin/fault; done
   or stop its origins: kill -STOP $US_EAST_PID (hung; kill -CONT $US_EAST_PID resumes), kill $US_EAST_PID (gone until the demo restarts)
-Slow an endpoint down (power-of-two-choices on peak-EWMA latency moves traffic to the other one):
+Slow an endpoint down (power-of-two-choices on peak-EWMA latency moves traffic to the other one;
+after the fault is cleared it wins traffic back gradually, as its latency estimate decays over ~1 min):
   curl -s -X POST -d '{"delay_ms":200}' http://127.0.0.1:9001/_origin/fault
 Fail a share of requests (passive outlier ejection after 5 failures in a row):
   curl -s -X POST -d '{"status":500,"fail_ratio":0.5}' http://127.0.0.1:9002/_origin/fault
