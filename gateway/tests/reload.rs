@@ -67,14 +67,14 @@ fn reloading_many_times_under_load_fails_no_request() {
         && started.elapsed() < Duration::from_secs(60)
     {
         // Alternate between two different valid configs, by file change and by SIGHUP.
-        let (weight, policy) = if reloads % 2 == 0 {
+        let (weight, policy) = if reloads.is_multiple_of(2) {
             (0, "weighted")
         } else {
             (100, "nearest")
         };
         let before = version(&gw);
         gw.write_config(&config(&east, &west, weight, policy));
-        if reloads % 3 == 0 {
+        if reloads.is_multiple_of(3) {
             gw.sighup();
         }
         assert!(
