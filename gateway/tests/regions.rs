@@ -7,28 +7,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use support::{Gateway, Origins, spread};
+use support::{Gateway, Origins, spread, two_regions};
 
 fn two_region_config(policy: &str, east: &Origins, west: &Origins, extra: &str) -> String {
-    format!(
-        r#"
-[upstreams.api]
-region_policy = "{policy}"
-{extra}
-[[upstreams.api.pools]]
-region = "us-east"
-weight = 75
-endpoints = [{east}]
-[[upstreams.api.pools]]
-region = "eu-west"
-weight = 25
-endpoints = [{west}]
-[[routes]]
-upstream = "api"
-"#,
-        east = east.endpoints_toml(),
-        west = west.endpoints_toml(),
-    )
+    two_regions(policy, (east, 75), (west, 25), extra)
 }
 
 #[test]

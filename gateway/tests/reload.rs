@@ -8,27 +8,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use support::{Gateway, Origins};
+use support::{Gateway, Origins, two_regions};
 
 fn config(east: &Origins, west: &Origins, east_weight: u32, policy: &str) -> String {
-    format!(
-        r#"
-[upstreams.api]
-region_policy = "{policy}"
-[[upstreams.api.pools]]
-region = "us-east"
-weight = {east_weight}
-endpoints = [{east}]
-[[upstreams.api.pools]]
-region = "eu-west"
-weight = 100
-endpoints = [{west}]
-[[routes]]
-upstream = "api"
-"#,
-        east = east.endpoints_toml(),
-        west = west.endpoints_toml(),
-    )
+    two_regions(policy, (east, east_weight), (west, 100), "")
 }
 
 fn version(gw: &Gateway) -> u64 {

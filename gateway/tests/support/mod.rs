@@ -387,6 +387,35 @@ impl Drop for Gateway {
     }
 }
 
+/// Config body: upstream `api` with a us-east pool (`east`) and an eu-west pool (`west`) at the
+/// given weights, `extra` upstream keys, and one catch-all route to it.
+pub fn two_regions(
+    policy: &str,
+    (east, east_weight): (&Origins, u32),
+    (west, west_weight): (&Origins, u32),
+    extra: &str,
+) -> String {
+    format!(
+        r#"
+[upstreams.api]
+region_policy = "{policy}"
+{extra}
+[[upstreams.api.pools]]
+region = "us-east"
+weight = {east_weight}
+endpoints = [{east}]
+[[upstreams.api.pools]]
+region = "eu-west"
+weight = {west_weight}
+endpoints = [{west}]
+[[routes]]
+upstream = "api"
+"#,
+        east = east.endpoints_toml(),
+        west = west.endpoints_toml(),
+    )
+}
+
 /// Count answers by origin name over `n` GETs.
 pub fn spread(gw: &Gateway, n: usize) -> std::collections::BTreeMap<String, usize> {
     let mut counts = std::collections::BTreeMap::new();
