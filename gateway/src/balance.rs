@@ -127,33 +127,46 @@ fn choose_pool(
     now: Instant,
     rng: &mut impl Rng,
 ) -> Option<usize> {
-    let candidates = || pools.iter().enumerate().filter(|(_, p)| eligible(p));
-    let latency_known = prefer_fast && candidates().all(|(_, p)| p.latency(now).is_some());
-    let weight = |p: &PoolRuntime| -> f64 {
-        let w = f64::from(p.weight);
-        match p.latency(now) {
-            Some(l) if latency_known => w / l.as_secs_f64().max(1e-6),
-            _ => w,
+    // One pass, each pool judged once: draw by plain weight and, while every candidate so far
+    // has a latency estimate, by weight ÷ latency too; use the latter only if all had one.
+    let mut by_weight = WeightedDraw::default();
+    let mut by_speed = WeightedDraw::default();
+    let mut all_timed = prefer_fast;
+    for (i, pool) in pools.iter().enumerate().filter(|(_, p)| eligible(p)) {
+        let weight = f64::from(pool.weight);
+        by_weight.offer(i, weight, rng);
+        if all_timed {
+            match pool.latency(now) {
+                Some(l) => by_speed.offer(i, weight / l.as_secs_f64().max(1e-6), rng),
+                None => all_timed = false,
+            }
         }
-    };
-    let total: f64 = candidates().map(|(_, p)| weight(p)).sum();
-    if total <= 0.0 {
-        return None;
     }
-    let mut point = rng.random::<f64>() * total;
-    let mut last = None;
-    for (i, p) in candidates() {
-        let w = weight(p);
-        if w <= 0.0 {
-            continue;
-        }
-        last = Some(i);
-        if point < w {
-            return Some(i);
-        }
-        point -= w;
+    if all_timed {
+        by_speed.chosen
+    } else {
+        by_weight.chosen
     }
-    last
+}
+
+/// Weighted random choice over a stream: after all offers, each was chosen with probability
+/// weight ÷ total weight, without storing the candidates.
+#[derive(Default)]
+struct WeightedDraw {
+    total: f64,
+    chosen: Option<usize>,
+}
+
+impl WeightedDraw {
+    fn offer(&mut self, index: usize, weight: f64, rng: &mut impl Rng) {
+        if weight <= 0.0 {
+            return;
+        }
+        self.total += weight;
+        if rng.random::<f64>() * self.total < weight {
+            self.chosen = Some(index);
+        }
+    }
 }
 
 /// Loads closer than this share of the larger one count as equal.
