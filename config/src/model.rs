@@ -17,6 +17,12 @@ pub struct Config {
     pub upstreams: BTreeMap<String, Upstream>,
     /// Routes in config order. Matching does not depend on order (longest prefix wins).
     pub routes: Vec<Route>,
+    /// `client_ip`: how the client's address is found behind proxies.
+    pub client_ip: ClientIpSettings,
+    /// `redis`: the store for `scope = "global"` limits; `None` when the section is absent.
+    pub redis: Option<RedisSettings>,
+    /// `rate_limits`: policies by name (sorted), attached to routes by name.
+    pub rate_limits: BTreeMap<String, RateLimitPolicy>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -137,6 +143,145 @@ pub struct Route {
     pub upstream: String,
     /// `timeout`, default `10s`: the longest wait for the upstream's response (and each read).
     pub timeout: Duration,
+    /// `rate_limits`, default empty: names of `rate_limits` policies, no duplicates, in the order
+    /// written. A request must be admitted by all of them.
+    pub rate_limits: Vec<String>,
+}
+
+/// `[client_ip]`: which address a request is keyed by (`key = "client_ip"`) and logged as.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ClientIpSettings {
+    /// `trusted_proxies`, default empty: CIDRs (`"10.0.0.0/8"`) or single addresses
+    /// (`"127.0.0.1"`, stored as a /32 or /128). Only a peer inside one of them may name the
+    /// client in `header`; otherwise the peer address is the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// `header`, default `"x-forwarded-for"`: the header a trusted proxy writes.
+    pub header: ForwardedHeader,
+}
+
+/// `client_ip.header`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ForwardedHeader {
+    /// `"x-forwarded-for"`: comma-separated addresses, client first.
+    #[default]
+    XForwardedFor,
+    /// `"forwarded"`: RFC 7239 `for=` parameters.
+    Forwarded,
+}
+
+/// `[redis]`: the shared store of `scope = "global"` limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisSettings {
+    /// `url`: required, `redis://host:port` (optionally `redis://host:port/db`); no TLS, no
+    /// password in this version.
+    pub url: String,
+    /// `timeout`, default `5ms`, > 0 and <= 1s: the longest a request waits for Redis before its
+    /// policies follow `on_store_error`.
+    pub timeout: Duration,
+    /// `pool_size`, default 2, in `1..=16`: pipelined connections kept open.
+    pub pool_size: u32,
+    /// `key_prefix`, default `"weir"`: prepended to every key Weir writes (`weir:policy:...`).
+    pub key_prefix: String,
+}
+
+/// One `[rate_limits.<name>]` policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimitPolicy {
+    /// The table key; letters, digits, `_`, `-`, `.` only (it appears in headers and metrics).
+    pub name: String,
+    /// `key`: one part or a list of distinct parts, combined. Required, never empty.
+    pub key: Vec<KeyPart>,
+    /// `rate`: requests per `per`, >= 1.
+    pub rate: u32,
+    /// `per`, default `1s`: > 0 and <= 1 day; `per / rate` must be at least 1 microsecond.
+    pub per: Duration,
+    /// `burst`, default `rate`, >= 1: the bucket size (requests admitted at once from a full
+    /// bucket).
+    pub burst: u32,
+    /// `scope`, default `local`.
+    pub scope: LimitScope,
+    /// `on_store_error`, default `local`. Only allowed when `scope = "global"`.
+    pub on_store_error: StoreErrorAction,
+    /// `missing_key`, default `shared`: what happens when a header named in `key` is absent.
+    pub missing_key: MissingKey,
+    /// `max_keys`, default 100000, in `1..=10000000`: the most distinct keys this gateway tracks
+    /// for the policy; keys beyond it share one overflow bucket.
+    pub max_keys: u32,
+    /// `response_headers`, default `true`: admitted responses carry `RateLimit` and
+    /// `RateLimit-Policy` (limited responses always do).
+    pub response_headers: bool,
+}
+
+/// One part of a rate-limit key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum KeyPart {
+    /// `"client_ip"`: the client address (see `client_ip`).
+    ClientIp,
+    /// `"header:<name>"`: a request header's value; the name is stored lower-case.
+    Header(String),
+    /// `"route"`: the matched route's name.
+    Route,
+}
+
+/// `scope`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LimitScope {
+    /// `"local"`: buckets in this gateway's memory.
+    #[default]
+    Local,
+    /// `"global"`: buckets in Redis, shared by every gateway using it.
+    Global,
+}
+
+/// `on_store_error`: what a global policy does when Redis does not answer in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StoreErrorAction {
+    /// `"local"`: check a local bucket with the same quota instead.
+    #[default]
+    Local,
+    /// `"allow"`: admit the request.
+    Allow,
+    /// `"deny"`: refuse the request (503 with Retry-After).
+    Deny,
+}
+
+/// `missing_key`: a request without a header named in `key`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MissingKey {
+    /// `"shared"`: all such requests share one bucket (the header's value counts as absent).
+    #[default]
+    Shared,
+    /// `"exempt"`: such requests are not limited by this policy.
+    Exempt,
+}
+
+impl RedisSettings {
+    /// Default for `timeout`.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(5);
+    /// Default for `pool_size`.
+    pub const DEFAULT_POOL_SIZE: u32 = 2;
+    /// Default for `key_prefix`.
+    pub const DEFAULT_KEY_PREFIX: &str = "weir";
+}
+
+impl RateLimitPolicy {
+    /// Default for `per`.
+    pub const DEFAULT_PER: Duration = Duration::from_secs(1);
+    /// Default for `max_keys`.
+    pub const DEFAULT_MAX_KEYS: u32 = 100_000;
+    /// Largest allowed `max_keys`.
+    pub const MAX_MAX_KEYS: u32 = 10_000_000;
+}
+
+impl std::fmt::Display for KeyPart {
+    /// The config spelling: `client_ip`, `header:<name>` or `route`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::ClientIp => f.write_str("client_ip"),
+            Self::Header(name) => write!(f, "header:{name}"),
+            Self::Route => f.write_str("route"),
+        }
+    }
 }
 
 impl Default for ListenSettings {

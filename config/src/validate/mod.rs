@@ -36,6 +36,9 @@ pub(crate) fn validate(raw: &RawConfig, report: &mut Reporter<'_>) -> Config {
         access_log: validate_access_log(&raw.access_log, report),
         routes: route::validate_routes(&raw.routes, &upstream_names, report),
         upstreams,
+        client_ip: Default::default(),
+        redis: None,
+        rate_limits: BTreeMap::new(),
     }
 }
 

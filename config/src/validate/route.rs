@@ -112,6 +112,7 @@ fn validate_route(
             &at("timeout"),
             report,
         ),
+        rate_limits: Vec::new(),
     };
     (route, match_is_valid)
 }
