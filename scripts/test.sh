@@ -3,13 +3,18 @@
 # the whole workspace. Stops at the first failing step, naming it, with a non-zero status.
 #
 # Works on a fresh Debian with only the Rust toolchain: missing build tools (cmake, which
-# Pingora's build needs, and make, cc) are installed with apt-get (as root, or with sudo),
-# missing rustfmt/clippy with rustup, and cargo-nextest with `cargo install`; if nextest cannot be
-# installed the tests run with `cargo test` instead.
+# Pingora's build needs, and make, cc) and redis-server (for the tests of global rate limits) are
+# installed with apt-get (as root, or with sudo), missing rustfmt/clippy with rustup, and
+# cargo-nextest with `cargo install`; if nextest cannot be installed the tests run with
+# `cargo test` instead. The tests get a private redis-server on a free loopback port, stopped
+# when this script exits, however it exits.
 #
 # Environment:
-#   CARGO_TARGET_DIR   where cargo builds (default <repo>/target); honoured by every step
-#   WEIR_TEST_RUNNER   nextest (default) or cargo-test: which test runner to use
+#   CARGO_TARGET_DIR        where cargo builds (default <repo>/target); honoured by every step
+#   WEIR_TEST_RUNNER        nextest (default) or cargo-test: which test runner to use
+#   WEIR_TEST_REDIS_URL     a Redis for the tests to share (redis://host:port); when set, no
+#                           private server is started
+#   WEIR_TEST_REDIS_SERVER  the redis-server binary tests start for themselves (default: PATH)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -52,6 +57,7 @@ missing_packages=()
 command -v cmake >/dev/null 2>&1 || missing_packages+=(cmake) # Pingora's build (libz-ng-sys)
 command -v make >/dev/null 2>&1 || missing_packages+=(make)   # cmake's default generator
 command -v cc >/dev/null 2>&1 || missing_packages+=(gcc libc6-dev)
+command -v redis-server >/dev/null 2>&1 || missing_packages+=(redis-server) # global rate-limit tests
 
 if ((${#missing_packages[@]})); then
 	sudo=()
@@ -91,12 +97,93 @@ fi
 
 log "rustc: $(rustc --version); target dir: ${CARGO_TARGET_DIR:-$ROOT/target}; test runner: $RUNNER"
 
+# ---------------------------------------------------------------- Redis for the tests
+
+# Ports are drawn below Linux's ephemeral range (32768 and up), so no outgoing connection holds
+# one. The server is this shell's background job; the EXIT trap stops it by its pid.
+REDIS_PID=
+REDIS_DIR=
+stop_test_redis() {
+	if [[ -n $REDIS_PID ]]; then
+		kill "$REDIS_PID" 2>/dev/null || true
+		wait "$REDIS_PID" 2>/dev/null || true
+		REDIS_PID=
+	fi
+	if [[ -n $REDIS_DIR ]]; then
+		rm -rf "$REDIS_DIR"
+		REDIS_DIR=
+	fi
+}
+trap stop_test_redis EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# redis_pid PORT: print the process_id of the Redis on 127.0.0.1:PORT (from INFO, over bash's
+# /dev/tcp, no client needed); fails when none answers.
+redis_pid() {
+	local line
+	{
+		printf 'INFO server\r\n' >&3
+		while IFS= read -r -t 2 line <&3; do
+			if [[ $line == process_id:* ]]; then
+				line=${line#process_id:}
+				printf '%s\n' "${line%$'\r'}"
+				return 0
+			fi
+		done
+	} 2>/dev/null 3<>"/dev/tcp/127.0.0.1/$1"
+	return 1
+}
+
+# start_test_redis: start redis-server on a free port and export WEIR_TEST_REDIS_URL; tries
+# random ports until one works, waiting up to 10 s for each server to answer.
+start_test_redis() {
+	local port
+	REDIS_DIR=$(mktemp -d "${TMPDIR:-/tmp}/weir-test-redis.XXXXXX")
+	for _ in {1..20}; do
+		port=$((20000 + RANDOM % 12768))
+		"$WEIR_TEST_REDIS_SERVER" --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+			--daemonize no --dir "$REDIS_DIR" --logfile "$REDIS_DIR/redis.log" </dev/null >/dev/null 2>&1 &
+		REDIS_PID=$!
+		for _ in {1..100}; do
+			kill -0 "$REDIS_PID" 2>/dev/null || break # exited: port taken, most likely
+			# Ours, not another test's server that already holds the port.
+			if [[ $(redis_pid "$port") == "$REDIS_PID" ]]; then
+				export WEIR_TEST_REDIS_URL="redis://127.0.0.1:$port"
+				log "redis-server (pid $REDIS_PID) answers on 127.0.0.1:$port"
+				return 0
+			fi
+			sleep 0.1
+		done
+		kill "$REDIS_PID" 2>/dev/null || true
+		wait "$REDIS_PID" 2>/dev/null || true
+		REDIS_PID=
+	done
+	printf 'test.sh: %s did not start on any of 20 ports\n' "$WEIR_TEST_REDIS_SERVER" >&2
+	if [[ -s $REDIS_DIR/redis.log ]]; then
+		printf 'its log ends:\n' >&2
+		tail -n 5 "$REDIS_DIR/redis.log" >&2
+	fi
+	return 1
+}
+
+if [[ -z ${WEIR_TEST_REDIS_SERVER:-} ]]; then
+	WEIR_TEST_REDIS_SERVER=$(command -v redis-server) ||
+		die "redis-server not found: install it (apt-get install redis-server) or set WEIR_TEST_REDIS_SERVER"
+fi
+export WEIR_TEST_REDIS_SERVER
+
 # ---------------------------------------------------------------- checks
 
 step "format" cargo fmt --all -- --check
 step "lint" cargo clippy --workspace --all-targets -- -D warnings
 # The gateway's integration tests spawn target/debug/weir-loadtest: build the binaries first.
 step "build binaries" cargo build --workspace --bins
+if [[ -n ${WEIR_TEST_REDIS_URL:-} ]]; then
+	log "tests use the Redis at WEIR_TEST_REDIS_URL=$WEIR_TEST_REDIS_URL"
+else
+	step "start redis-server" start_test_redis
+fi
 if [[ $RUNNER == nextest ]]; then
 	# nextest does not run doctests; run them first so the suite's summary closes the output.
 	step "doctests" cargo test --workspace --doc

@@ -3,15 +3,18 @@
 
 use std::collections::BTreeSet;
 use std::fmt::Display;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::document::join_key;
-use crate::model::{Config, HealthCheck, OutlierDetection, Pool, Route, Upstream};
+use crate::model::{
+    ClientIpSettings, Config, HealthCheck, OutlierDetection, Pool, RateLimitPolicy, RedisSettings,
+    Route, Upstream,
+};
 
 /// Keys whose change cannot be applied to a running gateway (it needs a restart): `listen.http`,
 /// `admin.listen`, `access_log.path`, `access_log.enabled`, `gateway.id`. Returns the dotted key
-/// paths that differ, in that order; empty when none.
+/// paths that differ, in that order; empty when none. Everything else, including `client_ip`,
+/// `redis` and `rate_limits`, applies live.
 pub fn restart_required(old: &Config, new: &Config) -> Vec<&'static str> {
     let checks = [
         ("listen.http", old.listen.http != new.listen.http),
@@ -35,6 +38,7 @@ pub fn restart_required(old: &Config, new: &Config) -> Vec<&'static str> {
 /// A short human-readable list of what changed, one line per change, e.g.
 /// `upstreams.api.pools[eu-west].weight: 100 -> 0` or `routes[api]: added`. Empty when the
 /// configs are equal (route order and pool order are not compared: neither affects routing).
+/// Lists are shown in brackets: `routes[api].rate_limits: [] -> [per-client]`.
 pub fn diff(old: &Config, new: &Config) -> Vec<String> {
     let mut changes = Changes::default();
     changes.value(
@@ -59,11 +63,32 @@ pub fn diff(old: &Config, new: &Config) -> Vec<String> {
         show_log_path(&old.access_log.path),
         show_log_path(&new.access_log.path),
     );
+    changes.client_ip(&old.client_ip, &new.client_ip);
+    match (&old.redis, &new.redis) {
+        (Some(before), Some(after)) => changes.redis(before, after),
+        (Some(_), None) => changes.push("redis: removed".to_owned()),
+        (None, Some(_)) => changes.push("redis: added".to_owned()),
+        (None, None) => {}
+    }
     let names: BTreeSet<&String> = old.upstreams.keys().chain(new.upstreams.keys()).collect();
     for name in names {
         let path = join_key("upstreams", name);
         match (old.upstreams.get(name), new.upstreams.get(name)) {
             (Some(before), Some(after)) => changes.upstream(&path, before, after),
+            (Some(_), None) => changes.push(format!("{path}: removed")),
+            (None, Some(_)) => changes.push(format!("{path}: added")),
+            (None, None) => {}
+        }
+    }
+    let names: BTreeSet<&String> = old
+        .rate_limits
+        .keys()
+        .chain(new.rate_limits.keys())
+        .collect();
+    for name in names {
+        let path = join_key("rate_limits", name);
+        match (old.rate_limits.get(name), new.rate_limits.get(name)) {
+            (Some(before), Some(after)) => changes.rate_limit(&path, before, after),
             (Some(_), None) => changes.push(format!("{path}: removed")),
             (None, Some(_)) => changes.push(format!("{path}: added")),
             (None, None) => {}
@@ -92,6 +117,54 @@ impl Changes {
 
     fn duration(&mut self, path: &str, old: Duration, new: Duration) {
         self.value(path, show_duration(old), show_duration(new));
+    }
+
+    /// `path: [a, b] -> [a, c]` when the lists differ (order included).
+    fn list<T: Display + PartialEq>(&mut self, path: &str, old: &[T], new: &[T]) {
+        if old != new {
+            self.push(format!("{path}: {} -> {}", show_list(old), show_list(new)));
+        }
+    }
+
+    fn client_ip(&mut self, old: &ClientIpSettings, new: &ClientIpSettings) {
+        self.members(
+            "client_ip.trusted_proxies",
+            &old.trusted_proxies,
+            &new.trusted_proxies,
+        );
+        self.value("client_ip.header", old.header, new.header);
+    }
+
+    fn redis(&mut self, old: &RedisSettings, new: &RedisSettings) {
+        self.value("redis.url", old.url.as_str(), new.url.as_str());
+        self.duration("redis.timeout", old.timeout, new.timeout);
+        self.value("redis.pool_size", old.pool_size, new.pool_size);
+        self.value(
+            "redis.key_prefix",
+            old.key_prefix.as_str(),
+            new.key_prefix.as_str(),
+        );
+    }
+
+    fn rate_limit(&mut self, path: &str, old: &RateLimitPolicy, new: &RateLimitPolicy) {
+        let at = |key: &str| format!("{path}.{key}");
+        self.list(&at("key"), &old.key, &new.key);
+        self.value(&at("rate"), old.rate, new.rate);
+        self.duration(&at("per"), old.per, new.per);
+        self.value(&at("burst"), old.burst, new.burst);
+        self.value(&at("scope"), old.scope, new.scope);
+        self.value(
+            &at("on_store_error"),
+            old.on_store_error,
+            new.on_store_error,
+        );
+        self.value(&at("missing_key"), old.missing_key, new.missing_key);
+        self.value(&at("max_keys"), old.max_keys, new.max_keys);
+        self.value(
+            &at("response_headers"),
+            old.response_headers,
+            new.response_headers,
+        );
     }
 
     fn upstream(&mut self, path: &str, old: &Upstream, new: &Upstream) {
@@ -173,7 +246,7 @@ impl Changes {
             match find(new, &before.region).and_then(|index| new.get(index)) {
                 Some(after) => {
                     self.value(&format!("{pool_path}.weight"), before.weight, after.weight);
-                    self.endpoints(
+                    self.members(
                         &format!("{pool_path}.endpoints"),
                         &before.endpoints,
                         &after.endpoints,
@@ -189,18 +262,20 @@ impl Changes {
         }
     }
 
-    fn endpoints(&mut self, path: &str, old: &[SocketAddr], new: &[SocketAddr]) {
+    /// A list whose members matter more than their order: `path: added x; removed y`, or
+    /// `path: reordered`.
+    fn members<T: Display + PartialEq>(&mut self, path: &str, old: &[T], new: &[T]) {
         if old == new {
             return;
         }
         let added: Vec<String> = new
             .iter()
-            .filter(|endpoint| !old.contains(endpoint))
+            .filter(|member| !old.contains(member))
             .map(ToString::to_string)
             .collect();
         let removed: Vec<String> = old
             .iter()
-            .filter(|endpoint| !new.contains(endpoint))
+            .filter(|member| !new.contains(member))
             .map(ToString::to_string)
             .collect();
         let mut parts = Vec::new();
@@ -230,6 +305,7 @@ impl Changes {
                     self.value(&at("path_prefix"), &before.path_prefix, &after.path_prefix);
                     self.value(&at("upstream"), &before.upstream, &after.upstream);
                     self.duration(&at("timeout"), before.timeout, after.timeout);
+                    self.list(&at("rate_limits"), &before.rate_limits, &after.rate_limits);
                 }
                 None => self.push(format!("{path}: removed")),
             }
@@ -244,6 +320,12 @@ impl Changes {
 
 fn show_duration(duration: Duration) -> String {
     humantime::format_duration(duration).to_string()
+}
+
+/// `[a, b]`.
+fn show_list<T: Display>(items: &[T]) -> String {
+    let items: Vec<String> = items.iter().map(ToString::to_string).collect();
+    format!("[{}]", items.join(", "))
 }
 
 fn show_id(id: &Option<String>) -> &str {

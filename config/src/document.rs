@@ -168,6 +168,42 @@ impl<'a> Table<'a> {
         }
     }
 
+    /// An array of strings; an element that is not a string is reported (at `key[index]`) and
+    /// becomes `None`, so indexes stay as written.
+    pub(crate) fn strings(
+        &self,
+        key: &str,
+        report: &mut Reporter<'_>,
+    ) -> Option<At<Vec<Option<At<String>>>>> {
+        let array = self.array(key, report)?;
+        Some(read_strings(array, &self.key_path(key), report))
+    }
+
+    /// One string or an array of strings (`key = "a"` or `key = ["a", "b"]`).
+    pub(crate) fn string_or_strings(
+        &self,
+        key: &str,
+        report: &mut Reporter<'_>,
+    ) -> Option<OneOrMany> {
+        let node = self.get(key)?;
+        match node.get_ref() {
+            DeValue::String(value) => Some(OneOrMany::One(at(value.to_string(), node))),
+            DeValue::Array(array) => Some(OneOrMany::Many(read_strings(
+                at(array, node),
+                &self.key_path(key),
+                report,
+            ))),
+            other => {
+                report.error(
+                    self.key_path(key),
+                    Some(&node.span()),
+                    type_error("a string or an array of strings", other),
+                );
+                None
+            }
+        }
+    }
+
     /// An array; its elements are read by the caller.
     pub(crate) fn array(
         &self,
@@ -189,11 +225,32 @@ impl<'a> Table<'a> {
     }
 }
 
-pub(crate) fn read_string(
-    node: &Node<'_>,
+/// A value written either as one string or as an array of strings.
+#[derive(Debug)]
+pub(crate) enum OneOrMany {
+    One(At<String>),
+    /// Each element as written; `None` for one that is not a string (already reported).
+    Many(At<Vec<Option<At<String>>>>),
+}
+
+/// Reads every element of `array` (written at `path`) as a string.
+fn read_strings(
+    array: At<&DeArray<'_>>,
     path: &str,
     report: &mut Reporter<'_>,
-) -> Option<At<String>> {
+) -> At<Vec<Option<At<String>>>> {
+    At {
+        value: array
+            .value
+            .iter()
+            .enumerate()
+            .map(|(index, node)| read_string(node, &join_index(path, index), report))
+            .collect(),
+        span: array.span,
+    }
+}
+
+fn read_string(node: &Node<'_>, path: &str, report: &mut Reporter<'_>) -> Option<At<String>> {
     match node.get_ref() {
         DeValue::String(value) => Some(at(value.to_string(), node)),
         other => {

@@ -143,19 +143,22 @@ pub struct Route {
     pub upstream: String,
     /// `timeout`, default `10s`: the longest wait for the upstream's response (and each read).
     pub timeout: Duration,
-    /// `rate_limits`, default empty: names of `rate_limits` policies, no duplicates, in the order
-    /// written. A request must be admitted by all of them.
+    /// `rate_limits`, default empty: names of `rate_limits` policies, each naming an entry of
+    /// `Config::rate_limits`, no duplicates, in the order written. A request must be admitted by
+    /// all of them.
     pub rate_limits: Vec<String>,
 }
 
 /// `[client_ip]`: which address a request is keyed by (`key = "client_ip"`) and logged as.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ClientIpSettings {
-    /// `trusted_proxies`, default empty: CIDRs (`"10.0.0.0/8"`) or single addresses
-    /// (`"127.0.0.1"`, stored as a /32 or /128). Only a peer inside one of them may name the
-    /// client in `header`; otherwise the peer address is the client.
+    /// `trusted_proxies`, default empty: CIDRs (`"10.0.0.0/8"`, stored as their network, so
+    /// `"10.1.2.3/8"` reads as `10.0.0.0/8`) or single addresses (`"127.0.0.1"`, stored as a /32
+    /// or /128), in the order written. Only a peer inside one of them may name the client in
+    /// `header`; otherwise the peer address is the client.
     pub trusted_proxies: Vec<ipnet::IpNet>,
-    /// `header`, default `"x-forwarded-for"`: the header a trusted proxy writes.
+    /// `header`, default `"x-forwarded-for"`: the header a trusted proxy writes (spelled
+    /// lower-case in the config).
     pub header: ForwardedHeader,
 }
 
@@ -172,8 +175,9 @@ pub enum ForwardedHeader {
 /// `[redis]`: the shared store of `scope = "global"` limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedisSettings {
-    /// `url`: required, `redis://host:port` (optionally `redis://host:port/db`); no TLS, no
-    /// password in this version.
+    /// `url`: required, as written: `redis://host[:port][/db]`; host an IP address (IPv6 in
+    /// brackets) or a host name, port default 6379, db in `0..=15` (default 0). No TLS
+    /// (`rediss://`), no user or password, no query in this version.
     pub url: String,
     /// `timeout`, default `5ms`, > 0 and <= 1s: the longest a request waits for Redis before its
     /// policies follow `on_store_error`.
@@ -181,6 +185,7 @@ pub struct RedisSettings {
     /// `pool_size`, default 2, in `1..=16`: pipelined connections kept open.
     pub pool_size: u32,
     /// `key_prefix`, default `"weir"`: prepended to every key Weir writes (`weir:policy:...`).
+    /// Not empty, at most 64 bytes, no whitespace or control characters.
     pub key_prefix: String,
 }
 
@@ -189,18 +194,19 @@ pub struct RedisSettings {
 pub struct RateLimitPolicy {
     /// The table key; letters, digits, `_`, `-`, `.` only (it appears in headers and metrics).
     pub name: String,
-    /// `key`: one part or a list of distinct parts, combined. Required, never empty.
+    /// `key`: one part (`key = "client_ip"`) or a list of distinct parts, combined. Required,
+    /// never empty; header parts are compared lower-case for distinctness.
     pub key: Vec<KeyPart>,
-    /// `rate`: requests per `per`, >= 1.
+    /// `rate`: required, requests per `per`, in `1..=1_000_000_000`.
     pub rate: u32,
     /// `per`, default `1s`: > 0 and <= 1 day; `per / rate` must be at least 1 microsecond.
     pub per: Duration,
-    /// `burst`, default `rate`, >= 1: the bucket size (requests admitted at once from a full
-    /// bucket).
+    /// `burst`, default `rate`, in `1..=1_000_000_000`: the bucket size (requests admitted at once
+    /// from a full bucket).
     pub burst: u32,
-    /// `scope`, default `local`.
+    /// `scope`, default `local`; `global` needs a `[redis]` section.
     pub scope: LimitScope,
-    /// `on_store_error`, default `local`. Only allowed when `scope = "global"`.
+    /// `on_store_error`, default `local`. May only be written when `scope = "global"`.
     pub on_store_error: StoreErrorAction,
     /// `missing_key`, default `shared`: what happens when a header named in `key` is absent.
     pub missing_key: MissingKey,
@@ -217,7 +223,8 @@ pub struct RateLimitPolicy {
 pub enum KeyPart {
     /// `"client_ip"`: the client address (see `client_ip`).
     ClientIp,
-    /// `"header:<name>"`: a request header's value; the name is stored lower-case.
+    /// `"header:<name>"`: a request header's value; the name (an HTTP token) is stored
+    /// lower-case.
     Header(String),
     /// `"route"`: the matched route's name.
     Route,
@@ -258,19 +265,76 @@ pub enum MissingKey {
 impl RedisSettings {
     /// Default for `timeout`.
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(5);
+    /// Largest allowed `timeout`.
+    pub const MAX_TIMEOUT: Duration = Duration::from_secs(1);
     /// Default for `pool_size`.
     pub const DEFAULT_POOL_SIZE: u32 = 2;
+    /// Largest allowed `pool_size`.
+    pub const MAX_POOL_SIZE: u32 = 16;
     /// Default for `key_prefix`.
     pub const DEFAULT_KEY_PREFIX: &str = "weir";
+    /// Longest allowed `key_prefix`, in bytes.
+    pub const MAX_KEY_PREFIX_LEN: usize = 64;
+    /// Highest database number `url` may select.
+    pub const MAX_DATABASE: u8 = 15;
 }
 
 impl RateLimitPolicy {
+    /// Largest allowed `rate`.
+    pub const MAX_RATE: u32 = 1_000_000_000;
     /// Default for `per`.
     pub const DEFAULT_PER: Duration = Duration::from_secs(1);
+    /// Longest allowed `per`: one day.
+    pub const MAX_PER: Duration = Duration::from_secs(24 * 60 * 60);
+    /// Shortest allowed `per / rate` (the time between two requests at the steady rate).
+    pub const MIN_INTERVAL: Duration = Duration::from_micros(1);
+    /// Largest allowed `burst`.
+    pub const MAX_BURST: u32 = 1_000_000_000;
     /// Default for `max_keys`.
     pub const DEFAULT_MAX_KEYS: u32 = 100_000;
     /// Largest allowed `max_keys`.
     pub const MAX_MAX_KEYS: u32 = 10_000_000;
+}
+
+impl std::fmt::Display for ForwardedHeader {
+    /// The config spelling: `x-forwarded-for` or `forwarded`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::XForwardedFor => "x-forwarded-for",
+            Self::Forwarded => "forwarded",
+        })
+    }
+}
+
+impl std::fmt::Display for LimitScope {
+    /// The config spelling: `local` or `global`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Local => "local",
+            Self::Global => "global",
+        })
+    }
+}
+
+impl std::fmt::Display for StoreErrorAction {
+    /// The config spelling: `local`, `allow` or `deny`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Local => "local",
+            Self::Allow => "allow",
+            Self::Deny => "deny",
+        })
+    }
+}
+
+impl std::fmt::Display for MissingKey {
+    /// The config spelling: `shared` or `exempt`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Shared => "shared",
+            Self::Exempt => "exempt",
+        })
+    }
 }
 
 impl std::fmt::Display for KeyPart {

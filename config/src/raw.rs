@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::document::At;
+use crate::document::{At, OneOrMany};
 use crate::report::Span;
 
 #[derive(Debug, Default)]
@@ -19,6 +19,13 @@ pub(crate) struct RawConfig {
     /// One entry per element of `routes`; `None` for an element that is not a table (already
     /// reported).
     pub(crate) routes: Vec<Option<RawRoute>>,
+    pub(crate) client_ip: RawClientIp,
+    /// `Some` when a `redis` table is present (even an empty one).
+    pub(crate) redis: Option<RawRedis>,
+    /// Every key under `rate_limits`, including those whose value could not be read, so that
+    /// routes naming them are not reported a second time.
+    pub(crate) rate_limit_names: Vec<String>,
+    pub(crate) rate_limits: Vec<RawRateLimit>,
 }
 
 #[derive(Debug, Default)]
@@ -92,4 +99,37 @@ pub(crate) struct RawRoute {
     pub(crate) path_prefix: Option<At<String>>,
     pub(crate) upstream: Option<At<String>>,
     pub(crate) timeout: Option<At<Duration>>,
+    /// Each policy name as written; `None` for an element that is not a string (already
+    /// reported).
+    pub(crate) rate_limits: Option<At<Vec<Option<At<String>>>>>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct RawClientIp {
+    /// Each entry as written; `None` for an element that is not a string (already reported).
+    pub(crate) trusted_proxies: Option<At<Vec<Option<At<String>>>>>,
+    pub(crate) header: Option<At<String>>,
+}
+
+#[derive(Debug)]
+pub(crate) struct RawRedis {
+    pub(crate) url: Option<At<String>>,
+    pub(crate) timeout: Option<At<Duration>>,
+    pub(crate) pool_size: Option<At<i64>>,
+    pub(crate) key_prefix: Option<At<String>>,
+}
+
+#[derive(Debug)]
+pub(crate) struct RawRateLimit {
+    /// The table key under `rate_limits`, with the key's position.
+    pub(crate) name: At<String>,
+    pub(crate) key: Option<OneOrMany>,
+    pub(crate) rate: Option<At<i64>>,
+    pub(crate) per: Option<At<Duration>>,
+    pub(crate) burst: Option<At<i64>>,
+    pub(crate) scope: Option<At<String>>,
+    pub(crate) on_store_error: Option<At<String>>,
+    pub(crate) missing_key: Option<At<String>>,
+    pub(crate) max_keys: Option<At<i64>>,
+    pub(crate) response_headers: Option<At<bool>>,
 }

@@ -3,10 +3,10 @@
 
 use toml::de::DeTable;
 
-use crate::document::{At, Node, Table, join_index, join_key, read_string};
+use crate::document::{At, Node, Table, join_index, join_key};
 use crate::raw::{
-    RawAccessLog, RawAdmin, RawConfig, RawGateway, RawHealth, RawListen, RawOutlier, RawPool,
-    RawRoute, RawUpstream,
+    RawAccessLog, RawAdmin, RawClientIp, RawConfig, RawGateway, RawHealth, RawListen, RawOutlier,
+    RawPool, RawRateLimit, RawRedis, RawRoute, RawUpstream,
 };
 use crate::report::{Reporter, Span};
 
@@ -17,6 +17,9 @@ const ROOT_KEYS: &[&str] = &[
     "access_log",
     "upstreams",
     "routes",
+    "client_ip",
+    "redis",
+    "rate_limits",
 ];
 const GATEWAY_KEYS: &[&str] = &["id", "region"];
 const LISTEN_KEYS: &[&str] = &["http"];
@@ -45,7 +48,27 @@ const OUTLIER_KEYS: &[&str] = &[
     "max_ejected_fraction",
 ];
 const POOL_KEYS: &[&str] = &["region", "weight", "endpoints"];
-const ROUTE_KEYS: &[&str] = &["name", "host", "path_prefix", "upstream", "timeout"];
+const ROUTE_KEYS: &[&str] = &[
+    "name",
+    "host",
+    "path_prefix",
+    "upstream",
+    "timeout",
+    "rate_limits",
+];
+const CLIENT_IP_KEYS: &[&str] = &["trusted_proxies", "header"];
+const REDIS_KEYS: &[&str] = &["url", "timeout", "pool_size", "key_prefix"];
+const RATE_LIMIT_KEYS: &[&str] = &[
+    "key",
+    "rate",
+    "per",
+    "burst",
+    "scope",
+    "on_store_error",
+    "missing_key",
+    "max_keys",
+    "response_headers",
+];
 
 /// Reads the whole document; problems go to `report`, and the affected values are left out.
 pub(crate) fn read_document<'a>(
@@ -54,7 +77,15 @@ pub(crate) fn read_document<'a>(
     report: &mut Reporter<'_>,
 ) -> RawConfig {
     let root = Table::new(document, span, String::new(), ROOT_KEYS, report);
-    let (upstream_names, upstreams) = read_upstreams(&root, report);
+    let (upstream_names, upstreams) =
+        read_named_tables(&root, "upstreams", UPSTREAM_KEYS, report, read_upstream);
+    let (rate_limit_names, rate_limits) = read_named_tables(
+        &root,
+        "rate_limits",
+        RATE_LIMIT_KEYS,
+        report,
+        read_rate_limit,
+    );
     RawConfig {
         gateway: root
             .table("gateway", GATEWAY_KEYS, report)
@@ -85,32 +116,61 @@ pub(crate) fn read_document<'a>(
         upstream_names,
         upstreams,
         routes: read_routes(&root, report),
+        client_ip: root
+            .table("client_ip", CLIENT_IP_KEYS, report)
+            .map(|table| RawClientIp {
+                trusted_proxies: table.strings("trusted_proxies", report),
+                header: table.string("header", report),
+            })
+            .unwrap_or_default(),
+        redis: root.table("redis", REDIS_KEYS, report).map(|table| {
+            table.require(
+                "url",
+                "redis needs a url, like \"redis://127.0.0.1:6379\"",
+                report,
+            );
+            RawRedis {
+                url: table.string("url", report),
+                timeout: table.duration("timeout", report),
+                pool_size: table.integer("pool_size", report),
+                key_prefix: table.string("key_prefix", report),
+            }
+        }),
+        rate_limit_names,
+        rate_limits,
     }
 }
 
-/// Reads `upstreams`, returning every name written under it and the upstreams that are tables.
-fn read_upstreams(root: &Table<'_>, report: &mut Reporter<'_>) -> (Vec<String>, Vec<RawUpstream>) {
-    // Upstream names are free-form, so accept any key here and check each value.
-    let Some(upstreams) = root.table_of_any_keys("upstreams", report) else {
+/// Reads a table of user-named tables (`upstreams`, `rate_limits`), returning every name written
+/// under it and the entries that are tables with `known` keys, converted by `read_entry`.
+fn read_named_tables<T>(
+    root: &Table<'_>,
+    key: &str,
+    known: &[&str],
+    report: &mut Reporter<'_>,
+    read_entry: impl Fn(At<String>, &Table<'_>, &mut Reporter<'_>) -> T,
+) -> (Vec<String>, Vec<T>) {
+    // The names are free-form, so accept any key here and check each value.
+    let Some(entries) = root.table_of_any_keys(key, report) else {
         return (Vec::new(), Vec::new());
     };
-    let names = upstreams
+    let names = entries
         .iter()
-        .map(|(key, _)| key.get_ref().to_string())
+        .map(|(name, _)| name.get_ref().to_string())
         .collect();
-    let upstreams = upstreams
+    let values = entries
         .iter()
-        .filter_map(|(key, node)| {
+        .filter_map(|(name, node)| {
             let name = At {
-                value: key.get_ref().to_string(),
-                span: key.span(),
+                value: name.get_ref().to_string(),
+                span: name.span(),
             };
-            let path = join_key("upstreams", &name.value);
-            let table = Table::open(node, path, UPSTREAM_KEYS, report)?;
-            Some(read_upstream(name, &table, report))
+            let path = join_key(key, &name.value);
+            let table = Table::open(node, path, known, report)?;
+            Some(read_entry(name, &table, report))
         })
         .collect();
-    (names, upstreams)
+    (names, values)
 }
 
 fn read_upstream(name: At<String>, table: &Table<'_>, report: &mut Reporter<'_>) -> RawUpstream {
@@ -149,21 +209,7 @@ fn read_pool(table: &Table<'_>, report: &mut Reporter<'_>) -> RawPool {
     RawPool {
         region: table.string("region", report),
         weight: table.integer("weight", report),
-        endpoints: table.array("endpoints", report).map(|array| At {
-            value: array
-                .value
-                .iter()
-                .enumerate()
-                .map(|(index, node)| {
-                    read_string(
-                        node,
-                        &join_index(&table.key_path("endpoints"), index),
-                        report,
-                    )
-                })
-                .collect(),
-            span: array.span,
-        }),
+        endpoints: table.strings("endpoints", report),
     }
 }
 
@@ -182,6 +228,28 @@ fn read_route(table: &Table<'_>, report: &mut Reporter<'_>) -> RawRoute {
         path_prefix: table.string("path_prefix", report),
         upstream: table.string("upstream", report),
         timeout: table.duration("timeout", report),
+        rate_limits: table.strings("rate_limits", report),
+    }
+}
+
+fn read_rate_limit(name: At<String>, table: &Table<'_>, report: &mut Reporter<'_>) -> RawRateLimit {
+    table.require(
+        "key",
+        "a rate limit needs a key, like \"client_ip\"",
+        report,
+    );
+    table.require("rate", "a rate limit needs a rate", report);
+    RawRateLimit {
+        name,
+        key: table.string_or_strings("key", report),
+        rate: table.integer("rate", report),
+        per: table.duration("per", report),
+        burst: table.integer("burst", report),
+        scope: table.string("scope", report),
+        on_store_error: table.string("on_store_error", report),
+        missing_key: table.string("missing_key", report),
+        max_keys: table.integer("max_keys", report),
+        response_headers: table.boolean("response_headers", report),
     }
 }
 

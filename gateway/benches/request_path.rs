@@ -36,6 +36,7 @@ fn snapshot(routes: usize, endpoints: usize) -> Snapshot {
         String::new(),
         "bench".into(),
         &EndpointRegistry::default(),
+        &weir_gateway::ratelimit::LimiterRegistry::default(),
         &Metrics::new().expect("metrics"),
         Instant::now(),
     )

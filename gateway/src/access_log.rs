@@ -17,7 +17,10 @@ const QUEUE_LINES: usize = 16 * 1024;
 pub struct AccessEntry<'a> {
     pub time: String,
     pub request_id: &'a str,
+    /// The client address under the `[client_ip]` rules.
     pub client: Option<String>,
+    /// The connection's peer address (a proxy's, when the client is behind one).
+    pub peer: Option<String>,
     pub method: &'a str,
     pub host: &'a str,
     pub path: &'a str,
@@ -34,6 +37,9 @@ pub struct AccessEntry<'a> {
     pub bytes: usize,
     pub config_version: u64,
     pub error: Option<String>,
+    /// The rate-limit policy that refused the request (429, or 503 with its store away).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limited_by: Option<&'a str>,
 }
 
 pub struct AccessLog {

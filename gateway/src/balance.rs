@@ -239,6 +239,7 @@ mod tests {
             String::new(),
             "test".into(),
             &EndpointRegistry::default(),
+            &crate::ratelimit::LimiterRegistry::default(),
             &Metrics::new().unwrap(),
             Instant::now(),
         );

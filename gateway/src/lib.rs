@@ -5,6 +5,7 @@
 pub mod access_log;
 pub mod admin;
 pub mod balance;
+pub mod client_ip;
 pub mod endpoint;
 pub mod ewma;
 pub mod health;
@@ -12,6 +13,7 @@ pub mod metrics;
 pub mod outlier;
 pub mod problem;
 pub mod proxy;
+pub mod ratelimit;
 pub mod reload;
 pub mod router;
 pub mod server;

@@ -29,7 +29,16 @@ pub struct Metrics {
     pub retries: IntCounterVec,
     pub health_checks: IntCounterVec,
     pub access_log_dropped: IntCounter,
+    pub ratelimit_decisions: IntCounterVec,
+    pub ratelimit_fallbacks: IntCounterVec,
+    pub ratelimit_keys: IntGaugeVec,
+    pub redis_duration: HistogramVec,
 }
+
+/// Redis round trips are short: buckets from 0.1 ms to 100 ms.
+const REDIS_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.1,
+];
 
 impl Metrics {
     pub fn new() -> prometheus::Result<Self> {
@@ -128,6 +137,31 @@ impl Metrics {
                 &["upstream", "region", "result"],
             )?,
             access_log_dropped,
+            ratelimit_decisions: counter(
+                "weir_ratelimit_decisions_total",
+                "Rate-limit checks by policy and decision (admitted, limited, store_error).",
+                &["policy", "decision"],
+            )?,
+            ratelimit_fallbacks: counter(
+                "weir_ratelimit_store_fallbacks_total",
+                "Global checks decided without Redis, by policy and what on_store_error did (local_admitted, local_limited, allowed, denied).",
+                &["policy", "action"],
+            )?,
+            ratelimit_keys: gauge(
+                "weir_ratelimit_keys",
+                "Keys with their own local bucket, by policy (sampled every second).",
+                &["policy"],
+            )?,
+            redis_duration: {
+                let opts = HistogramOpts::new(
+                    "weir_ratelimit_redis_duration_seconds",
+                    "Round trips to Redis for global limits, by outcome (ok, error, timeout).",
+                )
+                .buckets(REDIS_BUCKETS.to_vec());
+                let h = HistogramVec::new(opts, &["outcome"])?;
+                registry.register(Box::new(h.clone()))?;
+                h
+            },
             registry,
         })
     }
@@ -141,6 +175,21 @@ impl Metrics {
             tracing::error!(error = %e, "failed to encode metrics");
         }
         out
+    }
+
+    /// Forget the series of a rate-limit policy that the config no longer names.
+    pub fn forget_policy(&self, policy: &str) {
+        for decision in ["admitted", "limited", "store_error"] {
+            let _ = self
+                .ratelimit_decisions
+                .remove_label_values(&[policy, decision]);
+        }
+        for action in ["local_admitted", "local_limited", "allowed", "denied"] {
+            let _ = self
+                .ratelimit_fallbacks
+                .remove_label_values(&[policy, action]);
+        }
+        let _ = self.ratelimit_keys.remove_label_values(&[policy]);
     }
 
     /// Forget the label sets of an endpoint that the config no longer names.

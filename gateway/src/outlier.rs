@@ -97,6 +97,7 @@ mod tests {
             String::new(),
             "t".into(),
             &EndpointRegistry::default(),
+            &crate::ratelimit::LimiterRegistry::default(),
             &Metrics::new().unwrap(),
             Instant::now(),
         );

@@ -57,6 +57,7 @@ fn title(status: u16) -> &'static str {
     match status {
         400 => "Bad Request",
         404 => "Not Found",
+        429 => "Too Many Requests",
         500 => "Internal Server Error",
         502 => "Bad Gateway",
         503 => "Service Unavailable",

@@ -16,6 +16,8 @@ use crate::endpoint::{EndpointState, InFlight};
 use crate::metrics::Metrics;
 use crate::outlier::{self, Outcome, Verdict};
 use crate::problem::{self, Problem};
+use crate::ratelimit;
+use crate::ratelimit::key::RequestFacts;
 use crate::snapshot::{RouteEntry, Snapshot};
 use crate::state::Gateway;
 use crate::trace_ctx::{self, RequestId};
@@ -47,6 +49,12 @@ pub struct RequestCtx {
     mode: PickMode,
     upstream_time: Option<Duration>,
     last_failure_was_connect: bool,
+    /// The client address (`[client_ip]` rules), once something needed it.
+    client_ip: Option<std::net::IpAddr>,
+    /// `RateLimit-Policy` and `RateLimit` for an admitted response.
+    rate_limit_headers: Option<(String, String)>,
+    /// The policy that refused the request, for the access log.
+    limited_by: Option<Arc<str>>,
 }
 
 struct Attempt {
@@ -122,6 +130,58 @@ impl RequestCtx {
 }
 
 impl WeirProxy {
+    /// Act on a rate-limit verdict: note what an admitted response advertises, or answer a
+    /// refused request here (429, or 503 when the store is away and the policy denies).
+    /// Returns whether the request was answered.
+    async fn apply_verdict(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+        verdict: ratelimit::Verdict,
+    ) -> Result<bool> {
+        let (problem, headers) = match verdict {
+            ratelimit::Verdict::Admitted { headers } => {
+                ctx.rate_limit_headers = headers;
+                return Ok(false);
+            }
+            ratelimit::Verdict::Limited {
+                policy,
+                retry_after,
+                reset,
+            } => {
+                let (policy_header, state, seconds) =
+                    ratelimit::Verdict::limited_headers(&policy, retry_after, reset);
+                let detail = format!(
+                    "rate limit \"{}\" exceeded; retry after {seconds} s",
+                    policy.name
+                );
+                tracing::debug!(request_id = %ctx.request_id.as_str(), policy = %policy.name, retry_after_s = seconds, "rate limited");
+                ctx.limited_by = Some(Arc::clone(&policy.name));
+                (
+                    Problem::new(429, detail, ctx.request_id.as_str()),
+                    vec![
+                        ("retry-after", seconds.to_string()),
+                        ("ratelimit-policy", policy_header),
+                        ("ratelimit", state),
+                    ],
+                )
+            }
+            ratelimit::Verdict::StoreDenied { policy } => {
+                let detail = format!(
+                    "rate limit \"{}\" cannot be checked (its store is unavailable); retry later",
+                    policy.name
+                );
+                ctx.limited_by = Some(Arc::clone(&policy.name));
+                (
+                    Problem::new(503, detail, ctx.request_id.as_str()),
+                    vec![("retry-after", "1".to_string())],
+                )
+            }
+        };
+        respond_with(session, problem, &ctx.request_id.value, true, headers).await?;
+        Ok(true)
+    }
+
     /// Count a retry Pingora is about to make, by reason.
     fn count_retry(&self, e: &Error, ctx: &RequestCtx, reason: &str) {
         if e.retry()
@@ -156,6 +216,9 @@ impl ProxyHttp for WeirProxy {
             mode: PickMode::Normal,
             upstream_time: None,
             last_failure_was_connect: false,
+            client_ip: None,
+            rate_limit_headers: None,
+            limited_by: None,
         }
     }
 
@@ -171,9 +234,29 @@ impl ProxyHttp for WeirProxy {
         let path = req.uri.path();
         match snapshot.router.find(host, path) {
             Some(route) => {
-                ctx.route = Some(Arc::clone(route));
+                let route = Arc::clone(route);
+                let refused = if route.limits.is_empty() {
+                    false
+                } else {
+                    let client_ip = client_ip(session, &snapshot);
+                    ctx.client_ip = Some(client_ip);
+                    let facts = RequestFacts {
+                        client_ip,
+                        headers: &session.req_header().headers,
+                        route: &route.name,
+                    };
+                    let verdict = ratelimit::check(
+                        &route.limits,
+                        &facts,
+                        ratelimit::clock::now(),
+                        snapshot.redis.as_deref(),
+                    )
+                    .await;
+                    self.apply_verdict(session, ctx, verdict).await?
+                };
+                ctx.route = Some(route);
                 ctx.snapshot = Some(snapshot);
-                Ok(false)
+                Ok(refused)
             }
             None => {
                 let detail = format!(
@@ -333,6 +416,10 @@ impl ProxyHttp for WeirProxy {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         response.insert_header("x-request-id", ctx.request_id.value.clone())?;
+        if let Some((policy, state)) = ctx.rate_limit_headers.take() {
+            response.insert_header("ratelimit-policy", policy)?;
+            response.insert_header("ratelimit", state)?;
+        }
         Ok(())
     }
 
@@ -429,10 +516,15 @@ impl ProxyHttp for WeirProxy {
         self.gateway.access_log.write(&AccessEntry {
             time: access_log::now_rfc3339(),
             request_id: ctx.request_id.as_str(),
-            client: session
+            client: ctx
+                .client_ip
+                .or_else(|| ctx.snapshot.as_ref().map(|s| client_ip(session, s)))
+                .map(|ip| ip.to_string()),
+            peer: session
                 .client_addr()
                 .and_then(|a| a.as_inet())
                 .map(|a| a.ip().to_string()),
+            rate_limited_by: ctx.limited_by.as_deref(),
             method: req.method.as_str(),
             host: problem::echo(request_host(req)),
             path: problem::echo(req.uri.path()),
@@ -511,8 +603,22 @@ async fn respond(
     request_id: &HeaderValue,
     keep_alive: bool,
 ) -> Result<()> {
+    respond_with(session, problem, request_id, keep_alive, Vec::new()).await
+}
+
+/// [`respond`] with extra response headers.
+async fn respond_with(
+    session: &mut Session,
+    problem: Problem<'_>,
+    request_id: &HeaderValue,
+    keep_alive: bool,
+    headers: Vec<(&'static str, String)>,
+) -> Result<()> {
     let (mut header, body) = problem.into_response()?;
     header.insert_header("x-request-id", request_id.clone())?;
+    for (name, value) in headers {
+        header.insert_header(name, value)?;
+    }
     if keep_alive {
         session
             .write_response_header(Box::new(header), false)
@@ -525,6 +631,17 @@ async fn respond(
             .write_error_response(header, body)
             .await
     }
+}
+
+/// The client address under the snapshot's `[client_ip]` rules.
+fn client_ip(session: &Session, snapshot: &Snapshot) -> std::net::IpAddr {
+    let peer = session
+        .client_addr()
+        .and_then(|a| a.as_inet())
+        .map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |a| a.ip());
+    snapshot
+        .client_ip
+        .resolve(peer, &session.req_header().headers)
 }
 
 fn header<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a [u8]> {

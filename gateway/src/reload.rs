@@ -111,6 +111,7 @@ fn apply_inner(gateway: &Gateway, text: &str, now: Instant) -> Result<Applied, R
         sum,
         current.gateway_id.clone(),
         &gateway.registry,
+        &gateway.limiters,
         &gateway.metrics,
         now,
     );
@@ -120,6 +121,12 @@ fn apply_inner(gateway: &Gateway, text: &str, now: Instant) -> Result<Applied, R
         gateway
             .metrics
             .forget_endpoint(&key.upstream, &key.region, &key.addr.to_string());
+    }
+    for policy in gateway
+        .limiters
+        .retain(|name| published.config.rate_limits.contains_key(name))
+    {
+        gateway.metrics.forget_policy(&policy);
     }
     Ok(Applied::Changed { version, changes })
 }

@@ -18,6 +18,8 @@ use crate::endpoint::EndpointRegistry;
 use crate::health::HealthChecker;
 use crate::metrics::Metrics;
 use crate::proxy::WeirProxy;
+use crate::ratelimit::LimiterRegistry;
+use crate::ratelimit::janitor::BucketJanitor;
 use crate::reload::checksum;
 use crate::snapshot::Snapshot;
 use crate::state::Gateway;
@@ -88,6 +90,7 @@ pub fn run(options: RunOptions) -> Result<(), StartError> {
     let metrics = Metrics::new()?;
     let access_log = AccessLog::open(&config.access_log).map_err(StartError::AccessLog)?;
     let registry = Arc::new(EndpointRegistry::default());
+    let limiters = Arc::new(LimiterRegistry::default());
     let (proxy_addr, admin_addr) = (config.listen.http, config.admin.listen);
     let first = Snapshot::compile(
         Arc::new(config),
@@ -95,10 +98,11 @@ pub fn run(options: RunOptions) -> Result<(), StartError> {
         checksum(&text),
         gateway_id.clone(),
         &registry,
+        &limiters,
         &metrics,
         Instant::now(),
     );
-    let gateway = Arc::new(Gateway::new(first, registry, metrics, access_log));
+    let gateway = Arc::new(Gateway::new(first, registry, limiters, metrics, access_log));
     tracing::info!(
         gateway_id, %proxy_addr, %admin_addr, config = %options.config_path.display(),
         threads = options.threads, "starting weir gateway"
@@ -134,6 +138,12 @@ pub fn run(options: RunOptions) -> Result<(), StartError> {
     server.add_service(background_service(
         "weir health checks",
         HealthChecker {
+            gateway: Arc::clone(&gateway),
+        },
+    ));
+    server.add_service(background_service(
+        "weir rate-limit janitor",
+        BucketJanitor {
             gateway: Arc::clone(&gateway),
         },
     ));

@@ -8,8 +8,11 @@ use std::time::{Duration, Instant};
 use prometheus::{Histogram, IntCounter};
 use weir_config::{Config, HealthCheck, OutlierDetection, RegionPolicy};
 
+use crate::client_ip::ClientIpResolver;
 use crate::endpoint::{EndpointKey, EndpointRegistry, EndpointState};
 use crate::metrics::Metrics;
+use crate::ratelimit::store::RedisStore;
+use crate::ratelimit::{LimiterRegistry, Policy};
 use crate::router::Router;
 
 /// One config version, ready to serve.
@@ -23,6 +26,11 @@ pub struct Snapshot {
     pub local_region: Option<Arc<str>>,
     pub router: Router<Arc<RouteEntry>>,
     pub upstreams: BTreeMap<String, Arc<UpstreamRuntime>>,
+    /// Rate-limit policies by name.
+    pub policies: BTreeMap<String, Arc<Policy>>,
+    pub client_ip: ClientIpResolver,
+    /// The store of global limits; `None` without a `[redis]` section.
+    pub redis: Option<Arc<RedisStore>>,
 }
 
 /// A route as the request path needs it.
@@ -31,6 +39,8 @@ pub struct RouteEntry {
     pub upstream: Arc<UpstreamRuntime>,
     pub timeout: Duration,
     pub request_duration: Histogram,
+    /// The route's rate-limit policies, in the order written; all must admit.
+    pub limits: Vec<Arc<Policy>>,
 }
 
 /// An upstream with its pools and their live endpoints.
@@ -88,16 +98,34 @@ impl PoolRuntime {
 }
 
 impl Snapshot {
-    /// Compile a validated config. Endpoint states come from (and are added to) `registry`.
+    /// Compile a validated config. Endpoint states come from (and are added to) `registry`,
+    /// rate-limit buckets and the Redis store from `limiters`.
+    #[allow(clippy::too_many_arguments)]
     pub fn compile(
         config: Arc<Config>,
         version: u64,
         checksum: String,
         gateway_id: String,
         registry: &EndpointRegistry,
+        limiters: &LimiterRegistry,
         metrics: &Metrics,
         now: Instant,
     ) -> Self {
+        let key_prefix = config
+            .redis
+            .as_ref()
+            .map_or(weir_config::RedisSettings::DEFAULT_KEY_PREFIX, |r| {
+                r.key_prefix.as_str()
+            });
+        let policies: BTreeMap<String, Arc<Policy>> = config
+            .rate_limits
+            .iter()
+            .map(|(name, policy)| {
+                let buckets = limiters.buckets(policy);
+                let compiled = Policy::compile(policy, buckets, key_prefix, metrics);
+                (name.clone(), Arc::new(compiled))
+            })
+            .collect();
         let local_region: Option<Arc<str>> = config.gateway.region.as_deref().map(Arc::from);
         let upstreams: BTreeMap<String, Arc<UpstreamRuntime>> = config
             .upstreams
@@ -169,6 +197,11 @@ impl Snapshot {
                 upstream,
                 timeout: route.timeout,
                 request_duration: metrics.request_duration.with_label_values(&[&route.name]),
+                limits: route
+                    .rate_limits
+                    .iter()
+                    .filter_map(|name| policies.get(name).cloned())
+                    .collect(),
             };
             Some((
                 route.host.clone(),
@@ -183,6 +216,9 @@ impl Snapshot {
             local_region,
             router,
             upstreams,
+            policies,
+            client_ip: ClientIpResolver::new(&config.client_ip),
+            redis: limiters.store(config.redis.as_ref(), metrics),
             config,
         }
     }

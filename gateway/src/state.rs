@@ -1,5 +1,5 @@
-//! The gateway's shared state: the current snapshot (swapped whole), the endpoint registry that
-//! outlives snapshots, metrics, the access log and readiness.
+//! The gateway's shared state: the current snapshot (swapped whole), the endpoint and limiter
+//! registries that outlive snapshots, metrics, the access log and readiness.
 
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -10,11 +10,14 @@ use arc_swap::ArcSwap;
 use crate::access_log::AccessLog;
 use crate::endpoint::EndpointRegistry;
 use crate::metrics::Metrics;
+use crate::ratelimit::LimiterRegistry;
 use crate::snapshot::Snapshot;
 
 pub struct Gateway {
     snapshot: ArcSwap<Snapshot>,
     pub registry: Arc<EndpointRegistry>,
+    /// Rate-limit buckets and the Redis store, kept across config versions.
+    pub limiters: Arc<LimiterRegistry>,
     pub metrics: Metrics,
     pub access_log: AccessLog,
     /// Set once the proxy listener accepts connections.
@@ -27,6 +30,7 @@ impl Gateway {
     pub fn new(
         first: Snapshot,
         registry: Arc<EndpointRegistry>,
+        limiters: Arc<LimiterRegistry>,
         metrics: Metrics,
         access_log: AccessLog,
     ) -> Self {
@@ -34,6 +38,7 @@ impl Gateway {
         Self {
             snapshot: ArcSwap::from_pointee(first),
             registry,
+            limiters,
             metrics,
             access_log,
             listening: AtomicBool::new(false),

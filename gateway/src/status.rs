@@ -1,5 +1,6 @@
 //! The `/status` document: config version and, per upstream, pool and endpoint, what the balancer
-//! sees right now (weight, health, ejection, EWMA latency, in-flight).
+//! sees right now (weight, health, ejection, EWMA latency, in-flight), and per rate-limit policy
+//! its quota and how many keys it tracks.
 
 use std::time::Instant;
 
@@ -14,6 +15,18 @@ pub struct Status<'a> {
     pub config_version: u64,
     pub config_checksum: &'a str,
     pub upstreams: Vec<UpstreamStatus<'a>>,
+    pub rate_limits: Vec<RateLimitStatus<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RateLimitStatus<'a> {
+    pub name: &'a str,
+    pub scope: &'static str,
+    /// The advertised quota, as in `RateLimit-Policy`.
+    pub policy: &'a str,
+    pub burst: u32,
+    /// Keys with their own local bucket now (for a global policy: its fallback buckets).
+    pub local_keys: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -81,7 +94,19 @@ pub fn build(snapshot: &Snapshot, now: Instant) -> Status<'_> {
                 .collect(),
         })
         .collect();
+    let rate_limits = snapshot
+        .policies
+        .values()
+        .map(|p| RateLimitStatus {
+            name: &p.name,
+            scope: if p.is_global() { "global" } else { "local" },
+            policy: &p.policy_item,
+            burst: p.quota.burst(),
+            local_keys: p.buckets.tracked(),
+        })
+        .collect();
     Status {
+        rate_limits,
         gateway_id: &snapshot.gateway_id,
         region: snapshot.local_region.as_deref(),
         config_version: snapshot.version,

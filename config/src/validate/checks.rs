@@ -1,5 +1,6 @@
-//! Checks shared by several keys: names, `ip:port` addresses, durations, integer ranges and
-//! fractions. Each reports its own problem and falls back to a usable value.
+//! Checks shared by several keys: names, `ip:port` addresses, durations, integer ranges,
+//! fractions and choices among fixed spellings. Each reports its own problem and falls back to a
+//! usable value.
 
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
@@ -88,6 +89,61 @@ pub(super) fn positive_duration(
     }
 }
 
+/// A duration above zero and at most `max`, or `default` when absent or out of range.
+pub(super) fn duration_up_to(
+    value: Option<&At<Duration>>,
+    default: Duration,
+    max: Duration,
+    path: &str,
+    report: &mut Reporter<'_>,
+) -> Duration {
+    match value {
+        Some(value) if value.value > max => {
+            report.error(
+                path,
+                Some(&value.span),
+                format!("must be at most {}, got {}", show(max), show(value.value)),
+            );
+            default
+        }
+        value => positive_duration(value, default, path, report),
+    }
+}
+
+/// One of a fixed set of spellings (`choices`, each with its value), or `default` when absent
+/// or not one of them; the error lists every allowed spelling.
+pub(super) fn one_of<T: Copy>(
+    value: Option<&At<String>>,
+    choices: &[(&str, T)],
+    default: T,
+    path: &str,
+    report: &mut Reporter<'_>,
+) -> T {
+    let Some(value) = value else {
+        return default;
+    };
+    if let Some((_, choice)) = choices
+        .iter()
+        .find(|(spelling, _)| *spelling == value.value)
+    {
+        return *choice;
+    }
+    let spellings: Vec<String> = choices
+        .iter()
+        .map(|(spelling, _)| format!("{spelling:?}"))
+        .collect();
+    let allowed = match spellings.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        _ => spellings.concat(),
+    };
+    report.error(
+        path,
+        Some(&value.span),
+        format!("must be {allowed}, got {:?}", value.value),
+    );
+    default
+}
+
 /// An integer within `allowed`, or `default` when absent or out of range.
 pub(super) fn integer_in(
     value: Option<&At<i64>>,
@@ -165,6 +221,38 @@ pub(super) fn show(duration: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn choices_are_listed_in_errors() {
+        let text = "x";
+        let mut report = Reporter::new(text);
+        let wrong = At {
+            value: "c".to_owned(),
+            span: 0..1,
+        };
+        let two = [("a", 1), ("b", 2)];
+        let three = [("a", 1), ("b", 2), ("d", 3)];
+        assert_eq!(one_of(Some(&wrong), &two, 1, "k", &mut report), 1);
+        assert_eq!(one_of(Some(&wrong), &three, 3, "k", &mut report), 3);
+        let right = At {
+            value: "b".to_owned(),
+            span: 0..1,
+        };
+        assert_eq!(one_of(Some(&right), &three, 1, "k", &mut report), 2);
+        assert_eq!(one_of(None, &three, 3, "k", &mut report), 3);
+        let messages: Vec<String> = report
+            .into_errors()
+            .into_iter()
+            .map(|error| error.message)
+            .collect();
+        assert_eq!(
+            messages,
+            [
+                "must be \"a\" or \"b\", got \"c\"",
+                "must be \"a\", \"b\" or \"d\", got \"c\"",
+            ]
+        );
+    }
 
     #[test]
     fn addresses_accept_ipv4_and_bracketed_ipv6() {

@@ -2,6 +2,9 @@
 //! violation and carrying on so that all of them are found in one pass.
 
 mod checks;
+mod client_ip;
+mod rate_limit;
+mod redis;
 mod route;
 mod upstream;
 
@@ -28,17 +31,31 @@ pub(crate) fn validate(raw: &RawConfig, report: &mut Reporter<'_>) -> Config {
         })
         .collect();
     let upstream_names: HashSet<&str> = raw.upstream_names.iter().map(String::as_str).collect();
+    let rate_limits: BTreeMap<String, _> = raw
+        .rate_limits
+        .iter()
+        .map(|policy| {
+            (
+                policy.name.value.clone(),
+                rate_limit::validate_rate_limit(policy, raw.redis.is_some(), report),
+            )
+        })
+        .collect();
+    let rate_limit_names: HashSet<&str> = raw.rate_limit_names.iter().map(String::as_str).collect();
     let (listen, admin) = validate_listeners(raw, report);
     Config {
         gateway: validate_gateway(&raw.gateway, report),
         listen,
         admin,
         access_log: validate_access_log(&raw.access_log, report),
-        routes: route::validate_routes(&raw.routes, &upstream_names, report),
+        routes: route::validate_routes(&raw.routes, &upstream_names, &rate_limit_names, report),
         upstreams,
-        client_ip: Default::default(),
-        redis: None,
-        rate_limits: BTreeMap::new(),
+        client_ip: client_ip::validate_client_ip(&raw.client_ip, report),
+        redis: raw
+            .redis
+            .as_ref()
+            .map(|redis| redis::validate_redis(redis, report)),
+        rate_limits,
     }
 }
 

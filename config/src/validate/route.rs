@@ -1,4 +1,5 @@
-//! Rules for routes: host patterns, path prefixes, upstream references and uniqueness.
+//! Rules for routes: host patterns, path prefixes, references to upstreams and rate-limit
+//! policies, and uniqueness.
 
 use std::collections::{HashMap, HashSet};
 
@@ -8,21 +9,27 @@ use crate::model::{HostMatch, Route};
 use crate::raw::RawRoute;
 use crate::report::Reporter;
 
-/// Validates every route; `upstream_names` are all upstreams written in the file.
+/// Validates every route; `upstream_names` and `rate_limit_names` are all upstreams and
+/// policies written in the file (even those with problems of their own).
 pub(super) fn validate_routes(
     raw_routes: &[Option<RawRoute>],
     upstream_names: &HashSet<&str>,
+    rate_limit_names: &HashSet<&str>,
     report: &mut Reporter<'_>,
 ) -> Vec<Route> {
     let mut by_host_and_prefix: HashMap<(HostMatch, String), usize> = HashMap::new();
     let mut by_name: HashMap<String, usize> = HashMap::new();
     let mut routes = Vec::with_capacity(raw_routes.len());
+    let names = Names {
+        upstreams: upstream_names,
+        rate_limits: rate_limit_names,
+    };
     for (index, raw) in raw_routes.iter().enumerate() {
         let Some(raw) = raw else {
             continue; // not a table; already reported
         };
         let path = join_index("routes", index);
-        let (route, match_is_valid) = validate_route(raw, &path, upstream_names, report);
+        let (route, match_is_valid) = validate_route(raw, &path, &names, report);
         // A host or path_prefix that failed its own check is not compared, nor is the default
         // name built from it: either would only repeat that problem.
         if match_is_valid {
@@ -56,11 +63,17 @@ pub(super) fn validate_routes(
     routes
 }
 
+/// What a route may refer to.
+struct Names<'a> {
+    upstreams: &'a HashSet<&'a str>,
+    rate_limits: &'a HashSet<&'a str>,
+}
+
 /// The route, and whether its host and path_prefix passed their checks.
 fn validate_route(
     raw: &RawRoute,
     path: &str,
-    upstream_names: &HashSet<&str>,
+    names: &Names<'_>,
     report: &mut Reporter<'_>,
 ) -> (Route, bool) {
     let at = |key: &str| join_key(path, key);
@@ -89,7 +102,7 @@ fn validate_route(
         }
     };
     if let Some(upstream) = &raw.upstream
-        && !upstream_names.contains(upstream.value.as_str())
+        && !names.upstreams.contains(upstream.value.as_str())
     {
         report.error(
             at("upstream"),
@@ -112,9 +125,52 @@ fn validate_route(
             &at("timeout"),
             report,
         ),
-        rate_limits: Vec::new(),
+        rate_limits: raw
+            .rate_limits
+            .as_ref()
+            .map(|policies| {
+                validate_rate_limits(policies, &at("rate_limits"), names.rate_limits, report)
+            })
+            .unwrap_or_default(),
     };
     (route, match_is_valid)
+}
+
+/// `rate_limits = ["per-client", ...]`: each names a policy, none twice.
+fn validate_rate_limits(
+    raw: &At<Vec<Option<At<String>>>>,
+    path: &str,
+    rate_limit_names: &HashSet<&str>,
+    report: &mut Reporter<'_>,
+) -> Vec<String> {
+    let mut first_index: HashMap<&str, usize> = HashMap::new();
+    let mut policies = Vec::with_capacity(raw.value.len());
+    for (index, name) in raw.value.iter().enumerate() {
+        let Some(name) = name else {
+            continue; // not a string; already reported
+        };
+        let name_path = join_index(path, index);
+        if !rate_limit_names.contains(name.value.as_str()) {
+            report.error(
+                name_path,
+                Some(&name.span),
+                format!("no rate limit policy named {:?}", name.value),
+            );
+        } else if let Some(first) = first_index.get(name.value.as_str()) {
+            report.error(
+                name_path,
+                Some(&name.span),
+                format!(
+                    "{:?} is listed twice (also rate_limits[{first}])",
+                    name.value
+                ),
+            );
+        } else {
+            first_index.insert(&name.value, index);
+            policies.push(name.value.clone());
+        }
+    }
+    policies
 }
 
 /// `*`, `*.example.com` or an exact host name; stored lower-case.

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use super::checks::{
-    address, check_name, check_url_path, fraction, integer_in, positive_duration, show,
+    address, check_name, check_url_path, fraction, integer_in, one_of, positive_duration, show,
 };
 use crate::document::{At, join_index, join_key};
 use crate::model::{HealthCheck, OutlierDetection, Pool, RegionPolicy, Upstream};
@@ -17,7 +17,16 @@ pub(super) fn validate_upstream(raw: &RawUpstream, report: &mut Reporter<'_>) ->
     let at = |key: &str| join_key(&path, key);
     Upstream {
         name: raw.name.value.clone(),
-        region_policy: region_policy(raw.region_policy.as_ref(), &at("region_policy"), report),
+        region_policy: one_of(
+            raw.region_policy.as_ref(),
+            &[
+                ("nearest", RegionPolicy::Nearest),
+                ("weighted", RegionPolicy::Weighted),
+            ],
+            RegionPolicy::default(),
+            &at("region_policy"),
+            report,
+        ),
         health: raw
             .health
             .as_ref()
@@ -47,26 +56,6 @@ pub(super) fn validate_upstream(raw: &RawUpstream, report: &mut Reporter<'_>) ->
             .as_ref()
             .map(|pools| validate_pools(pools, &at("pools"), report))
             .unwrap_or_default(),
-    }
-}
-
-fn region_policy(
-    value: Option<&At<String>>,
-    path: &str,
-    report: &mut Reporter<'_>,
-) -> RegionPolicy {
-    match value.map(|value| (value.value.as_str(), value)) {
-        None => RegionPolicy::default(),
-        Some(("nearest", _)) => RegionPolicy::Nearest,
-        Some(("weighted", _)) => RegionPolicy::Weighted,
-        Some((other, value)) => {
-            report.error(
-                path,
-                Some(&value.span),
-                format!("must be \"nearest\" or \"weighted\", got {other:?}"),
-            );
-            RegionPolicy::default()
-        }
     }
 }
 

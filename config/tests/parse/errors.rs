@@ -376,3 +376,245 @@ fn a_bad_value_does_not_cause_follow_on_errors() {
     let paths: Vec<&str> = found.iter().map(|error| error.path.as_str()).collect();
     assert_eq!(paths, ["routes[1].host", "routes[2].host"], "{found:#?}");
 }
+
+#[test]
+fn problems_in_limits_redis_and_client_ip_are_reported_together() {
+    let text = r#"[client_ip]
+trusted_proxies = ["10.0.0.0/8", "10.0.0.300"]
+header = "x-real-ip"
+
+[redis]
+url = "rediss://cache:6380"
+pool_size = 0
+
+[rate_limits.per-client]
+key = ["client_ip", "client_ip"]
+rate = 0
+per = "2days"
+scope = "global"
+on_store_error = "retry"
+
+[rate_limits.per-key]
+key = "header:"
+rate = 10
+on_store_error = "deny"
+missing_key = "skip"
+
+[upstreams.api]
+[[upstreams.api.pools]]
+region = "us-east"
+endpoints = ["127.0.0.1:9001"]
+
+[[routes]]
+upstream = "api"
+rate_limits = ["per-client", "per-ip", "per-key", "per-client"]
+"#;
+    let found = errors(text);
+    let summary: Vec<(&str, Option<usize>, Option<usize>)> = found
+        .iter()
+        .map(|error| (error.path.as_str(), error.line, error.column))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("client_ip.trusted_proxies[1]", Some(2), Some(34)),
+            ("client_ip.header", Some(3), Some(10)),
+            ("redis.url", Some(6), Some(7)),
+            ("redis.pool_size", Some(7), Some(13)),
+            ("rate_limits.per-client.key[1]", Some(10), Some(21)),
+            ("rate_limits.per-client.rate", Some(11), Some(8)),
+            ("rate_limits.per-client.per", Some(12), Some(7)),
+            ("rate_limits.per-client.on_store_error", Some(14), Some(18)),
+            ("rate_limits.per-key.key", Some(17), Some(7)),
+            ("rate_limits.per-key.on_store_error", Some(19), Some(18)),
+            ("rate_limits.per-key.missing_key", Some(20), Some(15)),
+            ("routes[0].rate_limits[1]", Some(29), Some(30)),
+            ("routes[0].rate_limits[3]", Some(29), Some(51)),
+        ],
+        "{found:#?}"
+    );
+    let messages: Vec<&str> = found.iter().map(|error| error.message.as_str()).collect();
+    assert_eq!(
+        messages,
+        [
+            "must be an IP address or a CIDR, like \"10.0.0.0/8\" or \"::1\", got \"10.0.0.300\"",
+            "must be \"x-forwarded-for\" or \"forwarded\", got \"x-real-ip\"",
+            "TLS (rediss://) is not supported yet; use a redis:// URL, like \
+             \"redis://127.0.0.1:6379\"",
+            "must be between 1 and 16, got 0",
+            "\"client_ip\" is listed twice (also key[0])",
+            "must be between 1 and 1000000000, got 0",
+            "must be at most 1day, got 2days",
+            "must be \"local\", \"allow\" or \"deny\", got \"retry\"",
+            "needs a header name after \"header:\", like \"header:x-api-key\"",
+            "only applies to scope = \"global\" (this policy's scope is \"local\")",
+            "must be \"shared\" or \"exempt\", got \"skip\"",
+            "no rate limit policy named \"per-ip\"",
+            "\"per-client\" is listed twice (also rate_limits[0])",
+        ]
+    );
+}
+
+#[test]
+fn unknown_keys_in_limits_redis_and_client_ip() {
+    let text = r#"
+[client_ip]
+trusted = ["10.0.0.0/8"]
+
+[redis]
+url = "redis://cache"
+password = "x"
+
+[rate_limits.per-client]
+key = "client_ip"
+rate = 1
+window = "1s"
+
+[[routes]]
+upstream = "api"
+rate_limit = ["per-client"]
+"#;
+    let found = errors(&with_api_upstream(text));
+    let paths: Vec<&str> = found.iter().map(|error| error.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "client_ip.trusted",
+            "redis.password",
+            "rate_limits.per-client.window",
+            "routes[0].rate_limit",
+        ]
+    );
+    assert_eq!(
+        found[2].message,
+        "unknown key (expected one of: key, rate, per, burst, scope, on_store_error, \
+         missing_key, max_keys, response_headers)"
+    );
+    assert_eq!(
+        found[3].message,
+        "unknown key (expected one of: name, host, path_prefix, upstream, timeout, rate_limits)"
+    );
+}
+
+#[test]
+fn wrong_types_in_limits_redis_and_client_ip() {
+    let text = r#"
+client_ip = { trusted_proxies = "10.0.0.0/8", header = 1 }
+redis = { url = "redis://cache", timeout = 5, pool_size = "2", key_prefix = [] }
+
+[rate_limits.per-client]
+key = 1
+rate = "100"
+per = 1
+burst = 1.5
+scope = true
+max_keys = "many"
+response_headers = "yes"
+
+[rate_limits.other]
+key = ["client_ip", 2]
+rate = 1
+
+[[routes]]
+upstream = "api"
+rate_limits = "per-client"
+
+[[routes]]
+path_prefix = "/b"
+upstream = "api"
+rate_limits = [3]
+"#;
+    let found: Vec<(String, String, Option<usize>)> = errors(&with_api_upstream(text))
+        .into_iter()
+        .map(|error| (error.path, error.message, error.line))
+        .collect();
+    let expected = [
+        (
+            "client_ip.trusted_proxies",
+            "expected an array, got a string",
+            2,
+        ),
+        ("client_ip.header", "expected a string, got an integer", 2),
+        (
+            "redis.timeout",
+            "expected a duration with a unit, like \"500ms\"",
+            3,
+        ),
+        ("redis.pool_size", "expected an integer, got a string", 3),
+        ("redis.key_prefix", "expected a string, got an array", 3),
+        (
+            "rate_limits.per-client.key",
+            "expected a string or an array of strings, got an integer",
+            6,
+        ),
+        (
+            "rate_limits.per-client.rate",
+            "expected an integer, got a string",
+            7,
+        ),
+        (
+            "rate_limits.per-client.per",
+            "expected a duration with a unit, like \"500ms\"",
+            8,
+        ),
+        (
+            "rate_limits.per-client.burst",
+            "expected an integer, got a float",
+            9,
+        ),
+        (
+            "rate_limits.per-client.scope",
+            "expected a string, got a boolean",
+            10,
+        ),
+        (
+            "rate_limits.per-client.max_keys",
+            "expected an integer, got a string",
+            11,
+        ),
+        (
+            "rate_limits.per-client.response_headers",
+            "expected a boolean, got a string",
+            12,
+        ),
+        (
+            "rate_limits.other.key[1]",
+            "expected a string, got an integer",
+            15,
+        ),
+        (
+            "routes[0].rate_limits",
+            "expected an array, got a string",
+            20,
+        ),
+        (
+            "routes[1].rate_limits[0]",
+            "expected a string, got an integer",
+            25,
+        ),
+    ];
+    let expected: Vec<(String, String, Option<usize>)> = expected
+        .iter()
+        .map(|(path, message, line)| (path.to_string(), message.to_string(), Some(*line)))
+        .collect();
+    assert_eq!(found, expected);
+}
+
+#[test]
+fn limit_sections_must_have_the_right_shape() {
+    assert_single_error(
+        "redis = \"redis://cache\"\n",
+        "redis",
+        "expected a table, got a string",
+    );
+    assert_single_error(
+        "client_ip = [\"10.0.0.0/8\"]\n",
+        "client_ip",
+        "expected a table, got an array",
+    );
+    assert_single_error(
+        "rate_limits = [\"per-client\"]\n",
+        "rate_limits",
+        "expected a table, got an array",
+    );
+}

@@ -6,8 +6,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use weir_config::{
-    AccessLogSettings, AdminSettings, Config, GatewaySettings, HealthCheck, HostMatch,
-    ListenSettings, OutlierDetection, Pool, RegionPolicy, Route, Upstream, parse,
+    AccessLogSettings, AdminSettings, ClientIpSettings, Config, ForwardedHeader, GatewaySettings,
+    HealthCheck, HostMatch, KeyPart, LimitScope, ListenSettings, MissingKey, OutlierDetection,
+    Pool, RateLimitPolicy, RedisSettings, RegionPolicy, Route, StoreErrorAction, Upstream, parse,
 };
 
 use crate::support::{parse_ok, with_api_upstream, with_upstream_keys};
@@ -45,16 +46,50 @@ region = "eu-west"
 weight = 0
 endpoints = ["[::1]:9003"]
 
+[client_ip]
+trusted_proxies = ["10.0.0.0/8", "127.0.0.1", "::1/128"]
+header = "forwarded"
+
+[redis]
+url = "redis://127.0.0.1:6379/2"
+timeout = "5ms"
+pool_size = 2
+key_prefix = "weir"
+
+[rate_limits.per-client]
+key = "client_ip"
+rate = 100
+per = "1s"
+burst = 50
+scope = "global"
+on_store_error = "deny"
+missing_key = "shared"
+max_keys = 100000
+response_headers = true
+
+[rate_limits.per-key]
+key = ["header:X-Api-Key", "route"]
+rate = 10
+per = "1m"
+missing_key = "exempt"
+max_keys = 5000
+response_headers = false
+
 [[routes]]
 name = "api"
 host = "*"
 path_prefix = "/"
 upstream = "api"
 timeout = "10s"
+rate_limits = ["per-client", "per-key"]
 "#;
 
 fn addr(text: &str) -> SocketAddr {
     text.parse().expect("test address")
+}
+
+fn net(text: &str) -> ipnet::IpNet {
+    text.parse().expect("test network")
 }
 
 #[test]
@@ -115,7 +150,50 @@ fn full_example_parses_to_the_expected_config() {
             path_prefix: "/".to_owned(),
             upstream: "api".to_owned(),
             timeout: Duration::from_secs(10),
+            rate_limits: vec!["per-client".to_owned(), "per-key".to_owned()],
         }],
+        client_ip: ClientIpSettings {
+            trusted_proxies: vec![net("10.0.0.0/8"), net("127.0.0.1/32"), net("::1/128")],
+            header: ForwardedHeader::Forwarded,
+        },
+        redis: Some(RedisSettings {
+            url: "redis://127.0.0.1:6379/2".to_owned(),
+            timeout: Duration::from_millis(5),
+            pool_size: 2,
+            key_prefix: "weir".to_owned(),
+        }),
+        rate_limits: BTreeMap::from([
+            (
+                "per-client".to_owned(),
+                RateLimitPolicy {
+                    name: "per-client".to_owned(),
+                    key: vec![KeyPart::ClientIp],
+                    rate: 100,
+                    per: Duration::from_secs(1),
+                    burst: 50,
+                    scope: LimitScope::Global,
+                    on_store_error: StoreErrorAction::Deny,
+                    missing_key: MissingKey::Shared,
+                    max_keys: 100_000,
+                    response_headers: true,
+                },
+            ),
+            (
+                "per-key".to_owned(),
+                RateLimitPolicy {
+                    name: "per-key".to_owned(),
+                    key: vec![KeyPart::Header("x-api-key".to_owned()), KeyPart::Route],
+                    rate: 10,
+                    per: Duration::from_secs(60),
+                    burst: 10,
+                    scope: LimitScope::Local,
+                    on_store_error: StoreErrorAction::Local,
+                    missing_key: MissingKey::Exempt,
+                    max_keys: 5000,
+                    response_headers: false,
+                },
+            ),
+        ]),
     };
     assert_eq!(parse_ok(FULL_EXAMPLE), expected);
 }
@@ -176,8 +254,122 @@ upstream = "api"
             path_prefix: "/".to_owned(),
             upstream: "api".to_owned(),
             timeout: Duration::from_secs(10),
+            rate_limits: Vec::new(),
         }]
     );
+    assert_eq!(config.client_ip, ClientIpSettings::default());
+    assert_eq!(config.redis, None);
+    assert!(config.rate_limits.is_empty());
+}
+
+#[test]
+fn client_ip_defaults_and_single_addresses() {
+    assert_eq!(
+        ClientIpSettings::default(),
+        ClientIpSettings {
+            trusted_proxies: Vec::new(),
+            header: ForwardedHeader::XForwardedFor,
+        }
+    );
+    assert_eq!(
+        parse_ok("[client_ip]\n").client_ip,
+        ClientIpSettings::default()
+    );
+    let config = parse_ok(
+        "[client_ip]\ntrusted_proxies = [\"192.168.1.7/24\", \"fd00::1\"]\n\
+         header = \"x-forwarded-for\"\n",
+    );
+    assert_eq!(
+        config.client_ip.trusted_proxies,
+        // A CIDR is stored as its network; a single address as a /32 or /128.
+        [net("192.168.1.0/24"), net("fd00::1/128")]
+    );
+    assert_eq!(config.client_ip.header, ForwardedHeader::XForwardedFor);
+}
+
+#[test]
+fn redis_defaults() {
+    let config = parse_ok("[redis]\nurl = \"redis://cache.internal\"\n");
+    assert_eq!(
+        config.redis,
+        Some(RedisSettings {
+            url: "redis://cache.internal".to_owned(),
+            timeout: Duration::from_millis(5),
+            pool_size: 2,
+            key_prefix: "weir".to_owned(),
+        })
+    );
+}
+
+#[test]
+fn rate_limit_defaults() {
+    let config = parse_ok(&with_api_upstream(
+        "[rate_limits.basic]\nkey = \"client_ip\"\nrate = 20\n\
+         [[routes]]\nupstream = \"api\"\nrate_limits = [\"basic\"]\n",
+    ));
+    assert_eq!(
+        config.rate_limits["basic"],
+        RateLimitPolicy {
+            name: "basic".to_owned(),
+            key: vec![KeyPart::ClientIp],
+            rate: 20,
+            per: Duration::from_secs(1),
+            burst: 20,
+            scope: LimitScope::Local,
+            on_store_error: StoreErrorAction::Local,
+            missing_key: MissingKey::Shared,
+            max_keys: 100_000,
+            response_headers: true,
+        }
+    );
+    assert_eq!(config.routes[0].rate_limits, ["basic"]);
+}
+
+#[test]
+fn global_policies_may_leave_on_store_error_to_its_default() {
+    let config = parse_ok(
+        "[redis]\nurl = \"redis://127.0.0.1:6379\"\n\
+         [rate_limits.shared]\nkey = [\"route\"]\nrate = 1000\nper = \"1h\"\nscope = \"global\"\n",
+    );
+    let policy = &config.rate_limits["shared"];
+    assert_eq!(policy.scope, LimitScope::Global);
+    assert_eq!(policy.on_store_error, StoreErrorAction::Local);
+    assert_eq!(policy.key, [KeyPart::Route]);
+    assert_eq!(policy.per, Duration::from_secs(3600));
+}
+
+#[test]
+fn policies_need_not_be_used_and_routes_need_not_use_one() {
+    let config = parse_ok(&with_api_upstream(
+        "[rate_limits.spare]\nkey = \"client_ip\"\nrate = 1\n\
+         [[routes]]\nupstream = \"api\"\nrate_limits = []\n",
+    ));
+    assert!(config.routes[0].rate_limits.is_empty());
+    assert_eq!(config.rate_limits.len(), 1);
+}
+
+#[test]
+fn limit_extremes_are_accepted() {
+    let config = parse_ok(
+        "[rate_limits.fine]\nkey = \"client_ip\"\nrate = 1000000\nburst = 1000000000\n\
+         max_keys = 10000000\n\
+         [rate_limits.slow]\nkey = \"client_ip\"\nrate = 1\nper = \"1day\"\nburst = 1\nmax_keys = 1\n\
+         [redis]\nurl = \"redis://[::1]:6379/15\"\ntimeout = \"1s\"\npool_size = 16\n\
+         key_prefix = \"weir:prod:eu-west-1:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"\n",
+    );
+    let fine = &config.rate_limits["fine"];
+    assert_eq!(
+        (fine.rate, fine.burst, fine.max_keys),
+        (1_000_000, 1_000_000_000, 10_000_000)
+    );
+    let slow = &config.rate_limits["slow"];
+    assert_eq!(slow.per, Duration::from_secs(86_400));
+    let redis = config.redis.expect("redis section");
+    assert_eq!(
+        (redis.timeout, redis.pool_size),
+        (Duration::from_secs(1), 16)
+    );
+    assert_eq!(redis.key_prefix.len(), 64);
 }
 
 #[test]

@@ -191,3 +191,177 @@ fn diff_reports_settings() {
         vec!["access_log.path: stdout -> /var/log/weir.log"]
     );
 }
+
+#[test]
+fn limit_redis_and_client_ip_changes_need_no_restart() {
+    let old = parse_ok(FULL_EXAMPLE);
+    let cases = [
+        ("rate = 100", "rate = 200"),
+        ("burst = 50", "burst = 5"),
+        (
+            "scope = \"global\"\non_store_error = \"deny\"",
+            "scope = \"local\"",
+        ),
+        (
+            "url = \"redis://127.0.0.1:6379/2\"",
+            "url = \"redis://10.0.0.9\"",
+        ),
+        ("pool_size = 2", "pool_size = 4"),
+        ("header = \"forwarded\"", "header = \"x-forwarded-for\""),
+        ("\"127.0.0.1\", ", ""),
+        (
+            "rate_limits = [\"per-client\", \"per-key\"]",
+            "rate_limits = [\"per-key\"]",
+        ),
+    ];
+    for (from, to) in cases {
+        let new = changed(from, to);
+        assert_ne!(diff(&old, &new), Vec::<String>::new(), "{from:?}");
+        assert!(restart_required(&old, &new).is_empty(), "{from:?}");
+    }
+    // Adding or removing the redis section too.
+    let without_redis = parse_ok(
+        &FULL_EXAMPLE
+            .replacen("scope = \"global\"\non_store_error = \"deny\"\n", "", 1)
+            .replacen(
+                "[redis]\nurl = \"redis://127.0.0.1:6379/2\"\ntimeout = \"5ms\"\npool_size = 2\n\
+                 key_prefix = \"weir\"\n",
+                "",
+                1,
+            ),
+    );
+    assert_eq!(without_redis.redis, None);
+    assert!(restart_required(&old, &without_redis).is_empty());
+    assert!(restart_required(&without_redis, &old).is_empty());
+    assert_eq!(
+        diff(&old, &without_redis),
+        [
+            "redis: removed",
+            "rate_limits.per-client.scope: global -> local",
+            "rate_limits.per-client.on_store_error: deny -> local",
+        ]
+    );
+    assert_eq!(
+        diff(&without_redis, &old),
+        [
+            "redis: added",
+            "rate_limits.per-client.scope: local -> global",
+            "rate_limits.per-client.on_store_error: local -> deny",
+        ]
+    );
+}
+
+#[test]
+fn diff_reports_policies_added_removed_and_changed() {
+    let old = parse_ok(FULL_EXAMPLE);
+    // A renamed policy is a removed one and an added one.
+    let new = parse_ok(&FULL_EXAMPLE.replace("per-key", "per-tenant"));
+    assert_eq!(
+        diff(&old, &new),
+        [
+            "rate_limits.per-key: removed",
+            "rate_limits.per-tenant: added",
+            "routes[api].rate_limits: [per-client, per-key] -> [per-client, per-tenant]",
+        ]
+    );
+    assert!(restart_required(&old, &new).is_empty());
+    // Removing a policy and every reference to it.
+    let new = parse_ok(&FULL_EXAMPLE.replacen(", \"per-key\"", "", 1).replacen(
+        "[rate_limits.per-key]\nkey = [\"header:X-Api-Key\", \"route\"]\nrate = 10\n\
+                 per = \"1m\"\nmissing_key = \"exempt\"\nmax_keys = 5000\n\
+                 response_headers = false\n",
+        "",
+        1,
+    ));
+    assert_eq!(
+        diff(&old, &new),
+        [
+            "rate_limits.per-key: removed",
+            "routes[api].rate_limits: [per-client, per-key] -> [per-client]",
+        ]
+    );
+    let new = changed("rate = 100", "rate = 200");
+    assert_eq!(
+        diff(&old, &new),
+        ["rate_limits.per-client.rate: 100 -> 200"]
+    );
+    let mut new = old.clone();
+    if let Some(policy) = new.rate_limits.get_mut("per-key") {
+        policy.key = vec![weir_config::KeyPart::ClientIp];
+        policy.per = std::time::Duration::from_secs(90);
+        policy.burst = 20;
+        policy.missing_key = weir_config::MissingKey::Shared;
+        policy.max_keys = 10;
+        policy.response_headers = true;
+    }
+    assert_eq!(
+        diff(&old, &new),
+        [
+            "rate_limits.per-key.key: [header:x-api-key, route] -> [client_ip]",
+            "rate_limits.per-key.per: 1m -> 1m 30s",
+            "rate_limits.per-key.burst: 10 -> 20",
+            "rate_limits.per-key.missing_key: exempt -> shared",
+            "rate_limits.per-key.max_keys: 5000 -> 10",
+            "rate_limits.per-key.response_headers: false -> true",
+        ]
+    );
+}
+
+#[test]
+fn diff_reports_route_policies() {
+    let old = parse_ok(FULL_EXAMPLE);
+    let new = changed(
+        "rate_limits = [\"per-client\", \"per-key\"]",
+        "rate_limits = [\"per-key\", \"per-client\"]",
+    );
+    assert_eq!(
+        diff(&old, &new),
+        ["routes[api].rate_limits: [per-client, per-key] -> [per-key, per-client]"]
+    );
+    let new = changed("rate_limits = [\"per-client\", \"per-key\"]\n", "");
+    assert_eq!(
+        diff(&old, &new),
+        ["routes[api].rate_limits: [per-client, per-key] -> []"]
+    );
+}
+
+#[test]
+fn diff_reports_redis_changes() {
+    let old = parse_ok(FULL_EXAMPLE);
+    let new = parse_ok(
+        &FULL_EXAMPLE
+            .replacen("redis://127.0.0.1:6379/2", "redis://cache.internal:6380", 1)
+            .replacen("timeout = \"5ms\"", "timeout = \"20ms\"", 1)
+            .replacen("pool_size = 2", "pool_size = 8", 1)
+            .replacen("key_prefix = \"weir\"", "key_prefix = \"weir-eu\"", 1),
+    );
+    assert_eq!(
+        diff(&old, &new),
+        [
+            "redis.url: redis://127.0.0.1:6379/2 -> redis://cache.internal:6380",
+            "redis.timeout: 5ms -> 20ms",
+            "redis.pool_size: 2 -> 8",
+            "redis.key_prefix: weir -> weir-eu",
+        ]
+    );
+    assert!(restart_required(&old, &new).is_empty());
+}
+
+#[test]
+fn diff_reports_client_ip_changes() {
+    let old = parse_ok(FULL_EXAMPLE);
+    let new = changed(
+        "trusted_proxies = [\"10.0.0.0/8\", \"127.0.0.1\", \"::1/128\"]",
+        "trusted_proxies = [\"10.0.0.0/8\", \"::1\", \"192.168.0.0/16\"]",
+    );
+    assert_eq!(
+        diff(&old, &new),
+        ["client_ip.trusted_proxies: added 192.168.0.0/16; removed 127.0.0.1/32"]
+    );
+    let new = changed("header = \"forwarded\"", "header = \"x-forwarded-for\"");
+    assert_eq!(
+        diff(&old, &new),
+        ["client_ip.header: forwarded -> x-forwarded-for"]
+    );
+    assert!(restart_required(&old, &new).is_empty());
+}

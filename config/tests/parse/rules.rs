@@ -1,9 +1,10 @@
 //! One test per validation rule: each would fail if its rule were missing.
 
-use weir_config::HostMatch;
+use weir_config::{HostMatch, KeyPart};
 
 use crate::support::{
-    assert_single_error, errors, parse_ok, with_api_upstream, with_pools, with_upstream_keys,
+    assert_single_error, assert_single_error_at, errors, parse_ok, with_api_upstream,
+    with_policy_keys, with_pools, with_upstream_keys,
 };
 
 fn pool(region: &str, weight: u32, endpoints: &str) -> String {
@@ -553,5 +554,493 @@ fn comparisons_skip_values_that_are_already_wrong() {
         ),
         "upstreams.api.outlier.base_ejection_time",
         "must be greater than 0",
+    );
+}
+
+// --- client_ip ---
+
+#[test]
+fn trusted_proxies_are_addresses_or_cidrs() {
+    assert_single_error_at(
+        "[client_ip]\ntrusted_proxies = [\"10.0.0.0/8\", \"proxy.internal\"]\n",
+        "client_ip.trusted_proxies[1]",
+        "must be an IP address or a CIDR, like \"10.0.0.0/8\" or \"::1\", got \"proxy.internal\"",
+        (2, 34),
+    );
+    assert_single_error_at(
+        "[client_ip]\ntrusted_proxies = [\"10.0.0.0/33\"]\n",
+        "client_ip.trusted_proxies[0]",
+        "prefix length must be between 0 and 32, got \"10.0.0.0/33\"",
+        (2, 20),
+    );
+    assert_single_error(
+        "[client_ip]\ntrusted_proxies = [\"::/129\"]\n",
+        "client_ip.trusted_proxies[0]",
+        "prefix length must be between 0 and 128",
+    );
+    assert_single_error(
+        "[client_ip]\ntrusted_proxies = [\"127.0.0.1:8080\"]\n",
+        "client_ip.trusted_proxies[0]",
+        "must be an address without a port, got \"127.0.0.1:8080\"",
+    );
+}
+
+#[test]
+fn client_ip_header_is_x_forwarded_for_or_forwarded() {
+    assert_single_error_at(
+        "[client_ip]\nheader = \"x-real-ip\"\n",
+        "client_ip.header",
+        "must be \"x-forwarded-for\" or \"forwarded\", got \"x-real-ip\"",
+        (2, 10),
+    );
+}
+
+// --- redis ---
+
+fn redis_url(url: &str) -> String {
+    format!("[redis]\nurl = \"{url}\"\n")
+}
+
+#[test]
+fn redis_needs_a_url() {
+    assert_single_error_at(
+        "[redis]\ntimeout = \"5ms\"\n",
+        "redis.url",
+        "missing required key (redis needs a url, like \"redis://127.0.0.1:6379\")",
+        (1, 1),
+    );
+}
+
+#[test]
+fn redis_url_is_plain_redis() {
+    assert_single_error_at(
+        &redis_url("rediss://cache:6380"),
+        "redis.url",
+        "TLS (rediss://) is not supported yet",
+        (2, 7),
+    );
+    assert_single_error(
+        &redis_url("http://cache:6379"),
+        "redis.url",
+        "must be a redis:// URL, like \"redis://127.0.0.1:6379\", got the scheme \"http\"",
+    );
+    assert_single_error(
+        &redis_url("cache:6379"),
+        "redis.url",
+        "must be a redis:// URL",
+    );
+    let error = assert_single_error(
+        &redis_url("redis://weir:s3cret@cache:6379"),
+        "redis.url",
+        "user names and passwords are not supported yet",
+    );
+    assert!(!error.message.contains("s3cret"), "{error}");
+}
+
+#[test]
+fn redis_url_host_port_and_database() {
+    let cases = [
+        ("redis://:6379", "needs a host"),
+        ("redis://cache:99999", "port must be between 1 and 65535"),
+        (
+            "redis://cache:6379/16",
+            "database must be a number between 0 and 15",
+        ),
+        ("redis://::1:6379", "IPv6 addresses go in brackets"),
+        ("redis://cache:6379?timeout=1", "must not have a query"),
+        (
+            "redis://ca che",
+            "host must be an IP address or a host name",
+        ),
+    ];
+    for (url, message) in cases {
+        assert_single_error(&redis_url(url), "redis.url", message);
+    }
+    for url in [
+        "redis://cache",
+        "redis://10.0.0.5:6380/15",
+        "redis://[fd00::5]:6379/0",
+    ] {
+        let config = parse_ok(&redis_url(url));
+        assert_eq!(config.redis.map(|redis| redis.url).as_deref(), Some(url));
+    }
+}
+
+#[test]
+fn redis_timeout_is_above_0_and_at_most_1s() {
+    assert_single_error_at(
+        "[redis]\nurl = \"redis://cache\"\ntimeout = \"0ms\"\n",
+        "redis.timeout",
+        "must be greater than 0",
+        (3, 11),
+    );
+    assert_single_error(
+        "[redis]\nurl = \"redis://cache\"\ntimeout = \"2s\"\n",
+        "redis.timeout",
+        "must be at most 1s, got 2s",
+    );
+}
+
+#[test]
+fn redis_pool_size_is_between_1_and_16() {
+    for size in [0, 17] {
+        assert_single_error_at(
+            &format!("[redis]\nurl = \"redis://cache\"\npool_size = {size}\n"),
+            "redis.pool_size",
+            &format!("must be between 1 and 16, got {size}"),
+            (3, 13),
+        );
+    }
+}
+
+#[test]
+fn redis_key_prefix_is_a_short_word() {
+    let prefix =
+        |value: &str| format!("[redis]\nurl = \"redis://cache\"\nkey_prefix = \"{value}\"\n");
+    assert_single_error_at(
+        &prefix(""),
+        "redis.key_prefix",
+        "must not be empty",
+        (3, 14),
+    );
+    assert_single_error(
+        &prefix("weir prod"),
+        "redis.key_prefix",
+        "must not contain spaces or control characters, got \"weir prod\"",
+    );
+    assert_single_error(
+        &prefix("weir\\tprod"),
+        "redis.key_prefix",
+        "must not contain spaces or control characters",
+    );
+    assert_single_error(
+        &prefix(&"w".repeat(65)),
+        "redis.key_prefix",
+        "must be at most 64 bytes, got 65",
+    );
+    parse_ok(&prefix(&"w".repeat(64)));
+}
+
+// --- rate limits ---
+
+#[test]
+fn policy_name_must_be_a_name() {
+    let error = assert_single_error(
+        "[rate_limits.\"per client\"]\nkey = \"client_ip\"\nrate = 1\n",
+        "rate_limits.\"per client\"",
+        "may only contain letters, digits, '.', '_' and '-', got \"per client\"",
+    );
+    assert_eq!((error.line, error.column), (Some(1), Some(14)));
+    parse_ok("[rate_limits.\"v2.per_client-1\"]\nkey = \"client_ip\"\nrate = 1\n");
+}
+
+#[test]
+fn policy_needs_a_key_and_a_rate() {
+    let found = errors("[rate_limits.per-client]\nburst = 5\n");
+    let summary: Vec<(&str, &str, Option<usize>)> = found
+        .iter()
+        .map(|error| (error.path.as_str(), error.message.as_str(), error.line))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (
+                "rate_limits.per-client.key",
+                "missing required key (a rate limit needs a key, like \"client_ip\")",
+                Some(1)
+            ),
+            (
+                "rate_limits.per-client.rate",
+                "missing required key (a rate limit needs a rate)",
+                Some(1)
+            ),
+        ]
+    );
+}
+
+#[test]
+fn key_parts_are_client_ip_route_or_a_header() {
+    assert_single_error_at(
+        &with_policy_keys("key = \"ip\"\nrate = 1"),
+        "rate_limits.per-client.key",
+        "must be \"client_ip\", \"route\" or \"header:<name>\", got \"ip\"",
+        (2, 7),
+    );
+    assert_single_error_at(
+        &with_policy_keys("key = [\"client_ip\", \"header:\"]\nrate = 1"),
+        "rate_limits.per-client.key[1]",
+        "needs a header name after \"header:\", like \"header:x-api-key\"",
+        (2, 21),
+    );
+    assert_single_error(
+        &with_policy_keys("key = \"header:X Api Key\"\nrate = 1"),
+        "rate_limits.per-client.key",
+        "\"X Api Key\" is not a valid header name",
+    );
+    let config = parse_ok(&with_policy_keys(
+        "key = [\"route\", \"header:X-Tenant\", \"client_ip\"]\nrate = 1",
+    ));
+    assert_eq!(
+        config.rate_limits["per-client"].key,
+        [
+            KeyPart::Route,
+            KeyPart::Header("x-tenant".to_owned()),
+            KeyPart::ClientIp
+        ]
+    );
+}
+
+#[test]
+fn key_list_is_not_empty() {
+    assert_single_error_at(
+        &with_policy_keys("key = []\nrate = 1"),
+        "rate_limits.per-client.key",
+        "needs at least one key part, like \"client_ip\"",
+        (2, 7),
+    );
+}
+
+#[test]
+fn key_parts_are_not_repeated() {
+    assert_single_error_at(
+        &with_policy_keys("key = [\"client_ip\", \"header:x-api-key\", \"client_ip\"]\nrate = 1"),
+        "rate_limits.per-client.key[2]",
+        "\"client_ip\" is listed twice (also key[0])",
+        (2, 41),
+    );
+    // Header names are compared case-insensitively.
+    assert_single_error(
+        &with_policy_keys("key = [\"header:X-Api-Key\", \"header:x-api-key\"]\nrate = 1"),
+        "rate_limits.per-client.key[1]",
+        "\"header:x-api-key\" is listed twice (also key[0])",
+    );
+}
+
+#[test]
+fn rate_is_between_1_and_a_billion() {
+    assert_single_error_at(
+        &with_policy_keys("key = \"client_ip\"\nrate = 0"),
+        "rate_limits.per-client.rate",
+        "must be between 1 and 1000000000, got 0",
+        (3, 8),
+    );
+    assert_single_error(
+        &with_policy_keys("key = \"client_ip\"\nrate = 1000000001\nper = \"1day\""),
+        "rate_limits.per-client.rate",
+        "must be between 1 and 1000000000, got 1000000001",
+    );
+}
+
+#[test]
+fn per_is_above_0_and_at_most_a_day() {
+    assert_single_error_at(
+        &with_policy_keys("key = \"client_ip\"\nrate = 1\nper = \"0s\""),
+        "rate_limits.per-client.per",
+        "must be greater than 0",
+        (4, 7),
+    );
+    assert_single_error(
+        &with_policy_keys("key = \"client_ip\"\nrate = 1\nper = \"25h\""),
+        "rate_limits.per-client.per",
+        "must be at most 1day, got 1day 1h",
+    );
+}
+
+#[test]
+fn per_over_rate_is_at_least_a_microsecond() {
+    assert_single_error_at(
+        &with_policy_keys("key = \"client_ip\"\nrate = 100\nper = \"50us\""),
+        "rate_limits.per-client.per",
+        "per / rate must be at least 1us (one request per microsecond), got 50us / 100 = 500ns",
+        (4, 7),
+    );
+    // With the default per, the problem is placed at the rate that was written.
+    assert_single_error_at(
+        &with_policy_keys("key = \"client_ip\"\nrate = 2000000"),
+        "rate_limits.per-client.per",
+        "got 1s / 2000000 = 500ns",
+        (3, 8),
+    );
+    parse_ok(&with_policy_keys("key = \"client_ip\"\nrate = 1000000"));
+    // A rate or per with its own problem is not compared.
+    assert_single_error(
+        &with_policy_keys("key = \"client_ip\"\nrate = 2000000\nper = \"0s\""),
+        "rate_limits.per-client.per",
+        "must be greater than 0",
+    );
+}
+
+#[test]
+fn burst_is_at_least_1() {
+    assert_single_error_at(
+        &with_policy_keys("key = \"client_ip\"\nrate = 10\nburst = 0"),
+        "rate_limits.per-client.burst",
+        "must be between 1 and 1000000000, got 0",
+        (4, 9),
+    );
+    // burst may be above rate, or below it.
+    let config = parse_ok(&with_policy_keys(
+        "key = \"client_ip\"\nrate = 10\nburst = 500",
+    ));
+    assert_eq!(config.rate_limits["per-client"].burst, 500);
+    let config = parse_ok(&with_policy_keys(
+        "key = \"client_ip\"\nrate = 10\nburst = 1",
+    ));
+    assert_eq!(config.rate_limits["per-client"].burst, 1);
+}
+
+#[test]
+fn scope_is_local_or_global() {
+    assert_single_error_at(
+        &with_policy_keys("key = \"client_ip\"\nrate = 1\nscope = \"cluster\""),
+        "rate_limits.per-client.scope",
+        "must be \"local\" or \"global\", got \"cluster\"",
+        (4, 9),
+    );
+}
+
+#[test]
+fn global_scope_needs_a_redis_section() {
+    assert_single_error_at(
+        &with_policy_keys("key = \"client_ip\"\nrate = 1\nscope = \"global\""),
+        "rate_limits.per-client.scope",
+        "\"global\" needs a [redis] section to keep its buckets in",
+        (4, 9),
+    );
+    // A [redis] section with its own problem still counts as present.
+    assert_single_error(
+        &format!(
+            "{}[redis]\nurl = \"rediss://cache\"\n",
+            with_policy_keys("key = \"client_ip\"\nrate = 1\nscope = \"global\"")
+        ),
+        "redis.url",
+        "TLS",
+    );
+}
+
+#[test]
+fn on_store_error_only_applies_to_global_scope() {
+    let error = assert_single_error_at(
+        &with_policy_keys("key = \"client_ip\"\nrate = 1\non_store_error = \"allow\""),
+        "rate_limits.per-client.on_store_error",
+        "only applies to scope = \"global\" (this policy's scope is \"local\")",
+        (4, 18),
+    );
+    assert_eq!(
+        error.to_string(),
+        "rate_limits.per-client.on_store_error: only applies to scope = \"global\" (this \
+         policy's scope is \"local\") (line 4, column 18)"
+    );
+    assert_single_error(
+        &with_policy_keys(
+            "key = \"client_ip\"\nrate = 1\nscope = \"local\"\non_store_error = \"local\"",
+        ),
+        "rate_limits.per-client.on_store_error",
+        "only applies to scope = \"global\"",
+    );
+    // A wrong scope is reported once, not also as "local".
+    assert_single_error(
+        &with_policy_keys(
+            "key = \"client_ip\"\nrate = 1\nscope = \"cluster\"\non_store_error = \"deny\"",
+        ),
+        "rate_limits.per-client.scope",
+        "must be \"local\" or \"global\"",
+    );
+}
+
+#[test]
+fn on_store_error_is_local_allow_or_deny() {
+    let text = format!(
+        "{}[redis]\nurl = \"redis://cache\"\n",
+        with_policy_keys(
+            "key = \"client_ip\"\nrate = 1\nscope = \"global\"\non_store_error = \"fail\"",
+        )
+    );
+    assert_single_error_at(
+        &text,
+        "rate_limits.per-client.on_store_error",
+        "must be \"local\", \"allow\" or \"deny\", got \"fail\"",
+        (5, 18),
+    );
+}
+
+#[test]
+fn missing_key_is_shared_or_exempt() {
+    assert_single_error_at(
+        &with_policy_keys("key = \"header:x-api-key\"\nrate = 1\nmissing_key = \"deny\""),
+        "rate_limits.per-client.missing_key",
+        "must be \"shared\" or \"exempt\", got \"deny\"",
+        (4, 15),
+    );
+}
+
+#[test]
+fn max_keys_is_between_1_and_ten_million() {
+    for max_keys in [0, 10_000_001] {
+        assert_single_error_at(
+            &with_policy_keys(&format!(
+                "key = \"client_ip\"\nrate = 1\nmax_keys = {max_keys}"
+            )),
+            "rate_limits.per-client.max_keys",
+            &format!("must be between 1 and 10000000, got {max_keys}"),
+            (4, 12),
+        );
+    }
+}
+
+#[test]
+fn route_rate_limits_must_name_policies() {
+    let text = with_api_upstream(
+        "[rate_limits.per-client]\nkey = \"client_ip\"\nrate = 1\n\
+         [[routes]]\nupstream = \"api\"\nrate_limits = [\"per-client\", \"per-clinet\"]\n",
+    );
+    let error = assert_single_error_at(
+        &text,
+        "routes[0].rate_limits[1]",
+        "no rate limit policy named \"per-clinet\"",
+        (6, 30),
+    );
+    assert_eq!(
+        error.to_string(),
+        "routes[0].rate_limits[1]: no rate limit policy named \"per-clinet\" (line 6, column 30)"
+    );
+}
+
+#[test]
+fn route_rate_limits_are_not_repeated() {
+    let text = with_policy_keys("key = \"client_ip\"\nrate = 1").replace(
+        "rate_limits = [\"per-client\"]",
+        "rate_limits = [\"per-client\", \"per-client\"]",
+    );
+    assert_single_error_at(
+        &text,
+        "routes[0].rate_limits[1]",
+        "\"per-client\" is listed twice (also rate_limits[0])",
+        (6, 30),
+    );
+}
+
+#[test]
+fn route_to_a_policy_with_its_own_errors_is_not_reported_twice() {
+    assert_single_error(
+        &with_policy_keys("key = \"client_ip\"\nrate = 0"),
+        "rate_limits.per-client.rate",
+        "must be between 1 and 1000000000",
+    );
+    // Not even when the policy is not a table at all, or has a bad name.
+    assert_single_error(
+        &with_api_upstream(
+            "rate_limits.per-client = 5\n[[routes]]\nupstream = \"api\"\nrate_limits = [\"per-client\"]\n",
+        ),
+        "rate_limits.per-client",
+        "expected a table, got an integer",
+    );
+    assert_single_error(
+        &with_api_upstream(
+            "[rate_limits.\"per client\"]\nkey = \"client_ip\"\nrate = 1\n\
+             [[routes]]\nupstream = \"api\"\nrate_limits = [\"per client\"]\n",
+        ),
+        "rate_limits.\"per client\"",
+        "may only contain",
     );
 }

@@ -52,3 +52,28 @@ pub fn assert_single_error(text: &str, path: &str, message: &str) -> ConfigError
     );
     error.clone()
 }
+
+/// One policy `per-client` whose keys are `policy_keys`, used by one route to upstream `api`.
+/// `[rate_limits.per-client]` is line 1, so `policy_keys` start on line 2.
+pub fn with_policy_keys(policy_keys: &str) -> String {
+    with_api_upstream(&format!(
+        "[rate_limits.per-client]\n{policy_keys}\n\
+         [[routes]]\nupstream = \"api\"\nrate_limits = [\"per-client\"]\n"
+    ))
+}
+
+/// Like `assert_single_error`, and checks that the problem is placed at `line` and `column`.
+pub fn assert_single_error_at(
+    text: &str,
+    path: &str,
+    message: &str,
+    (line, column): (usize, usize),
+) -> ConfigError {
+    let error = assert_single_error(text, path, message);
+    assert_eq!(
+        (error.line, error.column),
+        (Some(line), Some(column)),
+        "{error}\n--- text:\n{text}"
+    );
+    error
+}

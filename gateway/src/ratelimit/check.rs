@@ -1,0 +1,279 @@
+//! One request against all the rate-limit policies of its route: local buckets first, then every
+//! global one in a single Redis round trip. Admitted only when all admit; a refusal gives back
+//! the tokens the other policies took, so a rejected request costs no policy anything.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use weir_config::StoreErrorAction;
+
+use super::buckets::Slot;
+use super::gcra::Decision;
+use super::key::{self, RequestFacts};
+use super::policy::{Policy, header_seconds};
+use super::store::{GlobalBucket, GlobalVerdict, RedisStore};
+
+/// The outcome for one request.
+#[derive(Debug)]
+pub enum Verdict {
+    /// Go on. `headers` are the `RateLimit-Policy` and `RateLimit` values to add to the response
+    /// (when a checked policy has `response_headers`).
+    Admitted { headers: Option<(String, String)> },
+    /// Over `policy`'s limit: one request fits again after `retry_after` ns, the bucket is full
+    /// after `reset` ns.
+    Limited {
+        policy: Arc<Policy>,
+        retry_after: u64,
+        reset: u64,
+    },
+    /// Redis could not be asked and `policy` says `on_store_error = "deny"`.
+    StoreDenied { policy: Arc<Policy> },
+}
+
+impl std::fmt::Debug for Policy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Policy").field("name", &self.name).finish()
+    }
+}
+
+impl Verdict {
+    /// `RateLimit-Policy`, `RateLimit` and `Retry-After` for a 429.
+    pub fn limited_headers(policy: &Policy, retry_after: u64, reset: u64) -> (String, String, u64) {
+        (
+            policy.policy_item.clone(),
+            format!("\"{}\";r=0;t={}", policy.name, header_seconds(reset)),
+            header_seconds(retry_after),
+        )
+    }
+}
+
+/// Tokens taken so far, to give back if a later policy refuses.
+struct Taken<'a> {
+    slots: Vec<(&'a Policy, Slot)>,
+}
+
+impl Taken<'_> {
+    fn refund(&self) {
+        for (policy, slot) in &self.slots {
+            policy.buckets.refund(*slot, &policy.quota);
+        }
+    }
+}
+
+/// Collects what admitted responses advertise.
+#[derive(Default)]
+struct Advertised {
+    policy: String,
+    state: String,
+}
+
+impl Advertised {
+    fn add(&mut self, policy: &Policy, remaining: u32, reset_nanos: u64) {
+        if !policy.response_headers {
+            return;
+        }
+        if !self.policy.is_empty() {
+            self.policy.push_str(", ");
+            self.state.push_str(", ");
+        }
+        self.policy.push_str(&policy.policy_item);
+        let _ = write!(
+            self.state,
+            "\"{}\";r={};t={}",
+            policy.name,
+            remaining,
+            header_seconds(reset_nanos)
+        );
+    }
+
+    fn into_headers(self) -> Option<(String, String)> {
+        (!self.policy.is_empty()).then_some((self.policy, self.state))
+    }
+}
+
+/// Decide one request at `now` (nanoseconds on the limiter clock). Each policy counts its own
+/// decision: one that admitted a request another policy refused still counts `admitted` (and
+/// gets its token back).
+pub async fn check(
+    policies: &[Arc<Policy>],
+    facts: &RequestFacts<'_>,
+    now: u64,
+    store: Option<&RedisStore>,
+) -> Verdict {
+    let has_global = policies.iter().any(|p| p.is_global());
+    let mut taken = Taken { slots: Vec::new() };
+    let mut advertised = Advertised::default();
+    let local_count = policies.iter().filter(|p| !p.is_global()).count();
+    for (i, policy) in policies.iter().filter(|p| !p.is_global()).enumerate() {
+        let Some(key) = key::local_key(&policy.parts, policy.missing, facts) else {
+            continue;
+        };
+        match policy.buckets.check(key, &policy.quota, now) {
+            (
+                Decision::Admit {
+                    remaining, reset, ..
+                },
+                slot,
+            ) => {
+                // The last check of a request never needs a refund: skip the bookkeeping (and
+                // its allocation) for the common one-policy route.
+                if has_global || i + 1 < local_count {
+                    taken.slots.push((policy, slot));
+                }
+                policy.counters.admitted.inc();
+                advertised.add(policy, remaining, reset);
+            }
+            (
+                Decision::Limit {
+                    retry_after, reset, ..
+                },
+                _,
+            ) => {
+                taken.refund();
+                policy.counters.limited.inc();
+                return Verdict::Limited {
+                    policy: Arc::clone(policy),
+                    retry_after,
+                    reset,
+                };
+            }
+        }
+    }
+    if has_global
+        && let Some(refused) =
+            check_global(policies, facts, now, store, &mut taken, &mut advertised).await
+    {
+        return refused;
+    }
+    Verdict::Admitted {
+        headers: advertised.into_headers(),
+    }
+}
+
+/// The global policies in one Redis call; `Some` when the request is refused.
+async fn check_global<'a>(
+    policies: &'a [Arc<Policy>],
+    facts: &RequestFacts<'_>,
+    now: u64,
+    store: Option<&RedisStore>,
+    taken: &mut Taken<'a>,
+    advertised: &mut Advertised,
+) -> Option<Verdict> {
+    let globals: Vec<(&Arc<Policy>, String)> = policies
+        .iter()
+        .filter(|p| p.is_global())
+        .filter_map(|p| {
+            Some((
+                p,
+                key::global_key(&p.redis_prefix, &p.parts, p.missing, facts)?,
+            ))
+        })
+        .collect();
+    if globals.is_empty() {
+        return None;
+    }
+    let buckets: Vec<GlobalBucket<'_>> = globals
+        .iter()
+        .map(|(policy, key)| GlobalBucket {
+            key,
+            interval: policy.quota.interval(),
+            burst: policy.quota.burst(),
+        })
+        .collect();
+    let result = match store {
+        Some(store) => store.check(&buckets).await,
+        None => Err(super::store::StoreError::Unavailable(
+            "no [redis] section".into(),
+        )),
+    };
+    match result {
+        Ok(GlobalVerdict::Admitted(states)) => {
+            for ((policy, _), state) in globals.iter().zip(states) {
+                policy.counters.admitted.inc();
+                advertised.add(policy, state.remaining, nanos(state.reset));
+            }
+            None
+        }
+        Ok(GlobalVerdict::Limited {
+            index,
+            retry_after,
+            state,
+        }) => {
+            taken.refund();
+            let policy = Arc::clone(globals.get(index).map_or(&policies[0], |(p, _)| p));
+            policy.counters.limited.inc();
+            Some(Verdict::Limited {
+                policy,
+                retry_after: nanos(retry_after).max(1),
+                reset: nanos(state.reset),
+            })
+        }
+        Err(error) => {
+            tracing::debug!(%error, "rate-limit store unavailable; following on_store_error");
+            for (policy, _) in &globals {
+                policy.counters.store_error.inc();
+                if let Some(refused) = fall_back(policy, facts, now, taken, advertised) {
+                    return Some(refused);
+                }
+            }
+            None
+        }
+    }
+}
+
+/// What a global policy does without Redis.
+fn fall_back<'a>(
+    policy: &'a Arc<Policy>,
+    facts: &RequestFacts<'_>,
+    now: u64,
+    taken: &mut Taken<'a>,
+    advertised: &mut Advertised,
+) -> Option<Verdict> {
+    match policy.on_store_error {
+        StoreErrorAction::Allow => {
+            policy.counters.allowed.inc();
+            None
+        }
+        StoreErrorAction::Deny => {
+            policy.counters.denied.inc();
+            taken.refund();
+            Some(Verdict::StoreDenied {
+                policy: Arc::clone(policy),
+            })
+        }
+        StoreErrorAction::Local => {
+            let key = key::local_key(&policy.parts, policy.missing, facts)?;
+            match policy.buckets.check(key, &policy.quota, now) {
+                (
+                    Decision::Admit {
+                        remaining, reset, ..
+                    },
+                    slot,
+                ) => {
+                    policy.counters.local_admitted.inc();
+                    taken.slots.push((policy, slot));
+                    advertised.add(policy, remaining, reset);
+                    None
+                }
+                (
+                    Decision::Limit {
+                        retry_after, reset, ..
+                    },
+                    _,
+                ) => {
+                    policy.counters.local_limited.inc();
+                    taken.refund();
+                    Some(Verdict::Limited {
+                        policy: Arc::clone(policy),
+                        retry_after,
+                        reset,
+                    })
+                }
+            }
+        }
+    }
+}
+
+fn nanos(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
