@@ -273,6 +273,11 @@ Fail a share of requests (passive outlier ejection after 5 failures in a row):
 Restore:
   for p in 9001 9002 9101 9102; do curl -s -X DELETE http://127.0.0.1:\$p/_origin/fault; done
 
+Hit the rate limit on /api/ (10 at once, then 5 a second per client; 429 with Retry-After):
+  for i in \$(seq 15); do curl -s -o /dev/null -w '%{http_code}\n' http://$PROXY/api/; done | sort | uniq -c
+  curl -si http://$PROXY/api/ | grep -iE '^(HTTP|retry-after|ratelimit)'
+  curl -s http://$ADMIN/metrics | grep ^weir_ratelimit_decisions_total
+
 Change the config live: edit $CONFIG (e.g. region_policy = "weighted", or weight = 0 on the
 us-east pool to drain it); the gateway applies it within a second (or now: kill -HUP $GATEWAY_PID).
 Check with: curl -s http://$ADMIN/status | grep -E 'config_version|region_policy|"weight"'
