@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # proxy-bench.sh: compare Weir's proxy throughput, latency and CPU cost per
 # request with the origin served directly, nginx, a bare Pingora proxy and
-# (if installed) HAProxy. See loadtest/README.md for the method.
+# (if installed) HAProxy, and measure what a rate limit that never triggers
+# costs Weir (local, without its response headers, and global in Redis).
+# See loadtest/README.md for the method.
 #
 # Environment:
 #   BENCH_DURATION      measured run, seconds (default 10)
 #   BENCH_WARMUP        warm-up run, seconds (default 2)
 #   BENCH_CONNECTIONS   wrk connections (default 50)
-#   BENCH_TARGETS       space-separated subset of: origin weir nginx bare haproxy
+#   BENCH_TARGETS       space-separated subset of: origin weir weir-limit
+#                       weir-limit-quiet weir-global nginx bare haproxy
+#                       (default: all of them)
 #   BENCH_SKIP_BUILD    1 = use the binaries already built
 #   BENCH_BUILD_TIMEOUT seconds allowed for cargo build (default 3600)
 #   BENCH_OUT           JSON output (default <repo>/target/bench/proxy-bench.json)
@@ -26,7 +30,9 @@ DURATION=${DURATION%s}
 WARMUP=${BENCH_WARMUP:-2}
 WARMUP=${WARMUP%s}
 CONNECTIONS=${BENCH_CONNECTIONS:-50}
-TARGETS=${BENCH_TARGETS:-origin weir nginx bare haproxy}
+# In the order they run and are reported.
+ALL_TARGETS='origin weir weir-limit weir-limit-quiet weir-global nginx bare haproxy'
+TARGETS=${BENCH_TARGETS:-$ALL_TARGETS}
 SKIP_BUILD=${BENCH_SKIP_BUILD:-0}
 BUILD_TIMEOUT=${BENCH_BUILD_TIMEOUT:-3600}
 OUT_JSON=${BENCH_OUT:-$ROOT/target/bench/proxy-bench.json}
@@ -61,13 +67,13 @@ for value in "$DURATION" "$WARMUP" "$CONNECTIONS" "$PROXY_CPU" "$LOAD_CPU" "$BUI
 done
 ((DURATION > 0)) || die "BENCH_DURATION must be at least 1"
 for target in $TARGETS; do
-	case $target in
-	origin | weir | nginx | bare | haproxy) ;;
-	*) die "unknown target '$target' in BENCH_TARGETS (known: origin weir nginx bare haproxy)" ;;
-	esac
+	[[ " $ALL_TARGETS " == *" $target "* ]] ||
+		die "unknown target '$target' in BENCH_TARGETS (known: $ALL_TARGETS)"
 done
 
 wants() { [[ " $TARGETS " == *" $1 "* ]]; }
+# Any of the targets that run weir-gateway.
+wants_weir() { wants weir || wants weir-limit || wants weir-limit-quiet || wants weir-global; }
 
 # /proc files are read with `read`, not $(<file): under set -e, bash 5.2 exits
 # the whole script when $(<file) fails, even on the left of ||.
@@ -133,7 +139,7 @@ declare -A SKIP_REASON=()
 
 build() {
 	local -a packages=(-p weir-loadtest) extra=()
-	if wants weir || wants bare; then packages+=(-p weir-gateway); fi
+	if wants_weir || wants bare; then packages+=(-p weir-gateway); fi
 	if wants bare; then extra+=(--example bare_pingora); fi
 	if ((SKIP_BUILD)); then
 		log "BENCH_SKIP_BUILD=1: using binaries in $RELEASE_DIR as they are"
@@ -146,8 +152,11 @@ build() {
 	log "combined build failed; building each part on its own"
 	(cd "$ROOT" && timeout "$BUILD_TIMEOUT" cargo build --release -p weir-loadtest --bins) ||
 		die "cannot build weir-loadtest, which provides the origin"
-	if wants weir && ! (cd "$ROOT" && timeout "$BUILD_TIMEOUT" cargo build --release -p weir-gateway --bins); then
-		SKIP_REASON[weir]="cargo build -p weir-gateway --bins failed"
+	if wants_weir && ! (cd "$ROOT" && timeout "$BUILD_TIMEOUT" cargo build --release -p weir-gateway --bins); then
+		local target
+		for target in weir weir-limit weir-limit-quiet weir-global; do
+			SKIP_REASON[$target]="cargo build -p weir-gateway --bins failed"
+		done
 	fi
 	if wants bare && ! (cd "$ROOT" && timeout "$BUILD_TIMEOUT" cargo build --release -p weir-gateway --example bare_pingora); then
 		SKIP_REASON[bare]="cargo build -p weir-gateway --example bare_pingora failed"
@@ -160,15 +169,59 @@ port_in_use() {
 	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
+# http_get PORT PATH: prints the whole answer (status line, headers, body) to
+# GET PATH on 127.0.0.1:PORT.
+http_get() {
+	# shellcheck disable=SC2016 # $0 and the rest expand in the inner shell
+	timeout 3 bash -c '
+		exec 3<>"/dev/tcp/127.0.0.1/$0" || exit 1
+		printf "GET %s HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n" "$1" >&3
+		cat <&3' "$1" "$2" 2>/dev/null
+}
+
 # GET / through 127.0.0.1:PORT; succeeds when the answer is a 200 from our origin.
 probe() {
 	local response
-	# shellcheck disable=SC2016 # $0 and the rest expand in the inner shell
-	response=$(timeout 3 bash -c '
-		exec 3<>"/dev/tcp/127.0.0.1/$0" || exit 1
-		printf "GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n" >&3
-		cat <&3' "$1" 2>/dev/null) || return 1
+	response=$(http_get "$1" /) || return 1
 	[[ $response == "HTTP/1."?" 200"* ]] && grep -qi '^x-weir-origin:' <<<"$response"
+}
+
+# metric_sum FILE NAME FILTER: the sum of the samples of metric NAME in the
+# Prometheus text FILE whose labels contain FILTER (e.g. 'decision="admitted"').
+metric_sum() {
+	awk -v name="$2" -v filter="$3" '
+		index($0, name "{") == 1 && index($0, filter) { sum += $NF }
+		END { printf "%.0f\n", sum }' "$1"
+}
+
+# ratelimit_decisions FILE: prints "admitted limited store_error", the
+# weir_ratelimit_decisions_total so far, from Weir's admin /metrics (kept in FILE).
+ratelimit_decisions() {
+	local file=$1 decision
+	local -a counts=()
+	http_get "$WEIR_ADMIN_PORT" /metrics >"$file" || return 1
+	grep -q '^HTTP/1.. 200' "$file" || return 1
+	for decision in admitted limited store_error; do
+		counts+=("$(metric_sum "$file" weir_ratelimit_decisions_total "decision=\"$decision\"")")
+	done
+	printf '%s\n' "${counts[*]}"
+}
+
+# redis_pid PORT: the process_id of the Redis on 127.0.0.1:PORT (from INFO,
+# over bash's /dev/tcp, no client needed); fails when none answers.
+redis_pid() {
+	local line
+	{
+		printf 'INFO server\r\n' >&3
+		while IFS= read -r -t 2 line <&3; do
+			if [[ $line == process_id:* ]]; then
+				line=${line#process_id:}
+				printf '%s\n' "${line%$'\r'}"
+				return 0
+			fi
+		done
+	} 2>/dev/null 3<>"/dev/tcp/127.0.0.1/$1"
+	return 1
 }
 
 # Waits until PORT proxies to the origin (0); returns 1 if PID exits first,
@@ -284,16 +337,81 @@ start_origin_target() {
 	STARTED_PID=$ORIGIN_PID
 }
 
-start_weir() {
-	local bin=$RELEASE_DIR/weir-gateway
-	[[ -x $bin ]] || {
-		SKIP_REASON[weir]="$bin not built"
+# The private redis-server of weir-global, pinned to the load core: started by
+# start_redis, stopped after that target's run (and on exit, like every process
+# the script starts).
+REDIS_PID=''
+REDIS_PORT=''
+
+# Starts redis-server on a free loopback port (random ports until one works,
+# each given 10 s to answer as our process); sets REDIS_PID and REDIS_PORT, or
+# returns 1 with SKIP_REASON[weir-global] set.
+start_redis() {
+	local bin port pid
+	bin=$(command -v redis-server 2>/dev/null || true)
+	[[ -n $bin ]] || {
+		SKIP_REASON[weir-global]="redis-server not installed (Debian: apt-get install redis-server)"
 		return 1
 	}
+	for _ in {1..20}; do
+		port=$((20000 + RANDOM % 12768))
+		if port_in_use "$port"; then continue; fi
+		start_bg "$LOG_DIR/redis.log" taskset -c "$LOAD_CPU" "$bin" --port "$port" --bind 127.0.0.1 \
+			--save '' --appendonly no --daemonize no --dir "$WORK_DIR"
+		pid=$STARTED_PID
+		for _ in {1..100}; do
+			is_alive "$pid" || break # exited: port taken, most likely
+			# Ours, not another server that took the port in the meantime.
+			if [[ $(redis_pid "$port") == "$pid" ]]; then
+				REDIS_PID=$pid REDIS_PORT=$port
+				log "redis-server: pid $pid on 127.0.0.1:$port (core $LOAD_CPU)"
+				return 0
+			fi
+			sleep 0.1
+		done
+		stop_pid "$pid"
+	done
+	SKIP_REASON[weir-global]="redis-server did not start on any of 20 ports (log: $LOG_DIR/redis.log)"
+	return 1
+}
+
+# start_weir TARGET: weir.toml.template, followed for the limit targets by
+# TARGET.toml.part (its policy; the template ends with the route, which the
+# part's first line continues).
+start_weir() {
+	local target=$1 bin=$RELEASE_DIR/weir-gateway
+	local -a parts=("$BENCH_DIR/weir.toml.template")
+	[[ -x $bin ]] || {
+		SKIP_REASON[$target]="$bin not built"
+		return 1
+	}
+	if [[ $target != weir ]]; then parts+=("$BENCH_DIR/$target.toml.part"); fi
+	if [[ $target == weir-global ]]; then start_redis || return 1; fi
 	PORT=$WEIR_PORT
-	sed -e "s/@LISTEN_PORT@/$WEIR_PORT/g" -e "s/@ADMIN_PORT@/$WEIR_ADMIN_PORT/g" \
-		-e "s/@ORIGIN_PORT@/$ORIGIN_PORT/g" "$BENCH_DIR/weir.toml.template" >"$WORK_DIR/weir.toml"
-	start_bg "$LOG_DIR/weir.log" taskset -c "$PROXY_CPU" "$bin" --config "$WORK_DIR/weir.toml" --threads 1
+	cat "${parts[@]}" | sed -e "s/@LISTEN_PORT@/$WEIR_PORT/g" -e "s/@ADMIN_PORT@/$WEIR_ADMIN_PORT/g" \
+		-e "s/@ORIGIN_PORT@/$ORIGIN_PORT/g" -e "s/@REDIS_PORT@/$REDIS_PORT/g" >"$LOG_DIR/$target.toml"
+	start_bg "$LOG_DIR/$target.log" taskset -c "$PROXY_CPU" "$bin" --config "$LOG_DIR/$target.toml" --threads 1
+}
+
+# check_limit_headers TARGET PORT: succeeds when the responses through PORT carry
+# the RateLimit header exactly when TARGET's config should add it, so the run
+# measures what its name says; otherwise sets SKIP_REASON.
+check_limit_headers() {
+	local target=$1 port=$2 response want has=no
+	case $target in
+	weir-limit | weir-global) want=yes ;;
+	weir | weir-limit-quiet) want=no ;;
+	*) return 0 ;;
+	esac
+	response=$(http_get "$port" /) || response=''
+	if grep -qi '^ratelimit:' <<<"$response"; then has=yes; fi
+	[[ $has == "$want" ]] && return 0
+	if [[ $want == yes ]]; then
+		SKIP_REASON[$target]="responses lack the RateLimit header its policy should add (config: $LOG_DIR/$target.toml)"
+	else
+		SKIP_REASON[$target]="responses carry a RateLimit header; expected none (config: $LOG_DIR/$target.toml)"
+	fi
+	return 1
 }
 
 start_nginx() {
@@ -338,10 +456,16 @@ start_haproxy() {
 }
 
 declare -A BUSY=() REQUESTS=() RPS=() P50=() P99=() ERRORS=() CPU_S=() CPU_US=() CPU_PCT=()
+# Limit targets: weir_ratelimit_decisions_total over the measured run, whether
+# store_error passed 1% of admitted, and redis-server's CPU per request.
+declare -A RL_ADMITTED=() RL_LIMITED=() RL_STORE_ERR=() RL_FLAGGED=() REDIS_CPU_US=()
+
+is_limit_target() { [[ $1 == weir-limit || $1 == weir-limit-quiet || $1 == weir-global ]]; }
 
 # Runs one target: start, wait until it proxies, warm up, measure, stop.
 bench_target() {
 	local target=$1 pid port before after requests rps p50 p99 errors
+	local rl_before='' rl_after='' redis_before='' redis_after=''
 	local -a pids
 	if [[ -n ${SKIP_REASON[$target]:-} ]]; then
 		log "$target: skipped: ${SKIP_REASON[$target]}"
@@ -350,7 +474,7 @@ bench_target() {
 	STARTED_PID='' PORT=''
 	case $target in
 	origin) start_origin_target ;;
-	weir) start_weir ;;
+	weir | weir-limit | weir-limit-quiet | weir-global) start_weir "$target" ;;
 	nginx) start_nginx ;;
 	bare) start_bare ;;
 	haproxy) start_haproxy ;;
@@ -373,6 +497,11 @@ bench_target() {
 		[[ $target == origin ]] || stop_pid "$pid"
 		return
 	fi
+	if ! check_limit_headers "$target" "$port"; then
+		log "$target: skipped: ${SKIP_REASON[$target]}"
+		stop_pid "$pid"
+		return
+	fi
 
 	BUSY[$target]=$(busy_percent)
 	if ((BUSY[$target] > 10)); then
@@ -385,12 +514,20 @@ bench_target() {
 	fi
 
 	mapfile -t pids < <(pid_tree "$pid")
+	if is_limit_target "$target"; then
+		rl_before=$(ratelimit_decisions "$LOG_DIR/$target.metrics-before") || rl_before=''
+	fi
 	log "$target: measuring ${DURATION}s, ${CONNECTIONS} connections (CPU of pids ${pids[*]})"
+	if [[ $target == weir-global ]]; then redis_before=$(cpu_ticks "$REDIS_PID") || redis_before=''; fi
 	before=$(cpu_ticks "${pids[@]}") || before=''
 	if ! run_wrk "$port" "$DURATION" "$LOG_DIR/$target.wrk"; then
 		SKIP_REASON[$target]="wrk failed (output: $LOG_DIR/$target.wrk)"
 	fi
 	after=$(cpu_ticks "${pids[@]}") || after=''
+	if [[ $target == weir-global ]]; then redis_after=$(cpu_ticks "$REDIS_PID") || redis_after=''; fi
+	if is_limit_target "$target"; then
+		rl_after=$(ratelimit_decisions "$LOG_DIR/$target.metrics") || rl_after=''
+	fi
 	[[ $target == origin ]] || stop_pid "$pid"
 
 	if [[ -n ${SKIP_REASON[$target]:-} ]]; then
@@ -415,6 +552,39 @@ bench_target() {
 	if ((errors > 0)); then
 		log "$target: WARNING: $errors non-2xx responses or socket errors (see $LOG_DIR/$target.wrk)"
 	fi
+	if [[ -n $redis_before && -n $redis_after ]]; then
+		REDIS_CPU_US[$target]=$(awk -v t=$((redis_after - redis_before)) -v hz="$CLK_TCK" -v n="$requests" \
+			'BEGIN { printf "%.2f", (n > 0 ? t / hz * 1e6 / n : 0) }')
+		log "$target: redis-server used ${REDIS_CPU_US[$target]} CPU us/req on core $LOAD_CPU"
+	fi
+	if is_limit_target "$target"; then record_decisions "$target" "$rl_before" "$rl_after"; fi
+}
+
+# record_decisions TARGET BEFORE AFTER: the policy's decisions over the run, from
+# two "admitted limited store_error" readings. A policy that decided nothing, or
+# a global one whose requests mostly went to the local fallback (store_error
+# above 1% of admitted), makes the run measure something else: it is flagged.
+record_decisions() {
+	local target=$1 a0 l0 e0 a1 l1 e1
+	if [[ -z $2 || -z $3 ]]; then
+		log "$target: WARNING: cannot read weir_ratelimit_decisions_total from http://127.0.0.1:$WEIR_ADMIN_PORT/metrics"
+		return
+	fi
+	read -r a0 l0 e0 <<<"$2"
+	read -r a1 l1 e1 <<<"$3"
+	RL_ADMITTED[$target]=$((a1 - a0)) RL_LIMITED[$target]=$((l1 - l0)) RL_STORE_ERR[$target]=$((e1 - e0))
+	RL_FLAGGED[$target]=false
+	log "$target: policy decisions during the run: admitted ${RL_ADMITTED[$target]}, limited ${RL_LIMITED[$target]}, store_error ${RL_STORE_ERR[$target]}"
+	if ((RL_ADMITTED[$target] + RL_STORE_ERR[$target] == 0)); then
+		RL_FLAGGED[$target]=true
+		log "$target: WARNING: the policy decided no request; the run did not measure a limit"
+	elif ((RL_STORE_ERR[$target] * 100 > RL_ADMITTED[$target])); then
+		RL_FLAGGED[$target]=true
+		log "$target: WARNING: store_error is more than 1% of admitted: those requests were decided by the local fallback, not Redis (weir_ratelimit_redis_duration_seconds in $LOG_DIR/$target.metrics has the round trips by outcome)"
+	fi
+	if ((RL_LIMITED[$target] > 0)); then
+		log "$target: WARNING: the policy limited ${RL_LIMITED[$target]} requests; it should never trigger"
+	fi
 }
 
 # ---------------------------------------------------------------- main
@@ -438,8 +608,13 @@ wait_ready "$ORIGIN_PID" "$ORIGIN_PORT" || die "origin did not start (log: $LOG_
 log "$(nproc) CPUs ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || echo unknown)), kernel $(uname -r)"
 log "proxy on core $PROXY_CPU; origin (1 thread) and wrk (1 thread) on core $LOAD_CPU"
 
-for target in origin weir nginx bare haproxy; do
-	if wants "$target"; then bench_target "$target"; fi
+for target in $ALL_TARGETS; do
+	wants "$target" || continue
+	bench_target "$target"
+	if [[ -n $REDIS_PID ]]; then
+		stop_pid "$REDIS_PID"
+		REDIS_PID=''
+	fi
 done
 
 # ---------------------------------------------------------------- report
@@ -449,27 +624,48 @@ ratio() { # a / b to 2 places, or empty
 	awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b }'
 }
 
-printf '\n%-8s %10s %9s %9s %11s %6s %12s %14s %7s\n' \
-	target 'req/s' 'p50 ms' 'p99 ms' 'CPU us/req' 'CPU %' 'rps/nginx' 'cpu/req/bare' errors
+ROW_FORMAT='%-16s %10s %9s %9s %11s %6s %10s %13s %9s %9s %10s %7s\n'
+# shellcheck disable=SC2059 # the format is a constant
+printf "\n$ROW_FORMAT" target 'req/s' 'p50 ms' 'p99 ms' 'CPU us/req' 'CPU %' 'rps/nginx' \
+	'cpu/req/bare' 'rps/weir' 'cpu/weir' 'store_err' errors
 json_rows=()
-for target in origin weir nginx bare haproxy; do
+flagged=0
+for target in $ALL_TARGETS; do
 	wants "$target" || continue
 	if [[ -z ${RPS[$target]:-} ]]; then
-		printf '%-8s skipped: %s\n' "$target" "${SKIP_REASON[$target]:-not run}"
+		printf '%-16s skipped: %s\n' "$target" "${SKIP_REASON[$target]:-not run}"
 		json_rows+=("$(printf '{"target":"%s","skipped":"%s"}' "$target" "${SKIP_REASON[$target]:-not run}")")
 		continue
 	fi
 	rps_ratio=$(ratio "${RPS[$target]}" "${RPS[nginx]:-}")
 	cpu_ratio=$(ratio "${CPU_US[$target]}" "${CPU_US[bare]:-}")
-	printf '%-8s %10.0f %9.3f %9.3f %11s %6s %12s %14s %7s\n' "$target" \
-		"${RPS[$target]}" "${P50[$target]}" "${P99[$target]}" "${CPU_US[$target]}" \
-		"${CPU_PCT[$target]}" "${rps_ratio:--}" "${cpu_ratio:--}" "${ERRORS[$target]}"
-	json_rows+=("$(printf '{"target":"%s","requests":%s,"requests_per_sec":%s,"p50_ms":%s,"p99_ms":%s,"cpu_seconds":%s,"cpu_us_per_request":%s,"cpu_percent":%s,"rps_ratio_to_nginx":%s,"cpu_ratio_to_bare_pingora":%s,"errors":%s,"busy_before_percent":%s}' \
+	rps_weir=$(ratio "${RPS[$target]}" "${RPS[weir]:-}")
+	cpu_weir=$(ratio "${CPU_US[$target]}" "${CPU_US[weir]:-}")
+	store_err=${RL_STORE_ERR[$target]:--}
+	if [[ ${RL_FLAGGED[$target]:-} == true ]]; then
+		store_err="$store_err!"
+		flagged=1
+	fi
+	# shellcheck disable=SC2059 # the format is a constant
+	printf "$ROW_FORMAT" "$target" \
+		"$(printf '%.0f' "${RPS[$target]}")" "${P50[$target]}" "${P99[$target]}" "${CPU_US[$target]}" \
+		"${CPU_PCT[$target]}" "${rps_ratio:--}" "${cpu_ratio:--}" "${rps_weir:--}" "${cpu_weir:--}" \
+		"$store_err" "${ERRORS[$target]}"
+	json_rows+=("$(printf '{"target":"%s","requests":%s,"requests_per_sec":%s,"p50_ms":%s,"p99_ms":%s,"cpu_seconds":%s,"cpu_us_per_request":%s,"cpu_percent":%s,"rps_ratio_to_nginx":%s,"cpu_ratio_to_bare_pingora":%s,"rps_ratio_to_weir":%s,"cpu_ratio_to_weir":%s,"errors":%s,"busy_before_percent":%s,"ratelimit_admitted":%s,"ratelimit_limited":%s,"ratelimit_store_errors":%s,"ratelimit_flagged":%s,"redis_cpu_us_per_request":%s}' \
 		"$target" "${REQUESTS[$target]}" "${RPS[$target]}" "${P50[$target]}" "${P99[$target]}" \
 		"${CPU_S[$target]}" "${CPU_US[$target]}" "${CPU_PCT[$target]}" \
-		"${rps_ratio:-null}" "${cpu_ratio:-null}" "${ERRORS[$target]}" "${BUSY[$target]}")")
+		"${rps_ratio:-null}" "${cpu_ratio:-null}" "${rps_weir:-null}" "${cpu_weir:-null}" \
+		"${ERRORS[$target]}" "${BUSY[$target]}" \
+		"${RL_ADMITTED[$target]:-null}" "${RL_LIMITED[$target]:-null}" "${RL_STORE_ERR[$target]:-null}" \
+		"${RL_FLAGGED[$target]:-null}" "${REDIS_CPU_US[$target]:-null}")")
 done
 printf '(origin row: CPU is the origin'"'"'s own, on the load core; other rows: the proxy'"'"'s, on core %s)\n' "$PROXY_CPU"
+if [[ -n ${REDIS_CPU_US[weir-global]:-} ]]; then
+	printf '(weir-global: redis-server, on core %s, used another %s CPU us/req)\n' "$LOAD_CPU" "${REDIS_CPU_US[weir-global]}"
+fi
+if ((flagged)); then
+	printf '(!: the policy decided no request, or store_error passed 1%% of admitted: the run did not measure what its name says)\n'
+fi
 
 {
 	printf '{"duration_s":%s,"warmup_s":%s,"connections":%s,"wrk_threads":1,"cpus":%s,"proxy_cpu":%s,"load_cpu":%s,"clk_tck":%s,"kernel":"%s","date":"%s","results":[' \
