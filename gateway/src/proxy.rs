@@ -51,8 +51,8 @@ pub struct RequestCtx {
     last_failure_was_connect: bool,
     /// The client address (`[client_ip]` rules), once something needed it.
     client_ip: Option<std::net::IpAddr>,
-    /// `RateLimit-Policy` and `RateLimit` for an admitted response.
-    rate_limit_headers: Option<(String, String)>,
+    /// `RateLimit` for an admitted response.
+    rate_limit_header: Option<String>,
     /// The policy that refused the request, for the access log.
     limited_by: Option<Arc<str>>,
 }
@@ -140,8 +140,8 @@ impl WeirProxy {
         verdict: ratelimit::Verdict,
     ) -> Result<bool> {
         let (problem, headers) = match verdict {
-            ratelimit::Verdict::Admitted { headers } => {
-                ctx.rate_limit_headers = headers;
+            ratelimit::Verdict::Admitted { header } => {
+                ctx.rate_limit_header = header;
                 return Ok(false);
             }
             ratelimit::Verdict::Limited {
@@ -217,7 +217,7 @@ impl ProxyHttp for WeirProxy {
             upstream_time: None,
             last_failure_was_connect: false,
             client_ip: None,
-            rate_limit_headers: None,
+            rate_limit_header: None,
             limited_by: None,
         }
     }
@@ -416,8 +416,7 @@ impl ProxyHttp for WeirProxy {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         response.insert_header("x-request-id", ctx.request_id.value.clone())?;
-        if let Some((policy, state)) = ctx.rate_limit_headers.take() {
-            response.insert_header("ratelimit-policy", policy)?;
+        if let Some(state) = ctx.rate_limit_header.take() {
             response.insert_header("ratelimit", state)?;
         }
         Ok(())

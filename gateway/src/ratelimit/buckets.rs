@@ -4,7 +4,7 @@
 //! as no bucket; the wait keeps a returning client's slot when a flood fills the table).
 
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use dashmap::DashMap;
 
@@ -20,6 +20,10 @@ pub struct Buckets {
     /// The bucket every key beyond `max_keys` shares, so a flood of new keys gets one quota in
     /// total rather than one each.
     overflow: AtomicU64,
+    /// Set when the table fills; until pruning has emptied it below half, new keys stay in the
+    /// overflow bucket. Without this, each slot freed by pruning would go to the next flood key
+    /// and a long flood would get `max_keys` fresh buckets every few seconds.
+    full: AtomicBool,
 }
 
 /// Which bucket a check used, to give its token back.
@@ -36,6 +40,7 @@ impl Buckets {
             tracked: AtomicUsize::new(0),
             max_keys: AtomicUsize::new(max_keys as usize),
             overflow: AtomicU64::new(0),
+            full: AtomicBool::new(false),
         }
     }
 
@@ -50,7 +55,10 @@ impl Buckets {
         if let Some(tat) = self.tats.get(&key) {
             return (take(&tat, quota, now), Slot::Key(key));
         }
-        if self.tracked.load(Ordering::Relaxed) >= self.max_keys.load(Ordering::Relaxed) {
+        if self.full.load(Ordering::Relaxed)
+            || self.tracked.load(Ordering::Relaxed) >= self.max_keys.load(Ordering::Relaxed)
+        {
+            self.full.store(true, Ordering::Relaxed);
             return (take(&self.overflow, quota, now), Slot::Overflow);
         }
         let entry = self.tats.entry(key).or_insert_with(|| {
@@ -87,7 +95,10 @@ impl Buckets {
             dropped += usize::from(!keep);
             keep
         });
-        self.tracked.fetch_sub(dropped, Ordering::Relaxed);
+        let tracked = self.tracked.fetch_sub(dropped, Ordering::Relaxed) - dropped;
+        if tracked * 2 < self.max_keys.load(Ordering::Relaxed) {
+            self.full.store(false, Ordering::Relaxed);
+        }
         if dropped > 0 && self.tats.len() < self.tats.capacity() / 4 {
             // A flood grew the table; give the memory back once it is mostly empty.
             self.tats.shrink_to_fit();
@@ -187,6 +198,26 @@ mod tests {
         assert_eq!(buckets.tracked(), 10);
         // A tracked client is still served from its own bucket.
         assert!(admitted(buckets.check(3, &quota, now).0));
+    }
+
+    #[test]
+    fn a_full_table_takes_no_new_keys_until_pruning_halves_it() {
+        let buckets = Buckets::new(4);
+        let quota = Quota::new(1, Duration::from_secs(1), 1);
+        for key in 0..4 {
+            buckets.check(key, &quota, SECOND);
+        }
+        // Key 10 hits the cap; keys 0 and 1 refill and are pruned, but the table is not below
+        // half, so key 11 still goes to the overflow bucket.
+        assert_eq!(buckets.check(10, &quota, SECOND).1, Slot::Overflow);
+        buckets.check(2, &quota, 3 * SECOND);
+        buckets.check(3, &quota, 3 * SECOND);
+        assert_eq!(buckets.prune(3 * SECOND, 0), 2);
+        assert_eq!(buckets.check(11, &quota, 3 * SECOND).1, Slot::Overflow);
+        // Pruned below half: new keys get their own bucket again.
+        assert_eq!(buckets.tracked(), 2);
+        assert_eq!(buckets.prune(10 * SECOND, 0), 2);
+        assert_eq!(buckets.check(12, &quota, 10 * SECOND).1, Slot::Key(12));
     }
 
     #[test]

@@ -24,6 +24,8 @@ pub struct Policy {
     pub buckets: Arc<Buckets>,
     /// This policy as a member of a `RateLimit-Policy` list: `"name";q=100;w=1`.
     pub policy_item: String,
+    /// The start of this policy's `RateLimit` member: `"name";r=`.
+    pub state_prefix: String,
     /// `<key_prefix>:<name>:`, the start of this policy's Redis keys.
     pub redis_prefix: String,
     pub counters: Counters,
@@ -62,6 +64,7 @@ impl Policy {
             response_headers: config.response_headers,
             buckets,
             policy_item: format!("\"{name}\";q={quota_units};w={window}"),
+            state_prefix: format!("\"{name}\";r="),
             redis_prefix: format!("{key_prefix}:{name}:"),
             counters: Counters {
                 admitted: decision("admitted"),
