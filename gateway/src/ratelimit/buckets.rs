@@ -20,9 +20,10 @@ pub struct Buckets {
     /// The bucket every key beyond `max_keys` shares, so a flood of new keys gets one quota in
     /// total rather than one each.
     overflow: AtomicU64,
-    /// Set when the table fills; until pruning has emptied it below half, new keys stay in the
-    /// overflow bucket. Without this, each slot freed by pruning would go to the next flood key
-    /// and a long flood would get `max_keys` fresh buckets every few seconds.
+    /// Set when the table fills; until pruning has emptied it below half and the overflow bucket
+    /// has refilled (the flood is over), new keys stay in the overflow bucket. Without this, each
+    /// slot freed by pruning would go to the next flood key and a long flood would get fresh
+    /// buckets every few seconds.
     full: AtomicBool,
 }
 
@@ -96,7 +97,11 @@ impl Buckets {
             keep
         });
         let tracked = self.tracked.fetch_sub(dropped, Ordering::Relaxed) - dropped;
-        if tracked * 2 < self.max_keys.load(Ordering::Relaxed) {
+        // Open the table again only once the flood is over: below half full, and the overflow
+        // bucket full again (no key has been turned away for a while).
+        if tracked * 2 < self.max_keys.load(Ordering::Relaxed)
+            && Quota::is_full(self.overflow.load(Ordering::Relaxed), now)
+        {
             self.full.store(false, Ordering::Relaxed);
         }
         if dropped > 0 && self.tats.len() < self.tats.capacity() / 4 {
@@ -214,9 +219,13 @@ mod tests {
         buckets.check(3, &quota, 3 * SECOND);
         assert_eq!(buckets.prune(3 * SECOND, 0), 2);
         assert_eq!(buckets.check(11, &quota, 3 * SECOND).1, Slot::Overflow);
-        // Pruned below half: new keys get their own bucket again.
         assert_eq!(buckets.tracked(), 2);
-        assert_eq!(buckets.prune(10 * SECOND, 0), 2);
+        // Below half, but the flood goes on (the overflow bucket is in use): still closed.
+        buckets.check(20, &quota, 9 * SECOND);
+        assert_eq!(buckets.prune(9 * SECOND, 0), 2);
+        assert_eq!(buckets.check(21, &quota, 9 * SECOND).1, Slot::Overflow);
+        // The flood is over: once the overflow bucket is full again, new keys get buckets.
+        buckets.prune(10 * SECOND, 0);
         assert_eq!(buckets.check(12, &quota, 10 * SECOND).1, Slot::Key(12));
     }
 
