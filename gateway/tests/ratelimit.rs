@@ -36,7 +36,7 @@ struct Tally {
 }
 
 /// Send GETs from `from` at `rate` per second for `duration`, on a fixed schedule.
-fn paced(
+fn paced_from(
     from: IpAddr,
     to: SocketAddr,
     rate: f64,
@@ -44,17 +44,7 @@ fn paced(
     headers: &[(&str, &str)],
 ) -> Tally {
     let mut tally = Tally::default();
-    let start = Instant::now();
-    let mut last = start;
-    for i in 0u64.. {
-        let at = start + Duration::from_secs_f64(i as f64 / rate);
-        if at > start + duration {
-            break;
-        }
-        if let Some(wait) = at.checked_duration_since(Instant::now()) {
-            std::thread::sleep(wait);
-        }
-        last = Instant::now();
+    tally.elapsed = support::paced(rate, duration, || {
         let resp = get_from(from, to, "/", headers);
         tally.sent += 1;
         match resp.status {
@@ -62,8 +52,7 @@ fn paced(
             429 => tally.limited += 1,
             code => *tally.other.entry(code).or_default() += 1,
         }
-    }
-    tally.elapsed = last - start;
+    });
     tally
 }
 
@@ -75,8 +64,8 @@ fn a_client_at_three_times_its_limit_gets_rate_times_time_plus_burst() {
     let to = gw.proxy;
     // Another client, under its own limit, runs alongside and must not notice.
     let bystander =
-        std::thread::spawn(move || paced(loopback(3), to, 10.0, Duration::from_secs(10), &[]));
-    let heavy = paced(loopback(2), to, 150.0, Duration::from_secs(10), &[]);
+        std::thread::spawn(move || paced_from(loopback(3), to, 10.0, Duration::from_secs(10), &[]));
+    let heavy = paced_from(loopback(2), to, 150.0, Duration::from_secs(10), &[]);
     let bystander = bystander.join().unwrap();
 
     let expected = 20.0 + 50.0 * heavy.elapsed.as_secs_f64();

@@ -39,23 +39,13 @@ fn paced(
     headers: &[(&str, &str)],
 ) -> (u64, u64, Duration) {
     let (mut admitted, mut sent) = (0, 0);
-    let start = Instant::now();
-    let mut last = start;
-    for i in 0u64.. {
-        let at = start + Duration::from_secs_f64(i as f64 / rate);
-        if at > start + duration {
-            break;
-        }
-        if let Some(wait) = at.checked_duration_since(Instant::now()) {
-            std::thread::sleep(wait);
-        }
-        last = Instant::now();
+    let elapsed = support::paced(rate, duration, || {
         let status = gw.request("GET", "/", headers).status;
         assert!(matches!(status, 200 | 429), "status {status}");
         admitted += u64::from(status == 200);
         sent += 1;
-    }
-    (admitted, sent, last - start)
+    });
+    (admitted, sent, elapsed)
 }
 
 #[test]

@@ -509,3 +509,23 @@ fn dechunk(mut body: &[u8]) -> Option<Vec<u8>> {
 pub fn loopback(last_octet: u8) -> std::net::IpAddr {
     std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, last_octet))
 }
+
+/// Call `send` on a fixed schedule, `rate` times a second for `duration` (open loop: a slow
+/// answer delays the next call, but the schedule catches up). Returns the time from the first
+/// call to the last.
+pub fn paced(rate: f64, duration: Duration, mut send: impl FnMut()) -> Duration {
+    let start = Instant::now();
+    let mut last = start;
+    for i in 0u64.. {
+        let at = start + Duration::from_secs_f64(i as f64 / rate);
+        if at > start + duration {
+            break;
+        }
+        if let Some(wait) = at.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        last = Instant::now();
+        send();
+    }
+    last - start
+}
