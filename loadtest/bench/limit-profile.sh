@@ -56,28 +56,9 @@ for bin in "$RELEASE_DIR/weir-gateway" "$RELEASE_DIR/weir-loadtest"; do
 	[[ -x $bin ]] || die "$bin is missing; build it first: cargo build --release -p weir-loadtest -p weir-gateway --bins"
 done
 
-# Running, not exited (an exited child stays a zombie until waited for).
-is_alive() {
-	local stat
-	{ read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 1
-	stat=${stat##*) }
-	[[ ${stat:0:1} != Z ]]
-}
-
-stop_pid() {
-	local pid=$1 signal=${2:-TERM} waited=0
-	if is_alive "$pid"; then
-		kill -"$signal" "$pid" 2>/dev/null || true
-	fi
-	while is_alive "$pid" && ((waited < 100)); do
-		sleep 0.1
-		waited=$((waited + 1))
-	done
-	if is_alive "$pid"; then
-		kill -KILL "$pid" 2>/dev/null || true
-	fi
-	wait "$pid" 2>/dev/null || true
-}
+# is_alive, stop_pid
+# shellcheck source=loadtest/bench/lib.sh
+source "$BENCH_DIR/lib.sh"
 
 cleanup() {
 	local pid

@@ -78,28 +78,9 @@ wants_weir() { wants weir || wants weir-limit || wants weir-limit-quiet || wants
 # /proc files are read with `read`, not $(<file): under set -e, bash 5.2 exits
 # the whole script when $(<file) fails, even on the left of ||.
 
-# Running, not exited (an exited child stays a zombie until waited for).
-is_alive() {
-	local stat
-	{ read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 1
-	stat=${stat##*) }
-	[[ ${stat:0:1} != Z ]]
-}
-
-stop_pid() {
-	local pid=$1 waited=0
-	if is_alive "$pid"; then
-		kill -TERM "$pid" 2>/dev/null || true
-	fi
-	while is_alive "$pid" && ((waited < 50)); do
-		sleep 0.1
-		waited=$((waited + 1))
-	done
-	if is_alive "$pid"; then
-		kill -KILL "$pid" 2>/dev/null || true
-	fi
-	wait "$pid" 2>/dev/null || true
-}
+# is_alive, stop_pid
+# shellcheck source=loadtest/bench/lib.sh
+source "$BENCH_DIR/lib.sh"
 
 cleanup() {
 	local pid
