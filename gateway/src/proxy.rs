@@ -149,8 +149,7 @@ impl WeirProxy {
                 retry_after,
                 reset,
             } => {
-                let (policy_header, state, seconds) =
-                    ratelimit::Verdict::limited_headers(&policy, retry_after, reset);
+                let (policy_header, state, seconds) = policy.limited_headers(retry_after, reset);
                 let detail = format!(
                     "rate limit \"{}\" exceeded; retry after {seconds} s",
                     policy.name

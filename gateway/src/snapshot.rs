@@ -11,6 +11,7 @@ use weir_config::{Config, HealthCheck, OutlierDetection, RegionPolicy};
 use crate::client_ip::ClientIpResolver;
 use crate::endpoint::{EndpointKey, EndpointRegistry, EndpointState};
 use crate::metrics::Metrics;
+use crate::ratelimit::policy::RouteLimits;
 use crate::ratelimit::store::RedisStore;
 use crate::ratelimit::{LimiterRegistry, Policy};
 use crate::router::Router;
@@ -39,8 +40,9 @@ pub struct RouteEntry {
     pub upstream: Arc<UpstreamRuntime>,
     pub timeout: Duration,
     pub request_duration: Histogram,
-    /// The route's rate-limit policies, in the order written; all must admit.
-    pub limits: Vec<Arc<Policy>>,
+    /// The route's rate-limit policies (locals, then globals, each in the order written); all
+    /// must admit.
+    pub limits: RouteLimits,
 }
 
 /// An upstream with its pools and their live endpoints.
@@ -197,11 +199,12 @@ impl Snapshot {
                 upstream,
                 timeout: route.timeout,
                 request_duration: metrics.request_duration.with_label_values(&[&route.name]),
-                limits: route
-                    .rate_limits
-                    .iter()
-                    .filter_map(|name| policies.get(name).cloned())
-                    .collect(),
+                limits: RouteLimits::new(
+                    route
+                        .rate_limits
+                        .iter()
+                        .filter_map(|name| policies.get(name).cloned()),
+                ),
             };
             Some((
                 route.host.clone(),

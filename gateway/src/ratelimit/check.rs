@@ -9,7 +9,7 @@ use weir_config::StoreErrorAction;
 use super::buckets::Slot;
 use super::gcra::Decision;
 use super::key::{self, RequestFacts};
-use super::policy::{Policy, header_seconds};
+use super::policy::{Policy, RouteLimits, header_seconds};
 use super::store::{GlobalBucket, GlobalVerdict, RedisStore};
 
 /// The outcome for one request.
@@ -27,23 +27,6 @@ pub enum Verdict {
     },
     /// Redis could not be asked and `policy` says `on_store_error = "deny"`.
     StoreDenied { policy: Arc<Policy> },
-}
-
-impl std::fmt::Debug for Policy {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Policy").field("name", &self.name).finish()
-    }
-}
-
-impl Verdict {
-    /// `RateLimit-Policy`, `RateLimit` and `Retry-After` for a 429.
-    pub fn limited_headers(policy: &Policy, retry_after: u64, reset: u64) -> (String, String, u64) {
-        (
-            policy.policy_item.clone(),
-            format!("\"{}\";r=0;t={}", policy.name, header_seconds(reset)),
-            header_seconds(retry_after),
-        )
-    }
 }
 
 /// Tokens taken so far, to give back if a later policy refuses.
@@ -109,16 +92,15 @@ fn push_decimal(out: &mut String, mut n: u64) {
 /// decision: one that admitted a request another policy refused still counts `admitted` (and
 /// gets its token back).
 pub async fn check(
-    policies: &[Arc<Policy>],
+    limits: &RouteLimits,
     facts: &RequestFacts<'_>,
     now: u64,
     store: Option<&RedisStore>,
 ) -> Verdict {
-    let has_global = policies.iter().any(|p| p.is_global());
     let mut taken = Taken { slots: Vec::new() };
     let mut advertised = Advertised::default();
-    let local_count = policies.iter().filter(|p| !p.is_global()).count();
-    for (i, policy) in policies.iter().filter(|p| !p.is_global()).enumerate() {
+    let has_global = !limits.global.is_empty();
+    for (i, policy) in limits.local.iter().enumerate() {
         let Some(key) = key::local_key(&policy.parts, policy.missing, facts) else {
             continue;
         };
@@ -131,7 +113,7 @@ pub async fn check(
             ) => {
                 // The last check of a request never needs a refund: skip the bookkeeping (and
                 // its allocation) for the common one-policy route.
-                if has_global || i + 1 < local_count {
+                if has_global || i + 1 < limits.local.len() {
                     taken.slots.push((policy, slot));
                 }
                 policy.counters.admitted.inc();
@@ -154,8 +136,15 @@ pub async fn check(
         }
     }
     if has_global
-        && let Some(refused) =
-            check_global(policies, facts, now, store, &mut taken, &mut advertised).await
+        && let Some(refused) = check_global(
+            &limits.global,
+            facts,
+            now,
+            store,
+            &mut taken,
+            &mut advertised,
+        )
+        .await
     {
         return refused;
     }
@@ -175,7 +164,6 @@ async fn check_global<'a>(
 ) -> Option<Verdict> {
     let globals: Vec<(&Arc<Policy>, String)> = policies
         .iter()
-        .filter(|p| p.is_global())
         .filter_map(|p| {
             Some((
                 p,

@@ -81,6 +81,39 @@ impl Policy {
     pub fn is_global(&self) -> bool {
         self.scope == LimitScope::Global
     }
+
+    /// `RateLimit-Policy`, `RateLimit` and `Retry-After` for a 429 from this policy.
+    pub fn limited_headers(&self, retry_after: u64, reset: u64) -> (String, String, u64) {
+        let mut state = self.state_prefix.clone();
+        state.push_str("0;t=");
+        state.push_str(&header_seconds(reset).to_string());
+        (self.policy_item.clone(), state, header_seconds(retry_after))
+    }
+}
+
+impl std::fmt::Debug for Policy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Policy").field("name", &self.name).finish()
+    }
+}
+
+/// A route's policies in the order written, split once per config version into those checked
+/// in local buckets and those checked in Redis.
+#[derive(Debug, Default)]
+pub struct RouteLimits {
+    pub local: Vec<Arc<Policy>>,
+    pub global: Vec<Arc<Policy>>,
+}
+
+impl RouteLimits {
+    pub fn new(policies: impl IntoIterator<Item = Arc<Policy>>) -> Self {
+        let (global, local) = policies.into_iter().partition(|p| p.is_global());
+        Self { local, global }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.local.is_empty() && self.global.is_empty()
+    }
 }
 
 /// The quota as the ratelimit-headers draft states it: `q` units per `w` whole seconds.
