@@ -72,35 +72,14 @@ done
 # /proc files are read with `read`, not $(<file): under set -e, bash 5.2 exits
 # the whole script when $(<file) fails, even on the left of ||.
 
-# is_alive, stop_pid
+# is_alive, stop_pid, start_bg, cleanup, port_in_use, metric_sum, start_private_redis
 # shellcheck source=loadtest/bench/lib.sh
 source "$BENCH_DIR/lib.sh"
 
-cleanup() {
-	local pid
-	if [[ -n $WORK_DIR ]]; then touch "$WORK_DIR/stop-regular"; fi
-	for pid in "${STARTED_PIDS[@]}"; do
-		stop_pid "$pid"
-	done
-	if [[ -n $WORK_DIR ]]; then rm -rf "$WORK_DIR"; fi
-}
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 WORK_DIR=$(mktemp -d "${TMPDIR:-/tmp}/weir-key-flood.XXXXXX")
-
-# Starts a command in the background with its output in LOG; sets STARTED_PID.
-start_bg() {
-	local logfile=$1
-	shift
-	"$@" >"$logfile" 2>&1 &
-	STARTED_PID=$!
-	STARTED_PIDS+=("$STARTED_PID")
-}
-
-port_in_use() {
-	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
 
 # wait_ready PID PORT PATH: waits up to 20 s until http://127.0.0.1:PORT/PATH answers 200;
 # fails early if PID exits.
@@ -117,14 +96,6 @@ wait_ready() {
 # The gateway's admin /metrics, saved to FILE.
 scrape() {
 	curl -fs -m 3 -o "$1" "http://127.0.0.1:$WEIR_ADMIN_PORT/metrics"
-}
-
-# metric_sum FILE NAME FILTER: the sum of the samples of metric NAME in the Prometheus text FILE
-# whose labels contain FILTER (e.g. 'decision="admitted"'); 0 when there is none.
-metric_sum() {
-	awk -v name="$2" -v filter="$3" '
-		index($0, name "{") == 1 && index($0, filter) { sum += $NF }
-		END { printf "%.0f\n", sum }' "$1"
 }
 
 # Prints "admitted limited keys": the policy's decisions so far and its key gauge.

@@ -56,25 +56,14 @@ for bin in "$RELEASE_DIR/weir-gateway" "$RELEASE_DIR/weir-loadtest"; do
 	[[ -x $bin ]] || die "$bin is missing; build it first: cargo build --release -p weir-loadtest -p weir-gateway --bins"
 done
 
-# is_alive, stop_pid
+# is_alive, stop_pid, start_bg, cleanup, port_in_use, metric_sum, start_private_redis
 # shellcheck source=loadtest/bench/lib.sh
 source "$BENCH_DIR/lib.sh"
 
-cleanup() {
-	local pid
-	for pid in "${STARTED_PIDS[@]}"; do
-		stop_pid "$pid"
-	done
-	if [[ -n $WORK_DIR ]]; then rm -rf "$WORK_DIR"; fi
-}
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 WORK_DIR=$(mktemp -d "${TMPDIR:-/tmp}/weir-limit-profile.XXXXXX")
-
-port_in_use() {
-	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
 
 # Waits up to 60 s (valgrind starts slowly) until http://127.0.0.1:PORT/ answers 200; fails
 # early if PID exits.
@@ -107,24 +96,10 @@ load() {
 	wait "$!"
 }
 
-# A private redis-server on a free port (random ports until one starts); sets REDIS_PORT.
+# A private redis-server on the load core (start_private_redis in lib.sh); sets REDIS_PORT.
 start_redis() {
-	local pid
-	for _ in {1..20}; do
-		REDIS_PORT=$((20000 + RANDOM % 12768))
-		if port_in_use "$REDIS_PORT"; then continue; fi
-		taskset -c 1 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
-			--daemonize no --dir "$WORK_DIR" >"$OUT_DIR/logs/limit-profile-redis.log" 2>&1 &
-		pid=$!
-		STARTED_PIDS+=("$pid")
-		for _ in {1..50}; do
-			is_alive "$pid" || break
-			if port_in_use "$REDIS_PORT"; then return 0; fi
-			sleep 0.1
-		done
-		stop_pid "$pid"
-	done
-	die "redis-server did not start on any of 20 ports"
+	start_private_redis 1 "$OUT_DIR/logs/limit-profile-redis.log" ||
+		die "redis-server did not start on any of 20 ports (log: $OUT_DIR/logs/limit-profile-redis.log)"
 }
 
 for port in "$ORIGIN_PORT" "$WEIR_PORT" "$WEIR_ADMIN_PORT"; do

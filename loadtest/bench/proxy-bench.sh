@@ -78,17 +78,10 @@ wants_weir() { wants weir || wants weir-limit || wants weir-limit-quiet || wants
 # /proc files are read with `read`, not $(<file): under set -e, bash 5.2 exits
 # the whole script when $(<file) fails, even on the left of ||.
 
-# is_alive, stop_pid
+# is_alive, stop_pid, start_bg, cleanup, port_in_use, metric_sum, start_private_redis
 # shellcheck source=loadtest/bench/lib.sh
 source "$BENCH_DIR/lib.sh"
 
-cleanup() {
-	local pid
-	for pid in "${STARTED_PIDS[@]}"; do
-		stop_pid "$pid"
-	done
-	if [[ -n $WORK_DIR ]]; then rm -rf "$WORK_DIR"; fi
-}
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
@@ -146,10 +139,6 @@ build() {
 
 # ---------------------------------------------------------------- helpers
 
-port_in_use() {
-	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
 # http_get PORT PATH: prints the whole answer (status line, headers, body) to
 # GET PATH on 127.0.0.1:PORT.
 http_get() {
@@ -167,14 +156,6 @@ probe() {
 	[[ $response == "HTTP/1."?" 200"* ]] && grep -qi '^x-weir-origin:' <<<"$response"
 }
 
-# metric_sum FILE NAME FILTER: the sum of the samples of metric NAME in the
-# Prometheus text FILE whose labels contain FILTER (e.g. 'decision="admitted"').
-metric_sum() {
-	awk -v name="$2" -v filter="$3" '
-		index($0, name "{") == 1 && index($0, filter) { sum += $NF }
-		END { printf "%.0f\n", sum }' "$1"
-}
-
 # ratelimit_decisions FILE: prints "admitted limited store_error", the
 # weir_ratelimit_decisions_total so far, from Weir's admin /metrics (kept in FILE).
 ratelimit_decisions() {
@@ -188,23 +169,6 @@ ratelimit_decisions() {
 	printf '%s\n' "${counts[*]}"
 }
 
-# redis_pid PORT: the process_id of the Redis on 127.0.0.1:PORT (from INFO,
-# over bash's /dev/tcp, no client needed); fails when none answers.
-redis_pid() {
-	local line
-	{
-		printf 'INFO server\r\n' >&3
-		while IFS= read -r -t 2 line <&3; do
-			if [[ $line == process_id:* ]]; then
-				line=${line#process_id:}
-				printf '%s\n' "${line%$'\r'}"
-				return 0
-			fi
-		done
-	} 2>/dev/null 3<>"/dev/tcp/127.0.0.1/$1"
-	return 1
-}
-
 # Waits until PORT proxies to the origin (0); returns 1 if PID exits first,
 # 2 if READY_TIMEOUT passes.
 wait_ready() {
@@ -216,15 +180,6 @@ wait_ready() {
 		tries=$((tries - 1))
 	done
 	return 2
-}
-
-# Starts a command in the background with its output in LOG; sets STARTED_PID.
-start_bg() {
-	local logfile=$1
-	shift
-	"$@" >"$logfile" 2>&1 &
-	STARTED_PID=$!
-	STARTED_PIDS+=("$STARTED_PID")
 }
 
 # PID and its direct children (nginx: master and workers).
@@ -324,36 +279,18 @@ start_origin_target() {
 REDIS_PID=''
 REDIS_PORT=''
 
-# Starts redis-server on a free loopback port (random ports until one works,
-# each given 10 s to answer as our process); sets REDIS_PID and REDIS_PORT, or
-# returns 1 with SKIP_REASON[weir-global] set.
+# Starts it (see start_private_redis in lib.sh); returns 1 with SKIP_REASON[weir-global] set when
+# it cannot.
 start_redis() {
-	local bin port pid
-	bin=$(command -v redis-server 2>/dev/null || true)
-	[[ -n $bin ]] || {
+	command -v redis-server >/dev/null 2>&1 || {
 		SKIP_REASON[weir-global]="redis-server not installed (Debian: apt-get install redis-server)"
 		return 1
 	}
-	for _ in {1..20}; do
-		port=$((20000 + RANDOM % 12768))
-		if port_in_use "$port"; then continue; fi
-		start_bg "$LOG_DIR/redis.log" taskset -c "$LOAD_CPU" "$bin" --port "$port" --bind 127.0.0.1 \
-			--save '' --appendonly no --daemonize no --dir "$WORK_DIR"
-		pid=$STARTED_PID
-		for _ in {1..100}; do
-			is_alive "$pid" || break # exited: port taken, most likely
-			# Ours, not another server that took the port in the meantime.
-			if [[ $(redis_pid "$port") == "$pid" ]]; then
-				REDIS_PID=$pid REDIS_PORT=$port
-				log "redis-server: pid $pid on 127.0.0.1:$port (core $LOAD_CPU)"
-				return 0
-			fi
-			sleep 0.1
-		done
-		stop_pid "$pid"
-	done
-	SKIP_REASON[weir-global]="redis-server did not start on any of 20 ports (log: $LOG_DIR/redis.log)"
-	return 1
+	if ! start_private_redis "$LOAD_CPU" "$LOG_DIR/redis.log"; then
+		SKIP_REASON[weir-global]="redis-server did not start on any of 20 ports (log: $LOG_DIR/redis.log)"
+		return 1
+	fi
+	log "redis-server: pid $REDIS_PID on 127.0.0.1:$REDIS_PORT (core $LOAD_CPU)"
 }
 
 # start_weir TARGET: weir.toml.template, followed for the limit targets by
