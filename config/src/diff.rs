@@ -187,11 +187,6 @@ impl Changes {
             old.connect_timeout,
             new.connect_timeout,
         );
-        self.value(
-            &at("connect_retries"),
-            old.connect_retries,
-            new.connect_retries,
-        );
         self.pools(&at("pools"), &old.pools, &new.pools);
     }
 

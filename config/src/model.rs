@@ -23,6 +23,8 @@ pub struct Config {
     pub redis: Option<RedisSettings>,
     /// `rate_limits`: policies by name (sorted), attached to routes by name.
     pub rate_limits: BTreeMap<String, RateLimitPolicy>,
+    /// `load_shedding`: the gateway-wide in-flight cap and the priority shares.
+    pub load_shedding: LoadShedding,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -76,9 +78,17 @@ pub struct Upstream {
     pub outlier: OutlierDetection,
     /// `connect_timeout`, default `1s`.
     pub connect_timeout: Duration,
-    /// `connect_retries`, default 2, at most 5: how many other endpoints a request may try after
-    /// a connect failure.
-    pub connect_retries: u32,
+    /// `retry_budget`: how much retries may add to this upstream's traffic (always on).
+    pub retry_budget: RetryBudget,
+    /// `circuit_breaker`: failure-rate breakers for the upstream and each endpoint (on by
+    /// default; `enabled = false` turns both off).
+    pub circuit_breaker: CircuitBreaker,
+    /// `slow_start`, default `10s`, at most `10m`: how long an endpoint or pool coming back
+    /// (breaker closed, ejection over, health restored) takes to ramp from 10% of its share to all
+    /// of it. `0s` turns slow start off.
+    pub slow_start: Duration,
+    /// `bulkhead`: the cap on this upstream's in-flight requests and pending connects.
+    pub bulkhead: Bulkhead,
     /// `pools`, at least one; regions are unique within an upstream; at least one weight > 0.
     pub pools: Vec<Pool>,
 }
@@ -130,7 +140,7 @@ pub enum HostMatch {
     Suffix(String),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Route {
     /// `name`, default `"{host}{path_prefix}"` as written (e.g. `"*/api"`); unique across routes.
     /// Used as the `route` label on metrics and in the access log.
@@ -141,8 +151,21 @@ pub struct Route {
     pub path_prefix: String,
     /// `upstream`: required; names an entry of `upstreams`.
     pub upstream: String,
-    /// `timeout`, default `10s`: the longest wait for the upstream's response (and each read).
+    /// `timeout`, default `15s`, > 0: the total deadline of a request, from its arrival to the
+    /// end of the response body, across every attempt and backoff.
     pub timeout: Duration,
+    /// `read_timeout`, default `timeout`, > 0: per attempt, the longest wait for the response's
+    /// first byte and for each later read of the response (Pingora applies one read timeout to
+    /// every read of an exchange). Always clamped to what remains of `timeout`.
+    pub read_timeout: Duration,
+    /// `connect_timeout`, default the upstream's: per attempt, the longest wait for a connection.
+    pub connect_timeout: Option<Duration>,
+    /// `priority`, default `normal`: which class this route's requests belong to when shedding.
+    pub priority: Priority,
+    /// `retry`: what is retried and how often.
+    pub retry: RetryPolicy,
+    /// `fault`: fault injection for game days; `None` (the default) injects nothing.
+    pub fault: Option<FaultInjection>,
     /// `rate_limits`, default empty: names of `rate_limits` policies, each naming an entry of
     /// `Config::rate_limits`, no duplicates, in the order written. A request must be admitted by
     /// all of them.
@@ -388,10 +411,10 @@ impl Upstream {
     pub const DEFAULT_MIN_HEALTHY_FRACTION: f64 = 0.5;
     /// Default for `connect_timeout`.
     pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-    /// Default for `connect_retries`.
-    pub const DEFAULT_CONNECT_RETRIES: u32 = 2;
-    /// Largest allowed `connect_retries`.
-    pub const MAX_CONNECT_RETRIES: u32 = 5;
+    /// Default for `slow_start`.
+    pub const DEFAULT_SLOW_START: Duration = Duration::from_secs(10);
+    /// Longest allowed `slow_start`.
+    pub const MAX_SLOW_START: Duration = Duration::from_secs(600);
 }
 
 impl Default for HealthCheck {
@@ -437,5 +460,231 @@ impl std::fmt::Display for HostMatch {
 
 impl Route {
     /// Default for `timeout`.
-    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
+}
+
+/// A route's priority class (`priority`): who is shed first when capacity runs out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum Priority {
+    /// `"optional"`: shed first.
+    Optional,
+    /// `"normal"`: shed after `optional`.
+    #[default]
+    Normal,
+    /// `"critical"`: never shed while the reserved share has room.
+    Critical,
+}
+
+impl Priority {
+    /// Every class, lowest first (index = `self as usize`).
+    pub const ALL: [Priority; 3] = [Priority::Optional, Priority::Normal, Priority::Critical];
+
+    /// The config spelling, also the metric label: `optional`, `normal` or `critical`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Optional => "optional",
+            Self::Normal => "normal",
+            Self::Critical => "critical",
+        }
+    }
+}
+
+impl std::fmt::Display for Priority {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `[routes.retry]`: which failures a request is retried on, how often, and how long it waits.
+/// A connect failure is always retryable (nothing was sent). Whatever this says, nothing is
+/// retried once the response has started, and retries draw on the upstream's `retry_budget`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// `attempts`, default 3, in `1..=5`: the most attempts per request, the first included.
+    pub attempts: u32,
+    /// `statuses`, default `[502, 503, 504]`: response statuses that are retried (each in
+    /// `500..=599`, no duplicates, may be empty).
+    pub statuses: Vec<u16>,
+    /// `on_reset`, default `true`: retry when the connection breaks or times out before the
+    /// response header.
+    pub on_reset: bool,
+    /// `non_idempotent`, default `false`: also retry statuses and resets for methods that are not
+    /// idempotent (POST, PATCH); only for routes whose upstream tolerates a repeat.
+    pub non_idempotent: bool,
+    /// `backoff`, default `25ms`: the base of the jittered exponential backoff; retry `n` waits a
+    /// random time in `0..=min(max_backoff, backoff * 2^(n-1))`. `0s` retries at once.
+    pub backoff: Duration,
+    /// `max_backoff`, default `250ms`, >= `backoff`, at most `10s`.
+    pub max_backoff: Duration,
+}
+
+impl RetryPolicy {
+    /// Largest allowed `attempts`.
+    pub const MAX_ATTEMPTS: u32 = 5;
+    /// Longest allowed `max_backoff`.
+    pub const MAX_BACKOFF: Duration = Duration::from_secs(10);
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            attempts: 3,
+            statuses: vec![502, 503, 504],
+            on_reset: true,
+            non_idempotent: false,
+            backoff: Duration::from_millis(25),
+            max_backoff: Duration::from_millis(250),
+        }
+    }
+}
+
+/// `[upstreams.<name>.retry_budget]`: retries may add at most `ratio` of the requests sent to
+/// the upstream over the last `window`, plus `min_per_second` retries per second (so a quiet
+/// upstream can still retry), as linkerd and Finagle budget them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryBudget {
+    /// `ratio`, default 0.2, in `0.0..=1.0`.
+    pub ratio: f64,
+    /// `min_per_second`, default 10, in `0..=100000`.
+    pub min_per_second: u32,
+    /// `window`, default `10s`, in `1s..=60s`.
+    pub window: Duration,
+}
+
+impl Default for RetryBudget {
+    fn default() -> Self {
+        Self {
+            ratio: 0.2,
+            min_per_second: 10,
+            window: Duration::from_secs(10),
+        }
+    }
+}
+
+/// `[upstreams.<name>.circuit_breaker]`: one breaker per endpoint (an open one takes the endpoint
+/// out of selection) and one for the upstream as a whole (an open one answers `503` at once).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CircuitBreaker {
+    /// `enabled`, default `true`.
+    pub enabled: bool,
+    /// `failure_rate`, default 0.5, in `(0.0, 1.0]`: the share of failed requests over `window`
+    /// that opens the breaker. Connect failures, timeouts, resets and 5xx answers count.
+    pub failure_rate: f64,
+    /// `min_requests`, default 20, >= 1: fewer requests in `window` never open the breaker.
+    pub min_requests: u32,
+    /// `window`, default `10s`, in `1s..=300s`: the sliding window the rate is measured over.
+    pub window: Duration,
+    /// `open_for`, default `5s`, > 0: how long an opened breaker stays open before half-opening;
+    /// doubles each time a half-open breaker fails again, up to `max_open_for`.
+    pub open_for: Duration,
+    /// `max_open_for`, default `60s`, >= `open_for`.
+    pub max_open_for: Duration,
+    /// `half_open_successes`, default 10, in `1..=1000`: consecutive successes in half-open that
+    /// close the breaker. Half-open lets one probe through at first, one more in flight for each
+    /// success; any failure opens the breaker again.
+    pub half_open_successes: u32,
+}
+
+impl Default for CircuitBreaker {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            failure_rate: 0.5,
+            min_requests: 20,
+            window: Duration::from_secs(10),
+            open_for: Duration::from_secs(5),
+            max_open_for: Duration::from_secs(60),
+            half_open_successes: 10,
+        }
+    }
+}
+
+/// `[upstreams.<name>.bulkhead]`: this upstream's own capacity, so a slow upstream cannot take
+/// the gateway's. When full, requests are shed by priority (see `load_shedding`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bulkhead {
+    /// `max_in_flight`, default 1024, in `1..=1000000`: requests in progress to this upstream (with
+    /// `adaptive`, the upper bound of the adaptive limit).
+    pub max_in_flight: u32,
+    /// `max_pending_connects`, default 256, in `1..=100000`: connection attempts under way at once.
+    pub max_pending_connects: u32,
+    /// `adaptive`: `None` (the default) keeps the cap at `max_in_flight`.
+    pub adaptive: Option<AdaptiveLimit>,
+}
+
+impl Default for Bulkhead {
+    fn default() -> Self {
+        Self {
+            max_in_flight: 1024,
+            max_pending_connects: 256,
+            adaptive: None,
+        }
+    }
+}
+
+/// `[upstreams.<name>.bulkhead.adaptive]`: the cap follows latency, like Netflix's gradient
+/// limit: it shrinks when latency rises above `tolerance` times the minimum seen, and grows by
+/// about its square root while latency stays near that minimum.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdaptiveLimit {
+    /// `min_in_flight`, default 8, in `1..=max_in_flight`: the cap never goes below this.
+    pub min_in_flight: u32,
+    /// `initial`, default `min(max_in_flight, 100)`, in `min_in_flight..=max_in_flight`.
+    pub initial: u32,
+    /// `tolerance`, default 2.0, in `1.0..=10.0`: how much slower than the minimum latency
+    /// requests may get before the cap shrinks.
+    pub tolerance: f64,
+    /// `min_rtt_window`, default `30s`, in `1s..=10m`: how long the minimum latency is remembered
+    /// (then measured afresh, so a permanent change of baseline is learnt).
+    pub min_rtt_window: Duration,
+}
+
+/// `[load_shedding]`: the gateway's overall cap on requests in progress, and how the capacity of
+/// every cap (this one and each upstream's bulkhead) is shared between priority classes:
+/// `optional` requests are admitted while fewer than `optional_share` of the cap is in use,
+/// `normal` ones below `normal_share`, `critical` ones up to the whole cap.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadShedding {
+    /// `max_in_flight`, default 10000, in `1..=10000000`.
+    pub max_in_flight: u32,
+    /// `normal_share`, default 0.9, in `(0.0, 1.0]`.
+    pub normal_share: f64,
+    /// `optional_share`, default 0.8, in `(0.0, normal_share]`.
+    pub optional_share: f64,
+    /// `retry_after`, default `1s`, in `1s..=1h` (whole seconds): the `Retry-After` of a shed
+    /// request.
+    pub retry_after: Duration,
+}
+
+impl Default for LoadShedding {
+    fn default() -> Self {
+        Self {
+            max_in_flight: 10_000,
+            normal_share: 0.9,
+            optional_share: 0.8,
+            retry_after: Duration::from_secs(1),
+        }
+    }
+}
+
+/// `[routes.fault]`: faults injected for game days. Each request that matches (`header`) is
+/// delayed with probability `delay_percent` and, independently, aborted with probability
+/// `abort_percent`. At least one of `delay` and `abort_status` is set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaultInjection {
+    /// `header`: only requests carrying this header (name stored lower-case) are eligible;
+    /// `None` (the default) makes every request eligible.
+    pub header: Option<String>,
+    /// `header_value`: with `header`, the value it must have exactly; `None` accepts any value.
+    /// Needs `header`.
+    pub header_value: Option<String>,
+    /// `delay`: added before the request is sent upstream; > 0 and at most `1h`.
+    pub delay: Option<Duration>,
+    /// `delay_percent`, default 100 when `delay` is set, in `0.0..=100.0`. Needs `delay`.
+    pub delay_percent: f64,
+    /// `abort_status`: the status of an aborted request, in `400..=599`.
+    pub abort_status: Option<u16>,
+    /// `abort_percent`, default 100 when `abort_status` is set, in `0.0..=100.0`. Needs
+    /// `abort_status`.
+    pub abort_percent: f64,
 }

@@ -59,7 +59,6 @@ pub(crate) struct RawUpstream {
     pub(crate) health: Option<RawHealth>,
     pub(crate) min_healthy_fraction: Option<At<f64>>,
     pub(crate) connect_timeout: Option<At<Duration>>,
-    pub(crate) connect_retries: Option<At<i64>>,
     pub(crate) outlier: RawOutlier,
     /// `None` when missing or not an array; an element is `None` when it is not a table (all
     /// already reported).

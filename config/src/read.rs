@@ -30,7 +30,6 @@ const UPSTREAM_KEYS: &[&str] = &[
     "health",
     "min_healthy_fraction",
     "connect_timeout",
-    "connect_retries",
     "outlier",
     "pools",
 ];
@@ -189,7 +188,6 @@ fn read_upstream(name: At<String>, table: &Table<'_>, report: &mut Reporter<'_>)
             }),
         min_healthy_fraction: table.number("min_healthy_fraction", report),
         connect_timeout: table.duration("connect_timeout", report),
-        connect_retries: table.integer("connect_retries", report),
         outlier: table
             .table("outlier", OUTLIER_KEYS, report)
             .map(|outlier| RawOutlier {

@@ -15,6 +15,7 @@ pub mod problem;
 pub mod proxy;
 pub mod ratelimit;
 pub mod reload;
+pub mod resilience;
 pub mod router;
 pub mod server;
 pub mod snapshot;

@@ -119,7 +119,7 @@ impl RequestCtx {
     fn may_try_again(&self) -> bool {
         self.route
             .as_ref()
-            .is_some_and(|r| (self.tried.len() as u32) <= r.upstream.connect_retries)
+            .is_some_and(|r| (self.tried.len() as u32) < r.retry.attempts)
     }
 
     /// Report the attempt's outcome (if not yet reported) and release its in-flight slot.

@@ -39,6 +39,7 @@ pub struct RouteEntry {
     pub name: Arc<str>,
     pub upstream: Arc<UpstreamRuntime>,
     pub timeout: Duration,
+    pub retry: weir_config::RetryPolicy,
     pub request_duration: Histogram,
     /// The route's rate-limit policies (locals, then globals, each in the order written); all
     /// must admit.
@@ -53,7 +54,6 @@ pub struct UpstreamRuntime {
     pub min_healthy_fraction: f64,
     pub outlier: OutlierDetection,
     pub connect_timeout: Duration,
-    pub connect_retries: u32,
     pub pools: Vec<PoolRuntime>,
     pub panic_routing: IntCounter,
 }
@@ -181,7 +181,6 @@ impl Snapshot {
                     min_healthy_fraction: up.min_healthy_fraction,
                     outlier: up.outlier.clone(),
                     connect_timeout: up.connect_timeout,
-                    connect_retries: up.connect_retries,
                     pools,
                     panic_routing: metrics.panic_routing.with_label_values(&[name.as_str()]),
                 };
@@ -198,6 +197,7 @@ impl Snapshot {
                 name: Arc::from(route.name.as_str()),
                 upstream,
                 timeout: route.timeout,
+                retry: route.retry.clone(),
                 request_duration: metrics.request_duration.with_label_values(&[&route.name]),
                 limits: RouteLimits::new(
                     route

@@ -110,6 +110,12 @@ fn validate_route(
             format!("no upstream named {:?}", upstream.value),
         );
     }
+    let timeout = positive_duration(
+        raw.timeout.as_ref(),
+        Route::DEFAULT_TIMEOUT,
+        &at("timeout"),
+        report,
+    );
     let route = Route {
         name,
         host,
@@ -119,12 +125,12 @@ fn validate_route(
             .as_ref()
             .map(|upstream: &At<String>| upstream.value.clone())
             .unwrap_or_default(),
-        timeout: positive_duration(
-            raw.timeout.as_ref(),
-            Route::DEFAULT_TIMEOUT,
-            &at("timeout"),
-            report,
-        ),
+        timeout,
+        read_timeout: timeout,
+        connect_timeout: None,
+        priority: Default::default(),
+        retry: Default::default(),
+        fault: None,
         rate_limits: raw
             .rate_limits
             .as_ref()

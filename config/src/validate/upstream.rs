@@ -44,13 +44,10 @@ pub(super) fn validate_upstream(raw: &RawUpstream, report: &mut Reporter<'_>) ->
             &at("connect_timeout"),
             report,
         ),
-        connect_retries: integer_in(
-            raw.connect_retries.as_ref(),
-            0..=Upstream::MAX_CONNECT_RETRIES,
-            Upstream::DEFAULT_CONNECT_RETRIES,
-            &at("connect_retries"),
-            report,
-        ),
+        retry_budget: Default::default(),
+        circuit_breaker: Default::default(),
+        slow_start: Upstream::DEFAULT_SLOW_START,
+        bulkhead: Default::default(),
         pools: raw
             .pools
             .as_ref()

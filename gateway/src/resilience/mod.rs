@@ -1,0 +1,15 @@
+//! Resilience policies, each a plain module testable without a server: how long a request may
+//! take (`deadline`), what is retried (`retry`) within a budget (`budget`) after a jittered wait
+//! (`backoff`), circuit breakers (`breaker`) over sliding windows (`window`), slow start after a
+//! recovery (`slow_start`), bulkheads and priority shedding (`bulkhead`, `adaptive`), and fault
+//! injection for game days (`fault`). `guards` keeps the per-upstream state that outlives config
+//! versions.
+
+pub mod adaptive;
+pub mod backoff;
+pub mod breaker;
+pub mod budget;
+pub mod bulkhead;
+pub mod fault;
+pub mod retry;
+pub mod window;
