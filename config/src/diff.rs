@@ -94,6 +94,7 @@ pub fn diff(old: &Config, new: &Config) -> Vec<String> {
             (None, None) => {}
         }
     }
+    changes.changed("load_shedding", &old.load_shedding, &new.load_shedding);
     changes.routes(&old.routes, &new.routes);
     changes.lines
 }
@@ -112,6 +113,13 @@ impl Changes {
     fn value<T: Display + PartialEq>(&mut self, path: &str, old: T, new: T) {
         if old != new {
             self.push(format!("{path}: {old} -> {new}"));
+        }
+    }
+
+    /// A compound setting (a table of resilience settings), shown whole when it changed.
+    fn changed<T: std::fmt::Debug + PartialEq>(&mut self, path: &str, old: &T, new: &T) {
+        if old != new {
+            self.push(format!("{path}: {old:?} -> {new:?}"));
         }
     }
 
@@ -187,6 +195,14 @@ impl Changes {
             old.connect_timeout,
             new.connect_timeout,
         );
+        self.duration(&at("slow_start"), old.slow_start, new.slow_start);
+        self.changed(&at("retry_budget"), &old.retry_budget, &new.retry_budget);
+        self.changed(
+            &at("circuit_breaker"),
+            &old.circuit_breaker,
+            &new.circuit_breaker,
+        );
+        self.changed(&at("bulkhead"), &old.bulkhead, &new.bulkhead);
         self.pools(&at("pools"), &old.pools, &new.pools);
     }
 
@@ -300,6 +316,15 @@ impl Changes {
                     self.value(&at("path_prefix"), &before.path_prefix, &after.path_prefix);
                     self.value(&at("upstream"), &before.upstream, &after.upstream);
                     self.duration(&at("timeout"), before.timeout, after.timeout);
+                    self.duration(&at("read_timeout"), before.read_timeout, after.read_timeout);
+                    self.changed(
+                        &at("connect_timeout"),
+                        &before.connect_timeout,
+                        &after.connect_timeout,
+                    );
+                    self.value(&at("priority"), before.priority, after.priority);
+                    self.changed(&at("retry"), &before.retry, &after.retry);
+                    self.changed(&at("fault"), &before.fault, &after.fault);
                     self.list(&at("rate_limits"), &before.rate_limits, &after.rate_limits);
                 }
                 None => self.push(format!("{path}: removed")),

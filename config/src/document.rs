@@ -179,6 +179,27 @@ impl<'a> Table<'a> {
         Some(read_strings(array, &self.key_path(key), report))
     }
 
+    /// An array of integers; an element that is not an integer is reported (at `key[index]`)
+    /// and becomes `None`.
+    pub(crate) fn integers(
+        &self,
+        key: &str,
+        report: &mut Reporter<'_>,
+    ) -> Option<At<Vec<Option<At<i64>>>>> {
+        let array = self.array(key, report)?;
+        let path = self.key_path(key);
+        let values = array
+            .value
+            .iter()
+            .enumerate()
+            .map(|(index, node)| read_integer(node, &join_index(&path, index), report))
+            .collect();
+        Some(At {
+            value: values,
+            span: array.span,
+        })
+    }
+
     /// One string or an array of strings (`key = "a"` or `key = ["a", "b"]`).
     pub(crate) fn string_or_strings(
         &self,

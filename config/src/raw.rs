@@ -26,6 +26,7 @@ pub(crate) struct RawConfig {
     /// routes naming them are not reported a second time.
     pub(crate) rate_limit_names: Vec<String>,
     pub(crate) rate_limits: Vec<RawRateLimit>,
+    pub(crate) load_shedding: RawLoadShedding,
 }
 
 #[derive(Debug, Default)]
@@ -60,6 +61,10 @@ pub(crate) struct RawUpstream {
     pub(crate) min_healthy_fraction: Option<At<f64>>,
     pub(crate) connect_timeout: Option<At<Duration>>,
     pub(crate) outlier: RawOutlier,
+    pub(crate) slow_start: Option<At<Duration>>,
+    pub(crate) retry_budget: RawRetryBudget,
+    pub(crate) circuit_breaker: RawCircuitBreaker,
+    pub(crate) bulkhead: RawBulkhead,
     /// `None` when missing or not an array; an element is `None` when it is not a table (all
     /// already reported).
     pub(crate) pools: Option<At<Vec<Option<RawPool>>>>,
@@ -98,9 +103,79 @@ pub(crate) struct RawRoute {
     pub(crate) path_prefix: Option<At<String>>,
     pub(crate) upstream: Option<At<String>>,
     pub(crate) timeout: Option<At<Duration>>,
+    pub(crate) read_timeout: Option<At<Duration>>,
+    pub(crate) connect_timeout: Option<At<Duration>>,
+    pub(crate) priority: Option<At<String>>,
+    pub(crate) retry: RawRetry,
+    /// `Some` when a `fault` table is present (even an empty one).
+    pub(crate) fault: Option<RawFault>,
     /// Each policy name as written; `None` for an element that is not a string (already
     /// reported).
     pub(crate) rate_limits: Option<At<Vec<Option<At<String>>>>>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct RawRetry {
+    pub(crate) attempts: Option<At<i64>>,
+    /// Each status as written; `None` for an element that is not an integer (already reported).
+    pub(crate) statuses: Option<At<Vec<Option<At<i64>>>>>,
+    pub(crate) on_reset: Option<At<bool>>,
+    pub(crate) non_idempotent: Option<At<bool>>,
+    pub(crate) backoff: Option<At<Duration>>,
+    pub(crate) max_backoff: Option<At<Duration>>,
+}
+
+#[derive(Debug)]
+pub(crate) struct RawFault {
+    pub(crate) span: Span,
+    pub(crate) header: Option<At<String>>,
+    pub(crate) header_value: Option<At<String>>,
+    pub(crate) delay: Option<At<Duration>>,
+    pub(crate) delay_percent: Option<At<f64>>,
+    pub(crate) abort_status: Option<At<i64>>,
+    pub(crate) abort_percent: Option<At<f64>>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct RawRetryBudget {
+    pub(crate) ratio: Option<At<f64>>,
+    pub(crate) min_per_second: Option<At<i64>>,
+    pub(crate) window: Option<At<Duration>>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct RawCircuitBreaker {
+    pub(crate) enabled: Option<At<bool>>,
+    pub(crate) failure_rate: Option<At<f64>>,
+    pub(crate) min_requests: Option<At<i64>>,
+    pub(crate) window: Option<At<Duration>>,
+    pub(crate) open_for: Option<At<Duration>>,
+    pub(crate) max_open_for: Option<At<Duration>>,
+    pub(crate) half_open_successes: Option<At<i64>>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct RawBulkhead {
+    pub(crate) max_in_flight: Option<At<i64>>,
+    pub(crate) max_pending_connects: Option<At<i64>>,
+    /// `Some` when an `adaptive` table is present (even an empty one).
+    pub(crate) adaptive: Option<RawAdaptive>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct RawAdaptive {
+    pub(crate) min_in_flight: Option<At<i64>>,
+    pub(crate) initial: Option<At<i64>>,
+    pub(crate) tolerance: Option<At<f64>>,
+    pub(crate) min_rtt_window: Option<At<Duration>>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct RawLoadShedding {
+    pub(crate) max_in_flight: Option<At<i64>>,
+    pub(crate) normal_share: Option<At<f64>>,
+    pub(crate) optional_share: Option<At<f64>>,
+    pub(crate) retry_after: Option<At<Duration>>,
 }
 
 #[derive(Debug, Default)]

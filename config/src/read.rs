@@ -8,6 +8,10 @@ use crate::raw::{
     RawAccessLog, RawAdmin, RawClientIp, RawConfig, RawGateway, RawHealth, RawListen, RawOutlier,
     RawPool, RawRateLimit, RawRedis, RawRoute, RawUpstream,
 };
+use crate::raw::{
+    RawAdaptive, RawBulkhead, RawCircuitBreaker, RawFault, RawLoadShedding, RawRetry,
+    RawRetryBudget,
+};
 use crate::report::{Reporter, Span};
 
 const ROOT_KEYS: &[&str] = &[
@@ -20,6 +24,7 @@ const ROOT_KEYS: &[&str] = &[
     "client_ip",
     "redis",
     "rate_limits",
+    "load_shedding",
 ];
 const GATEWAY_KEYS: &[&str] = &["id", "region"];
 const LISTEN_KEYS: &[&str] = &["http"];
@@ -31,7 +36,45 @@ const UPSTREAM_KEYS: &[&str] = &[
     "min_healthy_fraction",
     "connect_timeout",
     "outlier",
+    "slow_start",
+    "retry_budget",
+    "circuit_breaker",
+    "bulkhead",
     "pools",
+];
+const RETRY_BUDGET_KEYS: &[&str] = &["ratio", "min_per_second", "window"];
+const CIRCUIT_BREAKER_KEYS: &[&str] = &[
+    "enabled",
+    "failure_rate",
+    "min_requests",
+    "window",
+    "open_for",
+    "max_open_for",
+    "half_open_successes",
+];
+const BULKHEAD_KEYS: &[&str] = &["max_in_flight", "max_pending_connects", "adaptive"];
+const ADAPTIVE_KEYS: &[&str] = &["min_in_flight", "initial", "tolerance", "min_rtt_window"];
+const LOAD_SHEDDING_KEYS: &[&str] = &[
+    "max_in_flight",
+    "normal_share",
+    "optional_share",
+    "retry_after",
+];
+const RETRY_KEYS: &[&str] = &[
+    "attempts",
+    "statuses",
+    "on_reset",
+    "non_idempotent",
+    "backoff",
+    "max_backoff",
+];
+const FAULT_KEYS: &[&str] = &[
+    "header",
+    "header_value",
+    "delay",
+    "delay_percent",
+    "abort_status",
+    "abort_percent",
 ];
 const HEALTH_KEYS: &[&str] = &[
     "path",
@@ -53,6 +96,11 @@ const ROUTE_KEYS: &[&str] = &[
     "path_prefix",
     "upstream",
     "timeout",
+    "read_timeout",
+    "connect_timeout",
+    "priority",
+    "retry",
+    "fault",
     "rate_limits",
 ];
 const CLIENT_IP_KEYS: &[&str] = &["trusted_proxies", "header"];
@@ -137,6 +185,15 @@ pub(crate) fn read_document<'a>(
         }),
         rate_limit_names,
         rate_limits,
+        load_shedding: root
+            .table("load_shedding", LOAD_SHEDDING_KEYS, report)
+            .map(|table| RawLoadShedding {
+                max_in_flight: table.integer("max_in_flight", report),
+                normal_share: table.number("normal_share", report),
+                optional_share: table.number("optional_share", report),
+                retry_after: table.duration("retry_after", report),
+            })
+            .unwrap_or_default(),
     }
 }
 
@@ -197,6 +254,42 @@ fn read_upstream(name: At<String>, table: &Table<'_>, report: &mut Reporter<'_>)
                 max_ejected_fraction: outlier.number("max_ejected_fraction", report),
             })
             .unwrap_or_default(),
+        slow_start: table.duration("slow_start", report),
+        retry_budget: table
+            .table("retry_budget", RETRY_BUDGET_KEYS, report)
+            .map(|budget| RawRetryBudget {
+                ratio: budget.number("ratio", report),
+                min_per_second: budget.integer("min_per_second", report),
+                window: budget.duration("window", report),
+            })
+            .unwrap_or_default(),
+        circuit_breaker: table
+            .table("circuit_breaker", CIRCUIT_BREAKER_KEYS, report)
+            .map(|breaker| RawCircuitBreaker {
+                enabled: breaker.boolean("enabled", report),
+                failure_rate: breaker.number("failure_rate", report),
+                min_requests: breaker.integer("min_requests", report),
+                window: breaker.duration("window", report),
+                open_for: breaker.duration("open_for", report),
+                max_open_for: breaker.duration("max_open_for", report),
+                half_open_successes: breaker.integer("half_open_successes", report),
+            })
+            .unwrap_or_default(),
+        bulkhead: table
+            .table("bulkhead", BULKHEAD_KEYS, report)
+            .map(|bulkhead| RawBulkhead {
+                max_in_flight: bulkhead.integer("max_in_flight", report),
+                max_pending_connects: bulkhead.integer("max_pending_connects", report),
+                adaptive: bulkhead
+                    .table("adaptive", ADAPTIVE_KEYS, report)
+                    .map(|adaptive| RawAdaptive {
+                        min_in_flight: adaptive.integer("min_in_flight", report),
+                        initial: adaptive.integer("initial", report),
+                        tolerance: adaptive.number("tolerance", report),
+                        min_rtt_window: adaptive.duration("min_rtt_window", report),
+                    }),
+            })
+            .unwrap_or_default(),
         pools: read_array_of_tables(table, "pools", POOL_KEYS, report, read_pool),
     }
 }
@@ -226,6 +319,31 @@ fn read_route(table: &Table<'_>, report: &mut Reporter<'_>) -> RawRoute {
         path_prefix: table.string("path_prefix", report),
         upstream: table.string("upstream", report),
         timeout: table.duration("timeout", report),
+        read_timeout: table.duration("read_timeout", report),
+        connect_timeout: table.duration("connect_timeout", report),
+        priority: table.string("priority", report),
+        retry: table
+            .table("retry", RETRY_KEYS, report)
+            .map(|retry| RawRetry {
+                attempts: retry.integer("attempts", report),
+                statuses: retry.integers("statuses", report),
+                on_reset: retry.boolean("on_reset", report),
+                non_idempotent: retry.boolean("non_idempotent", report),
+                backoff: retry.duration("backoff", report),
+                max_backoff: retry.duration("max_backoff", report),
+            })
+            .unwrap_or_default(),
+        fault: table
+            .table("fault", FAULT_KEYS, report)
+            .map(|fault| RawFault {
+                span: fault.span().clone(),
+                header: fault.string("header", report),
+                header_value: fault.string("header_value", report),
+                delay: fault.duration("delay", report),
+                delay_percent: fault.number("delay_percent", report),
+                abort_status: fault.integer("abort_status", report),
+                abort_percent: fault.number("abort_percent", report),
+            }),
         rate_limits: table.strings("rate_limits", report),
     }
 }

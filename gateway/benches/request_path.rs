@@ -37,6 +37,7 @@ fn snapshot(routes: usize, endpoints: usize) -> Snapshot {
         "bench".into(),
         &EndpointRegistry::default(),
         &weir_gateway::ratelimit::LimiterRegistry::default(),
+        &weir_gateway::resilience::guards::GuardRegistry::default(),
         &Metrics::new().expect("metrics"),
         Instant::now(),
     )

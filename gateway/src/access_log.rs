@@ -40,6 +40,14 @@ pub struct AccessEntry<'a> {
     /// The rate-limit policy that refused the request (429, or 503 with its store away).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_limited_by: Option<&'a str>,
+    /// Where the request was shed or failed fast: gateway, upstream, connect, circuit_breaker.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shed_by: Option<&'a str>,
+    /// The fault injected by the route's `[routes.fault]`: delay, abort or delay+abort.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fault: Option<&'a str>,
+    /// The priority class of the route.
+    pub priority: &'a str,
 }
 
 pub struct AccessLog {

@@ -35,6 +35,7 @@ impl ServeHttp for AdminApp {
                     .metrics
                     .access_log_dropped
                     .inc_by(dropped as u64);
+                status::sample_gauges(&self.gateway, Instant::now());
                 reply(
                     StatusCode::OK,
                     "text/plain; version=0.0.4",
@@ -52,7 +53,11 @@ impl ServeHttp for AdminApp {
             ),
             "/status" => {
                 let snapshot = self.gateway.snapshot();
-                let doc = status::build(&snapshot, Instant::now());
+                let doc = status::build(
+                    &snapshot,
+                    self.gateway.in_flight.in_flight(),
+                    Instant::now(),
+                );
                 let mut body = serde_json::to_vec_pretty(&doc).unwrap_or_default();
                 body.push(b'\n');
                 reply(StatusCode::OK, "application/json", body)

@@ -1,15 +1,17 @@
 //! Region and endpoint selection: pick a pool by region policy, health and weight (spilling to
 //! other regions, or panic mode when no pool is healthy), then an endpoint in it by
-//! power-of-two-choices on peak-EWMA latency × (in-flight + 1). Pure: time and randomness are
-//! passed in.
+//! power-of-two-choices on peak-EWMA latency × (in-flight + 1). Endpoints whose circuit breaker
+//! is open are never candidates, and endpoints and pools in slow start take a reduced share.
+//! Pure: time and randomness are passed in.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rand::Rng;
 use weir_config::RegionPolicy;
 
 use crate::endpoint::EndpointState;
+use crate::resilience::slow_start;
 use crate::snapshot::{PoolRuntime, UpstreamRuntime};
 
 /// Why a pool was chosen; recorded in metrics and the access log.
@@ -48,8 +50,12 @@ pub fn pick(
     now: Instant,
     rng: &mut impl Rng,
 ) -> Option<Pick> {
-    let untried = |e: &Arc<EndpointState>| !tried.iter().any(|t| Arc::ptr_eq(t, e));
+    // An open breaker keeps an endpoint out even in panic mode: it has just proven it fails.
+    let untried = |e: &Arc<EndpointState>| {
+        !tried.iter().any(|t| Arc::ptr_eq(t, e)) && e.breaker.is_selectable(&upstream.breaker, now)
+    };
     let ready = |e: &Arc<EndpointState>| e.is_available(now) && untried(e);
+    let ramp = upstream.slow_start;
     let pool_ready = |p: &PoolRuntime| {
         p.is_healthy(upstream.min_healthy_fraction, now) && p.endpoints.iter().any(ready)
     };
@@ -57,23 +63,42 @@ pub fn pick(
 
     let normal = match upstream.policy {
         RegionPolicy::Nearest => match pools.iter().position(|p| p.is_local) {
-            Some(local) if pool_ready(&pools[local]) => Some((local, PickMode::Normal)),
+            // A local pool in slow start keeps only its ramped share; the rest spills.
+            Some(local)
+                if pool_ready(&pools[local])
+                    && slow_start::admit(pools[local].slow_start_factor(now, ramp), rng) =>
+            {
+                Some((local, PickMode::Normal))
+            }
             local => {
                 let mode = if local.is_some() {
                     PickMode::Spill
                 } else {
                     PickMode::Normal
                 };
-                choose_pool(pools, |p| !p.is_local && pool_ready(p), true, now, rng)
-                    .map(|i| (i, mode))
+                choose_pool(
+                    pools,
+                    |p| !p.is_local && pool_ready(p),
+                    true,
+                    ramp,
+                    now,
+                    rng,
+                )
+                .map(|i| (i, mode))
+                .or_else(|| {
+                    // Nowhere to spill the share a ramping local pool declined.
+                    local
+                        .filter(|&l| pool_ready(&pools[l]))
+                        .map(|l| (l, PickMode::Normal))
+                })
             }
         },
         RegionPolicy::Weighted => {
-            choose_pool(pools, pool_ready, false, now, rng).map(|i| (i, PickMode::Normal))
+            choose_pool(pools, pool_ready, false, ramp, now, rng).map(|i| (i, PickMode::Normal))
         }
     };
     if let Some((pool, mode)) = normal {
-        let endpoint = power_of_two(&pools[pool].endpoints, ready, now, rng)?;
+        let endpoint = power_of_two(&pools[pool].endpoints, ready, ramp, now, rng)?;
         return Some(Pick {
             pool,
             endpoint,
@@ -90,10 +115,11 @@ pub fn pick(
             pools,
             |p| p.weight > 0 && p.endpoints.iter().any(ready),
             false,
+            ramp,
             now,
             rng,
         )?;
-        let endpoint = power_of_two(&pools[pool].endpoints, ready, now, rng)?;
+        let endpoint = power_of_two(&pools[pool].endpoints, ready, ramp, now, rng)?;
         return Some(Pick {
             pool,
             endpoint,
@@ -107,10 +133,11 @@ pub fn pick(
         pools,
         |p| p.weight > 0 && p.endpoints.iter().any(untried),
         false,
+        Duration::ZERO,
         now,
         rng,
     )?;
-    let endpoint = power_of_two(&pools[pool].endpoints, untried, now, rng)?;
+    let endpoint = power_of_two(&pools[pool].endpoints, untried, Duration::ZERO, now, rng)?;
     Some(Pick {
         pool,
         endpoint,
@@ -119,11 +146,13 @@ pub fn pick(
 }
 
 /// Weighted random choice among the pools that pass `eligible`. With `prefer_fast`, and when
-/// every candidate has a latency estimate, a pool's weight is divided by its latency.
+/// every candidate has a latency estimate, a pool's weight is divided by its latency. A pool in
+/// slow start (`ramp`) counts with its ramped share of its weight.
 fn choose_pool(
     pools: &[PoolRuntime],
     eligible: impl Fn(&PoolRuntime) -> bool,
     prefer_fast: bool,
+    ramp: Duration,
     now: Instant,
     rng: &mut impl Rng,
 ) -> Option<usize> {
@@ -133,7 +162,7 @@ fn choose_pool(
     let mut by_speed = WeightedDraw::default();
     let mut all_timed = prefer_fast;
     for (i, pool) in pools.iter().enumerate().filter(|(_, p)| eligible(p)) {
-        let weight = f64::from(pool.weight);
+        let weight = f64::from(pool.weight) * pool.slow_start_factor(now, ramp);
         by_weight.offer(i, weight, rng);
         if all_timed {
             match pool.latency(now) {
@@ -174,10 +203,13 @@ const LOAD_TOLERANCE: f64 = 0.2;
 
 /// Power of two choices: two distinct random candidates, keep the one with the lower load.
 /// Loads within [`LOAD_TOLERANCE`] count as equal and the (random) first candidate wins, so
-/// jitter between equally fast endpoints does not pin traffic to one of them.
+/// jitter between equally fast endpoints does not pin traffic to one of them. A winner in slow
+/// start keeps the request only with its ramped probability; otherwise the other candidate
+/// takes it.
 fn power_of_two(
     endpoints: &[Arc<EndpointState>],
     eligible: impl Fn(&Arc<EndpointState>) -> bool,
+    ramp: Duration,
     now: Instant,
     rng: &mut impl Rng,
 ) -> Option<usize> {
@@ -201,10 +233,15 @@ fn power_of_two(
             }
             let (a, b) = (nth(a)?, nth(b)?);
             let (load_a, load_b) = (endpoints[a].load(now), endpoints[b].load(now));
-            if load_b < load_a * (1.0 - LOAD_TOLERANCE) {
-                Some(b)
+            let (winner, other) = if load_b < load_a * (1.0 - LOAD_TOLERANCE) {
+                (b, a)
             } else {
-                Some(a)
+                (a, b)
+            };
+            if slow_start::admit(endpoints[winner].slow_start_factor(now, ramp), rng) {
+                Some(winner)
+            } else {
+                Some(other)
             }
         }
     }
@@ -218,7 +255,6 @@ mod tests {
     use crate::snapshot::Snapshot;
     use rand::SeedableRng;
     use rand::rngs::StdRng;
-    use std::time::Duration;
 
     fn upstream(policy: &str, local: &str, pools: &[(&str, u32, &[u16])]) -> Arc<UpstreamRuntime> {
         let mut text = format!(
@@ -240,6 +276,7 @@ mod tests {
             "test".into(),
             &EndpointRegistry::default(),
             &crate::ratelimit::LimiterRegistry::default(),
+            &crate::resilience::guards::GuardRegistry::default(),
             &Metrics::new().unwrap(),
             Instant::now(),
         );

@@ -1,5 +1,5 @@
-//! Runtime state of one upstream endpoint (latency, in-flight, health, ejection), kept outside the
-//! swapped config in an [`EndpointRegistry`] keyed by identity, so a reload never resets it.
+//! Runtime state of one upstream endpoint (latency, in-flight, health, ejection, circuit breaker,
+//! when it last came back), kept outside the swapped config in an [`EndpointRegistry`] keyed by identity, so a reload never resets it.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use dashmap::DashMap;
 
 use crate::ewma::PeakEwma;
+use crate::resilience::breaker::CircuitBreaker;
+use crate::resilience::slow_start;
 
 /// How long the latency estimate remembers (linkerd2-proxy uses the same 10 s default).
 pub const EWMA_DECAY: Duration = Duration::from_secs(10);
@@ -61,6 +63,11 @@ pub struct EndpointState {
     /// Nanoseconds since [`epoch`] until which the endpoint is ejected; 0 when never ejected.
     ejected_until: AtomicU64,
     ejection: Mutex<EjectionRecord>,
+    /// Nanoseconds since [`epoch`] when health checks or the breaker last brought it back; 0
+    /// when never. (The end of an ejection is `ejected_until`.)
+    recovered_at: AtomicU64,
+    /// The endpoint's failure-rate breaker; its settings are the upstream's.
+    pub breaker: CircuitBreaker,
 }
 
 impl EndpointState {
@@ -77,6 +84,8 @@ impl EndpointState {
             consecutive_failures: AtomicU32::new(0),
             ejected_until: AtomicU64::new(0),
             ejection: Mutex::new(EjectionRecord::default()),
+            recovered_at: AtomicU64::new(0),
+            breaker: CircuitBreaker::new(now),
         }
     }
 
@@ -134,6 +143,7 @@ impl EndpointState {
             counts.successes = counts.successes.saturating_add(1);
             if !healthy && counts.successes >= healthy_threshold {
                 self.healthy.store(true, Ordering::Relaxed);
+                self.mark_recovered(Instant::now());
                 return Some(HealthChange::BecameHealthy);
             }
         } else {
@@ -156,6 +166,29 @@ impl EndpointState {
         self.healthy
             .swap(false, Ordering::Relaxed)
             .then_some(HealthChange::BecameUnhealthy)
+    }
+
+    /// The endpoint came back (health restored, breaker closed): slow start begins now.
+    pub fn mark_recovered(&self, now: Instant) {
+        self.recovered_at
+            .store(nanos_since_epoch(now), Ordering::Relaxed);
+    }
+
+    /// The share of its normal traffic the endpoint takes now, in `0.1..=1.0`: ramping up over
+    /// `window` since it last came back (from ejection, failed health checks or an open breaker).
+    pub fn slow_start_factor(&self, now: Instant, window: Duration) -> f64 {
+        let now_ns = nanos_since_epoch(now);
+        let ejection_end = self.ejected_until.load(Ordering::Relaxed);
+        let ejection_end = if ejection_end <= now_ns {
+            ejection_end
+        } else {
+            0
+        };
+        let back_at = self.recovered_at.load(Ordering::Relaxed).max(ejection_end);
+        if back_at == 0 {
+            return 1.0;
+        }
+        slow_start::factor(Duration::from_nanos(now_ns - back_at.min(now_ns)), window)
     }
 
     /// A request succeeded: the run of consecutive failures ends.

@@ -33,6 +33,17 @@ pub struct Metrics {
     pub ratelimit_fallbacks: IntCounterVec,
     pub ratelimit_keys: IntGaugeVec,
     pub redis_duration: HistogramVec,
+    pub retries_refused: IntCounterVec,
+    pub timeouts: IntCounterVec,
+    pub breaker_state_upstream: IntGaugeVec,
+    pub breaker_state_endpoint: IntGaugeVec,
+    pub breaker_transitions: IntCounterVec,
+    pub breaker_rejections: IntCounterVec,
+    pub bulkhead_in_flight: IntGaugeVec,
+    pub bulkhead_limit: IntGaugeVec,
+    pub gateway_in_flight: IntGauge,
+    pub shed: IntCounterVec,
+    pub faults: IntCounterVec,
 }
 
 /// Redis round trips are short: buckets from 0.1 ms to 100 ms.
@@ -78,7 +89,69 @@ impl Metrics {
         for result in ["ok", "error", "restart_required"] {
             config_reloads.with_label_values(&[result]);
         }
+        let gateway_in_flight = IntGauge::new(
+            "weir_gateway_in_flight",
+            "Requests in progress in the gateway (sampled when scraped).",
+        )?;
+        registry.register(Box::new(gateway_in_flight.clone()))?;
+        let shed = counter(
+            "weir_shed_total",
+            "Requests shed with 503, by where (gateway cap, upstream bulkhead, pending connects) and priority class.",
+            &["scope", "priority"],
+        )?;
+        for scope in ["gateway", "upstream", "connect"] {
+            for priority in weir_config::Priority::ALL {
+                shed.with_label_values(&[scope, priority.as_str()]);
+            }
+        }
         Ok(Self {
+            retries_refused: counter(
+                "weir_retries_refused_total",
+                "Retries wanted but not made, by reason (budget_exhausted, attempts_exhausted, deadline).",
+                &["upstream", "reason"],
+            )?,
+            timeouts: counter(
+                "weir_timeouts_total",
+                "Upstream attempts that timed out, by route, upstream and kind (connect, read, deadline).",
+                &["route", "upstream", "kind"],
+            )?,
+            breaker_state_upstream: gauge(
+                "weir_upstream_breaker_state",
+                "State of the upstream's circuit breaker: 0 closed, 1 open, 2 half-open (sampled when scraped).",
+                &["upstream"],
+            )?,
+            breaker_state_endpoint: gauge(
+                "weir_endpoint_breaker_state",
+                "State of the endpoint's circuit breaker: 0 closed, 1 open, 2 half-open (sampled when scraped).",
+                &["upstream", "region", "endpoint"],
+            )?,
+            breaker_transitions: counter(
+                "weir_breaker_transitions_total",
+                "Circuit-breaker transitions, by upstream, scope (endpoint, upstream) and new state.",
+                &["upstream", "scope", "to"],
+            )?,
+            breaker_rejections: counter(
+                "weir_breaker_rejections_total",
+                "Requests failed fast (503) because the upstream's circuit breaker was open.",
+                &["upstream"],
+            )?,
+            bulkhead_in_flight: gauge(
+                "weir_bulkhead_in_flight",
+                "Requests in progress to the upstream (sampled when scraped).",
+                &["upstream"],
+            )?,
+            bulkhead_limit: gauge(
+                "weir_bulkhead_limit",
+                "The upstream's in-flight cap now (the adaptive limit when configured).",
+                &["upstream"],
+            )?,
+            gateway_in_flight,
+            shed,
+            faults: counter(
+                "weir_faults_injected_total",
+                "Faults injected by route fault settings, by route and kind (delay, abort).",
+                &["route", "kind"],
+            )?,
             requests: counter(
                 "weir_requests_total",
                 "Requests answered, by route, upstream, region and status code.",
@@ -197,5 +270,14 @@ impl Metrics {
         let labels = [upstream, region, endpoint];
         let _ = self.endpoint_healthy.remove_label_values(&labels);
         let _ = self.endpoint_ejected.remove_label_values(&labels);
+        let _ = self.breaker_state_endpoint.remove_label_values(&labels);
+    }
+
+    /// Forget the per-upstream resilience series of an upstream the config no longer names.
+    pub fn forget_upstream(&self, upstream: &str) {
+        let _ = self.breaker_state_upstream.remove_label_values(&[upstream]);
+        let _ = self.breaker_rejections.remove_label_values(&[upstream]);
+        let _ = self.bulkhead_in_flight.remove_label_values(&[upstream]);
+        let _ = self.bulkhead_limit.remove_label_values(&[upstream]);
     }
 }

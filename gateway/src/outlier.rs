@@ -98,6 +98,7 @@ mod tests {
             "t".into(),
             &EndpointRegistry::default(),
             &crate::ratelimit::LimiterRegistry::default(),
+            &crate::resilience::guards::GuardRegistry::default(),
             &Metrics::new().unwrap(),
             Instant::now(),
         );

@@ -1,5 +1,6 @@
 //! The Pingora `ProxyHttp` implementation, kept thin: each hook hands its decision to a plain
-//! module (router, balance, outlier, trace_ctx, problem) and records what happened.
+//! module (router, ratelimit, resilience, balance, outlier, trace_ctx, problem) and records what
+//! happened.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,6 +19,11 @@ use crate::outlier::{self, Outcome, Verdict};
 use crate::problem::{self, Problem};
 use crate::ratelimit;
 use crate::ratelimit::key::RequestFacts;
+use crate::resilience::admission::{self, ShedBy};
+use crate::resilience::backoff::backoff;
+use crate::resilience::breaker::{Admission as BreakerAdmission, BreakerState, Transition};
+use crate::resilience::bulkhead::{ConnectPermit, Permit};
+use crate::resilience::retry::{self, Failure, Refusal};
 use crate::snapshot::{RouteEntry, Snapshot};
 use crate::state::Gateway;
 use crate::trace_ctx::{self, RequestId};
@@ -29,6 +35,12 @@ const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 const NO_ENDPOINT: ErrorType = ErrorType::CustomCode("NoEndpoint", 503);
 /// The custom error for "every endpoint tried refused the connection".
 const ALL_CONNECTS_FAILED: ErrorType = ErrorType::CustomCode("AllConnectsFailed", 502);
+/// The custom error for "the route's deadline passed before an attempt could start".
+const DEADLINE_EXCEEDED: ErrorType = ErrorType::CustomCode("DeadlineExceeded", 504);
+/// The custom error for "too many connection attempts to this upstream are under way".
+const CONNECTS_FULL: ErrorType = ErrorType::CustomCode("PendingConnectsFull", 503);
+/// The error that turns a retryable status into a retry (the response is not forwarded).
+const RETRY_STATUS: ErrorType = ErrorType::Custom("RetryableStatus");
 
 pub struct WeirProxy {
     pub gateway: Arc<Gateway>,
@@ -55,13 +67,31 @@ pub struct RequestCtx {
     rate_limit_header: Option<String>,
     /// The policy that refused the request, for the access log.
     limited_by: Option<Arc<str>>,
+    /// When the route's total deadline passes.
+    deadline: Option<Instant>,
+    /// Gateway and upstream in-flight slots, held until the request is over.
+    permits: Option<(Permit, Permit)>,
+    /// A pending-connect slot, held from choosing a peer until connected (or failed).
+    connect_permit: Option<ConnectPermit>,
+    /// The upstream breaker admitted this request as a half-open probe, not yet reported.
+    upstream_probe: bool,
+    /// Where the request was shed or failed fast, for the access log.
+    shed_by: Option<ShedBy>,
+    /// `Retry-After` for a request shed in `upstream_peer`.
+    shed_retry_after: Option<u64>,
+    /// The fault injected, for the access log.
+    fault: Option<&'static str>,
 }
 
 struct Attempt {
     pool: usize,
     in_flight: InFlight,
     sent_at: Instant,
-    /// The outcome went to the outlier detector already.
+    /// The endpoint's breaker admitted this attempt as a half-open probe.
+    probe: bool,
+    /// The upstream's in-flight count when the attempt started, for the adaptive limit.
+    in_flight_at_start: u32,
+    /// The outcome went to the outlier detector and breakers already.
     reported: bool,
 }
 
@@ -92,6 +122,38 @@ impl RequestCtx {
         if outcome == Outcome::ConnectFailure {
             pool.connect_failures.inc();
         }
+        let success = outcome == Outcome::Success;
+        let request_id = self.request_id.as_str();
+        if let Some(t) = endpoint
+            .breaker
+            .record(&upstream.breaker, now, success, attempt.probe)
+        {
+            if t.to == BreakerState::Closed {
+                endpoint.mark_recovered(now);
+            }
+            breaker_transition(metrics, upstream, Some(endpoint), t, request_id);
+        }
+        let probe = std::mem::take(&mut self.upstream_probe);
+        if let Some(t) = upstream
+            .guard
+            .breaker
+            .record(&upstream.breaker, now, success, probe)
+        {
+            breaker_transition(metrics, upstream, None, t, request_id);
+        }
+        if let Some(limit) = &upstream.adaptive
+            && let Some(settings) = &upstream.bulkhead.adaptive
+        {
+            let rtt = now.saturating_duration_since(attempt.sent_at);
+            limit.on_sample(
+                settings,
+                upstream.bulkhead.max_in_flight,
+                rtt,
+                !success,
+                attempt.in_flight_at_start,
+                now,
+            );
+        }
         match outlier::report(upstream, pool, endpoint, outcome, now) {
             Some(Verdict::Ejected(period)) => {
                 pool.ejections.inc();
@@ -115,17 +177,70 @@ impl RequestCtx {
         }
     }
 
-    /// Whether the attempt cap (`1 + connect_retries`) allows another attempt.
-    fn may_try_again(&self) -> bool {
-        self.route
-            .as_ref()
-            .is_some_and(|r| (self.tried.len() as u32) < r.retry.attempts)
-    }
-
     /// Report the attempt's outcome (if not yet reported) and release its in-flight slot.
     fn end_attempt(&mut self, outcome: Outcome, now: Instant, metrics: &Metrics) {
         self.report(outcome, now, metrics);
         self.attempt = None;
+    }
+
+    /// The request is over without reporting some outcome: give back half-open probe slots so
+    /// a breaker is not left waiting for an answer that will never come.
+    fn release_probes(&mut self) {
+        let Some(route) = &self.route else { return };
+        if let Some(attempt) = self.attempt.take()
+            && attempt.probe
+            && !attempt.reported
+        {
+            attempt.in_flight.endpoint().breaker.release_probe();
+        }
+        if std::mem::take(&mut self.upstream_probe) {
+            route.upstream.guard.breaker.release_probe();
+        }
+    }
+
+    /// Time left before the deadline (zero once it passed; the route's timeout before routing).
+    fn remaining(&self, now: Instant) -> Duration {
+        self.deadline
+            .map_or(Duration::ZERO, |d| d.saturating_duration_since(now))
+    }
+
+    /// Count a timed-out attempt by kind: `deadline` when the deadline is what ran out.
+    fn count_timeout(&self, metrics: &Metrics, kind: &'static str, now: Instant) {
+        let Some(route) = &self.route else { return };
+        let kind = if kind != "connect" && self.remaining(now) < Duration::from_millis(1) {
+            "deadline"
+        } else {
+            kind
+        };
+        metrics
+            .timeouts
+            .with_label_values(&[&route.name, &route.upstream.name, kind])
+            .inc();
+    }
+}
+
+/// Count and log a circuit-breaker transition (`endpoint` is `None` for the upstream's).
+fn breaker_transition(
+    metrics: &Metrics,
+    upstream: &crate::snapshot::UpstreamRuntime,
+    endpoint: Option<&Arc<EndpointState>>,
+    t: Transition,
+    request_id: &str,
+) {
+    let scope = if endpoint.is_some() {
+        "endpoint"
+    } else {
+        "upstream"
+    };
+    metrics
+        .breaker_transitions
+        .with_label_values(&[&upstream.name, scope, t.to.as_str()])
+        .inc();
+    let endpoint = endpoint.map_or("", |e| e.label.as_str());
+    if t.to == BreakerState::Open {
+        tracing::warn!(request_id, upstream = %upstream.name, endpoint, scope, from = t.from.as_str(), to = t.to.as_str(), "circuit breaker opened");
+    } else {
+        tracing::info!(request_id, upstream = %upstream.name, endpoint, scope, from = t.from.as_str(), to = t.to.as_str(), "circuit breaker changed state");
     }
 }
 
@@ -181,17 +296,150 @@ impl WeirProxy {
         Ok(true)
     }
 
-    /// Count a retry Pingora is about to make, by reason.
-    fn count_retry(&self, e: &Error, ctx: &RequestCtx, reason: &str) {
-        if e.retry()
-            && let Some(route) = &ctx.route
-        {
-            self.gateway
-                .metrics
-                .retries
-                .with_label_values(&[&route.upstream.name, reason])
-                .inc();
+    /// Shedding, fault injection and the upstream's breaker, in that order, for a routed
+    /// request. Returns whether the request was answered here.
+    async fn resilience_filter(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+        snapshot: &Snapshot,
+        route: &RouteEntry,
+    ) -> Result<bool> {
+        let metrics = &self.gateway.metrics;
+        let upstream = &route.upstream;
+        let shedding = &snapshot.config.load_shedding;
+        let now = Instant::now();
+        match admission::admit(
+            &self.gateway.in_flight,
+            upstream,
+            route.priority,
+            shedding,
+            now,
+        ) {
+            Ok(admitted) => {
+                ctx.permits = Some((admitted.gateway_permit, admitted.upstream_permit));
+                ctx.upstream_probe = admitted.upstream_probe;
+                if let Some(t) = admitted.transition {
+                    breaker_transition(metrics, upstream, None, t, ctx.request_id.as_str());
+                }
+            }
+            Err(refused) => {
+                let detail = match refused.by {
+                    ShedBy::CircuitBreaker => {
+                        metrics
+                            .breaker_rejections
+                            .with_label_values(&[&upstream.name])
+                            .inc();
+                        format!(
+                            "upstream {} is failing (its circuit breaker is open); retry after {} s",
+                            upstream.name, refused.retry_after_secs
+                        )
+                    }
+                    by => {
+                        metrics
+                            .shed
+                            .with_label_values(&[by.as_str(), route.priority.as_str()])
+                            .inc();
+                        format!(
+                            "the gateway is over capacity ({} limit) and sheds {} requests; retry after {} s",
+                            by.as_str(),
+                            route.priority,
+                            refused.retry_after_secs
+                        )
+                    }
+                };
+                tracing::debug!(request_id = %ctx.request_id.as_str(), route = %route.name, shed_by = refused.by.as_str(), priority = route.priority.as_str(), "request refused");
+                ctx.shed_by = Some(refused.by);
+                let retry_after = refused.retry_after_secs.to_string();
+                let problem = Problem::new(503, detail, ctx.request_id.as_str());
+                respond_with(
+                    session,
+                    problem,
+                    &ctx.request_id.value,
+                    true,
+                    vec![("retry-after", retry_after)],
+                )
+                .await?;
+                return Ok(true);
+            }
         }
+        let Some(plan) = &route.fault else {
+            return Ok(false);
+        };
+        let injected = plan.decide(&session.req_header().headers, &mut rand::rng());
+        ctx.fault = injected.label();
+        if let Some(delay) = injected.delay {
+            metrics
+                .faults
+                .with_label_values(&[&route.name, "delay"])
+                .inc();
+            tokio::time::sleep(delay.min(ctx.remaining(Instant::now()))).await;
+        }
+        if let Some(status) = injected.abort {
+            metrics
+                .faults
+                .with_label_values(&[&route.name, "abort"])
+                .inc();
+            // An injected abort is not the upstream's doing: the breaker's probe slot goes back.
+            ctx.release_probes();
+            let detail = format!("fault injected by route {} (abort)", route.name);
+            let problem = Problem::new(status, detail, ctx.request_id.as_str());
+            respond_with(
+                session,
+                problem,
+                &ctx.request_id.value,
+                true,
+                vec![("x-weir-fault", "abort".to_string())],
+            )
+            .await?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// Whether to retry after `failure`: the route's policy, then the upstream's budget. Counts
+    /// the retry, or the refusal of a retry that was otherwise wanted.
+    fn decide_retry(&self, session: &Session, ctx: &RequestCtx, failure: Failure) -> bool {
+        let (Some(route), Some(deadline)) = (&ctx.route, ctx.deadline) else {
+            return false;
+        };
+        let upstream = &route.upstream;
+        let metrics = &self.gateway.metrics;
+        let now = Instant::now();
+        let request = retry::Request {
+            idempotent: session.req_header().method.is_idempotent(),
+            body_replayable: !session.as_ref().retry_buffer_truncated(),
+            attempts: ctx.tried.len() as u32,
+            deadline,
+        };
+        let refusal = match retry::decide(&route.retry, failure, request, now) {
+            Ok(())
+                if upstream
+                    .guard
+                    .budget
+                    .try_withdraw(&upstream.retry_budget, now) =>
+            {
+                metrics
+                    .retries
+                    .with_label_values(&[&upstream.name, failure.label()])
+                    .inc();
+                tracing::debug!(request_id = %ctx.request_id.as_str(), upstream = %upstream.name, endpoint = %ctx.endpoint_label(), reason = failure.label(), attempt = ctx.tried.len(), "retrying");
+                return true;
+            }
+            Ok(()) => Refusal::BudgetExhausted,
+            Err(refusal) => refusal,
+        };
+        if matches!(
+            refusal,
+            Refusal::BudgetExhausted | Refusal::AttemptsExhausted | Refusal::DeadlinePassed
+        ) {
+            metrics
+                .retries_refused
+                .with_label_values(&[&upstream.name, refusal.label()])
+                .inc();
+            tracing::debug!(request_id = %ctx.request_id.as_str(), upstream = %upstream.name, reason = refusal.label(), "not retrying");
+        }
+        false
     }
 }
 
@@ -218,6 +466,13 @@ impl ProxyHttp for WeirProxy {
             client_ip: None,
             rate_limit_header: None,
             limited_by: None,
+            deadline: None,
+            permits: None,
+            connect_permit: None,
+            upstream_probe: false,
+            shed_by: None,
+            shed_retry_after: None,
+            fault: None,
         }
     }
 
@@ -253,9 +508,21 @@ impl ProxyHttp for WeirProxy {
                     .await;
                     self.apply_verdict(session, ctx, verdict).await?
                 };
-                ctx.route = Some(route);
+                ctx.deadline = Some(ctx.started + route.timeout);
+                ctx.route = Some(Arc::clone(&route));
+                let answered = refused
+                    || self
+                        .resilience_filter(session, ctx, &snapshot, &route)
+                        .await?;
+                if !answered {
+                    route
+                        .upstream
+                        .guard
+                        .budget
+                        .record_request(&route.upstream.retry_budget, Instant::now());
+                }
                 ctx.snapshot = Some(snapshot);
-                Ok(refused)
+                Ok(answered)
             }
             None => {
                 let detail = format!(
@@ -285,7 +552,59 @@ impl ProxyHttp for WeirProxy {
             Error::explain(ErrorType::InternalError, "upstream_peer without a route")
         })?;
         let upstream = &route.upstream;
+        if !ctx.tried.is_empty() {
+            let wait = backoff(
+                ctx.tried.len() as u32,
+                route.retry.backoff,
+                route.retry.max_backoff,
+                &mut rand::rng(),
+            )
+            .min(ctx.remaining(Instant::now()));
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+        }
         let now = Instant::now();
+        let remaining = ctx.remaining(now);
+        if remaining.is_zero() {
+            ctx.count_timeout(&self.gateway.metrics, "deadline", now);
+            return Err(Error::explain(
+                DEADLINE_EXCEEDED,
+                format!(
+                    "upstream {} did not answer within the route's {:?} deadline ({} attempts)",
+                    upstream.name,
+                    route.timeout,
+                    ctx.tried.len()
+                ),
+            ));
+        }
+        match upstream
+            .guard
+            .bulkhead
+            .try_connect(upstream.bulkhead.max_pending_connects)
+        {
+            Ok(permit) => ctx.connect_permit = Some(permit),
+            Err(_) => {
+                let shedding = &ctx
+                    .snapshot
+                    .as_ref()
+                    .map_or(1, |s| s.config.load_shedding.retry_after.as_secs().max(1));
+                self.gateway
+                    .metrics
+                    .shed
+                    .with_label_values(&["connect", route.priority.as_str()])
+                    .inc();
+                ctx.shed_by = Some(ShedBy::Connect);
+                ctx.shed_retry_after = Some(*shedding);
+                return Err(Error::explain(
+                    CONNECTS_FULL,
+                    format!(
+                        "too many connection attempts to upstream {} are under way; retry after {shedding} s",
+                        upstream.name
+                    ),
+                ));
+            }
+        }
         let pick = {
             let mut rng = rand::rng();
             balance::pick(upstream, &ctx.tried, now, &mut rng).or_else(|| {
@@ -326,16 +645,31 @@ impl ProxyHttp for WeirProxy {
         ctx.mode = pick.mode;
         ctx.last_pool = Some(pick.pool);
         ctx.tried.push(Arc::clone(endpoint));
+        let (admission, transition) = endpoint.breaker.admit(&upstream.breaker, now);
+        if let Some(t) = transition {
+            let request_id = ctx.request_id.as_str();
+            breaker_transition(
+                &self.gateway.metrics,
+                upstream,
+                Some(endpoint),
+                t,
+                request_id,
+            );
+        }
+        let probe = admission == BreakerAdmission::Probe;
         ctx.attempt = Some(Attempt {
             pool: pick.pool,
             in_flight: endpoint.start_request(),
             sent_at: now,
+            probe,
+            in_flight_at_start: upstream.guard.bulkhead.in_flight(),
             reported: false,
         });
+        // Every wait of the attempt ends by the deadline at the latest.
         let mut peer = HttpPeer::new(endpoint.key.addr, false, String::new());
-        peer.options.connection_timeout = Some(upstream.connect_timeout);
-        peer.options.read_timeout = Some(route.timeout);
-        peer.options.write_timeout = Some(route.timeout);
+        peer.options.connection_timeout = Some(route.connect_timeout.min(remaining));
+        peer.options.read_timeout = Some(route.read_timeout.min(remaining));
+        peer.options.write_timeout = Some(route.read_timeout.min(remaining));
         peer.options.idle_timeout = Some(UPSTREAM_IDLE_TIMEOUT);
         Ok(Box::new(peer))
     }
@@ -349,6 +683,7 @@ impl ProxyHttp for WeirProxy {
         _digest: Option<&pingora::protocols::Digest>,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
+        ctx.connect_permit = None;
         // Latency is measured from here, so connection set-up does not count as slowness.
         if let Some(attempt) = ctx.attempt.as_mut() {
             attempt.sent_at = Instant::now();
@@ -385,7 +720,7 @@ impl ProxyHttp for WeirProxy {
 
     async fn upstream_response_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
@@ -405,7 +740,41 @@ impl ProxyHttp for WeirProxy {
         };
         // The in-flight slot is held until the body is done (released in `logging`).
         ctx.report(outcome, now, &self.gateway.metrics);
+        let code = response.status.as_u16();
+        let retryable_status = ctx
+            .route
+            .as_ref()
+            .is_some_and(|r| r.retry.statuses.contains(&code));
+        // Decided here, before anything reaches the client; the budget is already charged, so
+        // `error_while_proxy` only passes the decision on.
+        if retryable_status && self.decide_retry(session, ctx, Failure::Status(code)) {
+            let mut e = Error::explain(
+                RETRY_STATUS,
+                format!("upstream answered {code}; retrying on another endpoint"),
+            );
+            e.set_retry(true);
+            return Err(e);
+        }
         Ok(())
+    }
+
+    fn upstream_response_body_filter(
+        &self,
+        _session: &mut Session,
+        _body: &mut Option<bytes::Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<Option<Duration>> {
+        // The deadline covers the body too; a response still streaming past it is cut.
+        let now = Instant::now();
+        if ctx.deadline.is_some_and(|d| now > d) {
+            ctx.count_timeout(&self.gateway.metrics, "deadline", now);
+            return Error::e_explain(
+                DEADLINE_EXCEEDED,
+                "the response body was still streaming at the route's deadline",
+            );
+        }
+        Ok(None)
     }
 
     async fn response_filter(
@@ -423,20 +792,21 @@ impl ProxyHttp for WeirProxy {
 
     fn fail_to_connect(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         _peer: &HttpPeer,
         ctx: &mut RequestCtx,
         mut e: Box<Error>,
     ) -> Box<Error> {
-        ctx.end_attempt(
-            Outcome::ConnectFailure,
-            Instant::now(),
-            &self.gateway.metrics,
-        );
+        let now = Instant::now();
+        ctx.connect_permit = None;
+        if matches!(e.etype(), ErrorType::ConnectTimedout) {
+            ctx.count_timeout(&self.gateway.metrics, "connect", now);
+        }
+        ctx.end_attempt(Outcome::ConnectFailure, now, &self.gateway.metrics);
         ctx.last_failure_was_connect = true;
         // Nothing was sent, so a connect failure is safe to retry whatever the method.
-        e.set_retry(ctx.may_try_again());
-        self.count_retry(&e, ctx, "connect_failure");
+        let retry = self.decide_retry(session, ctx, Failure::Connect);
+        e.set_retry(retry);
         e
     }
 
@@ -446,22 +816,30 @@ impl ProxyHttp for WeirProxy {
         session: &mut Session,
         e: Box<Error>,
         ctx: &mut RequestCtx,
-        client_reused: bool,
+        _client_reused: bool,
     ) -> Box<Error> {
-        ctx.end_attempt(Outcome::Failure, Instant::now(), &self.gateway.metrics);
+        let now = Instant::now();
+        ctx.end_attempt(Outcome::Failure, now, &self.gateway.metrics);
         ctx.last_failure_was_connect = false;
+        if e.etype() == &RETRY_STATUS {
+            return e; // decided and counted in `upstream_response_filter`
+        }
         let mut e = e.more_context(format!("peer: {peer}"));
-        // Pingora's default policy: only idempotent requests whose body is still buffered.
-        if !session.req_header().method.is_idempotent() || session.as_ref().retry_buffer_truncated()
-        {
+        if e.esource() != &ErrorSource::Upstream {
+            // The client went away or the gateway failed: nothing to retry upstream.
             e.set_retry(false);
-        } else {
-            e.retry.decide_reuse(client_reused);
+            return e;
         }
-        if !ctx.may_try_again() {
-            e.set_retry(false);
+        if matches!(
+            e.etype(),
+            ErrorType::ReadTimedout | ErrorType::WriteTimedout
+        ) {
+            ctx.count_timeout(&self.gateway.metrics, "read", now);
         }
-        self.count_retry(&e, ctx, "connection_error");
+        // Never once the response has started: the client already has part of an answer.
+        let started = session.response_written().is_some();
+        let retry = !started && self.decide_retry(session, ctx, Failure::Reset);
+        e.set_retry(retry);
         e
     }
 
@@ -474,8 +852,13 @@ impl ProxyHttp for WeirProxy {
         let (code, detail) = describe_failure(e, ctx);
         if code > 0 {
             let problem = Problem::new(code, detail, ctx.request_id.as_str());
-            if let Err(write_error) = respond(session, problem, &ctx.request_id.value, false).await
-            {
+            let headers = ctx
+                .shed_retry_after
+                .map(|secs| vec![("retry-after", secs.to_string())])
+                .unwrap_or_default();
+            let written =
+                respond_with(session, problem, &ctx.request_id.value, false, headers).await;
+            if let Err(write_error) = written {
                 tracing::debug!(request_id = %ctx.request_id.as_str(), error = %write_error, "could not send error response");
             }
         }
@@ -492,7 +875,9 @@ impl ProxyHttp for WeirProxy {
         if e.is_some_and(|e| e.esource() == &ErrorSource::Upstream) {
             ctx.report(Outcome::Failure, now, &self.gateway.metrics);
         }
+        ctx.release_probes();
         ctx.attempt = None;
+        ctx.connect_permit = None;
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
         let duration = now.saturating_duration_since(ctx.started);
         let route = ctx.route.as_deref();
@@ -523,6 +908,9 @@ impl ProxyHttp for WeirProxy {
                 .and_then(|a| a.as_inet())
                 .map(|a| a.ip().to_string()),
             rate_limited_by: ctx.limited_by.as_deref(),
+            shed_by: ctx.shed_by.map(ShedBy::as_str),
+            fault: ctx.fault,
+            priority: route.map_or("", |r| r.priority.as_str()),
             method: req.method.as_str(),
             host: problem::echo(request_host(req)),
             path: problem::echo(req.uri.path()),
@@ -570,11 +958,18 @@ fn describe_failure(e: &Error, ctx: &RequestCtx) -> (u16, String) {
         ErrorType::ReadTimedout | ErrorType::WriteTimedout
             if e.esource() == &ErrorSource::Upstream =>
         {
-            let timeout = ctx.route.as_ref().map_or(Duration::ZERO, |r| r.timeout);
-            (
-                504,
-                format!("upstream {upstream} did not answer within {timeout:?}"),
-            )
+            let detail = match &ctx.route {
+                Some(route) if ctx.remaining(Instant::now()) < Duration::from_millis(1) => format!(
+                    "upstream {upstream} did not answer within the route's {:?} deadline ({attempts} attempts)",
+                    route.timeout
+                ),
+                Some(route) => format!(
+                    "upstream {upstream} did not answer within the {:?} read timeout ({attempts} attempts)",
+                    route.read_timeout
+                ),
+                None => format!("upstream {upstream} did not answer in time"),
+            };
+            (504, detail)
         }
         _ => match e.esource() {
             ErrorSource::Upstream => (

@@ -112,6 +112,7 @@ fn apply_inner(gateway: &Gateway, text: &str, now: Instant) -> Result<Applied, R
         current.gateway_id.clone(),
         &gateway.registry,
         &gateway.limiters,
+        &gateway.guards,
         &gateway.metrics,
         now,
     );
@@ -127,6 +128,12 @@ fn apply_inner(gateway: &Gateway, text: &str, now: Instant) -> Result<Applied, R
         .retain(|name| published.config.rate_limits.contains_key(name))
     {
         gateway.metrics.forget_policy(&policy);
+    }
+    for upstream in gateway
+        .guards
+        .retain(|name| published.upstreams.contains_key(name))
+    {
+        gateway.metrics.forget_upstream(&upstream);
     }
     Ok(Applied::Changed { version, changes })
 }

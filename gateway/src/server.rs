@@ -21,6 +21,7 @@ use crate::proxy::WeirProxy;
 use crate::ratelimit::LimiterRegistry;
 use crate::ratelimit::janitor::BucketJanitor;
 use crate::reload::checksum;
+use crate::resilience::guards::GuardRegistry;
 use crate::snapshot::Snapshot;
 use crate::state::Gateway;
 use crate::watcher::ConfigWatcher;
@@ -91,6 +92,7 @@ pub fn run(options: RunOptions) -> Result<(), StartError> {
     let access_log = AccessLog::open(&config.access_log).map_err(StartError::AccessLog)?;
     let registry = Arc::new(EndpointRegistry::default());
     let limiters = Arc::new(LimiterRegistry::default());
+    let guards = Arc::new(GuardRegistry::default());
     let (proxy_addr, admin_addr) = (config.listen.http, config.admin.listen);
     let first = Snapshot::compile(
         Arc::new(config),
@@ -99,10 +101,13 @@ pub fn run(options: RunOptions) -> Result<(), StartError> {
         gateway_id.clone(),
         &registry,
         &limiters,
+        &guards,
         &metrics,
         Instant::now(),
     );
-    let gateway = Arc::new(Gateway::new(first, registry, limiters, metrics, access_log));
+    let gateway = Arc::new(Gateway::new(
+        first, registry, limiters, guards, metrics, access_log,
+    ));
     tracing::info!(
         gateway_id, %proxy_addr, %admin_addr, config = %options.config_path.display(),
         threads = options.threads, "starting weir gateway"

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use prometheus::{Histogram, IntCounter};
-use weir_config::{Config, HealthCheck, OutlierDetection, RegionPolicy};
+use weir_config::{
+    Config, HealthCheck, OutlierDetection, Priority, RegionPolicy, RetryBudget, RetryPolicy,
+};
 
 use crate::client_ip::ClientIpResolver;
 use crate::endpoint::{EndpointKey, EndpointRegistry, EndpointState};
@@ -14,6 +16,9 @@ use crate::metrics::Metrics;
 use crate::ratelimit::policy::RouteLimits;
 use crate::ratelimit::store::RedisStore;
 use crate::ratelimit::{LimiterRegistry, Policy};
+use crate::resilience::adaptive::GradientLimit;
+use crate::resilience::fault::FaultPlan;
+use crate::resilience::guards::{GuardRegistry, UpstreamGuard};
 use crate::router::Router;
 
 /// One config version, ready to serve.
@@ -38,8 +43,15 @@ pub struct Snapshot {
 pub struct RouteEntry {
     pub name: Arc<str>,
     pub upstream: Arc<UpstreamRuntime>,
+    /// The total deadline, from arrival to the end of the response.
     pub timeout: Duration,
-    pub retry: weir_config::RetryPolicy,
+    /// Per attempt: first byte and each later read.
+    pub read_timeout: Duration,
+    /// Per attempt; the upstream's unless the route sets one.
+    pub connect_timeout: Duration,
+    pub priority: Priority,
+    pub retry: RetryPolicy,
+    pub fault: Option<FaultPlan>,
     pub request_duration: Histogram,
     /// The route's rate-limit policies (locals, then globals, each in the order written); all
     /// must admit.
@@ -54,8 +66,26 @@ pub struct UpstreamRuntime {
     pub min_healthy_fraction: f64,
     pub outlier: OutlierDetection,
     pub connect_timeout: Duration,
+    pub retry_budget: RetryBudget,
+    pub breaker: weir_config::CircuitBreaker,
+    pub slow_start: Duration,
+    pub bulkhead: weir_config::Bulkhead,
+    /// The breaker, budget and bulkhead state, kept across config versions.
+    pub guard: Arc<UpstreamGuard>,
+    /// The adaptive in-flight limit, with `bulkhead.adaptive`.
+    pub adaptive: Option<Arc<GradientLimit>>,
     pub pools: Vec<PoolRuntime>,
     pub panic_routing: IntCounter,
+}
+
+impl UpstreamRuntime {
+    /// The in-flight cap now: the adaptive limit, or `bulkhead.max_in_flight`.
+    pub fn in_flight_cap(&self) -> u32 {
+        match (&self.adaptive, &self.bulkhead.adaptive) {
+            (Some(limit), Some(settings)) => limit.cap(settings, self.bulkhead.max_in_flight),
+            _ => self.bulkhead.max_in_flight,
+        }
+    }
 }
 
 pub struct PoolRuntime {
@@ -87,6 +117,19 @@ impl PoolRuntime {
         available > 0 && available as f64 >= min_fraction * self.endpoints.len() as f64
     }
 
+    /// The pool's slow-start share: the mean of its available endpoints' (1 when none is
+    /// ramping), so a whole region coming back ramps up like an endpoint does.
+    pub fn slow_start_factor(&self, now: Instant, window: Duration) -> f64 {
+        let (sum, n) = self
+            .endpoints
+            .iter()
+            .filter(|e| e.is_available(now))
+            .fold((0.0, 0u32), |(s, n), e| {
+                (s + e.slow_start_factor(now, window), n + 1)
+            });
+        if n == 0 { 1.0 } else { sum / f64::from(n) }
+    }
+
     /// Mean latency estimate over the available endpoints that have one.
     pub fn latency(&self, now: Instant) -> Option<Duration> {
         let (sum, n) = self
@@ -101,7 +144,8 @@ impl PoolRuntime {
 
 impl Snapshot {
     /// Compile a validated config. Endpoint states come from (and are added to) `registry`,
-    /// rate-limit buckets and the Redis store from `limiters`.
+    /// rate-limit buckets and the Redis store from `limiters`, upstream breakers, budgets and
+    /// bulkheads from `guards`.
     #[allow(clippy::too_many_arguments)]
     pub fn compile(
         config: Arc<Config>,
@@ -110,6 +154,7 @@ impl Snapshot {
         gateway_id: String,
         registry: &EndpointRegistry,
         limiters: &LimiterRegistry,
+        guards: &GuardRegistry,
         metrics: &Metrics,
         now: Instant,
     ) -> Self {
@@ -174,6 +219,7 @@ impl Snapshot {
                         }
                     })
                     .collect();
+                let guard = guards.get_or_create(name, now);
                 let runtime = UpstreamRuntime {
                     name: Arc::clone(&name_arc),
                     policy: up.region_policy,
@@ -181,23 +227,47 @@ impl Snapshot {
                     min_healthy_fraction: up.min_healthy_fraction,
                     outlier: up.outlier.clone(),
                     connect_timeout: up.connect_timeout,
+                    retry_budget: up.retry_budget.clone(),
+                    breaker: up.circuit_breaker.clone(),
+                    slow_start: up.slow_start,
+                    bulkhead: up.bulkhead.clone(),
+                    adaptive: guard.adaptive_limit(up.bulkhead.adaptive.as_ref(), now),
+                    guard,
                     pools,
                     panic_routing: metrics.panic_routing.with_label_values(&[name.as_str()]),
                 };
-                for reason in ["connect_failure", "connection_error"] {
+                for reason in ["connect_failure", "reset", "status"] {
                     metrics.retries.with_label_values(&[name.as_str(), reason]);
                 }
+                for reason in ["budget_exhausted", "attempts_exhausted", "deadline"] {
+                    metrics
+                        .retries_refused
+                        .with_label_values(&[name.as_str(), reason]);
+                }
+                metrics
+                    .breaker_rejections
+                    .with_label_values(&[name.as_str()]);
                 (name.clone(), Arc::new(runtime))
             })
             .collect();
         let router = Router::new(config.routes.iter().filter_map(|route| {
             // Validation guarantees the upstream exists; a missing one would only drop the route.
             let upstream = Arc::clone(upstreams.get(&route.upstream)?);
+            let connect_timeout = route.connect_timeout.unwrap_or(upstream.connect_timeout);
             let entry = RouteEntry {
                 name: Arc::from(route.name.as_str()),
                 upstream,
                 timeout: route.timeout,
+                read_timeout: route.read_timeout,
+                connect_timeout,
+                priority: route.priority,
                 retry: route.retry.clone(),
+                fault: route.fault.as_ref().map(|fault| {
+                    for kind in ["delay", "abort"] {
+                        metrics.faults.with_label_values(&[&route.name, kind]);
+                    }
+                    FaultPlan::new(fault)
+                }),
                 request_duration: metrics.request_duration.with_label_values(&[&route.name]),
                 limits: RouteLimits::new(
                     route

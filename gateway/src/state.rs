@@ -1,5 +1,5 @@
-//! The gateway's shared state: the current snapshot (swapped whole), the endpoint and limiter
-//! registries that outlive snapshots, metrics, the access log and readiness.
+//! The gateway's shared state: the current snapshot (swapped whole), the endpoint, limiter and
+//! upstream-guard registries that outlive snapshots, the gateway-wide in-flight count, metrics, the access log and readiness.
 
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -11,6 +11,8 @@ use crate::access_log::AccessLog;
 use crate::endpoint::EndpointRegistry;
 use crate::metrics::Metrics;
 use crate::ratelimit::LimiterRegistry;
+use crate::resilience::bulkhead::Bulkhead;
+use crate::resilience::guards::GuardRegistry;
 use crate::snapshot::Snapshot;
 
 pub struct Gateway {
@@ -18,6 +20,10 @@ pub struct Gateway {
     pub registry: Arc<EndpointRegistry>,
     /// Rate-limit buckets and the Redis store, kept across config versions.
     pub limiters: Arc<LimiterRegistry>,
+    /// Upstream breakers, retry budgets and bulkheads, kept across config versions.
+    pub guards: Arc<GuardRegistry>,
+    /// Requests in progress in the whole gateway, capped by `[load_shedding]`.
+    pub in_flight: Arc<Bulkhead>,
     pub metrics: Metrics,
     pub access_log: AccessLog,
     /// Set once the proxy listener accepts connections.
@@ -31,6 +37,7 @@ impl Gateway {
         first: Snapshot,
         registry: Arc<EndpointRegistry>,
         limiters: Arc<LimiterRegistry>,
+        guards: Arc<GuardRegistry>,
         metrics: Metrics,
         access_log: AccessLog,
     ) -> Self {
@@ -39,6 +46,8 @@ impl Gateway {
             snapshot: ArcSwap::from_pointee(first),
             registry,
             limiters,
+            guards,
+            in_flight: Arc::new(Bulkhead::new()),
             metrics,
             access_log,
             listening: AtomicBool::new(false),

@@ -1,12 +1,15 @@
 //! The `/status` document: config version and, per upstream, pool and endpoint, what the balancer
-//! sees right now (weight, health, ejection, EWMA latency, in-flight), and per rate-limit policy
-//! its quota and how many keys it tracks.
+//! sees right now (weight, health, ejection, breakers, slow start, EWMA latency, in-flight, the
+//! bulkhead and retry budget), and per rate-limit policy its quota and how many keys it tracks.
+//! Also samples the gauges that are cheaper to read when scraped than to keep on the request
+//! path.
 
 use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Snapshot, UpstreamRuntime};
+use crate::state::Gateway;
 
 #[derive(Debug, Serialize)]
 pub struct Status<'a> {
@@ -14,8 +17,32 @@ pub struct Status<'a> {
     pub region: Option<&'a str>,
     pub config_version: u64,
     pub config_checksum: &'a str,
+    pub load_shedding: LoadSheddingStatus,
     pub upstreams: Vec<UpstreamStatus<'a>>,
     pub rate_limits: Vec<RateLimitStatus<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LoadSheddingStatus {
+    pub in_flight: u32,
+    pub max_in_flight: u32,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BulkheadStatus {
+    pub in_flight: u32,
+    /// The cap now: `max_in_flight`, or the adaptive limit's current value.
+    pub limit: u32,
+    pub adaptive: bool,
+    pub pending_connects: u32,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RetryBudgetStatus {
+    /// First attempts in the budget's window.
+    pub requests: u64,
+    /// Retries in the budget's window.
+    pub retries: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -34,6 +61,10 @@ pub struct UpstreamStatus<'a> {
     pub name: &'a str,
     pub region_policy: &'static str,
     pub active_health_checks: bool,
+    /// The upstream-wide circuit breaker: closed, open or half_open.
+    pub breaker: &'static str,
+    pub bulkhead: BulkheadStatus,
+    pub retry_budget: RetryBudgetStatus,
     pub pools: Vec<PoolStatus<'a>>,
 }
 
@@ -55,9 +86,13 @@ pub struct EndpointStatus {
     pub ejected: bool,
     pub ewma_latency_ms: Option<f64>,
     pub in_flight: u32,
+    /// The endpoint's circuit breaker: closed, open or half_open.
+    pub breaker: &'static str,
+    /// Its share of normal traffic while in slow start (1 when not ramping).
+    pub slow_start: f64,
 }
 
-pub fn build(snapshot: &Snapshot, now: Instant) -> Status<'_> {
+pub fn build(snapshot: &Snapshot, gateway_in_flight: u32, now: Instant) -> Status<'_> {
     let upstreams = snapshot
         .upstreams
         .values()
@@ -68,6 +103,17 @@ pub fn build(snapshot: &Snapshot, now: Instant) -> Status<'_> {
                 weir_config::RegionPolicy::Weighted => "weighted",
             },
             active_health_checks: up.health.is_some(),
+            breaker: up.guard.breaker.state(&up.breaker, now).as_str(),
+            bulkhead: BulkheadStatus {
+                in_flight: up.guard.bulkhead.in_flight(),
+                limit: up.in_flight_cap(),
+                adaptive: up.adaptive.is_some(),
+                pending_connects: up.guard.bulkhead.pending_connects(),
+            },
+            retry_budget: {
+                let (requests, retries) = up.guard.budget.usage(&up.retry_budget, now);
+                RetryBudgetStatus { requests, retries }
+            },
             pools: up
                 .pools
                 .iter()
@@ -88,6 +134,9 @@ pub fn build(snapshot: &Snapshot, now: Instant) -> Status<'_> {
                                 .latency_estimate()
                                 .map(|d| (d.as_secs_f64() * 1e6).round() / 1e3),
                             in_flight: e.in_flight(),
+                            breaker: e.breaker.state(&up.breaker, now).as_str(),
+                            slow_start: (e.slow_start_factor(now, up.slow_start) * 1e3).round()
+                                / 1e3,
                         })
                         .collect(),
                 })
@@ -106,11 +155,51 @@ pub fn build(snapshot: &Snapshot, now: Instant) -> Status<'_> {
         })
         .collect();
     Status {
+        load_shedding: LoadSheddingStatus {
+            in_flight: gateway_in_flight,
+            max_in_flight: snapshot.config.load_shedding.max_in_flight,
+        },
         rate_limits,
         gateway_id: &snapshot.gateway_id,
         region: snapshot.local_region.as_deref(),
         config_version: snapshot.version,
         config_checksum: &snapshot.checksum,
         upstreams,
+    }
+}
+
+/// Set the gauges sampled at scrape time: in-flight counts, bulkhead limits and breaker states.
+pub fn sample_gauges(gateway: &Gateway, now: Instant) {
+    let snapshot = gateway.snapshot();
+    let metrics = &gateway.metrics;
+    metrics
+        .gateway_in_flight
+        .set(i64::from(gateway.in_flight.in_flight()));
+    for up in snapshot.upstreams.values() {
+        sample_upstream(up, metrics, now);
+    }
+}
+
+fn sample_upstream(up: &UpstreamRuntime, metrics: &crate::metrics::Metrics, now: Instant) {
+    let name = &*up.name;
+    metrics
+        .bulkhead_in_flight
+        .with_label_values(&[name])
+        .set(i64::from(up.guard.bulkhead.in_flight()));
+    metrics
+        .bulkhead_limit
+        .with_label_values(&[name])
+        .set(i64::from(up.in_flight_cap()));
+    metrics
+        .breaker_state_upstream
+        .with_label_values(&[name])
+        .set(up.guard.breaker.state(&up.breaker, now).code());
+    for pool in &up.pools {
+        for e in &pool.endpoints {
+            metrics
+                .breaker_state_endpoint
+                .with_label_values(&[name, &pool.region, &e.label])
+                .set(e.breaker.state(&up.breaker, now).code());
+        }
     }
 }

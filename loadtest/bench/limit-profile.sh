@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# limit-profile.sh: what a rate limit that never triggers costs Weir per request, counted in
+# limit-profile.sh: what a rate limit (or the resilience policies, weir-resilience) that never
+# triggers costs Weir per request, counted in
 # instructions under valgrind's callgrind, which do not depend on what else the machine is doing
 # (wall-clock CPU on the shared development VM varies by ±15% between runs). Runs plain Weir and
 # proxy-bench.sh's limit targets with the same configs (weir.toml.template + TARGET.toml.part)
@@ -15,7 +16,10 @@
 #
 # Environment:
 #   PROFILE_DURATION   seconds of load between the two dumps (default 6)
-#   PROFILE_TARGETS    subset of: weir weir-limit weir-limit-quiet weir-global (default: all)
+#   PROFILE_TARGETS    subset of: weir weir-limit weir-limit-quiet weir-global weir-resilience
+#                      weir-before (default: all; weir-before only with WEIR_BEFORE_BIN)
+#   WEIR_BEFORE_BIN    a weir-gateway built from an older commit, profiled as weir-before with
+#                      the plain weir config (e.g. the build before the resilience policies)
 #   CARGO_TARGET_DIR   where cargo put the binaries (default <repo>/target)
 set -euo pipefail
 
@@ -24,7 +28,8 @@ BENCH_DIR=$ROOT/loadtest/bench
 RELEASE_DIR=${CARGO_TARGET_DIR:-$ROOT/target}/release
 OUT_DIR=$ROOT/target/bench
 DURATION=${PROFILE_DURATION:-6}
-ALL_TARGETS='weir weir-limit weir-limit-quiet weir-global'
+ALL_TARGETS='weir weir-limit weir-limit-quiet weir-global weir-resilience'
+if [[ -n ${WEIR_BEFORE_BIN:-} ]]; then ALL_TARGETS="weir-before $ALL_TARGETS"; fi
 TARGETS=${PROFILE_TARGETS:-$ALL_TARGETS}
 
 ORIGIN_PORT=18001
@@ -124,14 +129,16 @@ for target in $ALL_TARGETS; do
 	config=$OUT_DIR/logs/limit-profile-$target.toml
 	{
 		cat "$BENCH_DIR/weir.toml.template"
-		if [[ $target != weir ]]; then cat "$BENCH_DIR/$target.toml.part"; fi
+		if [[ $target != weir && $target != weir-before ]]; then cat "$BENCH_DIR/$target.toml.part"; fi
 	} | sed -e "s/@LISTEN_PORT@/$WEIR_PORT/g" -e "s/@ADMIN_PORT@/$WEIR_ADMIN_PORT/g" \
 		-e "s/@ORIGIN_PORT@/$ORIGIN_PORT/g" -e "s/@REDIS_PORT@/$REDIS_PORT/g" \
 		-e 's|^url = "redis://.*"$|&\ntimeout = "1s"|' >"$config"
 
 	profile=$OUT_DIR/callgrind-limit-$target
 	rm -f "$profile".*
-	valgrind --tool=callgrind --callgrind-out-file="$profile" "$RELEASE_DIR/weir-gateway" \
+	bin=$RELEASE_DIR/weir-gateway
+	if [[ $target == weir-before ]]; then bin=$WEIR_BEFORE_BIN; fi
+	valgrind --tool=callgrind --callgrind-out-file="$profile" "$bin" \
 		--config "$config" --threads 1 >/dev/null 2>"$OUT_DIR/logs/limit-profile-$target.log" &
 	pid=$!
 	STARTED_PIDS+=("$pid")
@@ -155,7 +162,7 @@ for target in $ALL_TARGETS; do
 		vs=$(awk -v a="${INSTRUCTIONS[$target]}" -v b="${INSTRUCTIONS[weir]}" 'BEGIN { printf "%+.1f%%", (a / b - 1) * 100 }')
 	fi
 	printf '%-18s %10s %18s %10s\n' "$target" "$served" "${INSTRUCTIONS[$target]}" "$vs"
-	if [[ $target != weir ]]; then
+	if [[ $target == weir-limit* || $target == weir-global ]]; then
 		if ((admitted1 - admitted0 == 0)); then
 			log "$target: WARNING: the policy admitted no request during the load; the count is not a limit's"
 		fi

@@ -2,7 +2,9 @@
 # proxy-bench.sh: compare Weir's proxy throughput, latency and CPU cost per
 # request with the origin served directly, nginx, a bare Pingora proxy and
 # (if installed) HAProxy, and measure what a rate limit that never triggers
-# costs Weir (local, without its response headers, and global in Redis).
+# costs Weir (local, without its response headers, and global in Redis), and
+# what every resilience policy configured but never triggered costs
+# (weir-resilience; weir-before runs a build from before the policies existed).
 # See loadtest/README.md for the method.
 #
 # Environment:
@@ -10,8 +12,12 @@
 #   BENCH_WARMUP        warm-up run, seconds (default 2)
 #   BENCH_CONNECTIONS   wrk connections (default 50)
 #   BENCH_TARGETS       space-separated subset of: origin weir weir-limit
-#                       weir-limit-quiet weir-global nginx bare haproxy
-#                       (default: all of them)
+#                       weir-limit-quiet weir-global weir-resilience
+#                       weir-before nginx bare haproxy
+#                       (default: all of them; weir-before only when
+#                       WEIR_BEFORE_BIN is set)
+#   WEIR_BEFORE_BIN     a weir-gateway binary built from an older commit, run
+#                       as target weir-before with the plain weir config
 #   BENCH_SKIP_BUILD    1 = use the binaries already built
 #   BENCH_BUILD_TIMEOUT seconds allowed for cargo build (default 3600)
 #   BENCH_OUT           JSON output (default <repo>/target/bench/proxy-bench.json)
@@ -31,7 +37,8 @@ WARMUP=${BENCH_WARMUP:-2}
 WARMUP=${WARMUP%s}
 CONNECTIONS=${BENCH_CONNECTIONS:-50}
 # In the order they run and are reported.
-ALL_TARGETS='origin weir weir-limit weir-limit-quiet weir-global nginx bare haproxy'
+ALL_TARGETS='origin weir weir-limit weir-limit-quiet weir-global weir-resilience nginx bare haproxy'
+if [[ -n ${WEIR_BEFORE_BIN:-} ]]; then ALL_TARGETS="origin weir-before ${ALL_TARGETS#origin }"; fi
 TARGETS=${BENCH_TARGETS:-$ALL_TARGETS}
 SKIP_BUILD=${BENCH_SKIP_BUILD:-0}
 BUILD_TIMEOUT=${BENCH_BUILD_TIMEOUT:-3600}
@@ -73,7 +80,7 @@ done
 
 wants() { [[ " $TARGETS " == *" $1 "* ]]; }
 # Any of the targets that run weir-gateway.
-wants_weir() { wants weir || wants weir-limit || wants weir-limit-quiet || wants weir-global; }
+wants_weir() { wants weir || wants weir-limit || wants weir-limit-quiet || wants weir-global || wants weir-resilience; }
 
 # /proc files are read with `read`, not $(<file): under set -e, bash 5.2 exits
 # the whole script when $(<file) fails, even on the left of ||.
@@ -128,7 +135,7 @@ build() {
 		die "cannot build weir-loadtest, which provides the origin"
 	if wants_weir && ! (cd "$ROOT" && timeout "$BUILD_TIMEOUT" cargo build --release -p weir-gateway --bins); then
 		local target
-		for target in weir weir-limit weir-limit-quiet weir-global; do
+		for target in weir weir-limit weir-limit-quiet weir-global weir-resilience; do
 			SKIP_REASON[$target]="cargo build -p weir-gateway --bins failed"
 		done
 	fi
@@ -299,11 +306,12 @@ start_redis() {
 start_weir() {
 	local target=$1 bin=$RELEASE_DIR/weir-gateway
 	local -a parts=("$BENCH_DIR/weir.toml.template")
+	if [[ $target == weir-before ]]; then bin=${WEIR_BEFORE_BIN:-}; fi
 	[[ -x $bin ]] || {
 		SKIP_REASON[$target]="$bin not built"
 		return 1
 	}
-	if [[ $target != weir ]]; then parts+=("$BENCH_DIR/$target.toml.part"); fi
+	if [[ $target != weir && $target != weir-before ]]; then parts+=("$BENCH_DIR/$target.toml.part"); fi
 	if [[ $target == weir-global ]]; then start_redis || return 1; fi
 	PORT=$WEIR_PORT
 	cat "${parts[@]}" | sed -e "s/@LISTEN_PORT@/$WEIR_PORT/g" -e "s/@ADMIN_PORT@/$WEIR_ADMIN_PORT/g" \
@@ -318,7 +326,7 @@ check_limit_headers() {
 	local target=$1 port=$2 response want has=no
 	case $target in
 	weir-limit | weir-global) want=yes ;;
-	weir | weir-limit-quiet) want=no ;;
+	weir | weir-limit-quiet | weir-resilience | weir-before) want=no ;;
 	*) return 0 ;;
 	esac
 	response=$(http_get "$port" /) || response=''
@@ -392,7 +400,7 @@ bench_target() {
 	STARTED_PID='' PORT=''
 	case $target in
 	origin) start_origin_target ;;
-	weir | weir-limit | weir-limit-quiet | weir-global) start_weir "$target" ;;
+	weir | weir-limit | weir-limit-quiet | weir-global | weir-resilience | weir-before) start_weir "$target" ;;
 	nginx) start_nginx ;;
 	bare) start_bare ;;
 	haproxy) start_haproxy ;;

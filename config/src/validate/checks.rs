@@ -218,6 +218,11 @@ pub(super) fn show(duration: Duration) -> String {
     humantime::format_duration(duration).to_string()
 }
 
+/// A character allowed in an HTTP token (RFC 9110 `tchar`), which header names are.
+pub(super) fn is_token_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,7 @@ mod checks;
 mod client_ip;
 mod rate_limit;
 mod redis;
+mod resilience;
 mod route;
 mod upstream;
 
@@ -48,7 +49,7 @@ pub(crate) fn validate(raw: &RawConfig, report: &mut Reporter<'_>) -> Config {
         listen,
         admin,
         access_log: validate_access_log(&raw.access_log, report),
-        load_shedding: Default::default(),
+        load_shedding: resilience::validate_load_shedding(&raw.load_shedding, report),
         routes: route::validate_routes(&raw.routes, &upstream_names, &rate_limit_names, report),
         upstreams,
         client_ip: client_ip::validate_client_ip(&raw.client_ip, report),

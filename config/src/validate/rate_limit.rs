@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::checks::{check_name, duration_up_to, integer_in, one_of, show};
+use super::checks::{check_name, duration_up_to, integer_in, is_token_char, one_of, show};
 use crate::document::{At, OneOrMany, join_index, join_key};
 use crate::model::{KeyPart, LimitScope, MissingKey, RateLimitPolicy, StoreErrorAction};
 use crate::raw::RawRateLimit;
@@ -207,11 +207,6 @@ fn parse_key_part(text: &str) -> Result<KeyPart, String> {
         ));
     }
     Ok(KeyPart::Header(name.to_ascii_lowercase()))
-}
-
-/// A character allowed in an HTTP token (RFC 9110 `tchar`), which header names are.
-fn is_token_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c)
 }
 
 #[cfg(test)]

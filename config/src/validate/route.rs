@@ -116,6 +116,7 @@ fn validate_route(
         &at("timeout"),
         report,
     );
+    let resilience = super::resilience::validate_route(raw, path, timeout, report);
     let route = Route {
         name,
         host,
@@ -126,11 +127,11 @@ fn validate_route(
             .map(|upstream: &At<String>| upstream.value.clone())
             .unwrap_or_default(),
         timeout,
-        read_timeout: timeout,
-        connect_timeout: None,
-        priority: Default::default(),
-        retry: Default::default(),
-        fault: None,
+        read_timeout: resilience.read_timeout,
+        connect_timeout: resilience.connect_timeout,
+        priority: resilience.priority,
+        retry: resilience.retry,
+        fault: resilience.fault,
         rate_limits: raw
             .rate_limits
             .as_ref()

@@ -15,6 +15,7 @@ pub(super) fn validate_upstream(raw: &RawUpstream, report: &mut Reporter<'_>) ->
     let path = join_key("upstreams", &raw.name.value);
     check_name(&raw.name, &path, report);
     let at = |key: &str| join_key(&path, key);
+    let resilience = super::resilience::validate_upstream(raw, &path, report);
     Upstream {
         name: raw.name.value.clone(),
         region_policy: one_of(
@@ -44,10 +45,10 @@ pub(super) fn validate_upstream(raw: &RawUpstream, report: &mut Reporter<'_>) ->
             &at("connect_timeout"),
             report,
         ),
-        retry_budget: Default::default(),
-        circuit_breaker: Default::default(),
-        slow_start: Upstream::DEFAULT_SLOW_START,
-        bulkhead: Default::default(),
+        retry_budget: resilience.retry_budget,
+        circuit_breaker: resilience.circuit_breaker,
+        slow_start: resilience.slow_start,
+        bulkhead: resilience.bulkhead,
         pools: raw
             .pools
             .as_ref()

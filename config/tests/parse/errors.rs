@@ -13,7 +13,7 @@ http = "localhost:8080"
 
 [upstreams.api]
 helth = { path = "/healthz" }
-connect_retries = "two"
+bulkhead = { max_in_flight = "two" }
 
 [[upstreams.api.pools]]
 region = "us-east"
@@ -37,7 +37,7 @@ upstream = "apii"
         vec![
             ("listen.http", Some(2), Some(8)),
             ("upstreams.api.helth", Some(5), Some(1)),
-            ("upstreams.api.connect_retries", Some(6), Some(19)),
+            ("upstreams.api.bulkhead.max_in_flight", Some(6), Some(30)),
             ("upstreams.api.pools[0].weight", Some(10), Some(10)),
             ("routes[1].upstream", Some(18), Some(12)),
         ],
@@ -46,7 +46,7 @@ upstream = "apii"
     assert_eq!(
         found[1].message,
         "unknown key (expected one of: region_policy, health, min_healthy_fraction, \
-         connect_timeout, connect_retries, outlier, pools)"
+         connect_timeout, outlier, slow_start, retry_budget, circuit_breaker, bulkhead, pools)"
     );
     assert_eq!(found[2].message, "expected an integer, got a string");
     assert_eq!(
@@ -229,8 +229,8 @@ fn bare_number_durations_ask_for_a_unit() {
 #[test]
 fn huge_integers_are_reported_not_wrapped() {
     assert_single_error(
-        &with_upstream_keys("connect_retries = 99999999999999999999"),
-        "upstreams.api.connect_retries",
+        &with_upstream_keys("bulkhead = { max_in_flight = 99999999999999999999 }"),
+        "upstreams.api.bulkhead.max_in_flight",
         "",
     );
     assert_single_error(
@@ -244,7 +244,7 @@ fn huge_integers_are_reported_not_wrapped() {
 fn missing_required_keys_point_at_their_table() {
     let text = r#"
 [upstreams.api]
-connect_retries = 1
+slow_start = "1s"
 
 [upstreams.web]
 [[upstreams.web.pools]]
@@ -344,7 +344,7 @@ fn error_display_formats() {
 #[test]
 fn parse_errors_display_one_per_line() {
     let Err(found) = parse(&with_upstream_keys(
-        "connect_retries = 9\nconnect_timeout = \"0s\"",
+        "slow_start = \"1h\"\nconnect_timeout = \"0s\"",
     )) else {
         panic!("expected errors");
     };
@@ -492,7 +492,8 @@ rate_limit = ["per-client"]
     );
     assert_eq!(
         found[3].message,
-        "unknown key (expected one of: name, host, path_prefix, upstream, timeout, rate_limits)"
+        "unknown key (expected one of: name, host, path_prefix, upstream, timeout, read_timeout, \
+         connect_timeout, priority, retry, fault, rate_limits)"
     );
 }
 

@@ -6,9 +6,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use weir_config::{
-    AccessLogSettings, AdminSettings, ClientIpSettings, Config, ForwardedHeader, GatewaySettings,
-    HealthCheck, HostMatch, KeyPart, LimitScope, ListenSettings, MissingKey, OutlierDetection,
-    Pool, RateLimitPolicy, RedisSettings, RegionPolicy, Route, StoreErrorAction, Upstream, parse,
+    AccessLogSettings, AdaptiveLimit, AdminSettings, Bulkhead, CircuitBreaker, ClientIpSettings,
+    Config, FaultInjection, ForwardedHeader, GatewaySettings, HealthCheck, HostMatch, KeyPart,
+    LimitScope, ListenSettings, LoadShedding, MissingKey, OutlierDetection, Pool, Priority,
+    RateLimitPolicy, RedisSettings, RegionPolicy, RetryBudget, RetryPolicy, Route,
+    StoreErrorAction, Upstream, parse,
 };
 
 use crate::support::{parse_ok, with_api_upstream, with_upstream_keys};
@@ -33,7 +35,10 @@ region_policy = "nearest"
 health = { path = "/healthz", interval = "1s", timeout = "500ms", healthy_threshold = 2, unhealthy_threshold = 2 }
 min_healthy_fraction = 0.5
 connect_timeout = "1s"
-connect_retries = 2
+slow_start = "5s"
+retry_budget = { ratio = 0.1, min_per_second = 5, window = "5s" }
+circuit_breaker = { failure_rate = 0.25, min_requests = 50, window = "30s", open_for = "2s", max_open_for = "20s", half_open_successes = 4 }
+bulkhead = { max_in_flight = 500, max_pending_connects = 50, adaptive = { min_in_flight = 10, initial = 50, tolerance = 3, min_rtt_window = "10s" } }
 outlier = { consecutive_failures = 5, base_ejection_time = "10s", max_ejection_time = "300s", max_ejected_fraction = 0.5 }
 
 [[upstreams.api.pools]]
@@ -81,7 +86,32 @@ host = "*"
 path_prefix = "/"
 upstream = "api"
 timeout = "10s"
+read_timeout = "2s"
+connect_timeout = "300ms"
+priority = "critical"
 rate_limits = ["per-client", "per-key"]
+
+[routes.retry]
+attempts = 4
+statuses = [503]
+on_reset = false
+non_idempotent = true
+backoff = "10ms"
+max_backoff = "1s"
+
+[routes.fault]
+header = "X-Game-Day"
+header_value = "on"
+delay = "50ms"
+delay_percent = 2.5
+abort_status = 502
+abort_percent = 1
+
+[load_shedding]
+max_in_flight = 2000
+normal_share = 0.95
+optional_share = 0.7
+retry_after = "2s"
 "#;
 
 fn addr(text: &str) -> SocketAddr {
@@ -129,7 +159,31 @@ fn full_example_parses_to_the_expected_config() {
                     max_ejected_fraction: 0.5,
                 },
                 connect_timeout: Duration::from_secs(1),
-                connect_retries: 2,
+                slow_start: Duration::from_secs(5),
+                retry_budget: RetryBudget {
+                    ratio: 0.1,
+                    min_per_second: 5,
+                    window: Duration::from_secs(5),
+                },
+                circuit_breaker: CircuitBreaker {
+                    enabled: true,
+                    failure_rate: 0.25,
+                    min_requests: 50,
+                    window: Duration::from_secs(30),
+                    open_for: Duration::from_secs(2),
+                    max_open_for: Duration::from_secs(20),
+                    half_open_successes: 4,
+                },
+                bulkhead: Bulkhead {
+                    max_in_flight: 500,
+                    max_pending_connects: 50,
+                    adaptive: Some(AdaptiveLimit {
+                        min_in_flight: 10,
+                        initial: 50,
+                        tolerance: 3.0,
+                        min_rtt_window: Duration::from_secs(10),
+                    }),
+                },
                 pools: vec![
                     Pool {
                         region: "us-east".to_owned(),
@@ -150,8 +204,33 @@ fn full_example_parses_to_the_expected_config() {
             path_prefix: "/".to_owned(),
             upstream: "api".to_owned(),
             timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(2),
+            connect_timeout: Some(Duration::from_millis(300)),
+            priority: Priority::Critical,
+            retry: RetryPolicy {
+                attempts: 4,
+                statuses: vec![503],
+                on_reset: false,
+                non_idempotent: true,
+                backoff: Duration::from_millis(10),
+                max_backoff: Duration::from_secs(1),
+            },
+            fault: Some(FaultInjection {
+                header: Some("x-game-day".to_owned()),
+                header_value: Some("on".to_owned()),
+                delay: Some(Duration::from_millis(50)),
+                delay_percent: 2.5,
+                abort_status: Some(502),
+                abort_percent: 1.0,
+            }),
             rate_limits: vec!["per-client".to_owned(), "per-key".to_owned()],
         }],
+        load_shedding: LoadShedding {
+            max_in_flight: 2000,
+            normal_share: 0.95,
+            optional_share: 0.7,
+            retry_after: Duration::from_secs(2),
+        },
         client_ip: ClientIpSettings {
             trusted_proxies: vec![net("10.0.0.0/8"), net("127.0.0.1/32"), net("::1/128")],
             header: ForwardedHeader::Forwarded,
@@ -228,7 +307,11 @@ upstream = "api"
     assert_eq!(upstream.health, None);
     assert_eq!(upstream.min_healthy_fraction, 0.5);
     assert_eq!(upstream.connect_timeout, Duration::from_secs(1));
-    assert_eq!(upstream.connect_retries, 2);
+    assert_eq!(upstream.slow_start, Duration::from_secs(10));
+    assert_eq!(upstream.retry_budget, RetryBudget::default());
+    assert_eq!(upstream.circuit_breaker, CircuitBreaker::default());
+    assert_eq!(upstream.bulkhead, Bulkhead::default());
+    assert_eq!(config.load_shedding, LoadShedding::default());
     assert_eq!(
         upstream.outlier,
         OutlierDetection {
@@ -253,7 +336,12 @@ upstream = "api"
             host: HostMatch::Any,
             path_prefix: "/".to_owned(),
             upstream: "api".to_owned(),
-            timeout: Duration::from_secs(10),
+            timeout: Duration::from_secs(15),
+            read_timeout: Duration::from_secs(15),
+            connect_timeout: None,
+            priority: Priority::Normal,
+            retry: RetryPolicy::default(),
+            fault: None,
             rate_limits: Vec::new(),
         }]
     );
@@ -486,12 +574,12 @@ upstream = "api"
 #[test]
 fn weighted_policy_and_other_values_are_read() {
     let config = parse_ok(&with_upstream_keys(
-        "region_policy = \"weighted\"\nconnect_timeout = \"250ms\"\nconnect_retries = 0",
+        "region_policy = \"weighted\"\nconnect_timeout = \"250ms\"\nslow_start = \"0s\"",
     ));
     let upstream = &config.upstreams["api"];
     assert_eq!(upstream.region_policy, RegionPolicy::Weighted);
     assert_eq!(upstream.connect_timeout, Duration::from_millis(250));
-    assert_eq!(upstream.connect_retries, 0);
+    assert_eq!(upstream.slow_start, Duration::ZERO);
 }
 
 #[test]

@@ -5,4 +5,5 @@ mod support;
 mod errors;
 mod example;
 mod reload;
+mod resilience;
 mod rules;

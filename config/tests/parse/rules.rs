@@ -373,22 +373,6 @@ fn connect_timeout_must_be_positive() {
 }
 
 #[test]
-fn connect_retries_is_at_most_5() {
-    assert_single_error(
-        &with_upstream_keys("connect_retries = 6"),
-        "upstreams.api.connect_retries",
-        "must be between 0 and 5, got 6",
-    );
-    assert_single_error(
-        &with_upstream_keys("connect_retries = -1"),
-        "upstreams.api.connect_retries",
-        "must be between 0 and 5, got -1",
-    );
-    let config = parse_ok(&with_upstream_keys("connect_retries = 5"));
-    assert_eq!(config.upstreams["api"].connect_retries, 5);
-}
-
-#[test]
 fn region_policy_is_nearest_or_weighted() {
     assert_single_error(
         &with_upstream_keys("region_policy = \"closest\""),
@@ -412,10 +396,10 @@ fn route_upstream_must_exist() {
 
 #[test]
 fn route_to_an_upstream_with_its_own_errors_is_not_reported_twice() {
-    let text = "[upstreams.api]\nconnect_retries = 9\n\
+    let text = "[upstreams.api]\nslow_start = \"1h\"\n\
                 [[upstreams.api.pools]]\nregion = \"x\"\nendpoints = [\"127.0.0.1:1\"]\n\
                 [[routes]]\nupstream = \"api\"\n";
-    assert_single_error(text, "upstreams.api.connect_retries", "between 0 and 5");
+    assert_single_error(text, "upstreams.api.slow_start", "must be at most 10m");
 }
 
 #[test]

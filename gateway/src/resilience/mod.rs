@@ -6,10 +6,13 @@
 //! versions.
 
 pub mod adaptive;
+pub mod admission;
 pub mod backoff;
 pub mod breaker;
 pub mod budget;
 pub mod bulkhead;
 pub mod fault;
+pub mod guards;
 pub mod retry;
+pub mod slow_start;
 pub mod window;

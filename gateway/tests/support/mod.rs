@@ -529,3 +529,103 @@ pub fn paced(rate: f64, duration: Duration, mut send: impl FnMut()) -> Duration 
     }
     last - start
 }
+
+/// What one origin listener says it served (`GET /_origin/stats`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OriginStats {
+    /// Every non-`/_origin` request, `/healthz` included.
+    pub requests: u64,
+    /// Of which health checks.
+    pub healthz: u64,
+}
+
+impl Origins {
+    /// The listener names, in the order given to `start`.
+    pub fn names(&self) -> Vec<String> {
+        self.listeners.iter().map(|(n, _)| n.clone()).collect()
+    }
+
+    pub fn stats(&self, name: &str) -> OriginStats {
+        let url = format!("http://{}/_origin/stats", self.addr(name));
+        let mut resp = agent().get(&url).call().expect("origin stats");
+        assert_eq!(resp.status(), 200, "stats of {name}");
+        let doc: serde_json::Value =
+            serde_json::from_str(&resp.body_mut().read_to_string().expect("stats body"))
+                .expect("stats are JSON");
+        OriginStats {
+            requests: doc["requests"].as_u64().expect("requests"),
+            healthz: doc["healthz"].as_u64().expect("healthz"),
+        }
+    }
+
+    /// Requests this listener served, health checks left out: the attempts the gateway sent it.
+    pub fn served(&self, name: &str) -> u64 {
+        let stats = self.stats(name);
+        stats.requests - stats.healthz
+    }
+
+    /// `served` summed over every listener of this process.
+    pub fn served_total(&self) -> u64 {
+        self.listeners.iter().map(|(n, _)| self.served(n)).sum()
+    }
+}
+
+/// Send one request to the gateway's proxy listener through `agent` (a client with its own
+/// connections, for tests that need many concurrent clients).
+pub fn request_via(
+    agent: &ureq::Agent,
+    proxy: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Result<Resp, ureq::Error> {
+    let url = format!("http://{proxy}{path}");
+    let mut builder = ureq::http::Request::builder().method(method).uri(&url);
+    for (k, v) in headers {
+        builder = builder.header(*k, *v);
+    }
+    let request = builder.body(()).expect("request");
+    let mut resp = agent.run(request)?;
+    let status = resp.status().as_u16();
+    let headers = resp
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let body = resp.body_mut().read_to_string()?;
+    Ok(Resp {
+        status,
+        headers,
+        body,
+    })
+}
+
+impl Gateway {
+    /// The `/status` entry of upstream `name`.
+    pub fn upstream_status(&self, name: &str) -> serde_json::Value {
+        let status = self.status();
+        status["upstreams"]
+            .as_array()
+            .and_then(|ups| ups.iter().find(|u| u["name"] == name).cloned())
+            .unwrap_or_else(|| panic!("no upstream {name} in /status: {status}"))
+    }
+
+    /// The `/status` entry of the endpoint at `addr` in upstream `upstream` (any pool).
+    pub fn endpoint_status(&self, upstream: &str, addr: SocketAddr) -> serde_json::Value {
+        let up = self.upstream_status(upstream);
+        let want = addr.to_string();
+        up["pools"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|p| p["endpoints"].as_array().into_iter().flatten())
+            .find(|e| e["address"] == want.as_str())
+            .cloned()
+            .unwrap_or_else(|| panic!("no endpoint {want} in upstream {upstream}: {up}"))
+    }
+}
