@@ -50,7 +50,9 @@ fn a_slowed_endpoint_gets_a_small_share_within_seconds() {
 fn consecutive_5xx_eject_an_endpoint_which_returns_after_the_ejection_time() {
     let origins = Origins::start("us-east", &["a", "b"]);
     let outlier = r#"outlier = { consecutive_failures = 3, base_ejection_time = "1s", max_ejected_fraction = 0.5 }"#;
-    let gw = Gateway::start(&one_pool(&origins, outlier));
+    // Without status retries, so the client sees each of b's 503s.
+    let config = one_pool(&origins, outlier) + "[routes.retry]\nstatuses = []\n";
+    let gw = Gateway::start(&config);
     origins.set_fault("b", r#"{"status":503}"#);
     let mut failures = 0;
     for _ in 0..40 {
