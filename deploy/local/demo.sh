@@ -278,6 +278,13 @@ Hit the rate limit on /api/ (10 at once, then 5 a second per client; 429 with Re
   curl -si http://$PROXY/api/ | grep -iE '^(HTTP|retry-after|ratelimit)'
   curl -s http://$ADMIN/metrics | grep ^weir_ratelimit_decisions_total
 
+Game day: requests carrying "x-game-day: on" get a 200 ms delay (20%) and a 503 (10%); others never:
+  for i in \$(seq 50); do curl -s -o /dev/null -w '%{http_code}\n' -H 'x-game-day: on' http://$PROXY/; done | sort | uniq -c
+  curl -s http://$ADMIN/metrics | grep ^weir_faults_injected_total
+Watch retries, breakers and shedding while an endpoint fails with 503 (retried on the other one):
+  curl -s -X POST -d '{"status":503}' http://127.0.0.1:9001/_origin/fault
+  curl -s http://$ADMIN/metrics | grep -E '^weir_(retries|breaker|shed)'
+
 Change the config live: edit $CONFIG (e.g. region_policy = "weighted", or weight = 0 on the
 us-east pool to drain it); the gateway applies it within a second (or now: kill -HUP $GATEWAY_PID).
 Check with: curl -s http://$ADMIN/status | grep -E 'config_version|region_policy|"weight"'
