@@ -1,5 +1,6 @@
 //! Sliding-window counters: two counts (`a`, `b`) over the last `window`, kept in ten buckets of a
-//! tenth of it each, lock-free. A bucket is recycled when time moves past it, so memory is fixed.
+//! tenth of it each, lock-free and lossless. A bucket is recycled when time moves past it, so
+//! memory is fixed.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -7,10 +8,16 @@ use std::time::{Duration, Instant};
 /// Buckets per window: the window slides in steps of a tenth of its length.
 pub const BUCKETS: usize = 10;
 
+/// Each counter is one atomic word: the bucket period it counts for (its low 24 bits) above a
+/// 40-bit count, so recycling a bucket and adding to it is a single compare-and-swap and no
+/// concurrent add is lost. Periods alias after 2^24 buckets (19 days with 100 ms buckets); a
+/// bucket untouched for exactly that long would be read as current, which is harmless here.
+const COUNT_BITS: u32 = 40;
+const COUNT_MASK: u64 = (1 << COUNT_BITS) - 1;
+const TAG_MASK: u64 = (1 << 24) - 1;
+
 #[derive(Debug, Default)]
 struct Bucket {
-    /// Which bucket period (elapsed / width) the counts belong to, plus one (0 = never used).
-    epoch: AtomicU64,
     a: AtomicU64,
     b: AtomicU64,
 }
@@ -34,59 +41,66 @@ impl SlidingWindow {
 
     /// Add `a` and `b` to the bucket of `now`.
     pub fn add(&self, now: Instant, window: Duration, a: u64, b: u64) {
-        let epoch = self.epoch(now, window);
-        let bucket = &self.buckets[(epoch % BUCKETS as u64) as usize];
-        let seen = bucket.epoch.load(Ordering::Acquire);
-        if seen != epoch
-            && seen < epoch
-            && bucket
-                .epoch
-                .compare_exchange(seen, epoch, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-        {
-            // This caller recycled the bucket. An add racing with the reset may be lost or kept;
-            // at most a few counts of one bucket, which the rates built on this tolerate.
-            bucket.a.store(0, Ordering::Relaxed);
-            bucket.b.store(0, Ordering::Relaxed);
-        }
-        if a > 0 {
-            bucket.a.fetch_add(a, Ordering::Relaxed);
-        }
-        if b > 0 {
-            bucket.b.fetch_add(b, Ordering::Relaxed);
-        }
+        let period = self.period(now, window);
+        let bucket = &self.buckets[(period % BUCKETS as u64) as usize];
+        add_tagged(&bucket.a, period & TAG_MASK, a);
+        add_tagged(&bucket.b, period & TAG_MASK, b);
     }
 
     /// Sums of `a` and `b` over the buckets within the last `window` at `now`.
     pub fn totals(&self, now: Instant, window: Duration) -> (u64, u64) {
-        let current = self.epoch(now, window);
-        let oldest = current.saturating_sub(BUCKETS as u64 - 1);
-        self.buckets
-            .iter()
-            .filter(|bucket| {
-                let epoch = bucket.epoch.load(Ordering::Acquire);
-                epoch >= oldest && epoch <= current
-            })
-            .fold((0, 0), |(a, b), bucket| {
-                (
-                    a + bucket.a.load(Ordering::Relaxed),
-                    b + bucket.b.load(Ordering::Relaxed),
-                )
-            })
+        let current = self.period(now, window) & TAG_MASK;
+        let recent = |cell: &AtomicU64| {
+            let word = cell.load(Ordering::Relaxed);
+            let age = current.wrapping_sub(word >> COUNT_BITS) & TAG_MASK;
+            if age < BUCKETS as u64 {
+                word & COUNT_MASK
+            } else {
+                0
+            }
+        };
+        self.buckets.iter().fold((0, 0), |(a, b), bucket| {
+            (a + recent(&bucket.a), b + recent(&bucket.b))
+        })
     }
 
     /// Forget everything.
     pub fn reset(&self) {
         for bucket in &self.buckets {
-            bucket.epoch.store(0, Ordering::Release);
+            // A tag that is never current soon: the window reads it as old.
             bucket.a.store(0, Ordering::Relaxed);
             bucket.b.store(0, Ordering::Relaxed);
         }
     }
 
-    fn epoch(&self, now: Instant, window: Duration) -> u64 {
+    /// The bucket period of `now`, counted from 1 so a never-used (zero) word reads as old.
+    fn period(&self, now: Instant, window: Duration) -> u64 {
         let width = (window.as_nanos() / BUCKETS as u128).max(1);
-        (now.saturating_duration_since(self.origin).as_nanos() / width) as u64 + 1
+        (now.saturating_duration_since(self.origin).as_nanos() / width) as u64 + BUCKETS as u64
+    }
+}
+
+/// Add `n` to a counter for period `tag`, restarting it from zero if it held an older period.
+fn add_tagged(cell: &AtomicU64, tag: u64, n: u64) {
+    if n == 0 {
+        return;
+    }
+    let mut current = cell.load(Ordering::Relaxed);
+    loop {
+        let count = if current >> COUNT_BITS == tag {
+            (current & COUNT_MASK).saturating_add(n).min(COUNT_MASK)
+        } else {
+            n.min(COUNT_MASK)
+        };
+        match cell.compare_exchange_weak(
+            current,
+            (tag << COUNT_BITS) | count,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        ) {
+            Ok(_) => return,
+            Err(seen) => current = seen,
+        }
     }
 }
 
@@ -131,9 +145,6 @@ mod tests {
     fn concurrent_adds_all_count() {
         let t0 = Instant::now();
         let w = std::sync::Arc::new(SlidingWindow::new(t0));
-        // The bucket's first use recycles it, which may race with adds (documented); after it,
-        // no add is lost.
-        w.add(t0, WINDOW, 0, 0);
         let threads: Vec<_> = (0..4)
             .map(|_| {
                 let w = std::sync::Arc::clone(&w);
