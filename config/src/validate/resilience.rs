@@ -92,21 +92,14 @@ fn validate_retry(raw: &RawRetry, path: &str, report: &mut Reporter<'_>) -> Retr
         &at("max_backoff"),
         report,
     );
-    if let Some(value) = &raw.max_backoff
-        && !report.has_error_at(&at("max_backoff"))
-        && !report.has_error_at(&at("backoff"))
-        && max_backoff < backoff
-    {
-        report.error(
-            at("max_backoff"),
-            Some(&value.span),
-            format!(
-                "must not be shorter than backoff ({} < {})",
-                show(max_backoff),
-                show(backoff)
-            ),
-        );
-    }
+    check_not_shorter(
+        raw.max_backoff.as_ref(),
+        max_backoff,
+        ("backoff", backoff),
+        path,
+        "max_backoff",
+        report,
+    );
     RetryPolicy {
         attempts: integer_in(
             raw.attempts.as_ref(),
@@ -254,20 +247,75 @@ fn http_value_ok(value: &str) -> bool {
         .all(|b| b == b' ' || b == b'\t' || (0x21..0x7f).contains(&b))
 }
 
-/// A percentage in `0.0..=100.0`, default 100.
-fn percent(value: Option<&At<f64>>, path: &str, report: &mut Reporter<'_>) -> f64 {
+/// `key` (written as `value`, read as `max`) must not be shorter than the duration `base` names;
+/// checked only when neither has an error of its own.
+fn check_not_shorter(
+    value: Option<&At<Duration>>,
+    max: Duration,
+    (base_key, base): (&str, Duration),
+    path: &str,
+    key: &str,
+    report: &mut Reporter<'_>,
+) {
+    let (at, base_at) = (join_key(path, key), join_key(path, base_key));
+    if let Some(value) = value
+        && !report.has_error_at(&at)
+        && !report.has_error_at(&base_at)
+        && max < base
+    {
+        report.error(
+            at,
+            Some(&value.span),
+            format!(
+                "must not be shorter than {base_key} ({} < {})",
+                show(max),
+                show(base)
+            ),
+        );
+    }
+}
+
+/// A number that passes `ok`, or `default` when absent or not; `allowed` says which (for the
+/// message, e.g. "between 1.0 and 10.0").
+fn number_where(
+    value: Option<&At<f64>>,
+    ok: impl Fn(f64) -> bool,
+    allowed: &str,
+    default: f64,
+    path: &str,
+    report: &mut Reporter<'_>,
+) -> f64 {
     match value {
-        None => 100.0,
-        Some(v) if (0.0..=100.0).contains(&v.value) => v.value,
+        None => default,
+        Some(v) if ok(v.value) => v.value,
         Some(v) => {
             report.error(
                 path,
                 Some(&v.span),
-                format!("must be between 0 and 100, got {}", v.value),
+                format!("must be {allowed}, got {}", v.value),
             );
-            100.0
+            default
         }
     }
+}
+
+/// A percentage in `0.0..=100.0`, default 100.
+fn percent(value: Option<&At<f64>>, path: &str, report: &mut Reporter<'_>) -> f64 {
+    let ok = |p: f64| (0.0..=100.0).contains(&p);
+    number_where(value, ok, "between 0 and 100", 100.0, path, report)
+}
+
+/// A share above 0 and at most 1 (a breaker's failure rate, a class's share of a cap).
+fn share(value: Option<&At<f64>>, default: f64, path: &str, report: &mut Reporter<'_>) -> f64 {
+    let ok = |v: f64| v > 0.0 && v <= 1.0;
+    number_where(
+        value,
+        ok,
+        "above 0.0 and at most 1.0",
+        default,
+        path,
+        report,
+    )
 }
 
 /// An upstream's resilience settings.
@@ -366,18 +414,12 @@ fn validate_breaker(
 ) -> CircuitBreaker {
     let defaults = CircuitBreaker::default();
     let at = |key: &str| join_key(path, key);
-    let failure_rate = match &raw.failure_rate {
-        None => defaults.failure_rate,
-        Some(v) if v.value > 0.0 && v.value <= 1.0 => v.value,
-        Some(v) => {
-            report.error(
-                at("failure_rate"),
-                Some(&v.span),
-                format!("must be above 0.0 and at most 1.0, got {}", v.value),
-            );
-            defaults.failure_rate
-        }
-    };
+    let failure_rate = share(
+        raw.failure_rate.as_ref(),
+        defaults.failure_rate,
+        &at("failure_rate"),
+        report,
+    );
     let open_for = positive_duration(
         raw.open_for.as_ref(),
         defaults.open_for,
@@ -390,21 +432,14 @@ fn validate_breaker(
         &at("max_open_for"),
         report,
     );
-    if let Some(value) = &raw.max_open_for
-        && !report.has_error_at(&at("max_open_for"))
-        && !report.has_error_at(&at("open_for"))
-        && max_open_for < open_for
-    {
-        report.error(
-            at("max_open_for"),
-            Some(&value.span),
-            format!(
-                "must not be shorter than open_for ({} < {})",
-                show(max_open_for),
-                show(open_for)
-            ),
-        );
-    }
+    check_not_shorter(
+        raw.max_open_for.as_ref(),
+        max_open_for,
+        ("open_for", open_for),
+        path,
+        "max_open_for",
+        report,
+    );
     CircuitBreaker {
         enabled: raw.enabled.as_ref().map_or(defaults.enabled, |v| v.value),
         failure_rate,
@@ -462,18 +497,14 @@ fn validate_bulkhead(raw: &RawBulkhead, path: &str, report: &mut Reporter<'_>) -
             &at("initial"),
             report,
         );
-        let tolerance = match &adaptive.tolerance {
-            None => 2.0,
-            Some(v) if (1.0..=10.0).contains(&v.value) => v.value,
-            Some(v) => {
-                report.error(
-                    at("tolerance"),
-                    Some(&v.span),
-                    format!("must be between 1.0 and 10.0, got {}", v.value),
-                );
-                2.0
-            }
-        };
+        let tolerance = number_where(
+            adaptive.tolerance.as_ref(),
+            |t| (1.0..=10.0).contains(&t),
+            "between 1.0 and 10.0",
+            2.0,
+            &at("tolerance"),
+            report,
+        );
         AdaptiveLimit {
             min_in_flight,
             initial,
@@ -507,29 +538,16 @@ pub(super) fn validate_load_shedding(
 ) -> LoadShedding {
     let defaults = LoadShedding::default();
     let at = |key: &str| join_key("load_shedding", key);
-    let share =
-        |value: Option<&At<f64>>, default: f64, key: &str, report: &mut Reporter<'_>| match value {
-            None => default,
-            Some(v) if v.value > 0.0 && v.value <= 1.0 => v.value,
-            Some(v) => {
-                report.error(
-                    at(key),
-                    Some(&v.span),
-                    format!("must be above 0.0 and at most 1.0, got {}", v.value),
-                );
-                default
-            }
-        };
     let normal_share = share(
         raw.normal_share.as_ref(),
         defaults.normal_share,
-        "normal_share",
+        &at("normal_share"),
         report,
     );
     let mut optional_share = share(
         raw.optional_share.as_ref(),
         defaults.optional_share.min(normal_share),
-        "optional_share",
+        &at("optional_share"),
         report,
     );
     if optional_share > normal_share {
