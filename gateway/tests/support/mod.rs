@@ -291,30 +291,7 @@ impl Gateway {
         path: &str,
         headers: &[(&str, &str)],
     ) -> Result<Resp, ureq::Error> {
-        let url = format!("http://{}{}", self.proxy, path);
-        let mut builder = ureq::http::Request::builder().method(method).uri(&url);
-        for (k, v) in headers {
-            builder = builder.header(*k, *v);
-        }
-        let request = builder.body(()).expect("request");
-        let mut resp = self.agent.run(request)?;
-        let status = resp.status().as_u16();
-        let headers = resp
-            .headers()
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
-        let body = resp.body_mut().read_to_string()?;
-        Ok(Resp {
-            status,
-            headers,
-            body,
-        })
+        request_via(&self.agent, self.proxy, method, path, headers)
     }
 
     pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Resp {
