@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use crate::document::join_key;
 use crate::model::{
-    ClientIpSettings, Config, HealthCheck, OutlierDetection, Pool, RateLimitPolicy, RedisSettings,
+    AdaptiveLimit, Bulkhead, CircuitBreaker, ClientIpSettings, Config, FaultInjection, HealthCheck,
+    LoadShedding, OutlierDetection, Pool, RateLimitPolicy, RedisSettings, RetryBudget, RetryPolicy,
     Route, Upstream,
 };
 
@@ -38,7 +39,10 @@ pub fn restart_required(old: &Config, new: &Config) -> Vec<&'static str> {
 /// A short human-readable list of what changed, one line per change, e.g.
 /// `upstreams.api.pools[eu-west].weight: 100 -> 0` or `routes[api]: added`. Empty when the
 /// configs are equal (route order and pool order are not compared: neither affects routing).
-/// Lists are shown in brackets: `routes[api].rate_limits: [] -> [per-client]`.
+/// Lists are shown in brackets: `routes[api].rate_limits: [] -> [per-client]`. Settings tables
+/// are compared key by key (`routes[api].retry.attempts: 3 -> 2`); an optional one (`health`,
+/// `bulkhead.adaptive`, a route's `fault`) that appears or goes is one line,
+/// `upstreams.api.health: disabled -> enabled`.
 pub fn diff(old: &Config, new: &Config) -> Vec<String> {
     let mut changes = Changes::default();
     changes.value(
@@ -94,7 +98,7 @@ pub fn diff(old: &Config, new: &Config) -> Vec<String> {
             (None, None) => {}
         }
     }
-    changes.changed("load_shedding", &old.load_shedding, &new.load_shedding);
+    changes.load_shedding(&old.load_shedding, &new.load_shedding);
     changes.routes(&old.routes, &new.routes);
     changes.lines
 }
@@ -113,13 +117,6 @@ impl Changes {
     fn value<T: Display + PartialEq>(&mut self, path: &str, old: T, new: T) {
         if old != new {
             self.push(format!("{path}: {old} -> {new}"));
-        }
-    }
-
-    /// A compound setting (a table of resilience settings), shown whole when it changed.
-    fn changed<T: std::fmt::Debug + PartialEq>(&mut self, path: &str, old: &T, new: &T) {
-        if old != new {
-            self.push(format!("{path}: {old:?} -> {new:?}"));
         }
     }
 
@@ -196,13 +193,13 @@ impl Changes {
             new.connect_timeout,
         );
         self.duration(&at("slow_start"), old.slow_start, new.slow_start);
-        self.changed(&at("retry_budget"), &old.retry_budget, &new.retry_budget);
-        self.changed(
+        self.retry_budget(&at("retry_budget"), &old.retry_budget, &new.retry_budget);
+        self.circuit_breaker(
             &at("circuit_breaker"),
             &old.circuit_breaker,
             &new.circuit_breaker,
         );
-        self.changed(&at("bulkhead"), &old.bulkhead, &new.bulkhead);
+        self.bulkhead(&at("bulkhead"), &old.bulkhead, &new.bulkhead);
         self.pools(&at("pools"), &old.pools, &new.pools);
     }
 
@@ -245,6 +242,113 @@ impl Changes {
             old.max_ejected_fraction,
             new.max_ejected_fraction,
         );
+    }
+
+    fn retry_budget(&mut self, path: &str, old: &RetryBudget, new: &RetryBudget) {
+        let at = |key: &str| format!("{path}.{key}");
+        self.value(&at("ratio"), old.ratio, new.ratio);
+        self.value(
+            &at("min_per_second"),
+            old.min_per_second,
+            new.min_per_second,
+        );
+        self.duration(&at("window"), old.window, new.window);
+    }
+
+    fn circuit_breaker(&mut self, path: &str, old: &CircuitBreaker, new: &CircuitBreaker) {
+        let at = |key: &str| format!("{path}.{key}");
+        self.value(&at("enabled"), old.enabled, new.enabled);
+        self.value(&at("failure_rate"), old.failure_rate, new.failure_rate);
+        self.value(&at("min_requests"), old.min_requests, new.min_requests);
+        self.duration(&at("window"), old.window, new.window);
+        self.duration(&at("open_for"), old.open_for, new.open_for);
+        self.duration(&at("max_open_for"), old.max_open_for, new.max_open_for);
+        self.value(
+            &at("half_open_successes"),
+            old.half_open_successes,
+            new.half_open_successes,
+        );
+    }
+
+    fn bulkhead(&mut self, path: &str, old: &Bulkhead, new: &Bulkhead) {
+        let at = |key: &str| format!("{path}.{key}");
+        self.value(&at("max_in_flight"), old.max_in_flight, new.max_in_flight);
+        self.value(
+            &at("max_pending_connects"),
+            old.max_pending_connects,
+            new.max_pending_connects,
+        );
+        match (&old.adaptive, &new.adaptive) {
+            (Some(before), Some(after)) => self.adaptive(&at("adaptive"), before, after),
+            (Some(_), None) => self.push(format!("{}: enabled -> disabled", at("adaptive"))),
+            (None, Some(_)) => self.push(format!("{}: disabled -> enabled", at("adaptive"))),
+            (None, None) => {}
+        }
+    }
+
+    fn adaptive(&mut self, path: &str, old: &AdaptiveLimit, new: &AdaptiveLimit) {
+        let at = |key: &str| format!("{path}.{key}");
+        self.value(&at("min_in_flight"), old.min_in_flight, new.min_in_flight);
+        self.value(&at("initial"), old.initial, new.initial);
+        self.value(&at("tolerance"), old.tolerance, new.tolerance);
+        self.duration(
+            &at("min_rtt_window"),
+            old.min_rtt_window,
+            new.min_rtt_window,
+        );
+    }
+
+    fn load_shedding(&mut self, old: &LoadShedding, new: &LoadShedding) {
+        let at = |key: &str| format!("load_shedding.{key}");
+        self.value(&at("max_in_flight"), old.max_in_flight, new.max_in_flight);
+        self.value(&at("normal_share"), old.normal_share, new.normal_share);
+        self.value(
+            &at("optional_share"),
+            old.optional_share,
+            new.optional_share,
+        );
+        self.duration(&at("retry_after"), old.retry_after, new.retry_after);
+    }
+
+    fn retry(&mut self, path: &str, old: &RetryPolicy, new: &RetryPolicy) {
+        let at = |key: &str| format!("{path}.{key}");
+        self.value(&at("attempts"), old.attempts, new.attempts);
+        self.list(&at("statuses"), &old.statuses, &new.statuses);
+        self.value(&at("on_reset"), old.on_reset, new.on_reset);
+        self.value(
+            &at("non_idempotent"),
+            old.non_idempotent,
+            new.non_idempotent,
+        );
+        self.duration(&at("backoff"), old.backoff, new.backoff);
+        self.duration(&at("max_backoff"), old.max_backoff, new.max_backoff);
+    }
+
+    fn fault(&mut self, path: &str, old: &FaultInjection, new: &FaultInjection) {
+        let at = |key: &str| format!("{path}.{key}");
+        let or = |value: Option<String>, absent: &str| value.unwrap_or_else(|| absent.to_owned());
+        self.value(
+            &at("header"),
+            or(old.header.clone(), "(every request)"),
+            or(new.header.clone(), "(every request)"),
+        );
+        self.value(
+            &at("header_value"),
+            or(old.header_value.clone(), "(any value)"),
+            or(new.header_value.clone(), "(any value)"),
+        );
+        self.value(
+            &at("delay"),
+            or(old.delay.map(show_duration), "(none)"),
+            or(new.delay.map(show_duration), "(none)"),
+        );
+        self.value(&at("delay_percent"), old.delay_percent, new.delay_percent);
+        self.value(
+            &at("abort_status"),
+            or(old.abort_status.map(|s| s.to_string()), "(none)"),
+            or(new.abort_status.map(|s| s.to_string()), "(none)"),
+        );
+        self.value(&at("abort_percent"), old.abort_percent, new.abort_percent);
     }
 
     /// Pools are matched by region.
@@ -317,14 +421,23 @@ impl Changes {
                     self.value(&at("upstream"), &before.upstream, &after.upstream);
                     self.duration(&at("timeout"), before.timeout, after.timeout);
                     self.duration(&at("read_timeout"), before.read_timeout, after.read_timeout);
-                    self.changed(
+                    self.value(
                         &at("connect_timeout"),
-                        &before.connect_timeout,
-                        &after.connect_timeout,
+                        show_route_connect_timeout(before.connect_timeout),
+                        show_route_connect_timeout(after.connect_timeout),
                     );
                     self.value(&at("priority"), before.priority, after.priority);
-                    self.changed(&at("retry"), &before.retry, &after.retry);
-                    self.changed(&at("fault"), &before.fault, &after.fault);
+                    self.retry(&at("retry"), &before.retry, &after.retry);
+                    match (&before.fault, &after.fault) {
+                        (Some(old), Some(new)) => self.fault(&at("fault"), old, new),
+                        (Some(_), None) => {
+                            self.push(format!("{}: enabled -> disabled", at("fault")))
+                        }
+                        (None, Some(_)) => {
+                            self.push(format!("{}: disabled -> enabled", at("fault")))
+                        }
+                        (None, None) => {}
+                    }
                     self.list(&at("rate_limits"), &before.rate_limits, &after.rate_limits);
                 }
                 None => self.push(format!("{path}: removed")),
@@ -346,6 +459,11 @@ fn show_duration(duration: Duration) -> String {
 fn show_list<T: Display>(items: &[T]) -> String {
     let items: Vec<String> = items.iter().map(ToString::to_string).collect();
     format!("[{}]", items.join(", "))
+}
+
+/// A route's `connect_timeout`: its own, or the upstream's when left out.
+fn show_route_connect_timeout(timeout: Option<Duration>) -> String {
+    timeout.map_or_else(|| "(upstream's)".to_owned(), show_duration)
 }
 
 fn show_id(id: &Option<String>) -> &str {

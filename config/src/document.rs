@@ -8,6 +8,12 @@ use toml::de::{DeArray, DeTable, DeValue};
 
 use crate::report::{Reporter, Span};
 
+/// Keys earlier versions read, with what to write instead (added to their unknown-key message).
+const REMOVED_KEYS: &[(&str, &str)] = &[(
+    "connect_retries",
+    "a route's [routes.retry] attempts limits the attempts per request, connect failures included",
+)];
+
 /// A value together with where it was written.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct At<T> {
@@ -57,11 +63,11 @@ impl<'a> Table<'a> {
             if known.contains(&name) {
                 entries.push((name, value));
             } else {
-                report.error(
-                    join_key(&path, name),
-                    Some(&key.span()),
-                    format!("unknown key (expected one of: {})", known.join(", ")),
-                );
+                let mut message = format!("unknown key (expected one of: {})", known.join(", "));
+                if let Some((_, instead)) = REMOVED_KEYS.iter().find(|(old, _)| *old == name) {
+                    message = format!("{message}; {name} was removed: {instead}");
+                }
+                report.error(join_key(&path, name), Some(&key.span()), message);
             }
         }
         Self {

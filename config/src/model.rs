@@ -511,10 +511,12 @@ pub struct RetryPolicy {
     /// `non_idempotent`, default `false`: also retry statuses and resets for methods that are not
     /// idempotent (POST, PATCH); only for routes whose upstream tolerates a repeat.
     pub non_idempotent: bool,
-    /// `backoff`, default `25ms`: the base of the jittered exponential backoff; retry `n` waits a
-    /// random time in `0..=min(max_backoff, backoff * 2^(n-1))`. `0s` retries at once.
+    /// `backoff`, default `25ms`, in `0s..=10s`: the base of the jittered exponential backoff;
+    /// retry `n` waits a random time in `0..=min(max_backoff, backoff * 2^(n-1))`. `0s` retries at
+    /// once.
     pub backoff: Duration,
-    /// `max_backoff`, default `250ms`, >= `backoff`, at most `10s`.
+    /// `max_backoff`, default `250ms` (or `backoff` when that is longer), >= `backoff`, at most
+    /// `10s`.
     pub max_backoff: Duration,
 }
 
@@ -577,7 +579,7 @@ pub struct CircuitBreaker {
     /// `open_for`, default `5s`, > 0: how long an opened breaker stays open before half-opening;
     /// doubles each time a half-open breaker fails again, up to `max_open_for`.
     pub open_for: Duration,
-    /// `max_open_for`, default `60s`, >= `open_for`.
+    /// `max_open_for`, default `60s` (or `open_for` when that is longer), >= `open_for`.
     pub max_open_for: Duration,
     /// `half_open_successes`, default 10, in `1..=1000`: consecutive successes in half-open that
     /// close the breaker. Half-open lets one probe through at first, one more in flight for each
@@ -627,9 +629,11 @@ impl Default for Bulkhead {
 /// about its square root while latency stays near that minimum.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AdaptiveLimit {
-    /// `min_in_flight`, default 8, in `1..=max_in_flight`: the cap never goes below this.
+    /// `min_in_flight`, default 8 (or `max_in_flight` when that is smaller), in
+    /// `1..=max_in_flight`: the cap never goes below this.
     pub min_in_flight: u32,
-    /// `initial`, default `min(max_in_flight, 100)`, in `min_in_flight..=max_in_flight`.
+    /// `initial`, default `min(max_in_flight, 100)` raised to `min_in_flight`, in
+    /// `min_in_flight..=max_in_flight`: the cap the limit starts from.
     pub initial: u32,
     /// `tolerance`, default 2.0, in `1.0..=10.0`: how much slower than the minimum latency
     /// requests may get before the cap shrinks.
@@ -649,7 +653,8 @@ pub struct LoadShedding {
     pub max_in_flight: u32,
     /// `normal_share`, default 0.9, in `(0.0, 1.0]`.
     pub normal_share: f64,
-    /// `optional_share`, default 0.8, in `(0.0, normal_share]`.
+    /// `optional_share`, default 0.8 (or `normal_share` when that is smaller), in
+    /// `(0.0, normal_share]`.
     pub optional_share: f64,
     /// `retry_after`, default `1s`, in `1s..=1h` (whole seconds): the `Retry-After` of a shed
     /// request.

@@ -1,6 +1,6 @@
-//! Checks shared by several keys: names, `ip:port` addresses, durations, integer ranges,
-//! fractions and choices among fixed spellings. Each reports its own problem and falls back to a
-//! usable value.
+//! Checks shared by several keys: names, `ip:port` addresses, durations, integer and number
+//! ranges, fractions, header names and choices among fixed spellings. Each reports its own
+//! problem and falls back to a usable value.
 
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
@@ -219,8 +219,75 @@ pub(super) fn show(duration: Duration) -> String {
 }
 
 /// A character allowed in an HTTP token (RFC 9110 `tchar`), which header names are.
-pub(super) fn is_token_char(c: char) -> bool {
+fn is_token_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c)
+}
+
+/// A header name (an HTTP token), returned lower-case; the error says what is allowed. Shared by
+/// rate-limit `header:<name>` key parts and a fault's `header`.
+pub(super) fn header_name(name: &str) -> Result<String, String> {
+    if name.is_empty() {
+        Err("must not be empty".to_owned())
+    } else if name.chars().all(is_token_char) {
+        Ok(name.to_ascii_lowercase())
+    } else {
+        Err(format!(
+            "{name:?} is not a valid header name (letters, digits and !#$%&'*+-.^_`|~ only)"
+        ))
+    }
+}
+
+/// A duration in `min..=max`, or `default` when absent or out of range; with `min` 0 the
+/// message only gives the upper bound.
+pub(super) fn duration_in(
+    value: Option<&At<Duration>>,
+    (min, max): (Duration, Duration),
+    default: Duration,
+    path: &str,
+    report: &mut Reporter<'_>,
+) -> Duration {
+    match value {
+        None => default,
+        Some(value) if (min..=max).contains(&value.value) => value.value,
+        Some(value) => {
+            let message = if min.is_zero() {
+                format!("must be at most {}, got {}", show(max), show(value.value))
+            } else {
+                format!(
+                    "must be between {} and {}, got {}",
+                    show(min),
+                    show(max),
+                    show(value.value)
+                )
+            };
+            report.error(path, Some(&value.span), message);
+            default
+        }
+    }
+}
+
+/// A number that passes `ok`, or `default` when absent or not; `allowed` says which for the
+/// message (e.g. "between 1.0 and 10.0"). NaN passes no range.
+pub(super) fn number_where(
+    value: Option<&At<f64>>,
+    ok: impl Fn(f64) -> bool,
+    allowed: &str,
+    default: f64,
+    path: &str,
+    report: &mut Reporter<'_>,
+) -> f64 {
+    match value {
+        None => default,
+        Some(value) if ok(value.value) => value.value,
+        Some(value) => {
+            report.error(
+                path,
+                Some(&value.span),
+                format!("must be {allowed}, got {}", value.value),
+            );
+            default
+        }
+    }
 }
 
 #[cfg(test)]

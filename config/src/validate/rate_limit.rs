@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::checks::{check_name, duration_up_to, integer_in, is_token_char, one_of, show};
+use super::checks::{check_name, duration_up_to, header_name, integer_in, one_of, show};
 use crate::document::{At, OneOrMany, join_index, join_key};
 use crate::model::{KeyPart, LimitScope, MissingKey, RateLimitPolicy, StoreErrorAction};
 use crate::raw::RawRateLimit;
@@ -200,13 +200,9 @@ fn parse_key_part(text: &str) -> Result<KeyPart, String> {
     if name.is_empty() {
         return Err("needs a header name after \"header:\", like \"header:x-api-key\"".to_owned());
     }
-    if !name.chars().all(is_token_char) {
-        return Err(format!(
-            "{name:?} is not a valid header name (letters, digits and !#$%&'*+-.^_`|~ only), \
-             got {text:?}"
-        ));
-    }
-    Ok(KeyPart::Header(name.to_ascii_lowercase()))
+    header_name(name)
+        .map(KeyPart::Header)
+        .map_err(|message| format!("{message}, got {text:?}"))
 }
 
 #[cfg(test)]

@@ -1,12 +1,14 @@
 //! Rules for the resilience settings: a route's timeouts, priority, retry policy and fault
 //! injection; an upstream's retry budget, circuit breaker, slow start and bulkhead; and the
 //! gateway's `[load_shedding]`. Every problem is reported with its path; a bad value falls back
-//! to its default so the other checks still run.
+//! to its default so the other checks still run, and a rule between two keys is only checked
+//! when neither has a problem of its own (so one mistake is reported once).
 
 use std::time::Duration;
 
 use super::checks::{
-    duration_up_to, fraction, integer_in, is_token_char, one_of, positive_duration, show,
+    duration_in, duration_up_to, fraction, header_name, integer_in, number_where, one_of,
+    positive_duration, show,
 };
 use crate::document::{At, join_index, join_key};
 use crate::model::{
@@ -14,10 +16,45 @@ use crate::model::{
     RetryPolicy, Upstream,
 };
 use crate::raw::{
-    RawBulkhead, RawCircuitBreaker, RawFault, RawLoadShedding, RawRetry, RawRetryBudget, RawRoute,
-    RawUpstream,
+    RawAdaptive, RawBulkhead, RawCircuitBreaker, RawFault, RawLoadShedding, RawRetry,
+    RawRetryBudget, RawRoute, RawUpstream,
 };
 use crate::report::Reporter;
+
+/// `retry.statuses`: each status in this range.
+const RETRY_STATUSES: std::ops::RangeInclusive<u16> = 500..=599;
+/// `fault.abort_status`: in this range.
+const ABORT_STATUSES: std::ops::RangeInclusive<u16> = 400..=599;
+/// `fault.delay`: at most this long.
+const MAX_FAULT_DELAY: Duration = Duration::from_secs(3600);
+/// `retry_budget.min_per_second`: at most this many.
+const MAX_BUDGET_MIN_PER_SECOND: u32 = 100_000;
+/// `retry_budget.window`: in this range.
+const BUDGET_WINDOW: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(60));
+/// `circuit_breaker.window`: in this range.
+const BREAKER_WINDOW: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(300));
+/// `circuit_breaker.half_open_successes`: at most this many.
+const MAX_HALF_OPEN_SUCCESSES: u32 = 1000;
+/// `bulkhead.max_in_flight`: at most this many.
+const MAX_BULKHEAD_IN_FLIGHT: u32 = 1_000_000;
+/// `bulkhead.max_pending_connects`: at most this many.
+const MAX_PENDING_CONNECTS: u32 = 100_000;
+/// Default `adaptive.min_in_flight` (lowered to `max_in_flight` when that is smaller).
+const DEFAULT_ADAPTIVE_MIN: u32 = 8;
+/// Default `adaptive.initial` (lowered to `max_in_flight` when that is smaller).
+const DEFAULT_ADAPTIVE_INITIAL: u32 = 100;
+/// Default `adaptive.tolerance`.
+const DEFAULT_TOLERANCE: f64 = 2.0;
+/// `adaptive.tolerance`: in this range.
+const TOLERANCE: std::ops::RangeInclusive<f64> = 1.0..=10.0;
+/// Default `adaptive.min_rtt_window`.
+const DEFAULT_MIN_RTT_WINDOW: Duration = Duration::from_secs(30);
+/// `adaptive.min_rtt_window`: in this range.
+const MIN_RTT_WINDOW: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(600));
+/// `load_shedding.max_in_flight`: at most this many.
+const MAX_GATEWAY_IN_FLIGHT: u32 = 10_000_000;
+/// `load_shedding.retry_after`: in this range, whole seconds.
+const RETRY_AFTER: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(3600));
 
 /// A route's resilience settings.
 pub(super) struct RouteResilience {
@@ -28,6 +65,7 @@ pub(super) struct RouteResilience {
     pub(super) fault: Option<FaultInjection>,
 }
 
+/// `timeout` is the route's deadline as validated (the default for `read_timeout`).
 pub(super) fn validate_route(
     raw: &RawRoute,
     path: &str,
@@ -45,7 +83,7 @@ pub(super) fn validate_route(
         connect_timeout: raw.connect_timeout.as_ref().map(|value| {
             positive_duration(
                 Some(value),
-                Duration::from_secs(1),
+                Upstream::DEFAULT_CONNECT_TIMEOUT,
                 &at("connect_timeout"),
                 report,
             )
@@ -72,23 +110,18 @@ pub(super) fn validate_route(
 fn validate_retry(raw: &RawRetry, path: &str, report: &mut Reporter<'_>) -> RetryPolicy {
     let defaults = RetryPolicy::default();
     let at = |key: &str| join_key(path, key);
-    let backoff = raw.backoff.as_ref().map_or(defaults.backoff, |value| {
-        if value.value > RetryPolicy::MAX_BACKOFF {
-            let message = format!(
-                "must be at most {}, got {}",
-                show(RetryPolicy::MAX_BACKOFF),
-                show(value.value)
-            );
-            report.error(at("backoff"), Some(&value.span), message);
-            defaults.backoff
-        } else {
-            value.value
-        }
-    });
-    let max_backoff = duration_up_to(
+    let backoff = duration_in(
+        raw.backoff.as_ref(),
+        (Duration::ZERO, RetryPolicy::MAX_BACKOFF),
+        defaults.backoff,
+        &at("backoff"),
+        report,
+    );
+    // Left out, max_backoff is its default or backoff, whichever is longer.
+    let max_backoff = duration_in(
         raw.max_backoff.as_ref(),
+        (Duration::ZERO, RetryPolicy::MAX_BACKOFF),
         defaults.max_backoff.max(backoff),
-        RetryPolicy::MAX_BACKOFF,
         &at("max_backoff"),
         report,
     );
@@ -121,97 +154,128 @@ fn validate_retry(raw: &RawRetry, path: &str, report: &mut Reporter<'_>) -> Retr
     }
 }
 
+/// `statuses = [502, 503]`: each a 5xx status, none twice.
 fn validate_statuses(
     statuses: &At<Vec<Option<At<i64>>>>,
     path: &str,
     report: &mut Reporter<'_>,
 ) -> Vec<u16> {
-    let mut valid: Vec<u16> = Vec::new();
+    // Each valid status with the index it is first written at.
+    let mut valid: Vec<(u16, usize)> = Vec::with_capacity(statuses.value.len());
     for (index, status) in statuses.value.iter().enumerate() {
-        let Some(status) = status else { continue };
+        let Some(status) = status else {
+            continue; // not an integer; already reported
+        };
         let at = join_index(path, index);
         match u16::try_from(status.value) {
-            Ok(code) if (500..=599).contains(&code) => {
-                if valid.contains(&code) {
-                    report.error(at, Some(&status.span), format!("{code} is listed twice"));
+            Ok(code) if RETRY_STATUSES.contains(&code) => {
+                if let Some((_, first)) = valid.iter().find(|(seen, _)| *seen == code) {
+                    report.error(
+                        at,
+                        Some(&status.span),
+                        format!("{code} is listed twice (also statuses[{first}])"),
+                    );
                 } else {
-                    valid.push(code);
+                    valid.push((code, index));
                 }
             }
             _ => report.error(
                 at,
                 Some(&status.span),
-                format!("must be a 5xx status (500 to 599), got {}", status.value),
+                format!(
+                    "must be a 5xx status ({} to {}), got {}",
+                    RETRY_STATUSES.start(),
+                    RETRY_STATUSES.end(),
+                    status.value
+                ),
             ),
         }
     }
-    valid
+    valid.into_iter().map(|(code, _)| code).collect()
 }
 
 fn validate_fault(raw: &RawFault, path: &str, report: &mut Reporter<'_>) -> FaultInjection {
     let at = |key: &str| join_key(path, key);
-    if raw.delay.is_none() && raw.abort_status.is_none() {
+    // A delay or abort_status of the wrong type is reported already; the fault is not also
+    // "missing" it.
+    let unreadable = |key: &str, report: &Reporter<'_>| report.has_error_at(&at(key));
+    if raw.delay.is_none()
+        && raw.abort_status.is_none()
+        && !unreadable("delay", report)
+        && !unreadable("abort_status", report)
+    {
         report.error(
             path,
             Some(&raw.span),
             "a fault needs a delay, an abort_status or both",
         );
     }
-    let needs = |value: bool, key: &str, needed: &str, report: &mut Reporter<'_>| {
-        if value {
-            report.error(at(key), Some(&raw.span), format!("needs {needed}"));
-        }
-    };
-    needs(
-        raw.delay_percent.is_some() && raw.delay.is_none(),
-        "delay_percent",
-        "delay",
-        report,
-    );
-    needs(
-        raw.abort_percent.is_some() && raw.abort_status.is_none(),
-        "abort_percent",
-        "abort_status",
-        report,
-    );
-    needs(
-        raw.header_value.is_some() && raw.header.is_none(),
-        "header_value",
-        "header",
-        report,
-    );
-    let header = raw.header.as_ref().and_then(|name| {
-        if !name.value.is_empty() && name.value.chars().all(is_token_char) {
-            Some(name.value.to_ascii_lowercase())
-        } else {
+    // Keys that only qualify another key, which is not set.
+    let dependents = [
+        (
+            raw.delay_percent.as_ref().map(|v| &v.span),
+            raw.delay.is_some(),
+            "delay_percent",
+            "delay",
+            "the share of requests delayed",
+        ),
+        (
+            raw.abort_percent.as_ref().map(|v| &v.span),
+            raw.abort_status.is_some(),
+            "abort_percent",
+            "abort_status",
+            "the share of requests aborted",
+        ),
+        (
+            raw.header_value.as_ref().map(|v| &v.span),
+            raw.header.is_some(),
+            "header_value",
+            "header",
+            "the value header must have",
+        ),
+    ];
+    for (span, needed_is_set, key, needed, what) in dependents {
+        if let Some(span) = span
+            && !needed_is_set
+            && !unreadable(needed, report)
+        {
             report.error(
-                at("header"),
-                Some(&name.span),
-                format!(
-                    "{:?} is not a valid header name (letters, digits and !#$%&'*+-.^_`|~ only)",
-                    name.value
-                ),
+                at(key),
+                Some(span),
+                format!("needs {needed} (it is {what}), which is not set"),
             );
-            None
         }
-    });
+    }
+    let header = raw
+        .header
+        .as_ref()
+        .and_then(|name| match header_name(&name.value) {
+            Ok(lower) => Some(lower),
+            Err(message) => {
+                report.error(at("header"), Some(&name.span), message);
+                None
+            }
+        });
     let header_value = raw.header_value.as_ref().and_then(|value| {
-        if http_value_ok(&value.value) {
+        if header_value_ok(&value.value) {
             Some(value.value.clone())
         } else {
             report.error(
                 at("header_value"),
                 Some(&value.span),
-                "must be visible ASCII (and spaces), no control characters",
+                format!(
+                    "must be visible ASCII characters and spaces (no control characters), got {:?}",
+                    value.value
+                ),
             );
             None
         }
     });
-    let delay = raw.delay.as_ref().map(|_| {
+    let delay = raw.delay.as_ref().map(|delay| {
         duration_up_to(
-            raw.delay.as_ref(),
+            Some(delay),
             Duration::from_millis(1),
-            Duration::from_secs(3600),
+            MAX_FAULT_DELAY,
             &at("delay"),
             report,
         )
@@ -220,12 +284,17 @@ fn validate_fault(raw: &RawFault, path: &str, report: &mut Reporter<'_>) -> Faul
         .abort_status
         .as_ref()
         .map(|status| match u16::try_from(status.value) {
-            Ok(code) if (400..=599).contains(&code) => code,
+            Ok(code) if ABORT_STATUSES.contains(&code) => code,
             _ => {
                 report.error(
                     at("abort_status"),
                     Some(&status.span),
-                    format!("must be between 400 and 599, got {}", status.value),
+                    format!(
+                        "must be a 4xx or 5xx status ({} to {}), got {}",
+                        ABORT_STATUSES.start(),
+                        ABORT_STATUSES.end(),
+                        status.value
+                    ),
                 );
                 503
             }
@@ -240,8 +309,8 @@ fn validate_fault(raw: &RawFault, path: &str, report: &mut Reporter<'_>) -> Faul
     }
 }
 
-/// A header value Weir can compare against: visible ASCII and spaces.
-fn http_value_ok(value: &str) -> bool {
+/// A header value a request's header can be compared with: visible ASCII, spaces and tabs.
+fn header_value_ok(value: &str) -> bool {
     value
         .bytes()
         .all(|b| b == b' ' || b == b'\t' || (0x21..0x7f).contains(&b))
@@ -275,30 +344,6 @@ fn check_not_shorter(
     }
 }
 
-/// A number that passes `ok`, or `default` when absent or not; `allowed` says which (for the
-/// message, e.g. "between 1.0 and 10.0").
-fn number_where(
-    value: Option<&At<f64>>,
-    ok: impl Fn(f64) -> bool,
-    allowed: &str,
-    default: f64,
-    path: &str,
-    report: &mut Reporter<'_>,
-) -> f64 {
-    match value {
-        None => default,
-        Some(v) if ok(v.value) => v.value,
-        Some(v) => {
-            report.error(
-                path,
-                Some(&v.span),
-                format!("must be {allowed}, got {}", v.value),
-            );
-            default
-        }
-    }
-}
-
 /// A percentage in `0.0..=100.0`, default 100.
 fn percent(value: Option<&At<f64>>, path: &str, report: &mut Reporter<'_>) -> f64 {
     let ok = |p: f64| (0.0..=100.0).contains(&p);
@@ -326,61 +371,24 @@ pub(super) struct UpstreamResilience {
     pub(super) bulkhead: Bulkhead,
 }
 
+/// `path` is the upstream's (`upstreams.<name>`).
 pub(super) fn validate_upstream(
     raw: &RawUpstream,
     path: &str,
     report: &mut Reporter<'_>,
 ) -> UpstreamResilience {
     let at = |key: &str| join_key(path, key);
-    let slow_start = match &raw.slow_start {
-        None => Upstream::DEFAULT_SLOW_START,
-        Some(value) if value.value > Upstream::MAX_SLOW_START => {
-            report.error(
-                at("slow_start"),
-                Some(&value.span),
-                format!(
-                    "must be at most {}, got {}",
-                    show(Upstream::MAX_SLOW_START),
-                    show(value.value)
-                ),
-            );
-            Upstream::DEFAULT_SLOW_START
-        }
-        Some(value) => value.value,
-    };
     UpstreamResilience {
         retry_budget: validate_budget(&raw.retry_budget, &at("retry_budget"), report),
         circuit_breaker: validate_breaker(&raw.circuit_breaker, &at("circuit_breaker"), report),
-        slow_start,
+        slow_start: duration_in(
+            raw.slow_start.as_ref(),
+            (Duration::ZERO, Upstream::MAX_SLOW_START),
+            Upstream::DEFAULT_SLOW_START,
+            &at("slow_start"),
+            report,
+        ),
         bulkhead: validate_bulkhead(&raw.bulkhead, &at("bulkhead"), report),
-    }
-}
-
-/// A duration in `min..=max`, or `default` when absent or out of range.
-fn duration_in(
-    value: Option<&At<Duration>>,
-    min: Duration,
-    max: Duration,
-    default: Duration,
-    path: &str,
-    report: &mut Reporter<'_>,
-) -> Duration {
-    match value {
-        None => default,
-        Some(v) if v.value >= min && v.value <= max => v.value,
-        Some(v) => {
-            report.error(
-                path,
-                Some(&v.span),
-                format!(
-                    "must be between {} and {}, got {}",
-                    show(min),
-                    show(max),
-                    show(v.value)
-                ),
-            );
-            default
-        }
     }
 }
 
@@ -391,15 +399,14 @@ fn validate_budget(raw: &RawRetryBudget, path: &str, report: &mut Reporter<'_>) 
         ratio: fraction(raw.ratio.as_ref(), defaults.ratio, &at("ratio"), report),
         min_per_second: integer_in(
             raw.min_per_second.as_ref(),
-            0..=100_000,
+            0..=MAX_BUDGET_MIN_PER_SECOND,
             defaults.min_per_second,
             &at("min_per_second"),
             report,
         ),
         window: duration_in(
             raw.window.as_ref(),
-            Duration::from_secs(1),
-            Duration::from_secs(60),
+            BUDGET_WINDOW,
             defaults.window,
             &at("window"),
             report,
@@ -414,18 +421,13 @@ fn validate_breaker(
 ) -> CircuitBreaker {
     let defaults = CircuitBreaker::default();
     let at = |key: &str| join_key(path, key);
-    let failure_rate = share(
-        raw.failure_rate.as_ref(),
-        defaults.failure_rate,
-        &at("failure_rate"),
-        report,
-    );
     let open_for = positive_duration(
         raw.open_for.as_ref(),
         defaults.open_for,
         &at("open_for"),
         report,
     );
+    // Left out, max_open_for is its default or open_for, whichever is longer.
     let max_open_for = positive_duration(
         raw.max_open_for.as_ref(),
         defaults.max_open_for.max(open_for),
@@ -442,7 +444,12 @@ fn validate_breaker(
     );
     CircuitBreaker {
         enabled: raw.enabled.as_ref().map_or(defaults.enabled, |v| v.value),
-        failure_rate,
+        failure_rate: share(
+            raw.failure_rate.as_ref(),
+            defaults.failure_rate,
+            &at("failure_rate"),
+            report,
+        ),
         min_requests: integer_in(
             raw.min_requests.as_ref(),
             1..=u32::MAX,
@@ -452,8 +459,7 @@ fn validate_breaker(
         ),
         window: duration_in(
             raw.window.as_ref(),
-            Duration::from_secs(1),
-            Duration::from_secs(300),
+            BREAKER_WINDOW,
             defaults.window,
             &at("window"),
             report,
@@ -462,7 +468,7 @@ fn validate_breaker(
         max_open_for: max_open_for.max(open_for),
         half_open_successes: integer_in(
             raw.half_open_successes.as_ref(),
-            1..=1000,
+            1..=MAX_HALF_OPEN_SUCCESSES,
             defaults.half_open_successes,
             &at("half_open_successes"),
             report,
@@ -475,60 +481,107 @@ fn validate_bulkhead(raw: &RawBulkhead, path: &str, report: &mut Reporter<'_>) -
     let at = |key: &str| join_key(path, key);
     let max_in_flight = integer_in(
         raw.max_in_flight.as_ref(),
-        1..=1_000_000,
+        1..=MAX_BULKHEAD_IN_FLIGHT,
         defaults.max_in_flight,
         &at("max_in_flight"),
         report,
     );
-    let adaptive = raw.adaptive.as_ref().map(|adaptive| {
-        let at = |key: &str| join_key(&at("adaptive"), key);
-        let min_in_flight = integer_in(
-            adaptive.min_in_flight.as_ref(),
-            1..=max_in_flight,
-            8.min(max_in_flight),
-            &at("min_in_flight"),
-            report,
-        );
-        let initial_default = max_in_flight.min(100).max(min_in_flight);
-        let initial = integer_in(
-            adaptive.initial.as_ref(),
-            min_in_flight..=max_in_flight,
-            initial_default,
-            &at("initial"),
-            report,
-        );
-        let tolerance = number_where(
-            adaptive.tolerance.as_ref(),
-            |t| (1.0..=10.0).contains(&t),
-            "between 1.0 and 10.0",
-            2.0,
-            &at("tolerance"),
-            report,
-        );
-        AdaptiveLimit {
-            min_in_flight,
-            initial,
-            tolerance,
-            min_rtt_window: duration_in(
-                adaptive.min_rtt_window.as_ref(),
-                Duration::from_secs(1),
-                Duration::from_secs(600),
-                Duration::from_secs(30),
-                &at("min_rtt_window"),
-                report,
-            ),
-        }
-    });
+    let max_valid = !report.has_error_at(&at("max_in_flight"));
     Bulkhead {
         max_in_flight,
         max_pending_connects: integer_in(
             raw.max_pending_connects.as_ref(),
-            1..=100_000,
+            1..=MAX_PENDING_CONNECTS,
             defaults.max_pending_connects,
             &at("max_pending_connects"),
             report,
         ),
-        adaptive,
+        adaptive: raw.adaptive.as_ref().map(|adaptive| {
+            validate_adaptive(
+                adaptive,
+                (max_in_flight, max_valid),
+                &at("adaptive"),
+                report,
+            )
+        }),
+    }
+}
+
+/// `(max_in_flight, max_valid)`: the bulkhead's cap, and whether it was free of errors (the
+/// bounds against it are only checked then).
+fn validate_adaptive(
+    raw: &RawAdaptive,
+    (max_in_flight, max_valid): (u32, bool),
+    path: &str,
+    report: &mut Reporter<'_>,
+) -> AdaptiveLimit {
+    let at = |key: &str| join_key(path, key);
+    let min_in_flight = integer_in(
+        raw.min_in_flight.as_ref(),
+        1..=MAX_BULKHEAD_IN_FLIGHT,
+        DEFAULT_ADAPTIVE_MIN.min(max_in_flight),
+        &at("min_in_flight"),
+        report,
+    );
+    if let Some(written) = &raw.min_in_flight
+        && !report.has_error_at(&at("min_in_flight"))
+        && max_valid
+        && min_in_flight > max_in_flight
+    {
+        report.error(
+            at("min_in_flight"),
+            Some(&written.span),
+            format!(
+                "must not be above bulkhead.max_in_flight ({max_in_flight}), got {min_in_flight}"
+            ),
+        );
+    }
+    let min_valid = !report.has_error_at(&at("min_in_flight"));
+    let min_in_flight = min_in_flight.min(max_in_flight);
+    let initial = integer_in(
+        raw.initial.as_ref(),
+        1..=MAX_BULKHEAD_IN_FLIGHT,
+        max_in_flight
+            .min(DEFAULT_ADAPTIVE_INITIAL)
+            .max(min_in_flight),
+        &at("initial"),
+        report,
+    );
+    if let Some(written) = &raw.initial
+        && !report.has_error_at(&at("initial"))
+        && ((min_valid && initial < min_in_flight) || (max_valid && initial > max_in_flight))
+    {
+        report.error(
+            at("initial"),
+            Some(&written.span),
+            format!(
+                "must be between min_in_flight ({min_in_flight}) and bulkhead.max_in_flight \
+                 ({max_in_flight}), got {initial}"
+            ),
+        );
+    }
+    AdaptiveLimit {
+        min_in_flight,
+        initial: initial.clamp(min_in_flight, max_in_flight),
+        tolerance: number_where(
+            raw.tolerance.as_ref(),
+            |t| TOLERANCE.contains(&t),
+            &format!(
+                "between {:.1} and {:.1}",
+                TOLERANCE.start(),
+                TOLERANCE.end()
+            ),
+            DEFAULT_TOLERANCE,
+            &at("tolerance"),
+            report,
+        ),
+        min_rtt_window: duration_in(
+            raw.min_rtt_window.as_ref(),
+            MIN_RTT_WINDOW,
+            DEFAULT_MIN_RTT_WINDOW,
+            &at("min_rtt_window"),
+            report,
+        ),
     }
 }
 
@@ -544,59 +597,60 @@ pub(super) fn validate_load_shedding(
         &at("normal_share"),
         report,
     );
-    let mut optional_share = share(
+    // Left out, optional_share is its default or normal_share, whichever is smaller.
+    let optional_share = share(
         raw.optional_share.as_ref(),
         defaults.optional_share.min(normal_share),
         &at("optional_share"),
         report,
     );
-    if optional_share > normal_share {
-        let span = raw
-            .optional_share
-            .as_ref()
-            .or(raw.normal_share.as_ref())
-            .map(|v| &v.span);
+    if let Some(written) = &raw.optional_share
+        && optional_share > normal_share
+        && !report.has_error_at(&at("optional_share"))
+        && !report.has_error_at(&at("normal_share"))
+    {
         report.error(
             at("optional_share"),
-            span,
+            Some(&written.span),
             format!(
                 "must not be above normal_share ({optional_share} > {normal_share}): optional \
-                 traffic is shed before normal traffic"
+                 requests are shed before normal ones"
             ),
         );
-        optional_share = normal_share;
     }
-    let retry_after = match &raw.retry_after {
-        None => defaults.retry_after,
-        Some(v)
-            if v.value >= Duration::from_secs(1)
-                && v.value <= Duration::from_secs(3600)
-                && v.value.subsec_nanos() == 0 =>
+    let retry_after = match raw.retry_after.as_ref() {
+        Some(value)
+            if (RETRY_AFTER.0..=RETRY_AFTER.1).contains(&value.value)
+                && value.value.subsec_nanos() != 0 =>
         {
-            v.value
-        }
-        Some(v) => {
             report.error(
                 at("retry_after"),
-                Some(&v.span),
+                Some(&value.span),
                 format!(
-                    "must be whole seconds between 1s and 1h (it becomes Retry-After), got {}",
-                    show(v.value)
+                    "must be whole seconds (it is sent as Retry-After), got {}",
+                    show(value.value)
                 ),
             );
             defaults.retry_after
         }
+        value => duration_in(
+            value,
+            RETRY_AFTER,
+            defaults.retry_after,
+            &at("retry_after"),
+            report,
+        ),
     };
     LoadShedding {
         max_in_flight: integer_in(
             raw.max_in_flight.as_ref(),
-            1..=10_000_000,
+            1..=MAX_GATEWAY_IN_FLIGHT,
             defaults.max_in_flight,
             &at("max_in_flight"),
             report,
         ),
         normal_share,
-        optional_share,
+        optional_share: optional_share.min(normal_share),
         retry_after,
     }
 }

@@ -37,7 +37,7 @@ min_healthy_fraction = 0.5
 connect_timeout = "1s"
 slow_start = "5s"
 retry_budget = { ratio = 0.1, min_per_second = 5, window = "5s" }
-circuit_breaker = { failure_rate = 0.25, min_requests = 50, window = "30s", open_for = "2s", max_open_for = "20s", half_open_successes = 4 }
+circuit_breaker = { enabled = false, failure_rate = 0.25, min_requests = 50, window = "30s", open_for = "2s", max_open_for = "20s", half_open_successes = 4 }
 bulkhead = { max_in_flight = 500, max_pending_connects = 50, adaptive = { min_in_flight = 10, initial = 50, tolerance = 3, min_rtt_window = "10s" } }
 outlier = { consecutive_failures = 5, base_ejection_time = "10s", max_ejection_time = "300s", max_ejected_fraction = 0.5 }
 
@@ -166,7 +166,7 @@ fn full_example_parses_to_the_expected_config() {
                     window: Duration::from_secs(5),
                 },
                 circuit_breaker: CircuitBreaker {
-                    enabled: true,
+                    enabled: false,
                     failure_rate: 0.25,
                     min_requests: 50,
                     window: Duration::from_secs(30),

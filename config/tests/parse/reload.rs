@@ -365,3 +365,151 @@ fn diff_reports_client_ip_changes() {
     );
     assert!(restart_required(&old, &new).is_empty());
 }
+
+#[test]
+fn diff_reports_route_resilience_key_by_key() {
+    let old = parse_ok(FULL_EXAMPLE);
+    let new = parse_ok(
+        &FULL_EXAMPLE
+            .replacen("read_timeout = \"2s\"", "read_timeout = \"3s\"", 1)
+            .replacen("connect_timeout = \"300ms\"\n", "", 1)
+            .replacen("priority = \"critical\"", "priority = \"optional\"", 1)
+            .replacen("attempts = 4", "attempts = 2", 1)
+            .replacen("statuses = [503]", "statuses = [502, 503]", 1)
+            .replacen("on_reset = false", "on_reset = true", 1)
+            .replacen("non_idempotent = true", "non_idempotent = false", 1)
+            .replacen("backoff = \"10ms\"", "backoff = \"20ms\"", 1)
+            .replacen("max_backoff = \"1s\"", "max_backoff = \"2s\"", 1),
+    );
+    assert_eq!(
+        diff(&old, &new),
+        [
+            "routes[api].read_timeout: 2s -> 3s",
+            "routes[api].connect_timeout: 300ms -> (upstream's)",
+            "routes[api].priority: critical -> optional",
+            "routes[api].retry.attempts: 4 -> 2",
+            "routes[api].retry.statuses: [503] -> [502, 503]",
+            "routes[api].retry.on_reset: false -> true",
+            "routes[api].retry.non_idempotent: true -> false",
+            "routes[api].retry.backoff: 10ms -> 20ms",
+            "routes[api].retry.max_backoff: 1s -> 2s",
+        ]
+    );
+    assert!(restart_required(&old, &new).is_empty());
+}
+
+#[test]
+fn diff_reports_faults_key_by_key_and_when_they_start_or_stop() {
+    let old = parse_ok(FULL_EXAMPLE);
+    let new = parse_ok(
+        &FULL_EXAMPLE
+            .replacen("header = \"X-Game-Day\"\n", "", 1)
+            .replacen("header_value = \"on\"\n", "", 1)
+            .replacen("delay = \"50ms\"\n", "", 1)
+            .replacen("delay_percent = 2.5\n", "", 1)
+            .replacen("abort_status = 502", "abort_status = 503", 1)
+            .replacen("abort_percent = 1", "abort_percent = 12.5", 1),
+    );
+    assert_eq!(
+        diff(&old, &new),
+        [
+            "routes[api].fault.header: x-game-day -> (every request)",
+            "routes[api].fault.header_value: on -> (any value)",
+            "routes[api].fault.delay: 50ms -> (none)",
+            "routes[api].fault.delay_percent: 2.5 -> 100",
+            "routes[api].fault.abort_status: 502 -> 503",
+            "routes[api].fault.abort_percent: 1 -> 12.5",
+        ]
+    );
+    let mut off = old.clone();
+    off.routes[0].fault = None;
+    assert_eq!(diff(&old, &off), ["routes[api].fault: enabled -> disabled"]);
+    assert_eq!(diff(&off, &old), ["routes[api].fault: disabled -> enabled"]);
+}
+
+#[test]
+fn diff_reports_upstream_resilience_key_by_key() {
+    let old = parse_ok(FULL_EXAMPLE);
+    let new = parse_ok(
+        &FULL_EXAMPLE
+            .replacen("slow_start = \"5s\"", "slow_start = \"0s\"", 1)
+            .replacen(
+                "retry_budget = { ratio = 0.1, min_per_second = 5, window = \"5s\" }",
+                "retry_budget = { ratio = 0.3, min_per_second = 0, window = \"20s\" }",
+                1,
+            )
+            .replacen(
+                "circuit_breaker = { enabled = false, failure_rate = 0.25, min_requests = 50, \
+                 window = \"30s\", open_for = \"2s\", max_open_for = \"20s\", \
+                 half_open_successes = 4 }",
+                "circuit_breaker = { enabled = true, failure_rate = 0.5, min_requests = 10, \
+                 window = \"1m\", open_for = \"3s\", max_open_for = \"30s\", \
+                 half_open_successes = 5 }",
+                1,
+            )
+            .replacen(
+                "max_in_flight = 500, max_pending_connects = 50, adaptive = { min_in_flight = 10, \
+                 initial = 50, tolerance = 3, min_rtt_window = \"10s\" }",
+                "max_in_flight = 400, max_pending_connects = 60, adaptive = { min_in_flight = 20, \
+                 initial = 40, tolerance = 1.5, min_rtt_window = \"1m\" }",
+                1,
+            ),
+    );
+    assert_eq!(
+        diff(&old, &new),
+        [
+            "upstreams.api.slow_start: 5s -> 0s",
+            "upstreams.api.retry_budget.ratio: 0.1 -> 0.3",
+            "upstreams.api.retry_budget.min_per_second: 5 -> 0",
+            "upstreams.api.retry_budget.window: 5s -> 20s",
+            "upstreams.api.circuit_breaker.enabled: false -> true",
+            "upstreams.api.circuit_breaker.failure_rate: 0.25 -> 0.5",
+            "upstreams.api.circuit_breaker.min_requests: 50 -> 10",
+            "upstreams.api.circuit_breaker.window: 30s -> 1m",
+            "upstreams.api.circuit_breaker.open_for: 2s -> 3s",
+            "upstreams.api.circuit_breaker.max_open_for: 20s -> 30s",
+            "upstreams.api.circuit_breaker.half_open_successes: 4 -> 5",
+            "upstreams.api.bulkhead.max_in_flight: 500 -> 400",
+            "upstreams.api.bulkhead.max_pending_connects: 50 -> 60",
+            "upstreams.api.bulkhead.adaptive.min_in_flight: 10 -> 20",
+            "upstreams.api.bulkhead.adaptive.initial: 50 -> 40",
+            "upstreams.api.bulkhead.adaptive.tolerance: 3 -> 1.5",
+            "upstreams.api.bulkhead.adaptive.min_rtt_window: 10s -> 1m",
+        ]
+    );
+    assert!(restart_required(&old, &new).is_empty());
+    let mut fixed = old.clone();
+    if let Some(api) = fixed.upstreams.get_mut("api") {
+        api.bulkhead.adaptive = None;
+    }
+    assert_eq!(
+        diff(&old, &fixed),
+        ["upstreams.api.bulkhead.adaptive: enabled -> disabled"]
+    );
+    assert_eq!(
+        diff(&fixed, &old),
+        ["upstreams.api.bulkhead.adaptive: disabled -> enabled"]
+    );
+}
+
+#[test]
+fn diff_reports_load_shedding_key_by_key() {
+    let old = parse_ok(FULL_EXAMPLE);
+    let new = parse_ok(
+        &FULL_EXAMPLE
+            .replacen("max_in_flight = 2000", "max_in_flight = 3000", 1)
+            .replacen("normal_share = 0.95", "normal_share = 0.9", 1)
+            .replacen("optional_share = 0.7", "optional_share = 0.5", 1)
+            .replacen("retry_after = \"2s\"", "retry_after = \"1m\"", 1),
+    );
+    assert_eq!(
+        diff(&old, &new),
+        [
+            "load_shedding.max_in_flight: 2000 -> 3000",
+            "load_shedding.normal_share: 0.95 -> 0.9",
+            "load_shedding.optional_share: 0.7 -> 0.5",
+            "load_shedding.retry_after: 2s -> 1m",
+        ]
+    );
+    assert!(restart_required(&old, &new).is_empty());
+}
