@@ -13,7 +13,7 @@ use crate::model::{
 };
 
 /// Keys whose change cannot be applied to a running gateway (it needs a restart): `listen.http`,
-/// `admin.listen`, `access_log.path`, `access_log.enabled`, `gateway.id`. Returns the dotted key
+/// `admin.listen`, `access_log.path`, `access_log.enabled`, `gateway.id`, `control_plane`. Returns the dotted key
 /// paths that differ, in that order; empty when none. Everything else, including `client_ip`,
 /// `redis` and `rate_limits`, applies live.
 pub fn restart_required(old: &Config, new: &Config) -> Vec<&'static str> {
@@ -29,6 +29,8 @@ pub fn restart_required(old: &Config, new: &Config) -> Vec<&'static str> {
             old.access_log.enabled != new.access_log.enabled,
         ),
         ("gateway.id", old.gateway.id != new.gateway.id),
+        // Read once at start: where the fleet config comes from.
+        ("control_plane", old.control_plane != new.control_plane),
     ];
     checks
         .into_iter()

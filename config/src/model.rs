@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// A whole, validated gateway config. `Config::default()` is the config of an empty file: default
@@ -25,14 +26,106 @@ pub struct Config {
     pub rate_limits: BTreeMap<String, RateLimitPolicy>,
     /// `load_shedding`: the gateway-wide in-flight cap and the priority shares.
     pub load_shedding: LoadShedding,
+    /// `control_plane`: where this gateway gets its fleet config; `None` when it reads this file.
+    pub control_plane: Option<ControlPlaneSettings>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// `[control_plane]`: a gateway run by a control plane.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControlPlaneSettings {
+    /// `url`, required: `http://host:port` or `https://host:port`, optionally with a path
+    /// prefix; stored without a trailing slash.
+    pub url: String,
+    /// `token_file`, required: the file holding this gateway's bearer token.
+    pub token_file: PathBuf,
+    /// `cache_path`, required: where the last applied fleet config is kept, to boot from when
+    /// the control plane cannot be reached.
+    pub cache_path: PathBuf,
+    /// `ca_file`: PEM CA certificates to trust for an `https` url (default: the system's).
+    pub ca_file: Option<PathBuf>,
+    /// `stream_timeout`, default `6s`, 1s..=10m: a push stream silent this long is dead.
+    pub stream_timeout: Duration,
+    /// `reconnect_backoff`, default `200ms`, and `max_reconnect_backoff`, default `10s` (not
+    /// shorter): the jittered exponential wait between reconnection attempts.
+    pub reconnect_backoff: Duration,
+    pub max_reconnect_backoff: Duration,
+}
+
+impl ControlPlaneSettings {
+    pub const DEFAULT_STREAM_TIMEOUT: Duration = Duration::from_secs(6);
+    pub const DEFAULT_RECONNECT_BACKOFF: Duration = Duration::from_millis(200);
+    pub const DEFAULT_MAX_RECONNECT_BACKOFF: Duration = Duration::from_secs(10);
+}
+
+/// Top-level keys that belong to one gateway (its own file).
+pub const NODE_KEYS: &[&str] = &["gateway", "listen", "admin", "access_log", "control_plane"];
+/// Top-level keys of the fleet config (the same for every gateway; from the control plane when
+/// a gateway has `[control_plane]`).
+pub const FLEET_KEYS: &[&str] = &[
+    "upstreams",
+    "routes",
+    "client_ip",
+    "redis",
+    "rate_limits",
+    "load_shedding",
+];
+
+impl Config {
+    /// This fleet config as run by the gateway whose own settings are `node`: the node keys
+    /// (`gateway`, `listen`, `admin`, `access_log`, `control_plane`) come from `node`.
+    pub fn with_node(mut self, node: &Config) -> Config {
+        self.gateway = node.gateway.clone();
+        self.listen = node.listen.clone();
+        self.admin = node.admin.clone();
+        self.access_log = node.access_log.clone();
+        self.control_plane = node.control_plane.clone();
+        self
+    }
+
+    /// What this gateway's own settings refuse in the fleet part, one error per problem (e.g. a
+    /// route with fault injection when `gateway.allow_fault_injection = false`). Empty when
+    /// nothing is refused.
+    pub fn refused_by_node(&self) -> Vec<crate::ConfigError> {
+        if self.gateway.allow_fault_injection {
+            return Vec::new();
+        }
+        self.routes
+            .iter()
+            .enumerate()
+            .filter(|(_, route)| route.fault.is_some())
+            .map(|(index, route)| crate::ConfigError {
+                path: format!("routes[{index}].fault"),
+                message: format!(
+                    "route {:?} injects faults, which this gateway refuses \
+                     (gateway.allow_fault_injection = false)",
+                    route.name
+                ),
+                line: None,
+                column: None,
+            })
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GatewaySettings {
     /// `gateway.id`; `None` means "use the host name" (resolved by the gateway, not here).
     pub id: Option<String>,
     /// `gateway.region`; `None` means no region is local, so `nearest` spreads over all pools.
     pub region: Option<String>,
+    /// `gateway.allow_fault_injection`, default `true`: `false` makes this gateway refuse any
+    /// config with a route's `fault` (keep game-day faults off production edges).
+    pub allow_fault_injection: bool,
+}
+
+impl Default for GatewaySettings {
+    fn default() -> Self {
+        GatewaySettings {
+            id: None,
+            region: None,
+            allow_fault_injection: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

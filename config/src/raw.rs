@@ -12,6 +12,7 @@ pub(crate) struct RawConfig {
     pub(crate) listen: RawListen,
     pub(crate) admin: RawAdmin,
     pub(crate) access_log: RawAccessLog,
+    pub(crate) control_plane: Option<RawControlPlane>,
     /// Every key under `upstreams`, including those whose value could not be read, so that
     /// routes to them are not reported a second time.
     pub(crate) upstream_names: Vec<String>,
@@ -33,6 +34,19 @@ pub(crate) struct RawConfig {
 pub(crate) struct RawGateway {
     pub(crate) id: Option<At<String>>,
     pub(crate) region: Option<At<String>>,
+    pub(crate) allow_fault_injection: Option<At<bool>>,
+}
+
+/// `[control_plane]` as written.
+#[derive(Debug, Default)]
+pub(crate) struct RawControlPlane {
+    pub(crate) url: Option<At<String>>,
+    pub(crate) token_file: Option<At<String>>,
+    pub(crate) cache_path: Option<At<String>>,
+    pub(crate) ca_file: Option<At<String>>,
+    pub(crate) stream_timeout: Option<At<std::time::Duration>>,
+    pub(crate) reconnect_backoff: Option<At<std::time::Duration>>,
+    pub(crate) max_reconnect_backoff: Option<At<std::time::Duration>>,
 }
 
 #[derive(Debug, Default)]

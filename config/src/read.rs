@@ -5,8 +5,8 @@ use toml::de::DeTable;
 
 use crate::document::{At, Node, Table, join_index, join_key};
 use crate::raw::{
-    RawAccessLog, RawAdmin, RawClientIp, RawConfig, RawGateway, RawHealth, RawListen, RawOutlier,
-    RawPool, RawRateLimit, RawRedis, RawRoute, RawUpstream,
+    RawAccessLog, RawAdmin, RawClientIp, RawConfig, RawControlPlane, RawGateway, RawHealth,
+    RawListen, RawOutlier, RawPool, RawRateLimit, RawRedis, RawRoute, RawUpstream,
 };
 use crate::raw::{
     RawAdaptive, RawBulkhead, RawCircuitBreaker, RawFault, RawLoadShedding, RawRetry,
@@ -25,8 +25,18 @@ const ROOT_KEYS: &[&str] = &[
     "redis",
     "rate_limits",
     "load_shedding",
+    "control_plane",
 ];
-const GATEWAY_KEYS: &[&str] = &["id", "region"];
+const GATEWAY_KEYS: &[&str] = &["id", "region", "allow_fault_injection"];
+const CONTROL_PLANE_KEYS: &[&str] = &[
+    "url",
+    "token_file",
+    "cache_path",
+    "ca_file",
+    "stream_timeout",
+    "reconnect_backoff",
+    "max_reconnect_backoff",
+];
 const LISTEN_KEYS: &[&str] = &["http"];
 const ADMIN_KEYS: &[&str] = &["listen"];
 const ACCESS_LOG_KEYS: &[&str] = &["enabled", "path"];
@@ -139,6 +149,7 @@ pub(crate) fn read_document<'a>(
             .map(|table| RawGateway {
                 id: table.string("id", report),
                 region: table.string("region", report),
+                allow_fault_injection: table.boolean("allow_fault_injection", report),
             })
             .unwrap_or_default(),
         listen: root
@@ -160,6 +171,29 @@ pub(crate) fn read_document<'a>(
                 path: table.string("path", report),
             })
             .unwrap_or_default(),
+        control_plane: root
+            .table("control_plane", CONTROL_PLANE_KEYS, report)
+            .map(|table| {
+                for (key, what) in [
+                    (
+                        "url",
+                        "the control plane's URL, like \"http://127.0.0.1:7700\"",
+                    ),
+                    ("token_file", "the file holding this gateway's token"),
+                    ("cache_path", "where to keep the last applied config"),
+                ] {
+                    table.require(key, what, report);
+                }
+                RawControlPlane {
+                    url: table.string("url", report),
+                    token_file: table.string("token_file", report),
+                    cache_path: table.string("cache_path", report),
+                    ca_file: table.string("ca_file", report),
+                    stream_timeout: table.duration("stream_timeout", report),
+                    reconnect_backoff: table.duration("reconnect_backoff", report),
+                    max_reconnect_backoff: table.duration("max_reconnect_backoff", report),
+                }
+            }),
         upstream_names,
         upstreams,
         routes: read_routes(&root, report),

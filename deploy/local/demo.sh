@@ -2,31 +2,37 @@
 # demo.sh: build Weir (release) and run a local multi-region demo on loopback, in the
 # foreground, until Ctrl-C.
 #
-#   weir-loadtest origin   us-east: a 127.0.0.1:9001, b 127.0.0.1:9002   (one process)
-#   weir-loadtest origin   eu-west: c 127.0.0.1:9101, d 127.0.0.1:9102   (one process)
-#   weir-gateway           region us-east, proxy 127.0.0.1:8080, admin 127.0.0.1:9901,
-#                          config deploy/local/demo.toml (reloaded on change and on SIGHUP)
+#   weir-loadtest origin     us-east: a 127.0.0.1:9001, b 127.0.0.1:9002   (one process)
+#   weir-loadtest origin     eu-west: c 127.0.0.1:9101, d 127.0.0.1:9102   (one process)
+#   weir-control-plane       API 127.0.0.1:7700, store in the state directory, seeded with
+#                            deploy/local/fleet.toml as version 1
+#   weir-gateway us-east     proxy 127.0.0.1:8080, admin 127.0.0.1:9901  } configured by the
+#   weir-gateway eu-west     proxy 127.0.0.1:8081, admin 127.0.0.1:9902  } control plane
 #
-# Once the gateway is ready the script prints what to try: requests, admin endpoints, faults,
-# live config changes. Ctrl-C (SIGINT) or SIGTERM stops every process it started, by pid.
+# Once everything is ready the script prints what to try (weirctl drain, restore, rollback;
+# traffic through both gateways; the control plane stopped while the gateways keep serving).
+# Ctrl-C (SIGINT) or SIGTERM stops every process it started, by pid.
 # (Started in the background from another script, bash ignores SIGINT: use SIGTERM then.)
-# Logs go to a fresh temporary directory, printed at start and kept after exit.
+# Tokens, node files, the store, the gateways' caches and the logs go to a fresh temporary
+# directory, printed at start and kept after exit.
 #
 # Environment:
-#   WEIR_BIN_DIR             take weir-gateway and weir-loadtest from this directory and skip the
-#                            build (e.g. WEIR_BIN_DIR=target/debug after `cargo build --workspace`)
+#   WEIR_BIN_DIR             take the binaries from this directory and skip the build
+#                            (e.g. WEIR_BIN_DIR=target/debug after `cargo build --workspace`)
 #   CARGO_TARGET_DIR         where cargo builds (default <repo>/target); binaries in its release/
-#   WEIR_DEMO_CONFIG         the gateway config (default deploy/local/demo.toml); the ports above
-#                            are fixed in this script, so keep listen.http and admin.listen
-#   WEIR_DEMO_READY_TIMEOUT  seconds to wait for the gateway to be ready (default 30)
+#   WEIR_DEMO_FLEET          the fleet config to seed (default deploy/local/fleet.toml)
+#   WEIR_DEMO_READY_TIMEOUT  seconds to wait for everything to be ready (default 30)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-CONFIG=${WEIR_DEMO_CONFIG:-$ROOT/deploy/local/demo.toml}
+FLEET=${WEIR_DEMO_FLEET:-$ROOT/deploy/local/fleet.toml}
 READY_TIMEOUT=${WEIR_DEMO_READY_TIMEOUT:-30}
 
+CONTROL_PLANE=127.0.0.1:7700
 PROXY=127.0.0.1:8080
 ADMIN=127.0.0.1:9901
+PROXY_WEST=127.0.0.1:8081
+ADMIN_WEST=127.0.0.1:9902
 US_EAST=(a 127.0.0.1:9001 b 127.0.0.1:9002)
 EU_WEST=(c 127.0.0.1:9101 d 127.0.0.1:9102)
 
@@ -45,12 +51,11 @@ die() {
 
 [[ $READY_TIMEOUT =~ ^[0-9]+$ ]] || die "WEIR_DEMO_READY_TIMEOUT must be a whole number of seconds, got '$READY_TIMEOUT'"
 command -v curl >/dev/null 2>&1 || die "curl is needed (Debian: apt-get install -y curl)"
-[[ -f $CONFIG ]] || die "config file $CONFIG not found (git checkout deploy/local/demo.toml restores the default)"
+command -v sha256sum >/dev/null 2>&1 || die "sha256sum is needed (Debian: apt-get install -y coreutils)"
+[[ -f $FLEET ]] || die "fleet config $FLEET not found (git checkout deploy/local/fleet.toml restores the default)"
 
 # ---------------------------------------------------------------- process bookkeeping
 
-# Running, not exited: an exited child stays a zombie until waited for, and kill -0 still
-# succeeds on a zombie.
 is_running() {
 	local stat
 	if [[ -d /proc/$1 ]]; then
@@ -90,7 +95,7 @@ cleanup() {
 	trap '' INT TERM # a second Ctrl-C must not cut the clean-up short
 	if ((${#PIDS[@]})); then
 		log "stopping the demo"
-		# Newest first: the gateway, then the origins behind it.
+		# Newest first: the gateways, the control plane, then the origins behind them.
 		for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
 			stop_pid "${PIDS[i]}"
 			log "stopped ${NAMES[i]} (pid ${PIDS[i]})"
@@ -132,7 +137,9 @@ listener_on() {
 
 check_ports() {
 	local spec port what holder
-	for spec in "${PROXY#*:}:gateway proxy" "${ADMIN#*:}:gateway admin" \
+	for spec in "${CONTROL_PLANE#*:}:control plane" \
+		"${PROXY#*:}:gateway us-east proxy" "${ADMIN#*:}:gateway us-east admin" \
+		"${PROXY_WEST#*:}:gateway eu-west proxy" "${ADMIN_WEST#*:}:gateway eu-west admin" \
 		"${US_EAST[1]#*:}:origin a (us-east)" "${US_EAST[3]#*:}:origin b (us-east)" \
 		"${EU_WEST[1]#*:}:origin c (eu-west)" "${EU_WEST[3]#*:}:origin d (eu-west)"; do
 		port=${spec%%:*}
@@ -152,8 +159,8 @@ else
 	command -v cargo >/dev/null 2>&1 || die "cargo is needed: install the Rust toolchain (https://rustup.rs)"
 	command -v cmake >/dev/null 2>&1 || install_cmake
 	check_ports
-	log "cargo build --release -p weir-gateway -p weir-loadtest (the first build takes several minutes)"
-	(cd "$ROOT" && cargo build --release -p weir-gateway -p weir-loadtest)
+	log "cargo build --release -p weir-gateway -p weir-control-plane -p weir-loadtest (the first build takes several minutes)"
+	(cd "$ROOT" && cargo build --release -p weir-gateway -p weir-control-plane -p weir-loadtest)
 	TARGET_DIR=${CARGO_TARGET_DIR:-target}
 	[[ $TARGET_DIR == /* ]] || TARGET_DIR=$ROOT/$TARGET_DIR
 	BIN_DIR=$TARGET_DIR/release
@@ -162,17 +169,49 @@ else
 fi
 GATEWAY_BIN=$BIN_DIR/weir-gateway
 LOADTEST_BIN=$BIN_DIR/weir-loadtest
-for bin in "$GATEWAY_BIN" "$LOADTEST_BIN"; do
+CP_BIN=$BIN_DIR/weir-control-plane
+WEIRCTL=$BIN_DIR/weirctl
+for bin in "$GATEWAY_BIN" "$LOADTEST_BIN" "$CP_BIN" "$WEIRCTL"; do
 	[[ -x $bin ]] || die "$bin is missing or not executable"
 done
-
-"$GATEWAY_BIN" --config "$CONFIG" --check >/dev/null ||
-	die "$CONFIG is not a valid config (errors above); fix it or run: git checkout deploy/local/demo.toml"
 
 # ---------------------------------------------------------------- start
 
 LOG_DIR=$(mktemp -d "${TMPDIR:-/tmp}/weir-demo.XXXXXX")
-log "logs in $LOG_DIR"
+log "state and logs in $LOG_DIR"
+
+# Tokens: random, shown in the guide; the control plane's file keeps only their SHA-256.
+new_token() { printf 'demo_%s' "$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"; }
+ADMIN_TOKEN=$(new_token)
+READ_TOKEN=$(new_token)
+GATEWAY_TOKEN=$(new_token)
+token_entry() {
+	printf '[[tokens]]\nname = "%s"\nrole = "%s"\nsha256 = "%s"\n\n' \
+		"$1" "$2" "$(printf '%s' "$3" | sha256sum | cut -d' ' -f1)"
+}
+{
+	token_entry operator admin "$ADMIN_TOKEN"
+	token_entry dashboard read "$READ_TOKEN"
+	token_entry edge gateway "$GATEWAY_TOKEN"
+} >"$LOG_DIR/tokens.toml"
+printf '%s\n' "$GATEWAY_TOKEN" >"$LOG_DIR/gateway.token"
+chmod 600 "$LOG_DIR/tokens.toml" "$LOG_DIR/gateway.token"
+
+# node_file REGION PROXY ADMIN: a gateway's own file; the fleet part comes from the control plane.
+node_file() {
+	printf '%s\n' \
+		'[gateway]' "id = \"demo-$1\"" "region = \"$1\"" '' \
+		'[listen]' "http = \"$2\"" '' \
+		'[admin]' "listen = \"$3\"" '' \
+		'[access_log]' 'enabled = true' 'path = "stdout"' '' \
+		'[control_plane]' "url = \"http://$CONTROL_PLANE\"" \
+		"token_file = \"$LOG_DIR/gateway.token\"" "cache_path = \"$LOG_DIR/cache-$1.json\"" \
+		>"$LOG_DIR/gateway-$1.toml"
+	"$GATEWAY_BIN" --config "$LOG_DIR/gateway-$1.toml" --check >/dev/null ||
+		die "the node file $LOG_DIR/gateway-$1.toml is invalid (errors above)"
+}
+node_file us-east "$PROXY" "$ADMIN"
+node_file eu-west "$PROXY_WEST" "$ADMIN_WEST"
 
 # start NAME LOG STDOUT-FILE COMMAND...: run in the background; stderr goes to LOG.
 start() {
@@ -195,14 +234,22 @@ origin_args() {
 	done
 }
 
+
 origin_args us-east "${US_EAST[@]}"
 start "origins us-east" "$LOG_DIR/origin-us-east.log" "$LOG_DIR/origin-us-east.log" "$LOADTEST_BIN" "${ORIGIN_ARGS[@]}"
 US_EAST_PID=${PIDS[-1]}
 origin_args eu-west "${EU_WEST[@]}"
 start "origins eu-west" "$LOG_DIR/origin-eu-west.log" "$LOG_DIR/origin-eu-west.log" "$LOADTEST_BIN" "${ORIGIN_ARGS[@]}"
 EU_WEST_PID=${PIDS[-1]}
-start "gateway" "$LOG_DIR/gateway.log" "$LOG_DIR/gateway-access.log" "$GATEWAY_BIN" --config "$CONFIG"
+CP_ARGS=(serve --listen "$CONTROL_PLANE" --data-dir "$LOG_DIR/cp-data" --tokens "$LOG_DIR/tokens.toml")
+start "control plane" "$LOG_DIR/control-plane.log" "$LOG_DIR/control-plane.log" "$CP_BIN" "${CP_ARGS[@]}" --seed "$FLEET"
+CP_PID=${PIDS[-1]}
+start "gateway us-east" "$LOG_DIR/gateway-us-east.log" "$LOG_DIR/gateway-us-east-access.log" \
+	"$GATEWAY_BIN" --config "$LOG_DIR/gateway-us-east.toml"
 GATEWAY_PID=${PIDS[-1]}
+start "gateway eu-west" "$LOG_DIR/gateway-eu-west.log" "$LOG_DIR/gateway-eu-west-access.log" \
+	"$GATEWAY_BIN" --config "$LOG_DIR/gateway-eu-west.toml"
+GATEWAY_WEST_PID=${PIDS[-1]}
 
 # Check that nothing exited; a process that did is reported with its log and the demo stops.
 check_alive() {
@@ -220,8 +267,8 @@ check_alive() {
 	done
 }
 
-log "waiting up to ${READY_TIMEOUT}s for http://$ADMIN/readyz"
-ready_urls=("http://$ADMIN/readyz")
+log "waiting up to ${READY_TIMEOUT}s for the control plane, both gateways and the origins"
+ready_urls=("http://$CONTROL_PLANE/healthz" "http://$ADMIN/readyz" "http://$ADMIN_WEST/readyz")
 for addr in "${US_EAST[1]}" "${US_EAST[3]}" "${EU_WEST[1]}" "${EU_WEST[3]}"; do
 	ready_urls+=("http://$addr/_origin/stats")
 done
@@ -230,7 +277,7 @@ for url in "${ready_urls[@]}"; do
 	until curl -fsS -o /dev/null --max-time 1 "$url" 2>/dev/null; do
 		check_alive
 		if ((SECONDS >= deadline)); then
-			die "$url did not answer within ${READY_TIMEOUT}s; see the logs: $LOG_DIR/gateway.log (gateway), $LOG_DIR/origin-us-east.log, $LOG_DIR/origin-eu-west.log"
+			die "$url did not answer within ${READY_TIMEOUT}s; see the logs in $LOG_DIR (control-plane.log, gateway-us-east.log, gateway-eu-west.log, origin-*.log)"
 		fi
 		sleep 0.2
 	done
@@ -238,78 +285,78 @@ done
 
 # ---------------------------------------------------------------- guide
 
-sample=$(for _ in 1 2 3 4 5 6 7 8 9 10; do
-	curl -s -o /dev/null --max-time 2 -w '%{http_code} %header{x-weir-origin-region} %header{x-weir-origin}\n' "http://$PROXY/" || true
-done | sort | uniq -c)
+# requests N PROXY: N requests, counted by status, region and origin.
+requests() {
+	local _
+	for _ in $(seq "$1"); do
+		curl -s -o /dev/null --max-time 2 -w '%{http_code} %header{x-weir-origin-region} %header{x-weir-origin}\n' "http://$2/" || true
+	done | sort | uniq -c
+}
 
 cat <<EOF
 
-Weir demo is up. Gateway pid $GATEWAY_PID (region us-east); origins: us-east pid $US_EAST_PID (a :9001, b :9002), eu-west pid $EU_WEST_PID (c :9101, d :9102).
-Ten requests through the gateway (count, status, region, origin):
-$sample
+Weir demo is up.
+  control plane  http://$CONTROL_PLANE (pid $CP_PID); version 1 is $FLEET
+  gateways       us-east: proxy $PROXY, admin $ADMIN (pid $GATEWAY_PID)
+                 eu-west: proxy $PROXY_WEST, admin $ADMIN_WEST (pid $GATEWAY_WEST_PID)
+  origins        us-east pid $US_EAST_PID (a :9001, b :9002), eu-west pid $EU_WEST_PID (c :9101, d :9102)
 
-Logs ($LOG_DIR):
-  access log (gateway stdout, one JSON line per request)  $LOG_DIR/gateway-access.log
-  operational log (gateway stderr, JSON)                  $LOG_DIR/gateway.log
-  origins                                                 $LOG_DIR/origin-us-east.log, origin-eu-west.log
+Ten requests through each gateway (count, status, region, origin): each keeps its region's traffic home.
+us-east gateway:
+$(requests 10 "$PROXY")
+eu-west gateway:
+$(requests 10 "$PROXY_WEST")
 
-Send requests (x-weir-origin and x-weir-origin-region say who answered; x-request-id is the id in the access log):
-  curl -si http://$PROXY/
-  for i in \$(seq 20); do curl -s -o /dev/null -w '%{http_code} %header{x-weir-origin-region} %header{x-weir-origin}\n' http://$PROXY/; done | sort | uniq -c
+Operate the fleet with weirctl (paste these two lines first):
+  export WEIR_URL=http://$CONTROL_PLANE WEIR_TOKEN=$ADMIN_TOKEN
+  alias weirctl=$WEIRCTL
+  weirctl status                          # the version, and which gateway runs which
+Drain a region and watch its traffic move (both gateways apply it within milliseconds):
+  weirctl drain us-east -m "game day"
+  for i in \$(seq 10); do curl -s -o /dev/null -w '%{http_code} %header{x-weir-origin-region}\n' http://$PROXY/; done | sort | uniq -c
+  weirctl restore us-east                 # back home, ramping up over 10 s (slow start)
+Shift weight, read the history, roll back in one command:
+  weirctl weight app eu-west 50 -m "less to eu-west"
+  weirctl config history
+  weirctl config rollback 1
+  weirctl config get > /tmp/fleet.toml    # edit, then: weirctl config apply -f /tmp/fleet.toml --dry-run
+  weirctl gateways ; weirctl audit
+The fleet keeps serving without its control plane:
+  kill $CP_PID                            # the gateways answer as before, from the config they hold
+  $CP_BIN ${CP_ARGS[*]} &
+                                          # back: the gateways reconnect and catch up by themselves
 
-Admin:
-  curl -s http://$ADMIN/status                 # config version, pools, endpoint health, EWMA latency, in-flight
-  curl -s http://$ADMIN/metrics | grep ^weir_  # Prometheus metrics
-  curl -s http://$ADMIN/readyz ; curl -s http://$ADMIN/healthz
-
-Fail the us-east region (region_policy = "nearest" spills to eu-west within about 2 s, after two failed health checks):
+Fail the us-east region (nearest spills to eu-west within about 2 s, after two failed health checks):
   for p in 9001 9002; do curl -s -X POST -d '{"status":503}' http://127.0.0.1:\$p/_origin/fault; done
-  or stop its origins: kill -STOP $US_EAST_PID (hung; kill -CONT $US_EAST_PID resumes), kill $US_EAST_PID (gone until the demo restarts)
-Slow an endpoint down (power-of-two-choices on peak-EWMA latency moves traffic to the other one;
-after the fault is cleared it wins traffic back gradually, as its latency estimate decays over ~1 min):
-  curl -s -X POST -d '{"delay_ms":200}' http://127.0.0.1:9001/_origin/fault
-Fail a share of requests (passive outlier ejection after 5 failures in a row):
-  curl -s -X POST -d '{"status":500,"fail_ratio":0.5}' http://127.0.0.1:9002/_origin/fault
-Restore:
-  for p in 9001 9002 9101 9102; do curl -s -X DELETE http://127.0.0.1:\$p/_origin/fault; done
-
-Hit the rate limit on /api/ (10 at once, then 5 a second per client; 429 with Retry-After):
+  for p in 9001 9002; do curl -s -X DELETE http://127.0.0.1:\$p/_origin/fault; done    # restore
+Rate limit on /api/ (10 at once, then 5 a second per client; 429 with Retry-After):
   for i in \$(seq 15); do curl -s -o /dev/null -w '%{http_code}\n' http://$PROXY/api/; done | sort | uniq -c
-  curl -si http://$PROXY/api/ | grep -iE '^(HTTP|retry-after|ratelimit)'
-  curl -s http://$ADMIN/metrics | grep ^weir_ratelimit_decisions_total
-
-Game day: requests carrying "x-game-day: on" get a 200 ms delay (20%) and a 503 (10%); others never:
+Game day: requests with "x-game-day: on" get a 200 ms delay (20%) and a 503 (10%); others never:
   for i in \$(seq 50); do curl -s -o /dev/null -w '%{http_code}\n' -H 'x-game-day: on' http://$PROXY/; done | sort | uniq -c
-  curl -s http://$ADMIN/metrics | grep ^weir_faults_injected_total
-Watch retries, breakers and shedding while an endpoint fails with 503 (retried on the other one):
-  curl -s -X POST -d '{"status":503}' http://127.0.0.1:9001/_origin/fault
-  curl -s http://$ADMIN/metrics | grep -E '^weir_(retries|breaker|shed)'
 
-Change the config live: edit $CONFIG (e.g. region_policy = "weighted", or weight = 0 on the
-us-east pool to drain it); the gateway applies it within a second (or now: kill -HUP $GATEWAY_PID).
-Check with: curl -s http://$ADMIN/status | grep -E 'config_version|region_policy|"weight"'
-A rejected change is logged in $LOG_DIR/gateway.log and the previous config keeps serving.
-git checkout deploy/local/demo.toml restores the default.
+Admin:  curl -s http://$ADMIN/status ; curl -s http://$ADMIN/metrics | grep ^weir_
+        curl -s -H "authorization: Bearer \$WEIR_TOKEN" http://$CONTROL_PLANE/metrics | grep ^weir_cp
+Logs in $LOG_DIR: control-plane.log, gateway-<region>.log (JSON), gateway-<region>-access.log, origin-*.log
 
 Ctrl-C stops everything.
 EOF
 
 # ---------------------------------------------------------------- run until stopped
 
-# Report processes that exit (e.g. an origin killed on purpose); the demo goes on without
-# them, except without the gateway.
+# Report processes that exit (e.g. the control plane or an origin stopped on purpose); the demo
+# goes on without them, except without a gateway.
 while :; do
 	for i in "${!PIDS[@]}"; do
 		if ! is_running "${PIDS[i]}"; then
 			name=${NAMES[i]} pid=${PIDS[i]} logfile=${LOGS[i]} status=0
 			wait "$pid" || status=$?
 			forget "$i"
-			if [[ $name == gateway ]]; then
-				printf 'demo.sh: the gateway (pid %s) exited with status %s; last lines of %s:\n' "$pid" "$status" "$logfile" >&2
+			if [[ $name == gateway* ]]; then
+				printf 'demo.sh: %s (pid %s) exited with status %s; last lines of %s:\n' "$name" "$pid" "$status" "$logfile" >&2
 				tail -n 20 "$logfile" >&2 || true
 				exit 1
 			fi
-			log "$name (pid $pid) exited with status $status; the demo goes on without it (restart the demo to bring it back)"
+			log "$name (pid $pid) exited with status $status; the demo goes on without it"
 			break # the indexes moved; look again on the next round
 		fi
 	done

@@ -6,6 +6,7 @@ pub mod access_log;
 pub mod admin;
 pub mod balance;
 pub mod client_ip;
+pub mod control_plane;
 pub mod endpoint;
 pub mod ewma;
 pub mod health;

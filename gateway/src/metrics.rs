@@ -44,6 +44,9 @@ pub struct Metrics {
     pub gateway_in_flight: IntGauge,
     pub shed: IntCounterVec,
     pub faults: IntCounterVec,
+    pub control_plane_connected: IntGauge,
+    pub control_plane_streams: IntCounterVec,
+    pub control_plane_pushes: IntCounterVec,
 }
 
 /// Redis round trips are short: buckets from 0.1 ms to 100 ms.
@@ -72,7 +75,7 @@ impl Metrics {
         };
         let config_version = IntGauge::new(
             "weir_config_version",
-            "Version of the config this gateway serves (1 for the first loaded, then +1 per applied change).",
+            "Version of the config this gateway serves (from a file: 1 for the first loaded, then +1 per applied change; from a control plane: its version, 0 before the first).",
         )?;
         registry.register(Box::new(config_version.clone()))?;
         let access_log_dropped = IntCounter::new(
@@ -89,6 +92,11 @@ impl Metrics {
         for result in ["ok", "error", "restart_required"] {
             config_reloads.with_label_values(&[result]);
         }
+        let control_plane_connected = IntGauge::new(
+            "weir_control_plane_connected",
+            "1 while the push stream from the control plane is open.",
+        )?;
+        registry.register(Box::new(control_plane_connected.clone()))?;
         let gateway_in_flight = IntGauge::new(
             "weir_gateway_in_flight",
             "Requests in progress in the gateway (sampled when scraped).",
@@ -179,6 +187,17 @@ impl Metrics {
             )?,
             config_version,
             config_reloads,
+            control_plane_connected,
+            control_plane_streams: counter(
+                "weir_control_plane_streams_total",
+                "Push streams to the control plane that ended, by reason (closed, timeout, refused, error).",
+                &["reason"],
+            )?,
+            control_plane_pushes: counter(
+                "weir_control_plane_pushes_total",
+                "Config versions received from the control plane, by outcome (ack, nack).",
+                &["outcome"],
+            )?,
             ejections: counter(
                 "weir_ejections_total",
                 "Endpoints ejected by passive outlier detection.",

@@ -524,6 +524,21 @@ impl ProxyHttp for WeirProxy {
                 ctx.snapshot = Some(snapshot);
                 Ok(answered)
             }
+            None if snapshot.awaiting_config() => {
+                ctx.snapshot = Some(snapshot);
+                let detail = "this gateway has not received its config from the control plane \
+                              yet"
+                .to_string();
+                respond_with(
+                    session,
+                    Problem::new(503, detail, ctx.request_id.as_str()),
+                    &ctx.request_id.value,
+                    true,
+                    vec![("retry-after", "1".to_string())],
+                )
+                .await?;
+                Ok(true)
+            }
             None => {
                 let detail = format!(
                     "no route matches host \"{}\" and path \"{}\"",

@@ -1,12 +1,14 @@
-//! Applying a config text to a running gateway, all or nothing: parse and validate off to the
-//! side, refuse changes that need a restart, compile, publish with one store, then drop the
-//! state of endpoints the new config no longer names. A rejected text changes nothing.
+//! Applying a config to a running gateway, all or nothing: a file's text, or a version pushed by
+//! the control plane. Parse and validate off to the side, refuse changes that need a restart,
+//! compile, publish with one store, then drop the state of endpoints the new config no longer
+//! names. A rejected config changes nothing.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use sha2::{Digest, Sha256};
-use weir_config::ConfigErrors;
+use weir_config::{Config, ConfigErrors};
+use weir_protocol::ConfigPush;
 
 use crate::snapshot::Snapshot;
 use crate::state::Gateway;
@@ -18,6 +20,12 @@ pub enum ReloadError {
     Invalid(ConfigErrors),
     #[error("config rejected: {} changed, which needs a restart", .0.join(", "))]
     RestartRequired(Vec<&'static str>),
+    #[error("version {version} arrived damaged: checksum {actual}, expected {expected}")]
+    Checksum {
+        version: u64,
+        expected: String,
+        actual: String,
+    },
     #[error("cannot read config file {path}: {source}")]
     Read {
         path: String,
@@ -30,7 +38,9 @@ impl ReloadError {
     pub fn metric_label(&self) -> &'static str {
         match self {
             ReloadError::RestartRequired(_) => "restart_required",
-            ReloadError::Invalid(_) | ReloadError::Read { .. } => "error",
+            ReloadError::Invalid(_) | ReloadError::Read { .. } | ReloadError::Checksum { .. } => {
+                "error"
+            }
         }
     }
 }
@@ -61,7 +71,26 @@ pub fn apply(
     now: Instant,
 ) -> Result<Applied, ReloadError> {
     let result = apply_inner(gateway, text, now);
-    match &result {
+    observe(gateway, trigger, &result);
+    result
+}
+
+/// Apply a version pushed by the control plane: the fleet config it carries, with this
+/// gateway's own `node` settings. The snapshot takes the control plane's version number.
+pub fn apply_pushed(
+    gateway: &Gateway,
+    node: &Config,
+    push: &ConfigPush,
+    trigger: &str,
+    now: Instant,
+) -> Result<Applied, ReloadError> {
+    let result = apply_pushed_inner(gateway, node, push, now);
+    observe(gateway, trigger, &result);
+    result
+}
+
+fn observe(gateway: &Gateway, trigger: &str, result: &Result<Applied, ReloadError>) {
+    match result {
         Ok(Applied::Unchanged { version }) => {
             tracing::info!(trigger, version, "config unchanged; nothing to apply");
         }
@@ -83,7 +112,6 @@ pub fn apply(
             tracing::error!(trigger, still_serving_version = version, error = %e, "config reload rejected");
         }
     }
-    result
 }
 
 fn apply_inner(gateway: &Gateway, text: &str, now: Instant) -> Result<Applied, ReloadError> {
@@ -99,12 +127,57 @@ fn apply_inner(gateway: &Gateway, text: &str, now: Instant) -> Result<Applied, R
         });
     }
     let config = weir_config::parse(text).map_err(ReloadError::Invalid)?;
+    let version = current.version + 1;
+    install(gateway, &current, config, version, sum, now)
+}
+
+fn apply_pushed_inner(
+    gateway: &Gateway,
+    node: &Config,
+    push: &ConfigPush,
+    now: Instant,
+) -> Result<Applied, ReloadError> {
+    let _one_at_a_time = gateway
+        .apply_lock
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let current = gateway.snapshot();
+    if push.version == current.version && push.checksum == current.checksum {
+        return Ok(Applied::Unchanged {
+            version: current.version,
+        });
+    }
+    let actual = checksum(&push.config);
+    if actual != push.checksum {
+        return Err(ReloadError::Checksum {
+            version: push.version,
+            expected: push.checksum.clone(),
+            actual,
+        });
+    }
+    let fleet = weir_config::parse_fleet(&push.config).map_err(ReloadError::Invalid)?;
+    let config = fleet.with_node(node);
+    let refused = config.refused_by_node();
+    if !refused.is_empty() {
+        return Err(ReloadError::Invalid(ConfigErrors(refused)));
+    }
+    install(gateway, &current, config, push.version, actual, now)
+}
+
+/// Compile and publish `config` as `version`, then drop the state of what it no longer names.
+fn install(
+    gateway: &Gateway,
+    current: &Snapshot,
+    config: Config,
+    version: u64,
+    sum: String,
+    now: Instant,
+) -> Result<Applied, ReloadError> {
     let needs_restart = weir_config::restart_required(&current.config, &config);
     if !needs_restart.is_empty() {
         return Err(ReloadError::RestartRequired(needs_restart));
     }
     let changes = weir_config::diff(&current.config, &config);
-    let version = current.version + 1;
     let next = Snapshot::compile(
         Arc::new(config),
         version,

@@ -14,6 +14,9 @@ use pingora::services::listening::Service;
 
 use crate::access_log::AccessLog;
 use crate::admin::AdminApp;
+use crate::control_plane::cache;
+use crate::control_plane::client::ControlPlaneClient;
+use crate::control_plane::http::Endpoint;
 use crate::endpoint::EndpointRegistry;
 use crate::health::HealthChecker;
 use crate::metrics::Metrics;
@@ -58,6 +61,8 @@ pub enum StartError {
     AccessLog(std::io::Error),
     #[error("cannot register metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+    #[error("control plane: {0}")]
+    ControlPlane(String),
 }
 
 /// Read and validate the config file.
@@ -94,10 +99,15 @@ pub fn run(options: RunOptions) -> Result<(), StartError> {
     let limiters = Arc::new(LimiterRegistry::default());
     let guards = Arc::new(GuardRegistry::default());
     let (proxy_addr, admin_addr) = (config.listen.http, config.admin.listen);
+    let node = Arc::new(config.clone());
+    let (first_config, first_version, first_checksum) = match &config.control_plane {
+        None => (config, 1, checksum(&text)),
+        Some(settings) => first_from_cache(&node, settings)?,
+    };
     let first = Snapshot::compile(
-        Arc::new(config),
-        1,
-        checksum(&text),
+        Arc::new(first_config),
+        first_version,
+        first_checksum,
         gateway_id.clone(),
         &registry,
         &limiters,
@@ -152,16 +162,76 @@ pub fn run(options: RunOptions) -> Result<(), StartError> {
             gateway: Arc::clone(&gateway),
         },
     ));
-    server.add_service(background_service(
-        "weir config watcher",
-        ConfigWatcher {
-            gateway,
-            path: options.config_path,
-            poll_interval: options.watch_interval,
-            proxy_addr,
-        },
-    ));
+    match &node.control_plane {
+        None => {
+            server.add_service(background_service(
+                "weir config watcher",
+                ConfigWatcher {
+                    gateway,
+                    path: options.config_path,
+                    poll_interval: options.watch_interval,
+                    proxy_addr,
+                },
+            ));
+        }
+        Some(settings) => {
+            let token = std::fs::read_to_string(&settings.token_file).map_err(|e| {
+                StartError::ControlPlane(format!(
+                    "cannot read control_plane.token_file {}: {e}",
+                    settings.token_file.display()
+                ))
+            })?;
+            let endpoint = Endpoint::new(&settings.url, settings.ca_file.as_deref(), &token)
+                .map_err(StartError::ControlPlane)?;
+            server.add_service(background_service(
+                "weir control-plane client",
+                ControlPlaneClient {
+                    gateway,
+                    settings: settings.clone(),
+                    node: Arc::clone(&node),
+                    endpoint,
+                    gateway_id,
+                    proxy_addr,
+                },
+            ));
+        }
+    }
     server.run_forever()
+}
+
+/// The first config of a gateway run by a control plane: the cached version when there is a
+/// whole one (static stability: the control plane may be down), else no fleet config at all
+/// (version 0: every request gets 503 and `/readyz` fails until the first version arrives).
+fn first_from_cache(
+    node: &weir_config::Config,
+    settings: &weir_config::ControlPlaneSettings,
+) -> Result<(weir_config::Config, u64, String), StartError> {
+    match cache::load(&settings.cache_path) {
+        Ok(push) => match weir_config::parse_fleet(&push.config) {
+            Ok(fleet) => {
+                tracing::info!(
+                    version = push.version, cache = %settings.cache_path.display(),
+                    "serving the cached config until the control plane answers"
+                );
+                return Ok((fleet.with_node(node), push.version, push.checksum));
+            }
+            Err(errors) => tracing::warn!(
+                cache = %settings.cache_path.display(), version = push.version, errors = %errors,
+                "the cached config no longer validates; waiting for the control plane"
+            ),
+        },
+        Err(cache::CacheError::Missing(_)) => tracing::info!(
+            cache = %settings.cache_path.display(),
+            "no cached config yet; waiting for the control plane"
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "cached config not used; waiting for the control plane")
+        }
+    }
+    let empty = weir_config::parse_fleet("").map_err(|errors| {
+        StartError::ControlPlane(format!("an empty fleet config does not validate: {errors}"))
+    })?;
+    Ok((empty.with_node(node), 0, String::new()))
 }
 
 /// The machine's host name, for `gateway.id` when the config does not set one.

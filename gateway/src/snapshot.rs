@@ -23,7 +23,8 @@ use crate::router::Router;
 
 /// One config version, ready to serve.
 pub struct Snapshot {
-    /// 1 for the first config this process loaded, then +1 per applied change.
+    /// With a config file, counts reloads from 1; with a control plane, the control plane's
+    /// version number, and 0 while no version has arrived yet.
     pub version: u64,
     /// SHA-256 of the config text, hex, for telling versions apart across processes.
     pub checksum: String,
@@ -143,6 +144,12 @@ impl PoolRuntime {
 }
 
 impl Snapshot {
+    /// True while a gateway run by a control plane has no version yet (from it or its cache):
+    /// every request is answered 503 and `/readyz` says not ready.
+    pub fn awaiting_config(&self) -> bool {
+        self.version == 0
+    }
+
     /// Compile a validated config. Endpoint states come from (and are added to) `registry`,
     /// rate-limit buckets and the Redis store from `limiters`, upstream breakers, budgets and
     /// bulkheads from `guards`.

@@ -70,8 +70,9 @@ impl Gateway {
         self.listening.store(true, Ordering::Release);
     }
 
-    /// Ready when a config is loaded (always, once built) and the proxy listens.
+    /// Ready when the proxy listens and a config is loaded (always with a config file; with a
+    /// control plane, once the first version came from it or from the cache).
     pub fn is_ready(&self) -> bool {
-        self.listening.load(Ordering::Acquire)
+        self.listening.load(Ordering::Acquire) && !self.snapshot.load().awaiting_config()
     }
 }

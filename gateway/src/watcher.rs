@@ -1,6 +1,6 @@
 //! Background service that reloads the config file on SIGHUP and when the file changes
 //! (polled: size, mtime and inode), and marks the gateway ready once the proxy accepts
-//! connections.
+//! connections (the control-plane client uses the same readiness probe).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::unix::fs::MetadataExt;
@@ -58,9 +58,7 @@ impl BackgroundService for ConfigWatcher {
         {
             tracing::info!("config changed while starting; applied");
         }
-        self.wait_until_listening(&mut shutdown).await;
-        self.gateway.set_listening();
-        tracing::info!(addr = %self.proxy_addr, "gateway ready");
+        mark_ready_when_listening(&self.gateway, self.proxy_addr, shutdown.clone()).await;
 
         let mut ticks = tokio::time::interval(self.poll_interval);
         loop {
@@ -82,17 +80,23 @@ impl BackgroundService for ConfigWatcher {
     }
 }
 
-impl ConfigWatcher {
-    async fn wait_until_listening(&self, shutdown: &mut ShutdownWatch) {
-        let target = reachable(self.proxy_addr);
-        loop {
-            if tokio::net::TcpStream::connect(target).await.is_ok() {
-                return;
-            }
-            tokio::select! {
-                _ = shutdown.changed() => return,
-                _ = tokio::time::sleep(Duration::from_millis(20)) => {}
-            }
+/// Marks the gateway as listening once the proxy accepts connections at `addr` (readiness also
+/// needs a config; see `Gateway::is_ready`).
+pub async fn mark_ready_when_listening(
+    gateway: &Gateway,
+    addr: SocketAddr,
+    mut shutdown: ShutdownWatch,
+) {
+    let target = reachable(addr);
+    loop {
+        if tokio::net::TcpStream::connect(target).await.is_ok() {
+            gateway.set_listening();
+            tracing::info!(%addr, "proxy listening");
+            return;
+        }
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tokio::time::sleep(Duration::from_millis(20)) => {}
         }
     }
 }

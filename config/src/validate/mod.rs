@@ -3,6 +3,7 @@
 
 mod checks;
 mod client_ip;
+mod control_plane;
 mod rate_limit;
 mod redis;
 mod resilience;
@@ -58,6 +59,10 @@ pub(crate) fn validate(raw: &RawConfig, report: &mut Reporter<'_>) -> Config {
             .as_ref()
             .map(|redis| redis::validate_redis(redis, report)),
         rate_limits,
+        control_plane: raw
+            .control_plane
+            .as_ref()
+            .map(|raw| control_plane::validate_control_plane(raw, report)),
     }
 }
 
@@ -71,6 +76,10 @@ fn validate_gateway(raw: &RawGateway, report: &mut Reporter<'_>) -> GatewaySetti
     GatewaySettings {
         id: raw.id.as_ref().map(|id| id.value.clone()),
         region: raw.region.as_ref().map(|region| region.value.clone()),
+        allow_fault_injection: raw
+            .allow_fault_injection
+            .as_ref()
+            .is_none_or(|allow| allow.value),
     }
 }
 

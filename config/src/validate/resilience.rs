@@ -318,7 +318,7 @@ fn header_value_ok(value: &str) -> bool {
 
 /// `key` (written as `value`, read as `max`) must not be shorter than the duration `base` names;
 /// checked only when neither has an error of its own.
-fn check_not_shorter(
+pub(super) fn check_not_shorter(
     value: Option<&At<Duration>>,
     max: Duration,
     (base_key, base): (&str, Duration),

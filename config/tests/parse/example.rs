@@ -128,6 +128,7 @@ fn full_example_parses_to_the_expected_config() {
         gateway: GatewaySettings {
             id: Some("gw-use1".to_owned()),
             region: Some("us-east".to_owned()),
+            allow_fault_injection: true,
         },
         listen: ListenSettings {
             http: addr("127.0.0.1:8080"),
@@ -225,6 +226,7 @@ fn full_example_parses_to_the_expected_config() {
             }),
             rate_limits: vec!["per-client".to_owned(), "per-key".to_owned()],
         }],
+        control_plane: None,
         load_shedding: LoadShedding {
             max_in_flight: 2000,
             normal_share: 0.95,

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod control_plane;
 mod errors;
 mod example;
 mod reload;

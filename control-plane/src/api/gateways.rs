@@ -1,0 +1,149 @@
+//! The gateways' side of the API: the push stream each gateway holds open (NDJSON: hello, the
+//! current version, every new version, heartbeats), the ACK/NACK reports they post, and the
+//! operators' view of both. A stream ends when the gateway goes away (a write fails) or on
+//! shutdown.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use weir_protocol::{Report, StreamMessage};
+
+use super::{ApiError, App};
+use crate::auth::Role;
+
+/// Longest gateway id or region accepted.
+const MAX_NAME_LEN: usize = 128;
+
+#[derive(Debug, Deserialize)]
+pub struct StreamQuery {
+    pub gateway: Option<String>,
+    pub region: Option<String>,
+}
+
+/// Gateway ids and regions are config names: letters, digits, `-`, `_`, `.`.
+fn check_name(what: &str, value: &str) -> Result<(), ApiError> {
+    let ok = !value.is_empty()
+        && value.len() <= MAX_NAME_LEN
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "{what} must be 1 to {MAX_NAME_LEN} letters, digits, '-', '_' or '.', got {value:?}"
+        )))
+    }
+}
+
+pub async fn list(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    app.authorize(&headers, Role::Read)?;
+    let current = app.store.current().map(|c| c.meta.version);
+    Ok(Json(
+        json!({ "current_version": current, "gateways": app.fleet.gateways() }),
+    ))
+}
+
+pub async fn report(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Json<Report>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    app.authorize(&headers, Role::Gateway)?;
+    check_name("the gateway id", &id)?;
+    let Json(report) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    if let Some(region) = &report.region {
+        check_name("region", region)?;
+    }
+    tracing::info!(
+        gateway = id, version = report.version, outcome = ?report.outcome,
+        applied_version = report.applied_version, errors = ?report.errors, "gateway report"
+    );
+    app.fleet.report(&id, report, SystemTime::now());
+    Ok(axum::http::StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn stream(
+    State(app): State<Arc<App>>,
+    Query(query): Query<StreamQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    app.authorize(&headers, Role::Gateway)?;
+    let id = query
+        .gateway
+        .ok_or_else(|| ApiError::bad_request("the stream needs ?gateway=<gateway id>"))?;
+    check_name("gateway", &id)?;
+    if let Some(region) = &query.region {
+        check_name("region", region)?;
+    }
+    let (sender, receiver) = mpsc::channel::<Result<Bytes, Infallible>>(4);
+    let guard = app.fleet.connect(&id, query.region.clone());
+    tracing::info!(gateway = id, region = ?query.region, "gateway stream opened");
+    let feeder = Arc::clone(&app);
+    tokio::spawn(async move {
+        let _connected = guard;
+        feed(&feeder, &id, sender).await;
+        tracing::info!(gateway = id, "gateway stream closed");
+    });
+    let mut response = Body::from_stream(ReceiverStream::new(receiver)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(weir_protocol::NDJSON),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// Writes the stream until the gateway goes away or the control plane shuts down.
+async fn feed(app: &App, id: &str, sender: mpsc::Sender<Result<Bytes, Infallible>>) {
+    let hello = StreamMessage::Hello {
+        heartbeat_ms: u64::try_from(app.heartbeat.as_millis()).unwrap_or(u64::MAX),
+    };
+    if sender.send(Ok(Bytes::from(hello.to_line()))).await.is_err() {
+        return;
+    }
+    let heartbeat = Bytes::from(StreamMessage::Heartbeat.to_line());
+    let mut latest = app.fleet.subscribe();
+    let mut shutdown = app.shutdown.clone();
+    let mut beats = tokio::time::interval(app.heartbeat);
+    beats.reset();
+    loop {
+        let line = tokio::select! {
+            changed = latest.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let pushed = latest.borrow_and_update().clone();
+                match pushed {
+                    Some(pushed) => {
+                        app.metrics.pushes.inc();
+                        pushed.line.clone()
+                    }
+                    None => continue,
+                }
+            }
+            _ = beats.tick() => heartbeat.clone(),
+            _ = shutdown.changed() => return,
+            () = sender.closed() => return,
+        };
+        if sender.send(Ok(line)).await.is_err() {
+            return;
+        }
+        app.fleet.seen(id);
+    }
+}

@@ -1,0 +1,520 @@
+//! weirctl's command line (clap; its usage errors exit 2) and the settings it resolves from
+//! flags and `WEIR_URL`/`WEIR_TOKEN`. A bad URL or token is a usage error, a missing token exit 3.
+
+use std::path::PathBuf;
+
+use clap::builder::NonEmptyStringValueParser;
+use clap::{Args, Parser, Subcommand};
+
+use crate::client::{Endpoint, Token};
+use crate::error::{Failure, Source};
+
+/// The control plane weirctl talks to when neither `--url` nor `WEIR_URL` says otherwise.
+pub const DEFAULT_URL: &str = "http://127.0.0.1:7700";
+
+const AFTER_HELP: &str = "\
+Environment:
+  WEIR_URL    the control plane's URL (default http://127.0.0.1:7700); --url overrides it
+  WEIR_TOKEN  the API token; --token overrides it
+
+Exit codes:
+  0  done
+  1  the control plane refused (invalid config, conflict, not found)
+  2  usage error
+  3  not authorised (401: the token was refused; 403: it lacks the role)
+  4  cannot reach the control plane, or it failed (5xx, timeout)
+
+Examples:
+  weirctl status
+  weirctl config apply -f fleet.toml --dry-run
+  weirctl config apply -f fleet.toml -m 'add the search route' --if-version 7
+  weirctl weight api eu-west 0 -m 'eu-west api pool: bad deploy'
+  weirctl drain eu-west -m 'maintenance'";
+
+/// Operate Weir's control plane: the fleet config's versions, traffic shifting, and the gateways
+/// that run it.
+#[derive(Debug, Parser)]
+#[command(name = "weirctl", version, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// The control plane's URL [env: WEIR_URL] [default: http://127.0.0.1:7700]
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        help_heading = "Global options"
+    )]
+    pub url: Option<String>,
+
+    /// The API token [env: WEIR_TOKEN]. Prefer WEIR_TOKEN: other users can see flags in the
+    /// process list
+    #[arg(
+        long,
+        global = true,
+        value_name = "TOKEN",
+        help_heading = "Global options"
+    )]
+    pub token: Option<String>,
+
+    /// Print the control plane's JSON answers (pretty) instead of text, for scripts
+    #[arg(long, global = true, help_heading = "Global options")]
+    pub json: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum Command {
+    /// Show the current version and the gateways: how many are connected, how many run the
+    /// current version, and any that refused (NACK) a version, with why
+    Status,
+
+    /// Read, replace, list or roll back the fleet config
+    #[command(subcommand)]
+    Config(ConfigCommand),
+
+    /// Set one pool's weight (0 to 100), making a new version
+    #[command(
+        after_help = "Example:\n  weirctl weight api eu-west 0 -m 'eu-west api pool: bad deploy'"
+    )]
+    Weight {
+        /// The upstream, as named under [upstreams] in the config
+        #[arg(value_parser = NonEmptyStringValueParser::new())]
+        upstream: String,
+        /// The region of the upstream's pool
+        #[arg(value_parser = NonEmptyStringValueParser::new())]
+        region: String,
+        /// The new weight, 0 to 100 (0 sends the pool no traffic)
+        #[arg(value_parser = clap::value_parser!(u8).range(0..=100))]
+        weight: u8,
+        #[command(flatten)]
+        write: WriteArgs,
+    },
+
+    /// Set every pool in a region to weight 0, remembering each weight for `restore`
+    Drain {
+        /// The region to take out of service
+        #[arg(value_parser = NonEmptyStringValueParser::new())]
+        region: String,
+        #[command(flatten)]
+        write: WriteArgs,
+    },
+
+    /// Put back the weights a region had before `drain`
+    Restore {
+        /// The drained region
+        #[arg(value_parser = NonEmptyStringValueParser::new())]
+        region: String,
+        #[command(flatten)]
+        write: WriteArgs,
+    },
+
+    /// List the gateways: region, connection, the version each runs, and its last report
+    Gateways,
+
+    /// Show the audit log (who changed what, when), newest first
+    Audit {
+        /// How many entries, 1 to 1000 [server default: 100]
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1000))]
+        limit: Option<u16>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the fleet config as TOML: the current version, or the one given
+    Get {
+        /// Print this version instead of the current one
+        #[arg(long, value_name = "N")]
+        version: Option<u64>,
+    },
+
+    /// Replace the fleet config with a file (TOML, or JSON when it ends in .json), printing what
+    /// changed; an invalid config is refused with every error and its position
+    #[command(after_help = "\
+Examples:
+  weirctl config apply -f fleet.toml --dry-run
+  weirctl config apply -f fleet.toml -m 'add the search route' --if-version 7
+  render-config | weirctl config apply -f -")]
+    Apply {
+        /// The config file; `-` reads standard input (TOML, or JSON when it starts with `{`)
+        #[arg(short = 'f', long = "file", value_name = "FILE")]
+        file: PathBuf,
+        /// Check the config and show what would change, storing nothing
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        write: WriteArgs,
+    },
+
+    /// List versions, newest first: number, time, author, action, message
+    History {
+        /// How many versions, 1 to 1000 [server default: 50]
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1000))]
+        limit: Option<u16>,
+        /// Only versions below this one (to page back)
+        #[arg(long, value_name = "N")]
+        before: Option<u64>,
+    },
+
+    /// Make a new version whose config (and drain memory) equals version N
+    Rollback {
+        /// The version to go back to (see `config history`)
+        #[arg(value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        version: u64,
+        #[command(flatten)]
+        write: WriteArgs,
+    },
+}
+
+/// Flags every change takes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Args)]
+pub struct WriteArgs {
+    /// Why: kept with the version and in the audit log
+    #[arg(short = 'm', long, value_name = "MESSAGE")]
+    pub message: Option<String>,
+    /// Refuse (exit 1, nothing written) unless the current version is still N
+    #[arg(long, value_name = "N")]
+    pub if_version: Option<u64>,
+}
+
+/// What the flags and environment resolve to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub endpoint: Endpoint,
+    pub token: Token,
+}
+
+impl Settings {
+    /// `--url` over `WEIR_URL` over the default; `--token` over `WEIR_TOKEN`. Empty values
+    /// count as unset. `env` reads a variable (injected for tests).
+    pub fn resolve(
+        url: Option<String>,
+        token: Option<String>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Settings, Failure> {
+        let set = |value: Option<String>| value.filter(|v| !v.trim().is_empty());
+        let (url, url_from) = match (set(url), set(env("WEIR_URL"))) {
+            (Some(url), _) => (url, Source::Flag("--url")),
+            (None, Some(url)) => (url, Source::Env("WEIR_URL")),
+            (None, None) => (DEFAULT_URL.to_string(), Source::Default),
+        };
+        let url = check_url(&url, url_from)?;
+        let (token, token_from) = match (set(token), set(env("WEIR_TOKEN"))) {
+            (Some(token), _) => (token, Source::Flag("--token")),
+            (None, Some(token)) => (token, Source::Env("WEIR_TOKEN")),
+            (None, None) => return Err(Failure::NoToken),
+        };
+        let token = token.trim();
+        // A header value: visible ASCII only. The token itself is never put in the message.
+        if !token.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(Failure::Usage(format!(
+                "the token from {token_from} has spaces or characters that cannot be sent in a \
+                 header; copy it again"
+            )));
+        }
+        Ok(Settings {
+            endpoint: Endpoint {
+                url,
+                url_from,
+                token_from,
+            },
+            token: Token::new(token.to_string()),
+        })
+    }
+}
+
+/// `http(s)://host[:port][/prefix]` without a trailing `/`, query or fragment.
+fn check_url(url: &str, from: Source) -> Result<String, Failure> {
+    let url = url.trim();
+    let bad = |why: &str| {
+        Failure::Usage(format!(
+            "the control plane URL {url:?} (from {from}) {why}; use e.g. {DEFAULT_URL}"
+        ))
+    };
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or_else(|| bad("must start with http:// or https://"))?;
+    let host = rest.split('/').next().unwrap_or("");
+    if host.is_empty() {
+        return Err(bad("has no host"));
+    }
+    if url.contains(['?', '#']) || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad("must not have a query, a fragment or spaces"));
+    }
+    Ok(url.trim_end_matches('/').to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::exit;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("weirctl").chain(args.iter().copied()))
+    }
+
+    fn command(args: &[&str]) -> Command {
+        parse(args)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+            .command
+    }
+
+    fn usage_error(args: &[&str]) -> clap::Error {
+        let error = parse(args).expect_err("should be a usage error");
+        assert_eq!(
+            error.exit_code(),
+            i32::from(exit::USAGE),
+            "{args:?}: {error}"
+        );
+        error
+    }
+
+    #[test]
+    fn the_command_tree_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_command_parses() {
+        assert_eq!(command(&["status"]), Command::Status);
+        assert_eq!(command(&["gateways"]), Command::Gateways);
+        assert_eq!(
+            command(&["audit", "--limit", "5"]),
+            Command::Audit { limit: Some(5) }
+        );
+        assert_eq!(
+            command(&["config", "get"]),
+            Command::Config(ConfigCommand::Get { version: None })
+        );
+        assert_eq!(
+            command(&["config", "get", "--version", "3"]),
+            Command::Config(ConfigCommand::Get { version: Some(3) })
+        );
+        assert_eq!(
+            command(&["config", "history", "--limit", "10", "--before", "40"]),
+            Command::Config(ConfigCommand::History {
+                limit: Some(10),
+                before: Some(40)
+            })
+        );
+        assert_eq!(
+            command(&["config", "rollback", "5", "-m", "back to 5"]),
+            Command::Config(ConfigCommand::Rollback {
+                version: 5,
+                write: WriteArgs {
+                    message: Some("back to 5".into()),
+                    if_version: None
+                }
+            })
+        );
+        assert_eq!(
+            command(&["weight", "api", "eu-west", "0", "--message", "bad deploy"]),
+            Command::Weight {
+                upstream: "api".into(),
+                region: "eu-west".into(),
+                weight: 0,
+                write: WriteArgs {
+                    message: Some("bad deploy".into()),
+                    if_version: None
+                }
+            }
+        );
+        assert_eq!(
+            command(&["drain", "eu-west", "--if-version", "7"]),
+            Command::Drain {
+                region: "eu-west".into(),
+                write: WriteArgs {
+                    message: None,
+                    if_version: Some(7)
+                }
+            }
+        );
+        assert_eq!(
+            command(&["restore", "eu-west"]),
+            Command::Restore {
+                region: "eu-west".into(),
+                write: WriteArgs::default()
+            }
+        );
+    }
+
+    #[test]
+    fn apply_takes_file_message_dry_run_and_if_version() {
+        assert_eq!(
+            command(&[
+                "config",
+                "apply",
+                "-f",
+                "fleet.toml",
+                "-m",
+                "why",
+                "--dry-run",
+                "--if-version",
+                "7"
+            ]),
+            Command::Config(ConfigCommand::Apply {
+                file: "fleet.toml".into(),
+                dry_run: true,
+                write: WriteArgs {
+                    message: Some("why".into()),
+                    if_version: Some(7)
+                }
+            })
+        );
+        assert_eq!(
+            command(&["config", "apply", "--file", "-"]),
+            Command::Config(ConfigCommand::Apply {
+                file: "-".into(),
+                dry_run: false,
+                write: WriteArgs::default()
+            })
+        );
+        usage_error(&["config", "apply"]);
+        usage_error(&["config", "apply", "-f", "x", "--if-version", "seven"]);
+    }
+
+    #[test]
+    fn global_flags_go_anywhere() {
+        let cli = parse(&[
+            "--url",
+            "http://cp:7700",
+            "config",
+            "history",
+            "--json",
+            "--token",
+            "t",
+        ])
+        .unwrap();
+        assert_eq!(cli.url.as_deref(), Some("http://cp:7700"));
+        assert_eq!(cli.token.as_deref(), Some("t"));
+        assert!(cli.json);
+        assert!(!parse(&["status"]).unwrap().json);
+    }
+
+    #[test]
+    fn bad_arguments_are_usage_errors() {
+        usage_error(&[]);
+        usage_error(&["frobnicate"]);
+        usage_error(&["config"]);
+        usage_error(&["weight", "api", "eu-west", "101"]);
+        usage_error(&["weight", "api", "eu-west", "-1"]);
+        usage_error(&["weight", "api", "eu-west", "half"]);
+        usage_error(&["weight", "api", "eu-west"]);
+        usage_error(&["weight", "", "eu-west", "5"]);
+        usage_error(&["drain"]);
+        usage_error(&["drain", ""]);
+        usage_error(&["config", "rollback", "0"]);
+        usage_error(&["config", "rollback", "x"]);
+        usage_error(&["config", "history", "--limit", "0"]);
+        usage_error(&["config", "history", "--limit", "1001"]);
+        usage_error(&["audit", "--limit", "many"]);
+        assert!(
+            usage_error(&["weight", "api", "eu-west", "150"])
+                .to_string()
+                .contains("0..=100")
+        );
+        assert!(matches!(
+            command(&["weight", "api", "eu-west", "100"]),
+            Command::Weight { weight: 100, .. }
+        ));
+    }
+
+    #[test]
+    fn help_is_not_an_error() {
+        for args in [
+            &["--help"][..],
+            &["config", "apply", "--help"],
+            &["weight", "--help"],
+        ] {
+            let error = parse(args).unwrap_err();
+            assert_eq!(error.exit_code(), 0, "{args:?}");
+        }
+        let help = parse(&["--help"]).unwrap_err().to_string();
+        assert!(help.contains("WEIR_TOKEN"));
+        assert!(help.contains("Exit codes"));
+    }
+
+    #[test]
+    fn a_mistyped_flag_does_not_echo_the_token() {
+        let error = usage_error(&["--tokn=weir_s3cret", "status"]);
+        assert!(!error.to_string().contains("s3cret"), "{error}");
+    }
+
+    fn env(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn flags_override_the_environment() {
+        let vars = env(&[("WEIR_URL", "http://env:7700/"), ("WEIR_TOKEN", "envtoken")]);
+        let settings = Settings::resolve(None, None, &vars).unwrap();
+        assert_eq!(settings.endpoint.url, "http://env:7700");
+        assert_eq!(settings.endpoint.url_from, Source::Env("WEIR_URL"));
+        assert_eq!(settings.token, Token::new("envtoken".into()));
+        assert_eq!(settings.endpoint.token_from, Source::Env("WEIR_TOKEN"));
+
+        let settings = Settings::resolve(
+            Some("https://flag:8443/weir".into()),
+            Some("flagtoken".into()),
+            &vars,
+        )
+        .unwrap();
+        assert_eq!(settings.endpoint.url, "https://flag:8443/weir");
+        assert_eq!(settings.endpoint.url_from, Source::Flag("--url"));
+        assert_eq!(settings.token, Token::new("flagtoken".into()));
+        assert_eq!(settings.endpoint.token_from, Source::Flag("--token"));
+    }
+
+    #[test]
+    fn defaults_and_missing_token() {
+        let settings = Settings::resolve(None, Some("t".into()), env(&[])).unwrap();
+        assert_eq!(settings.endpoint.url, DEFAULT_URL);
+        assert_eq!(settings.endpoint.url_from, Source::Default);
+        // Empty values count as unset.
+        let empty = env(&[("WEIR_URL", ""), ("WEIR_TOKEN", " ")]);
+        let failure = Settings::resolve(None, None, &empty).unwrap_err();
+        assert!(matches!(failure, Failure::NoToken));
+        assert_eq!(failure.exit_code(), exit::UNAUTHORISED);
+        assert_eq!(
+            Settings::resolve(None, Some("t".into()), &empty)
+                .unwrap()
+                .endpoint
+                .url,
+            DEFAULT_URL
+        );
+    }
+
+    #[test]
+    fn bad_urls_and_tokens_are_usage_errors() {
+        for url in [
+            "127.0.0.1:7700",
+            "ftp://cp",
+            "http://",
+            "http:///v1",
+            "http://cp:7700/?x=1",
+            "http://c p",
+        ] {
+            let failure =
+                Settings::resolve(Some(url.into()), Some("t".into()), env(&[])).expect_err(url);
+            assert_eq!(failure.exit_code(), exit::USAGE, "{url}");
+            assert!(failure.to_string().contains("--url"), "{failure}");
+        }
+        let failure = Settings::resolve(None, Some("weir_ab cd".into()), env(&[])).unwrap_err();
+        assert_eq!(failure.exit_code(), exit::USAGE);
+        let message = failure.to_string();
+        assert!(
+            message.contains("--token") && !message.contains("weir_ab"),
+            "{message}"
+        );
+        // Surrounding whitespace (a pasted newline) is forgiven.
+        let settings = Settings::resolve(None, Some("weir_abc\n".into()), env(&[])).unwrap();
+        assert_eq!(settings.token, Token::new("weir_abc".into()));
+    }
+}

@@ -1,0 +1,718 @@
+//! One function per weirctl command: the API calls it makes (docs/control-plane.md#api) and the
+//! text it prints. Each returns its standard output, or the failure that sets the exit code; a
+//! config file that cannot be read is a usage error.
+
+use std::io::Read;
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::cli::{Command, ConfigCommand, WriteArgs};
+use crate::client::{Request, Transport, segment};
+use crate::error::Failure;
+use crate::output;
+
+/// Runs `command`; `json` prints the server's answers instead of text. `stdin` feeds
+/// `config apply -f -`.
+pub fn run(
+    command: &Command,
+    api: &dyn Transport,
+    json: bool,
+    stdin: &mut dyn Read,
+) -> Result<String, Failure> {
+    match command {
+        Command::Status => status(api, json),
+        Command::Config(ConfigCommand::Get { version }) => config_get(api, json, *version),
+        Command::Config(ConfigCommand::Apply {
+            file,
+            dry_run,
+            write,
+        }) => {
+            let file = read_config(file, stdin)?;
+            config_apply(api, json, file, *dry_run, write)
+        }
+        Command::Config(ConfigCommand::History { limit, before }) => {
+            let request = Request::get("/v1/versions")
+                .query_opt("limit", *limit)
+                .query_opt("before", *before);
+            show(api, json, &request, output::history)
+        }
+        Command::Config(ConfigCommand::Rollback { version, write }) => {
+            let request = writing(
+                Request::post(format!("/v1/versions/{version}/rollback")),
+                write,
+            );
+            let answer = api.call(&request)?.json()?;
+            Ok(if json {
+                output::pretty(&answer)
+            } else {
+                output::written(
+                    &answer,
+                    &format!("rolled back to version {version}"),
+                    &format!("the current config already equals version {version}"),
+                )
+            })
+        }
+        Command::Weight {
+            upstream,
+            region,
+            weight,
+            write,
+        } => set_weight(api, json, upstream, region, *weight, write),
+        Command::Drain { region, write } => {
+            let request = writing(
+                Request::post(format!("/v1/regions/{}/drain", segment(region))),
+                write,
+            );
+            let answer = api.call(&request)?.json()?;
+            Ok(if json {
+                output::pretty(&answer)
+            } else {
+                output::written(
+                    &answer,
+                    &format!(
+                        "drained region {region} (every pool at weight 0; `weirctl restore \
+                         {region}` puts the weights back)"
+                    ),
+                    &format!("region {region} is already drained"),
+                )
+            })
+        }
+        Command::Restore { region, write } => {
+            let request = writing(
+                Request::post(format!("/v1/regions/{}/restore", segment(region))),
+                write,
+            );
+            let answer = api.call(&request)?.json()?;
+            if json {
+                return Ok(output::pretty(&answer));
+            }
+            let mut out = output::written(
+                &answer,
+                &format!("restored region {region}"),
+                &format!("region {region} already has its weights"),
+            );
+            let skipped: Vec<String> = answer
+                .get("skipped")
+                .and_then(Value::as_array)
+                .map(|s| s.iter().map(output::cell).collect())
+                .unwrap_or_default();
+            if !skipped.is_empty() {
+                out.push_str(&format!(
+                    "not restored (gone since the drain): {}\n",
+                    skipped.join(", ")
+                ));
+            }
+            Ok(out)
+        }
+        Command::Gateways => show(api, json, &Request::get("/v1/gateways"), output::gateways),
+        Command::Audit { limit } => show(
+            api,
+            json,
+            &Request::get("/v1/audit").query_opt("limit", *limit),
+            output::audit,
+        ),
+    }
+}
+
+/// A read: the answer pretty (`--json`) or through `format`.
+fn show(
+    api: &dyn Transport,
+    json: bool,
+    request: &Request,
+    format: fn(&Value) -> String,
+) -> Result<String, Failure> {
+    let answer = api.call(request)?.json()?;
+    Ok(if json {
+        output::pretty(&answer)
+    } else {
+        format(&answer)
+    })
+}
+
+/// `?message=` and `If-Match` of a change.
+fn writing(request: Request, write: &WriteArgs) -> Request {
+    request
+        .query_opt("message", write.message.as_deref())
+        .if_match(write.if_version)
+}
+
+/// `GET /v1/config` (404: no version yet) and `GET /v1/gateways`. With `--json`:
+/// `{"config": <the version or null>, "gateways": <the gateways answer>}`.
+fn status(api: &dyn Transport, json: bool) -> Result<String, Failure> {
+    let config = match api.call(&Request::get("/v1/config")) {
+        Ok(reply) => Some(reply.json()?),
+        Err(failure) if failure.status() == Some(404) => None,
+        Err(failure) => return Err(failure),
+    };
+    let gateways = api.call(&Request::get("/v1/gateways"))?.json()?;
+    Ok(if json {
+        output::pretty(&json!({ "config": config, "gateways": gateways }))
+    } else {
+        output::status(config.as_ref(), &gateways)
+    })
+}
+
+/// The TOML of the current version (`?format=toml`) or of version N (its `config` field).
+fn config_get(api: &dyn Transport, json: bool, version: Option<u64>) -> Result<String, Failure> {
+    let path = match version {
+        Some(version) => format!("/v1/versions/{version}"),
+        None => "/v1/config".to_string(),
+    };
+    if json {
+        return show(api, true, &Request::get(path), output::pretty);
+    }
+    let mut text = match version {
+        None => api.call(&Request::get(path).query("format", "toml"))?.body,
+        Some(_) => {
+            let reply = api.call(&Request::get(path))?;
+            match reply.json()?.get("config").and_then(Value::as_str) {
+                Some(config) => config.to_string(),
+                None => {
+                    return Err(Failure::Unexpected {
+                        method: reply.method.to_string(),
+                        url: reply.url,
+                        what: "the version has no `config` text".into(),
+                    });
+                }
+            }
+        }
+    };
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    Ok(text)
+}
+
+/// A config to send: its bytes and how they are written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigFile {
+    pub content_type: &'static str,
+    pub bytes: Vec<u8>,
+}
+
+const TOML: &str = "application/toml";
+const JSON: &str = "application/json";
+
+/// Reads `path` (`-`: standard input). JSON when the file ends in `.json`, or for standard
+/// input when it starts with `{` (a TOML document cannot); TOML otherwise.
+pub fn read_config(path: &Path, stdin: &mut dyn Read) -> Result<ConfigFile, Failure> {
+    if path.as_os_str() == "-" {
+        let mut bytes = Vec::new();
+        stdin.read_to_end(&mut bytes).map_err(|e| {
+            Failure::Usage(format!("cannot read the config from standard input: {e}"))
+        })?;
+        let starts_like_json = bytes
+            .iter()
+            .find(|b| !b.is_ascii_whitespace())
+            .is_some_and(|b| *b == b'{');
+        let content_type = if starts_like_json { JSON } else { TOML };
+        return Ok(ConfigFile {
+            content_type,
+            bytes,
+        });
+    }
+    let bytes = std::fs::read(path).map_err(|e| {
+        Failure::Usage(format!(
+            "cannot read the config file {}: {e}",
+            path.display()
+        ))
+    })?;
+    let is_json = path
+        .extension()
+        .is_some_and(|ext| ext.eq_ignore_ascii_case("json"));
+    Ok(ConfigFile {
+        content_type: if is_json { JSON } else { TOML },
+        bytes,
+    })
+}
+
+/// `PUT /v1/config`: stores (or with `dry_run` only checks) the file, printing the changes.
+fn config_apply(
+    api: &dyn Transport,
+    json: bool,
+    file: ConfigFile,
+    dry_run: bool,
+    write: &WriteArgs,
+) -> Result<String, Failure> {
+    let request = writing(
+        Request::put("/v1/config", file.content_type, file.bytes),
+        write,
+    )
+    .query_opt("dry_run", dry_run.then_some(true));
+    let answer = api.call(&request)?.json()?;
+    Ok(if json {
+        output::pretty(&answer)
+    } else {
+        output::applied(&answer)
+    })
+}
+
+/// `PUT /v1/upstreams/{upstream}/pools/{region}/weight` with `{"weight": N}`.
+fn set_weight(
+    api: &dyn Transport,
+    json: bool,
+    upstream: &str,
+    region: &str,
+    weight: u8,
+    write: &WriteArgs,
+) -> Result<String, Failure> {
+    let path = format!(
+        "/v1/upstreams/{}/pools/{}/weight",
+        segment(upstream),
+        segment(region)
+    );
+    let body = json!({ "weight": weight }).to_string().into_bytes();
+    let request = writing(Request::put(path, JSON, body), write);
+    let answer = api.call(&request)?.json()?;
+    if json {
+        return Ok(output::pretty(&answer));
+    }
+    let change = match answer.get("previous_weight").filter(|w| !w.is_null()) {
+        Some(previous) => format!("{} -> {weight}", output::cell(previous)),
+        None => format!("-> {weight}"),
+    };
+    Ok(output::written(
+        &answer,
+        &format!("{upstream}/{region} weight {change}"),
+        &format!("{upstream}/{region} already has weight {weight}"),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::collections::VecDeque;
+
+    use super::*;
+    use crate::client::{Endpoint, Reply};
+    use crate::error::{Source, exit};
+
+    /// Answers from a script, remembering what was sent.
+    struct Script {
+        endpoint: Endpoint,
+        answers: RefCell<VecDeque<(u16, String)>>,
+        sent: RefCell<Vec<Request>>,
+    }
+
+    impl Script {
+        fn new(answers: Vec<(u16, &str)>) -> Script {
+            Script {
+                endpoint: Endpoint {
+                    url: "http://cp:7700".into(),
+                    url_from: Source::Env("WEIR_URL"),
+                    token_from: Source::Env("WEIR_TOKEN"),
+                },
+                answers: RefCell::new(
+                    answers
+                        .into_iter()
+                        .map(|(status, body)| (status, body.to_string()))
+                        .collect(),
+                ),
+                sent: RefCell::new(Vec::new()),
+            }
+        }
+
+        fn sent(&self) -> Vec<Request> {
+            self.sent.borrow().clone()
+        }
+
+        fn run(&self, args: &[&str]) -> Result<String, Failure> {
+            self.run_with_stdin(args, b"")
+        }
+
+        fn run_with_stdin(&self, args: &[&str], stdin: &[u8]) -> Result<String, Failure> {
+            use clap::Parser;
+            let cli = crate::cli::Cli::try_parse_from(
+                std::iter::once("weirctl").chain(args.iter().copied()),
+            )
+            .unwrap();
+            run(&cli.command, self, cli.json, &mut &stdin[..])
+        }
+    }
+
+    impl Transport for Script {
+        fn endpoint(&self) -> &Endpoint {
+            &self.endpoint
+        }
+
+        fn send(&self, request: &Request) -> Result<Reply, Failure> {
+            self.sent.borrow_mut().push(request.clone());
+            let (status, body) = self
+                .answers
+                .borrow_mut()
+                .pop_front()
+                .expect("an answer for every request");
+            Ok(Reply {
+                method: request.method,
+                url: format!("{}{}", self.endpoint.url, request.target()),
+                status,
+                body,
+            })
+        }
+    }
+
+    const META: &str = r#"{"version": 7, "author": "alice", "message": "add search",
+        "time": "2025-06-01T10:00:00Z", "action": "replace", "checksum": "9f86",
+        "drained": {}, "config": "[load_shedding]\nmax_in_flight = 100\n"}"#;
+    const GATEWAYS: &str = r#"{"gateways": [
+        {"id": "gw-1", "region": "eu-west", "connected": true, "applied_version": 7,
+         "last_report": {"version": 7, "outcome": "ack", "errors": [], "at": "T1"},
+         "last_seen": "T2"}]}"#;
+
+    #[test]
+    fn status_reads_config_then_gateways() {
+        let api = Script::new(vec![(200, META), (200, GATEWAYS)]);
+        let out = api.run(&["status"]).unwrap();
+        assert!(out.starts_with("current version 7 (replace)"), "{out}");
+        assert!(
+            out.contains("gateways: 1 known, 1 connected, 1 on version 7"),
+            "{out}"
+        );
+        let targets: Vec<String> = api.sent().iter().map(Request::target).collect();
+        assert_eq!(targets, ["/v1/config", "/v1/gateways"]);
+    }
+
+    #[test]
+    fn status_without_a_version_says_so() {
+        let api = Script::new(vec![
+            (
+                404,
+                r#"{"title":"Not Found","status":404,"detail":"there is no config version yet"}"#,
+            ),
+            (200, r#"{"gateways": []}"#),
+        ]);
+        let out = api.run(&["status"]).unwrap();
+        assert!(out.starts_with("no config version yet"), "{out}");
+        let api = Script::new(vec![(404, "{}"), (200, r#"{"gateways": []}"#)]);
+        let out = api.run(&["status", "--json"]).unwrap();
+        let value: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(value, json!({"config": null, "gateways": {"gateways": []}}));
+    }
+
+    #[test]
+    fn status_passes_other_failures_on() {
+        let api = Script::new(vec![(401, r#"{"detail":"the bearer token is not valid"}"#)]);
+        let failure = api.run(&["status"]).unwrap_err();
+        assert_eq!(failure.exit_code(), exit::UNAUTHORISED);
+        assert_eq!(api.sent().len(), 1);
+    }
+
+    #[test]
+    fn config_get_prints_toml() {
+        let api = Script::new(vec![(200, "[load_shedding]\nmax_in_flight = 100")]);
+        assert_eq!(
+            api.run(&["config", "get"]).unwrap(),
+            "[load_shedding]\nmax_in_flight = 100\n"
+        );
+        assert_eq!(api.sent()[0].target(), "/v1/config?format=toml");
+
+        let api = Script::new(vec![(200, META)]);
+        assert_eq!(
+            api.run(&["config", "get", "--version", "7"]).unwrap(),
+            "[load_shedding]\nmax_in_flight = 100\n"
+        );
+        assert_eq!(api.sent()[0].target(), "/v1/versions/7");
+
+        let api = Script::new(vec![(200, META)]);
+        let out = api.run(&["--json", "config", "get"]).unwrap();
+        assert_eq!(api.sent()[0].target(), "/v1/config");
+        assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["version"], 7);
+    }
+
+    #[test]
+    fn config_get_of_a_missing_version_is_refused() {
+        let api = Script::new(vec![(
+            404,
+            r#"{"title":"Not Found","detail":"there is no version 9"}"#,
+        )]);
+        let failure = api.run(&["config", "get", "--version", "9"]).unwrap_err();
+        assert_eq!(failure.exit_code(), exit::REFUSED);
+        assert!(failure.to_string().contains("there is no version 9"));
+    }
+
+    #[test]
+    fn apply_sends_toml_with_message_dry_run_and_if_match() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("fleet.toml");
+        std::fs::write(&file, "[load_shedding]\nmax_in_flight = 200\n").unwrap();
+        let api = Script::new(vec![(
+            200,
+            r#"{"dry_run": true, "base_version": 7,
+                "changes": ["load_shedding.max_in_flight: 100 -> 200"]}"#,
+        )]);
+        let out = api
+            .run(&[
+                "config",
+                "apply",
+                "-f",
+                file.to_str().unwrap(),
+                "--dry-run",
+                "-m",
+                "more room & less shedding",
+                "--if-version",
+                "7",
+            ])
+            .unwrap();
+        assert_eq!(
+            out,
+            "dry run (against version 7; nothing stored):\n~ load_shedding.max_in_flight: 100 -> 200\n"
+        );
+        let sent = &api.sent()[0];
+        assert_eq!(sent.method, "PUT");
+        assert_eq!(
+            sent.target(),
+            "/v1/config?message=more%20room%20%26%20less%20shedding&dry_run=true"
+        );
+        assert_eq!(sent.if_match_header().as_deref(), Some("\"7\""));
+        assert_eq!(
+            sent.body,
+            Some((
+                "application/toml",
+                b"[load_shedding]\nmax_in_flight = 200\n".to_vec()
+            ))
+        );
+    }
+
+    #[test]
+    fn apply_sends_json_files_as_json() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("fleet.JSON");
+        std::fs::write(&file, r#"{"load_shedding": {"max_in_flight": 5}}"#).unwrap();
+        let api = Script::new(vec![(201, r#"{"version": 8, "changes": ["x: 1 -> 5"]}"#)]);
+        let out = api
+            .run(&["config", "apply", "-f", file.to_str().unwrap()])
+            .unwrap();
+        assert_eq!(out, "stored version 8:\n~ x: 1 -> 5\n");
+        let sent = &api.sent()[0];
+        assert_eq!(sent.target(), "/v1/config");
+        assert_eq!(sent.if_match, None);
+        assert_eq!(sent.body.as_ref().unwrap().0, "application/json");
+    }
+
+    #[test]
+    fn apply_reads_stdin() {
+        let api = Script::new(vec![(200, r#"{"version": 7, "changed": false}"#)]);
+        let out = api
+            .run_with_stdin(&["config", "apply", "-f", "-"], b"[redis]\nurl = 'x'\n")
+            .unwrap();
+        assert_eq!(out, "no changes: version 7 already is this config\n");
+        assert_eq!(
+            api.sent()[0].body,
+            Some(("application/toml", b"[redis]\nurl = 'x'\n".to_vec()))
+        );
+        let api = Script::new(vec![(200, r#"{"version": 7, "changed": false}"#)]);
+        api.run_with_stdin(&["config", "apply", "-f", "-"], b"\n  {\"redis\": {}}")
+            .unwrap();
+        assert_eq!(api.sent()[0].body.as_ref().unwrap().0, "application/json");
+    }
+
+    #[test]
+    fn apply_of_an_invalid_config_lists_every_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("fleet.toml");
+        std::fs::write(&file, "x").unwrap();
+        let api = Script::new(vec![(
+            422,
+            r#"{"type":"about:blank","title":"Invalid Config","status":422,
+                "detail":"the config has 2 problems; nothing was stored",
+                "errors":[{"path":"upstreams.api.pools[0].weight","message":"must be 0..=100","line":4,"column":10},
+                          {"path":"routes[0].upstream","message":"unknown upstream 'apx'","line":9,"column":12}]}"#,
+        )]);
+        let failure = api
+            .run(&["config", "apply", "-f", file.to_str().unwrap()])
+            .unwrap_err();
+        assert_eq!(failure.exit_code(), exit::REFUSED);
+        let message = failure.to_string();
+        let lines: Vec<&str> = message.lines().collect();
+        assert_eq!(
+            lines[1..],
+            [
+                "upstreams.api.pools[0].weight: must be 0..=100 (line 4, column 10)",
+                "routes[0].upstream: unknown upstream 'apx' (line 9, column 12)"
+            ]
+        );
+        assert_eq!(
+            failure.body().unwrap()["errors"].as_array().unwrap().len(),
+            2
+        );
+    }
+
+    #[test]
+    fn apply_of_a_missing_file_is_a_usage_error_and_sends_nothing() {
+        let api = Script::new(vec![]);
+        let failure = api
+            .run(&["config", "apply", "-f", "/nonexistent/fleet.toml"])
+            .unwrap_err();
+        assert_eq!(failure.exit_code(), exit::USAGE);
+        assert!(failure.to_string().contains("/nonexistent/fleet.toml"));
+        assert!(api.sent().is_empty());
+    }
+
+    #[test]
+    fn history_and_audit_pass_their_limits() {
+        let api = Script::new(vec![(200, r#"{"versions": []}"#)]);
+        api.run(&["config", "history", "--limit", "5", "--before", "40"])
+            .unwrap();
+        assert_eq!(api.sent()[0].target(), "/v1/versions?limit=5&before=40");
+        let api = Script::new(vec![(200, r#"{"versions": []}"#)]);
+        api.run(&["config", "history"]).unwrap();
+        assert_eq!(api.sent()[0].target(), "/v1/versions");
+        let api = Script::new(vec![(200, r#"{"entries": []}"#)]);
+        assert_eq!(
+            api.run(&["audit", "--limit", "3"]).unwrap(),
+            "the audit log is empty\n"
+        );
+        assert_eq!(api.sent()[0].target(), "/v1/audit?limit=3");
+    }
+
+    #[test]
+    fn rollback_posts_with_message_and_if_match() {
+        let api = Script::new(vec![(201, r#"{"version": 9, "rolled_back_to": 5}"#)]);
+        let out = api
+            .run(&[
+                "config",
+                "rollback",
+                "5",
+                "-m",
+                "undo 6-8",
+                "--if-version",
+                "8",
+            ])
+            .unwrap();
+        assert_eq!(out, "stored version 9: rolled back to version 5\n");
+        let sent = &api.sent()[0];
+        assert_eq!(sent.method, "POST");
+        assert_eq!(sent.target(), "/v1/versions/5/rollback?message=undo%206-8");
+        assert_eq!(sent.if_match, Some(8));
+        let api = Script::new(vec![(
+            200,
+            r#"{"version": 7, "changed": false, "rolled_back_to": 5}"#,
+        )]);
+        assert_eq!(
+            api.run(&["config", "rollback", "5"]).unwrap(),
+            "no changes: the current config already equals version 5 (version 7)\n"
+        );
+        let api = Script::new(vec![(
+            409,
+            r#"{"title":"Conflict","detail":"the change was based on version 8 but the current version is 9; read it again and retry","current_version":9}"#,
+        )]);
+        let failure = api
+            .run(&["config", "rollback", "5", "--if-version", "8"])
+            .unwrap_err();
+        assert_eq!(failure.exit_code(), exit::REFUSED);
+    }
+
+    #[test]
+    fn weight_puts_json_and_shows_the_change() {
+        let api = Script::new(vec![(201, r#"{"version": 10, "previous_weight": 100}"#)]);
+        let out = api
+            .run(&["weight", "api", "eu-west", "0", "-m", "bad deploy"])
+            .unwrap();
+        assert_eq!(out, "stored version 10: api/eu-west weight 100 -> 0\n");
+        let sent = &api.sent()[0];
+        assert_eq!(sent.method, "PUT");
+        assert_eq!(
+            sent.target(),
+            "/v1/upstreams/api/pools/eu-west/weight?message=bad%20deploy"
+        );
+        assert_eq!(
+            sent.body,
+            Some(("application/json", br#"{"weight":0}"#.to_vec()))
+        );
+        let api = Script::new(vec![(
+            200,
+            r#"{"version": 10, "changed": false, "previous_weight": 0}"#,
+        )]);
+        assert_eq!(
+            api.run(&["weight", "api", "eu-west", "0"]).unwrap(),
+            "no changes: api/eu-west already has weight 0 (version 10)\n"
+        );
+        let api = Script::new(vec![(
+            404,
+            r#"{"title":"Not Found","detail":"upstream 'apx' has no pool in region 'eu-west'"}"#,
+        )]);
+        let failure = api.run(&["weight", "apx", "eu-west", "5"]).unwrap_err();
+        assert_eq!(failure.exit_code(), exit::REFUSED);
+        assert!(failure.to_string().contains("upstream 'apx'"));
+    }
+
+    #[test]
+    fn names_are_encoded_in_paths() {
+        let api = Script::new(vec![(201, r#"{"version": 3}"#)]);
+        api.run(&["drain", "eu west/1"]).unwrap();
+        assert_eq!(api.sent()[0].target(), "/v1/regions/eu%20west%2F1/drain");
+    }
+
+    #[test]
+    fn drain_and_restore() {
+        let api = Script::new(vec![(201, r#"{"version": 11}"#)]);
+        let out = api.run(&["drain", "eu-west", "-m", "maintenance"]).unwrap();
+        assert!(
+            out.starts_with("stored version 11: drained region eu-west"),
+            "{out}"
+        );
+        let sent = &api.sent()[0];
+        assert_eq!(sent.method, "POST");
+        assert_eq!(
+            sent.target(),
+            "/v1/regions/eu-west/drain?message=maintenance"
+        );
+        assert_eq!(sent.body, None);
+
+        let api = Script::new(vec![(201, r#"{"version": 12, "skipped": ["search"]}"#)]);
+        let out = api.run(&["restore", "eu-west"]).unwrap();
+        assert_eq!(
+            out,
+            "stored version 12: restored region eu-west\nnot restored (gone since the drain): search\n"
+        );
+        assert_eq!(api.sent()[0].target(), "/v1/regions/eu-west/restore");
+
+        let api = Script::new(vec![(
+            409,
+            r#"{"title":"Conflict","detail":"region 'eu-west' is not drained"}"#,
+        )]);
+        let failure = api.run(&["restore", "eu-west"]).unwrap_err();
+        assert_eq!(failure.exit_code(), exit::REFUSED);
+        assert_eq!(
+            failure.to_string(),
+            "the control plane refused (409 Conflict): region 'eu-west' is not drained"
+        );
+    }
+
+    #[test]
+    fn json_prints_the_answer_pretty() {
+        let api = Script::new(vec![(200, GATEWAYS)]);
+        let out = api.run(&["gateways", "--json"]).unwrap();
+        assert!(out.starts_with("{\n  \"gateways\": ["), "{out}");
+        assert_eq!(
+            serde_json::from_str::<Value>(&out).unwrap(),
+            serde_json::from_str::<Value>(GATEWAYS).unwrap()
+        );
+    }
+
+    #[test]
+    fn server_failures_and_garbage_are_unavailable() {
+        let api = Script::new(vec![(503, "")]);
+        let failure = api.run(&["gateways"]).unwrap_err();
+        assert_eq!(failure.exit_code(), exit::UNAVAILABLE);
+        assert!(failure.to_string().contains("http://cp:7700/v1/gateways"));
+        let api = Script::new(vec![(200, "<html>")]);
+        let failure = api.run(&["gateways"]).unwrap_err();
+        assert_eq!(failure.exit_code(), exit::UNAVAILABLE);
+    }
+
+    #[test]
+    fn forbidden_names_the_role() {
+        let api = Script::new(vec![(
+            403,
+            r#"{"title":"Forbidden","status":403,"detail":"token 'bob' has role 'read', this needs 'operate'"}"#,
+        )]);
+        let failure = api.run(&["drain", "eu-west"]).unwrap_err();
+        assert_eq!(failure.exit_code(), exit::UNAUTHORISED);
+        assert_eq!(
+            failure.to_string(),
+            "token 'bob' has role 'read', this needs 'operate' (403): use a token with that role"
+        );
+    }
+}

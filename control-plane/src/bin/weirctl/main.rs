@@ -1,0 +1,52 @@
+//! weirctl, the operator CLI of Weir's control plane (docs/control-plane.md#weirctl): reads and
+//! replaces the fleet config, shifts traffic, and shows the gateways. Exit codes: 0 done,
+//! 1 refused, 2 usage, 3 not authorised, 4 unreachable or failed.
+#![forbid(unsafe_code)]
+
+mod cli;
+mod client;
+mod commands;
+mod error;
+mod output;
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Settings};
+use crate::client::HttpClient;
+use crate::error::{Failure, exit};
+
+fn main() -> ExitCode {
+    // Usage errors exit 2 here (clap's default); --help and --version exit 0.
+    let cli = Cli::parse();
+    let json = cli.json;
+    match run(cli) {
+        Ok(out) => {
+            print_out(&out);
+            ExitCode::from(exit::OK)
+        }
+        Err(failure) => {
+            if json && let Some(body) = failure.body() {
+                print_out(&output::pretty(body));
+            }
+            eprintln!("error: {failure}");
+            ExitCode::from(failure.exit_code())
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<String, Failure> {
+    let settings = Settings::resolve(cli.url, cli.token, |name| std::env::var(name).ok())?;
+    let client = HttpClient::new(settings.endpoint, settings.token);
+    commands::run(&cli.command, &client, cli.json, &mut io::stdin().lock())
+}
+
+/// Writes to standard output; a closed pipe (`weirctl audit | head`) is not an error.
+fn print_out(text: &str) {
+    let mut stdout = io::stdout().lock();
+    let _ = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush());
+}

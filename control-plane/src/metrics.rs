@@ -1,0 +1,89 @@
+//! Prometheus metrics of the control plane, registered once in a registry the API owns. Labels
+//! are bounded: route templates, status codes, actions and outcomes, never a gateway id or token.
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
+
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    pub requests: IntCounterVec,
+    pub auth_failures: IntCounterVec,
+    pub config_version: IntGauge,
+    pub commits: IntCounterVec,
+    pub commit_duration: Histogram,
+    pub gateways_connected: IntGauge,
+    pub pushes: IntCounter,
+    pub reports: IntCounterVec,
+}
+
+impl Metrics {
+    pub fn new() -> prometheus::Result<Self> {
+        let registry = Registry::new();
+        let counter = |name: &str, help: &str, labels: &[&str]| -> prometheus::Result<_> {
+            let c = IntCounterVec::new(Opts::new(name, help), labels)?;
+            registry.register(Box::new(c.clone()))?;
+            Ok(c)
+        };
+        let requests = counter(
+            "weir_cp_requests_total",
+            "API requests by route template and status code.",
+            &["route", "status"],
+        )?;
+        let auth_failures = counter(
+            "weir_cp_auth_failures_total",
+            "Requests refused by authentication or role (missing, invalid, forbidden).",
+            &["reason"],
+        )?;
+        let commits = counter(
+            "weir_cp_commits_total",
+            "Config versions written, by action.",
+            &["action"],
+        )?;
+        let reports = counter(
+            "weir_cp_reports_total",
+            "ACK and NACK reports received from gateways.",
+            &["outcome"],
+        )?;
+        let config_version = IntGauge::new("weir_cp_config_version", "The current version.")?;
+        registry.register(Box::new(config_version.clone()))?;
+        let gateways_connected = IntGauge::new("weir_cp_gateways_connected", "Open push streams.")?;
+        registry.register(Box::new(gateways_connected.clone()))?;
+        let pushes = IntCounter::new(
+            "weir_cp_pushes_total",
+            "Config messages sent on push streams.",
+        )?;
+        registry.register(Box::new(pushes.clone()))?;
+        let commit_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "weir_cp_commit_duration_seconds",
+                "Time to write a version durably (fsyncs included).",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+            ]),
+        )?;
+        registry.register(Box::new(commit_duration.clone()))?;
+        Ok(Metrics {
+            registry,
+            requests,
+            auth_failures,
+            config_version,
+            commits,
+            commit_duration,
+            gateways_connected,
+            pushes,
+            reports,
+        })
+    }
+
+    /// Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        // Encoding into a Vec cannot fail for well-formed metrics.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+}

@@ -1,0 +1,169 @@
+//! Starting the control plane: open (and recover) the store, load the tokens, seed an empty
+//! store, then serve the API over HTTP or HTTPS until SIGTERM or SIGINT, ending every push
+//! stream on the way out. Every start-up failure names the file or address at fault.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::watch;
+
+use crate::api::{self, App};
+use crate::auth::Tokens;
+use crate::fleet::Fleet;
+use crate::metrics::Metrics;
+use crate::store::{Change, Store, Update, UpdateError};
+use crate::tls;
+
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub tokens: PathBuf,
+    pub seed: Option<PathBuf>,
+    pub heartbeat: Duration,
+    /// Certificate chain and key (PEM) to serve HTTPS.
+    pub tls: Option<(PathBuf, PathBuf)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("store {path}: {message}")]
+    Store { path: String, message: String },
+    #[error(transparent)]
+    Tokens(#[from] crate::auth::TokenFileError),
+    #[error("seed {path}: {message}")]
+    Seed { path: String, message: String },
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error("cannot register metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// Runs the control plane until a signal stops it.
+pub fn serve(options: ServeOptions) -> Result<(), ServeError> {
+    let (store, recovery) = Store::open(&options.data_dir).map_err(|e| ServeError::Store {
+        path: options.data_dir.display().to_string(),
+        message: e.to_string(),
+    })?;
+    tracing::info!(
+        data_dir = %options.data_dir.display(), recovery = ?recovery,
+        current_version = store.current().map(|c| c.meta.version), "store opened"
+    );
+    let tokens = Tokens::load(&options.tokens)?;
+    if tokens.is_empty() {
+        tracing::warn!(file = %options.tokens.display(), "the token file lists no tokens: every API call will be refused");
+    }
+    if let Some(seed) = &options.seed {
+        seed_if_empty(&store, seed)?;
+    }
+    let tls = match &options.tls {
+        Some((cert, key)) => Some(tls::acceptor(cert, key).map_err(ServeError::Tls)?),
+        None => None,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("weir-cp")
+        .build()
+        .map_err(ServeError::Runtime)?;
+    runtime.block_on(async move {
+        let metrics = Metrics::new()?;
+        let (shutdown_sender, shutdown) = watch::channel(false);
+        let app = Arc::new(App {
+            store: Arc::new(store),
+            tokens,
+            fleet: Arc::new(Fleet::new(metrics.clone())),
+            metrics,
+            heartbeat: options.heartbeat,
+            shutdown,
+        });
+        if let Some(current) = app.store.current() {
+            app.publish(&current);
+        }
+        let listener = tokio::net::TcpListener::bind(options.listen)
+            .await
+            .map_err(|source| ServeError::Listen {
+                addr: options.listen,
+                source,
+            })?;
+        let local = listener.local_addr().unwrap_or(options.listen);
+        tracing::info!(
+            listen = %local, tls = tls.is_some(), heartbeat_ms = options.heartbeat.as_millis() as u64,
+            tokens = app.tokens.len(), "control plane listening"
+        );
+        let router = api::router(Arc::clone(&app));
+        let stop = async move {
+            wait_for_signal().await;
+            tracing::info!("shutting down: closing gateway streams");
+            let _ = shutdown_sender.send(true);
+        };
+        let served = match tls {
+            None => axum::serve(listener, router)
+                .with_graceful_shutdown(stop)
+                .await,
+            Some(acceptor) => axum::serve(tls::TlsListener::new(listener, acceptor), router)
+                .with_graceful_shutdown(stop)
+                .await,
+        };
+        served.map_err(|source| ServeError::Listen {
+            addr: options.listen,
+            source,
+        })
+    })
+}
+
+/// Stores `path` as the first version when the store has none.
+fn seed_if_empty(store: &Store, path: &std::path::Path) -> Result<(), ServeError> {
+    if store.current().is_some() {
+        tracing::info!(seed = %path.display(), "store has versions; seed ignored");
+        return Ok(());
+    }
+    let fail = |message: String| ServeError::Seed {
+        path: path.display().to_string(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+    weir_config::parse_fleet(&text).map_err(|errors| fail(format!("invalid:\n{errors}")))?;
+    let stored = store.update(Some(0), SystemTime::now(), |_| {
+        Ok::<_, std::convert::Infallible>(Update::Commit(Change {
+            config: text,
+            author: "seed".into(),
+            message: format!("seeded from {}", path.display()),
+            action: "seed".into(),
+            drained: Default::default(),
+            detail: String::new(),
+        }))
+    });
+    match stored {
+        Ok(version) => {
+            tracing::info!(version = ?version.map(|v| v.meta.version), seed = %path.display(), "store seeded");
+            Ok(())
+        }
+        Err(UpdateError::Io(e)) => Err(fail(e.to_string())),
+        Err(UpdateError::Conflict { .. }) => Ok(()),
+        Err(UpdateError::Rejected(never)) => match never {},
+    }
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot listen for signals; stop with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}

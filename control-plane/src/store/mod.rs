@@ -1,0 +1,385 @@
+//! The durable, versioned store of the fleet config: every accepted change is a new immutable
+//! version in its own file (written to a temp file, fsynced, renamed, directory fsynced), followed
+//! by a line in an append-only audit log. A crash at any instant leaves the old version or the new
+//! one, never a torn one; `Store::open` repairs what a crash left and reports it. A failed write
+//! returns `Io` and leaves the previous version current, in memory and on disk.
+//!
+//! On disk, under the data directory:
+//! - `versions/<20-digit number>.json`: one version (`Version` as JSON), the commit point;
+//! - `versions/<number>.json.corrupt[.<n>]`: a version file recovery found damaged, set aside;
+//! - `audit.log`: NDJSON `AuditEntry` lines, oldest first;
+//! - `lock`: held (flock) while a `Store` is open, so two processes never write one store.
+
+mod audit;
+mod record;
+mod recover;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+pub use audit::AuditEntry;
+use audit::AuditLog;
+
+/// Weights a drain set to 0, by region then upstream, kept so a restore can put them back.
+pub type Drained = BTreeMap<String, BTreeMap<String, u32>>;
+
+/// What is known about a version besides its config.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionMeta {
+    pub version: u64,
+    /// The token name that made the change.
+    pub author: String,
+    pub message: String,
+    /// RFC 3339 UTC, milliseconds.
+    pub time: String,
+    /// `replace`, `rollback`, `weight`, `drain`, `restore`, `seed`, ...
+    pub action: String,
+    /// SHA-256 of `config`, hex.
+    pub checksum: String,
+    #[serde(default)]
+    pub drained: Drained,
+}
+
+/// One stored version: its metadata and the fleet config (TOML text).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Version {
+    pub meta: VersionMeta,
+    pub config: String,
+}
+
+/// A change to store as the next version.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Change {
+    pub config: String,
+    pub author: String,
+    pub message: String,
+    pub action: String,
+    pub drained: Drained,
+    /// For the audit log, e.g. `"api/us-east weight 100 -> 0"`.
+    pub detail: String,
+}
+
+/// What an update's closure decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Update {
+    Commit(Change),
+    /// Nothing to store (the change would not change anything).
+    Unchanged,
+}
+
+/// Why an update stored nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateError<E> {
+    /// The caller based its change on `expected`, but `current` is the current version.
+    #[error("the change is based on version {expected} but the current version is {current}")]
+    Conflict { expected: u64, current: u64 },
+    /// The closure refused the change.
+    #[error("the change was rejected: {0}")]
+    Rejected(E),
+    /// The version could not be stored; the previous one is still current.
+    #[error(transparent)]
+    Io(StoreError),
+}
+
+/// A store failure, naming the file.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{}: {reason}", path.display())]
+    Corrupt { path: PathBuf, reason: String },
+    #[error("{}: another process has this store open", path.display())]
+    Locked { path: PathBuf },
+}
+
+impl StoreError {
+    fn io(path: &Path, source: io::Error) -> StoreError {
+        StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// What `Store::open` found and repaired, for the caller to log.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recovery {
+    /// Temp files of interrupted version writes, removed.
+    pub temp_files_removed: usize,
+    /// Version files that did not parse or did not match their checksum, renamed `*.corrupt`.
+    pub corrupt_versions: usize,
+    /// A torn last audit line (no newline) was cut off.
+    pub audit_tail_cut: bool,
+    /// `recovered` audit lines appended for versions the audit log did not name.
+    pub audit_repaired: usize,
+    /// Complete audit lines that do not parse (left in place, skipped when read).
+    pub audit_unreadable: usize,
+    /// Valid versions in the store.
+    pub versions: usize,
+}
+
+impl Recovery {
+    /// Whether the store was found as a clean shutdown leaves it.
+    pub fn is_clean(&self) -> bool {
+        self.temp_files_removed == 0
+            && self.corrupt_versions == 0
+            && !self.audit_tail_cut
+            && self.audit_repaired == 0
+            && self.audit_unreadable == 0
+    }
+}
+
+/// The store. `Send + Sync`: share it in an `Arc`; calls block on file I/O (use
+/// `spawn_blocking` from async code), except `current` and `list`, which only read memory.
+#[derive(Debug)]
+pub struct Store {
+    versions_dir: PathBuf,
+    audit_path: PathBuf,
+    /// Held for a whole update, so one writer at a time.
+    writer: Mutex<Writer>,
+    /// What readers see; written only briefly, after a version is durable.
+    index: RwLock<Index>,
+    /// Holds the flock on `lock` while the store is open.
+    _lock: File,
+}
+
+#[derive(Debug)]
+struct Writer {
+    audit: AuditLog,
+    /// The number the next version gets: above every number ever used.
+    next: u64,
+}
+
+#[derive(Debug, Default)]
+struct Index {
+    /// Every version's metadata (small); config bodies stay on disk.
+    metas: BTreeMap<u64, VersionMeta>,
+    current: Option<Arc<Version>>,
+}
+
+impl Store {
+    /// Opens the store in `dir` (created if missing) and recovers from whatever a crash left.
+    pub fn open(dir: &Path) -> Result<(Store, Recovery), StoreError> {
+        create_dir_durably(dir)?;
+        let lock = lock(&dir.join("lock"))?;
+        let versions_dir = dir.join("versions");
+        create_dir_durably(&versions_dir)?;
+        let found = recover::scan(&versions_dir)?;
+        let audit_path = dir.join("audit.log");
+        let (mut audit, scan, created) = AuditLog::open(&audit_path)?;
+        if created {
+            record::sync_dir(dir)?;
+        }
+        let mut recovery = Recovery {
+            temp_files_removed: found.temp_files_removed,
+            corrupt_versions: found.corrupt_versions,
+            audit_tail_cut: scan.tail_cut,
+            audit_unreadable: scan.unreadable,
+            versions: found.metas.len(),
+            ..Recovery::default()
+        };
+        // Versions stored but not named by the audit log: the crash came between the version
+        // file and its audit line.
+        let named = scan.last_version.unwrap_or(0);
+        let now = record::rfc3339(SystemTime::now());
+        for meta in found.metas.range(named.saturating_add(1)..).map(|(_, m)| m) {
+            tracing::warn!(
+                version = meta.version,
+                "version stored without its audit line; adding a 'recovered' line"
+            );
+            audit.append(AuditEntry {
+                time: now.clone(),
+                actor: meta.author.clone(),
+                action: "recovered".into(),
+                version: meta.version,
+                message: meta.message.clone(),
+                detail: format!(
+                    "{} at {}; audit line written on recovery",
+                    meta.action, meta.time
+                ),
+            })?;
+            recovery.audit_repaired += 1;
+        }
+        let highest = found.highest_number.max(named);
+        let next = highest.checked_add(1).ok_or_else(|| StoreError::Corrupt {
+            path: versions_dir.clone(),
+            reason: "version numbers are exhausted".into(),
+        })?;
+        let store = Store {
+            versions_dir,
+            audit_path,
+            writer: Mutex::new(Writer { audit, next }),
+            index: RwLock::new(Index {
+                metas: found.metas,
+                current: found.current.map(Arc::new),
+            }),
+            _lock: lock,
+        };
+        Ok((store, recovery))
+    }
+
+    /// The current version (kept in memory).
+    pub fn current(&self) -> Option<Arc<Version>> {
+        self.read_index().current.clone()
+    }
+
+    /// Version `number` with its config, read from disk (the current one from memory). `None`
+    /// when there is no such version.
+    pub fn get(&self, number: u64) -> Result<Option<Version>, StoreError> {
+        {
+            let index = self.read_index();
+            if !index.metas.contains_key(&number) {
+                return Ok(None);
+            }
+            if let Some(current) = index.current.as_ref().filter(|c| c.meta.version == number) {
+                return Ok(Some(Version::clone(current)));
+            }
+        }
+        record::read(&self.versions_dir, number).map(Some)
+    }
+
+    /// Up to `limit` versions' metadata, newest first, only those below `before` if given.
+    pub fn list(&self, limit: usize, before: Option<u64>) -> Vec<VersionMeta> {
+        let index = self.read_index();
+        index
+            .metas
+            .range(..before.unwrap_or(u64::MAX))
+            .rev()
+            .take(limit)
+            .map(|(_, meta)| meta.clone())
+            .collect()
+    }
+
+    /// Atomically: checks `expected` (when given it must be the current version number, 0 for
+    /// "no version yet", else `Conflict`), calls `decide` with the current version, and on
+    /// `Commit` stores the next version durably, appends its audit line, and returns it (`None`
+    /// for `Unchanged`). `decide` runs under the writer lock, so read-modify-write changes cannot
+    /// interleave; it must not call back into the store's writing methods.
+    ///
+    /// The version file is the commit point: if it cannot be written the answer is `Io` and the
+    /// previous version stays current. If only the audit line fails, the version stands (it is
+    /// durable and would be current after a restart anyway), the error is logged, and the line is
+    /// written before the next one (or as `recovered` on the next open).
+    pub fn update<E>(
+        &self,
+        expected: Option<u64>,
+        now: SystemTime,
+        decide: impl FnOnce(Option<&Version>) -> Result<Update, E>,
+    ) -> Result<Option<Arc<Version>>, UpdateError<E>> {
+        // A panic in an earlier `decide` poisons the lock but changes nothing: carry on.
+        let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let current = self.current();
+        let current_number = current.as_ref().map_or(0, |c| c.meta.version);
+        if let Some(expected) = expected
+            && expected != current_number
+        {
+            return Err(UpdateError::Conflict {
+                expected,
+                current: current_number,
+            });
+        }
+        let change = match decide(current.as_deref()).map_err(UpdateError::Rejected)? {
+            Update::Unchanged => return Ok(None),
+            Update::Commit(change) => change,
+        };
+        let number = writer.next;
+        let version = Arc::new(Version {
+            meta: VersionMeta {
+                version: number,
+                author: change.author,
+                message: change.message,
+                time: record::rfc3339(now),
+                action: change.action,
+                checksum: record::checksum(&change.config),
+                drained: change.drained,
+            },
+            config: change.config,
+        });
+        if let Err(failed) = record::write(&self.versions_dir, &version) {
+            if failed.name_taken {
+                writer.next = number.saturating_add(1);
+            }
+            return Err(UpdateError::Io(failed.error));
+        }
+        writer.next = number.saturating_add(1);
+        let entry = AuditEntry {
+            time: version.meta.time.clone(),
+            actor: version.meta.author.clone(),
+            action: version.meta.action.clone(),
+            version: number,
+            message: version.meta.message.clone(),
+            detail: change.detail,
+        };
+        if let Err(error) = writer.audit.append(entry) {
+            tracing::error!(
+                version = number, %error, pending = writer.audit.pending(),
+                "version stored but its audit line could not be written; it will be retried"
+            );
+        }
+        let mut index = self.index.write().unwrap_or_else(PoisonError::into_inner);
+        index.metas.insert(number, version.meta.clone());
+        index.current = Some(Arc::clone(&version));
+        Ok(Some(version))
+    }
+
+    /// The last `limit` audit entries, newest first, read from the end of the file.
+    pub fn audit(&self, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        audit::tail(&self.audit_path, limit)
+    }
+
+    fn read_index(&self) -> std::sync::RwLockReadGuard<'_, Index> {
+        self.index.read().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Creates `dir` and any missing parents, fsyncing each new directory's parent so it survives a
+/// crash.
+fn create_dir_durably(dir: &Path) -> Result<(), StoreError> {
+    let mut missing = Vec::new();
+    let mut at = Some(dir);
+    while let Some(path) = at.filter(|p| !p.as_os_str().is_empty()) {
+        match path.symlink_metadata() {
+            Ok(_) => break,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => missing.push(path),
+            Err(source) => return Err(StoreError::io(path, source)),
+        }
+        at = path.parent();
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    fs::create_dir_all(dir).map_err(|source| StoreError::io(dir, source))?;
+    for path in missing.iter().rev() {
+        let parent = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        record::sync_dir(parent)?;
+    }
+    Ok(())
+}
+
+/// Takes the store's lock file (released by the kernel when the process dies, even by SIGKILL).
+fn lock(path: &Path) -> Result<File, StoreError> {
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|source| StoreError::io(path, source))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(TryLockError::WouldBlock) => Err(StoreError::Locked {
+            path: path.to_path_buf(),
+        }),
+        Err(TryLockError::Error(source)) => Err(StoreError::io(path, source)),
+    }
+}
