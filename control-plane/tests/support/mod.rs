@@ -83,6 +83,8 @@ pub struct ControlPlane {
     agent: ureq::Agent,
     heartbeat: String,
     starts: usize,
+    /// Extra `serve` arguments (TLS, seed).
+    extra_args: Vec<String>,
 }
 
 impl ControlPlane {
@@ -91,7 +93,16 @@ impl ControlPlane {
     }
 
     pub fn start_with_heartbeat(heartbeat: &str) -> ControlPlane {
+        Self::start_with(heartbeat, |_| Vec::new())
+    }
+
+    /// Starts with extra `serve` arguments, made from the control plane's temp dir.
+    pub fn start_with(
+        heartbeat: &str,
+        extra_args: impl FnOnce(&Path) -> Vec<String>,
+    ) -> ControlPlane {
         let dir = tempfile::tempdir().expect("temp dir");
+        let extra_args = extra_args(dir.path());
         let tokens: String = [
             ("alice", "admin", ADMIN),
             ("oscar", "operate", OPERATE),
@@ -114,6 +125,7 @@ impl ControlPlane {
             agent: agent(),
             heartbeat: heartbeat.to_string(),
             starts: 0,
+            extra_args,
         };
         for _ in 0..3 {
             match cp.spawn() {
@@ -125,8 +137,13 @@ impl ControlPlane {
         panic!("control plane could not get a free port in three tries");
     }
 
+    pub fn tls(&self) -> bool {
+        self.extra_args.iter().any(|a| a == "--tls-cert")
+    }
+
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -145,6 +162,7 @@ impl ControlPlane {
             .arg("--tokens")
             .arg(self.dir.path().join("tokens.toml"))
             .args(["--heartbeat", &self.heartbeat])
+            .args(&self.extra_args)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -163,9 +181,17 @@ impl ControlPlane {
                     self.logs()
                 ));
             }
-            if let Ok(resp) = self.agent.get(format!("{}/healthz", self.url())).call()
-                && resp.status() == 200
-            {
+            // Over TLS (which this client does not speak) the log says when it listens.
+            let up = if self.tls() {
+                std::fs::read_to_string(self.log_path())
+                    .is_ok_and(|log| log.contains("control plane listening"))
+            } else {
+                self.agent
+                    .get(format!("{}/healthz", self.url()))
+                    .call()
+                    .is_ok_and(|resp| resp.status() == 200)
+            };
+            if up {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -419,6 +445,17 @@ impl Gateway {
 
     /// As [`Gateway::start`], with extra lines in the `[gateway]` section.
     pub fn start_with(cp_url: &str, id: &str, region: &str, gateway_extra: &str) -> Gateway {
+        Self::start_full(cp_url, id, region, gateway_extra, "")
+    }
+
+    /// As [`Gateway::start`], with extra lines in `[gateway]` and in `[control_plane]`.
+    pub fn start_full(
+        cp_url: &str,
+        id: &str,
+        region: &str,
+        gateway_extra: &str,
+        control_plane_extra: &str,
+    ) -> Gateway {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::write(dir.path().join("token"), format!("{GATEWAY}\n")).expect("token file");
         let node_file = dir.path().join("gateway.toml");
@@ -432,14 +469,14 @@ impl Gateway {
             agent: agent(),
             starts: 0,
         };
-        gateway.write_node(cp_url, region, gateway_extra);
+        gateway.write_node(cp_url, region, gateway_extra, control_plane_extra);
         for _ in 0..3 {
             match gateway.spawn() {
                 Ok(()) => return gateway,
                 Err(logs) if logs.contains("cannot listen") => {
                     gateway.proxy = free_addr();
                     gateway.admin = free_addr();
-                    gateway.write_node(cp_url, region, gateway_extra);
+                    gateway.write_node(cp_url, region, gateway_extra, control_plane_extra);
                 }
                 Err(logs) => panic!("gateway {id} did not start:\n{logs}"),
             }
@@ -447,7 +484,13 @@ impl Gateway {
         panic!("gateway {id} could not get free ports in three tries");
     }
 
-    fn write_node(&self, cp_url: &str, region: &str, gateway_extra: &str) {
+    fn write_node(
+        &self,
+        cp_url: &str,
+        region: &str,
+        gateway_extra: &str,
+        control_plane_extra: &str,
+    ) {
         let dir = self.dir.path();
         let text = format!(
             "[gateway]\nid = \"{id}\"\nregion = \"{region}\"\n{gateway_extra}\n\
@@ -455,7 +498,8 @@ impl Gateway {
              [access_log]\nenabled = false\n\n\
              [control_plane]\nurl = \"{cp_url}\"\ntoken_file = \"{token}\"\n\
              cache_path = \"{cache}\"\nstream_timeout = \"3s\"\n\
-             reconnect_backoff = \"50ms\"\nmax_reconnect_backoff = \"500ms\"\n",
+             reconnect_backoff = \"50ms\"\nmax_reconnect_backoff = \"500ms\"\n\
+             {control_plane_extra}\n",
             id = self.id,
             proxy = self.proxy,
             admin = self.admin,
