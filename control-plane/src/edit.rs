@@ -1,40 +1,62 @@
-//! Traffic-shifting edits of a fleet config's TOML text (one pool's weight; a region drained or
-//! restored) that keep everything else byte for byte, comments included. An edit fails, leaving
-//! nothing changed, when the text does not parse or names no such upstream, pool or region; the
-//! caller validates the result in full before storing it.
+//! Edits to the fleet config's TOML text that keep the operator's formatting and comments: set one
+//! pool's weight, drain a region (weight 0 on its pools, remembering what they had) and restore it.
+//! Everything not edited is kept byte for byte. An edit that cannot be made (the text is not TOML,
+//! an upstream, pool or region does not exist, a drain is in the wrong state) fails with an
+//! [`EditError`] naming what to fix, and no text is returned. Whether the result is a valid fleet
+//! config is not checked here: the caller validates it like any other change.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use toml_edit::{DocumentMut, Item, TableLike, Value};
+use toml_edit::{Decor, DocumentMut, InlineTable, Item, Key, RawString, Table, Value};
 
-/// Weights a drain set to 0, by region then upstream, so the restore can put them back.
+/// A pool's weight when its `weight` key is absent.
+pub const DEFAULT_WEIGHT: u32 = 100;
+/// The largest weight a pool may have.
+pub const MAX_WEIGHT: u32 = 100;
+
+/// Drained regions: region → upstream → the pool's weight before the drain.
 pub type Drained = BTreeMap<String, BTreeMap<String, u32>>;
 
-/// The weight a pool has when its `weight` key is absent.
-const DEFAULT_WEIGHT: u32 = 100;
-const MAX_WEIGHT: u32 = 100;
+/// Pool weights by (upstream, region).
+pub type Weights = BTreeMap<(String, String), u32>;
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum EditError {
-    #[error("the stored config does not parse as TOML: {0}")]
+    /// The text does not parse as TOML.
+    #[error("the config is not valid TOML: {}", .0.trim_end())]
     Syntax(String),
-    #[error("there is no upstream {0:?}; upstreams: {1}")]
-    UnknownUpstream(String, String),
-    #[error("upstream {upstream:?} has no pool in region {region:?}; its pools: {pools}")]
+    #[error("there is no upstream {upstream:?}; the config's upstreams: {}", list(.known))]
+    UnknownUpstream {
+        upstream: String,
+        /// The upstreams the config has.
+        known: Vec<String>,
+    },
+    #[error("upstream {upstream:?} has no pool in region {region:?}; its pools: {}", list(.known))]
     UnknownPool {
         upstream: String,
         region: String,
-        pools: String,
+        /// The regions the upstream has pools in.
+        known: Vec<String>,
     },
-    #[error("no upstream has a pool in region {0:?}")]
-    UnknownRegion(String),
-    #[error("weight must be between 0 and {MAX_WEIGHT}, got {0}")]
+    /// No upstream has a pool in the region.
+    #[error("no upstream has a pool in region {region:?}; regions with pools: {}", list(.known))]
+    UnknownRegion {
+        region: String,
+        /// Every region some upstream has a pool in.
+        known: Vec<String>,
+    },
+    #[error("weight {0} is out of range: use 0..={MAX_WEIGHT} (0 drains the pool)")]
     WeightOutOfRange(u32),
-    #[error("region {0:?} is already drained; restore it first")]
+    #[error("region {0:?} is already drained: restore it before draining it again")]
     AlreadyDrained(String),
-    #[error("region {0:?} is not drained")]
+    #[error(
+        "region {0:?} is not drained, so there are no weights to restore: set pool weights one by \
+         one instead"
+    )]
     NotDrained(String),
-    #[error("{0}")]
+    /// The text is TOML but not shaped like a fleet config where the edit needs it (e.g. `pools`
+    /// is not an array of tables).
+    #[error("the config cannot be edited: {0}")]
     Malformed(String),
 }
 
@@ -42,93 +64,26 @@ impl EditError {
     /// The HTTP status the API answers with.
     pub fn status(&self) -> u16 {
         match self {
-            EditError::UnknownUpstream(..)
+            EditError::UnknownUpstream { .. }
             | EditError::UnknownPool { .. }
-            | EditError::UnknownRegion(_) => 404,
+            | EditError::UnknownRegion { .. } => 404,
             EditError::AlreadyDrained(_) | EditError::NotDrained(_) => 409,
             EditError::Syntax(_) | EditError::WeightOutOfRange(_) | EditError::Malformed(_) => 422,
         }
     }
 }
 
-fn parse(text: &str) -> Result<DocumentMut, EditError> {
-    text.parse::<DocumentMut>()
-        .map_err(|e| EditError::Syntax(e.to_string()))
-}
-
-/// Calls `visit(upstream, region, pool)` for every pool of every upstream.
-fn for_each_pool(
-    document: &mut DocumentMut,
-    mut visit: impl FnMut(&str, &str, &mut dyn TableLike) -> Result<(), EditError>,
-) -> Result<(), EditError> {
-    let Some(upstreams) = document
-        .get_mut("upstreams")
-        .and_then(Item::as_table_like_mut)
-    else {
-        return Ok(());
-    };
-    for (name, upstream) in upstreams.iter_mut() {
-        let name = name.get().to_string();
-        let Some(pools) = upstream
-            .as_table_like_mut()
-            .and_then(|u| u.get_mut("pools"))
-        else {
-            continue;
-        };
-        let mut visit_pool = |pool: &mut dyn TableLike| -> Result<(), EditError> {
-            let region = pool
-                .get("region")
-                .and_then(Item::as_str)
-                .unwrap_or_default()
-                .to_string();
-            visit(&name, &region, pool)
-        };
-        match pools {
-            Item::ArrayOfTables(tables) => {
-                for pool in tables.iter_mut() {
-                    visit_pool(pool)?;
-                }
-            }
-            Item::Value(Value::Array(array)) => {
-                for value in array.iter_mut() {
-                    let pool = value.as_inline_table_mut().ok_or_else(|| {
-                        EditError::Malformed(format!("upstreams.{name}.pools holds a non-table"))
-                    })?;
-                    visit_pool(pool)?;
-                }
-            }
-            _ => {
-                return Err(EditError::Malformed(format!(
-                    "upstreams.{name}.pools is not an array of pools"
-                )));
-            }
-        }
-    }
-    Ok(())
-}
-
-fn weight_of(pool: &dyn TableLike) -> u32 {
-    pool.get("weight")
-        .and_then(Item::as_integer)
-        .and_then(|w| u32::try_from(w).ok())
-        .unwrap_or(DEFAULT_WEIGHT)
-}
-
-/// Writes `weight` into `pool`, keeping the key's decoration when it exists.
-fn put_weight(pool: &mut dyn TableLike, weight: u32) {
-    match pool.get_mut("weight") {
-        Some(Item::Value(value)) => {
-            let decor = value.decor().clone();
-            *value = Value::from(i64::from(weight));
-            *value.decor_mut() = decor;
-        }
-        _ => {
-            pool.insert("weight", toml_edit::value(i64::from(weight)));
-        }
+fn list(names: &[String]) -> String {
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(", ")
     }
 }
 
-/// Sets one pool's weight. Returns the new text and the weight it had.
+/// Sets the weight of `upstream`'s pool in `region`. Returns the new text and the previous weight
+/// ([`DEFAULT_WEIGHT`] when the key was absent; it is then added right after `region`). Setting
+/// the weight a pool already has returns the text unchanged.
 pub fn set_weight(
     text: &str,
     upstream: &str,
@@ -138,201 +93,868 @@ pub fn set_weight(
     if weight > MAX_WEIGHT {
         return Err(EditError::WeightOutOfRange(weight));
     }
-    let mut document = parse(text)?;
-    let upstream_names = names_of_upstreams(&document);
-    if !upstream_names.iter().any(|n| n == upstream) {
-        return Err(EditError::UnknownUpstream(
-            upstream.to_string(),
-            upstream_names.join(", "),
-        ));
-    }
-    let mut previous = None;
-    let mut regions = Vec::new();
-    for_each_pool(&mut document, |name, pool_region, pool| {
-        if name == upstream {
-            regions.push(pool_region.to_string());
-            if pool_region == region {
-                previous = Some(weight_of(pool));
-                put_weight(pool, weight);
-            }
-        }
-        Ok(())
-    })?;
-    let previous = previous.ok_or_else(|| EditError::UnknownPool {
-        upstream: upstream.to_string(),
-        region: region.to_string(),
-        pools: regions.join(", "),
-    })?;
-    Ok((document.to_string(), previous))
+    let mut doc = parse(text)?;
+    let previous = {
+        let mut upstreams = read_upstreams(&mut doc)?;
+        let known: Vec<String> = upstreams.iter().map(|u| u.name.clone()).collect();
+        let Some(found) = upstreams.iter_mut().find(|u| u.name == upstream) else {
+            return Err(EditError::UnknownUpstream {
+                upstream: upstream.to_owned(),
+                known,
+            });
+        };
+        let regions = found.regions();
+        let Some(pool) = found.pool_mut(region) else {
+            return Err(EditError::UnknownPool {
+                upstream: upstream.to_owned(),
+                region: region.to_owned(),
+                known: regions,
+            });
+        };
+        let previous = pool.weight();
+        pool.set_weight(weight);
+        previous
+    };
+    Ok((doc.to_string(), previous))
 }
 
-fn names_of_upstreams(document: &DocumentMut) -> Vec<String> {
-    document
-        .get("upstreams")
-        .and_then(Item::as_table_like)
-        .map(|t| t.iter().map(|(k, _)| k.to_string()).collect())
-        .unwrap_or_default()
-}
-
-/// Weight 0 on every pool in `region`, remembering each previous weight (merged into a copy of
-/// `drained`).
+/// Sets weight 0 on every pool in `region`, in every upstream, and returns the new text with
+/// `drained` plus this region's entry: each drained upstream and the weight its pool had (a pool
+/// already at 0 is remembered as 0).
 pub fn drain_region(
     text: &str,
     region: &str,
     drained: &Drained,
 ) -> Result<(String, Drained), EditError> {
     if drained.contains_key(region) {
-        return Err(EditError::AlreadyDrained(region.to_string()));
+        return Err(EditError::AlreadyDrained(region.to_owned()));
     }
-    let mut document = parse(text)?;
-    let mut remembered = BTreeMap::new();
-    for_each_pool(&mut document, |upstream, pool_region, pool| {
-        if pool_region == region {
-            remembered.insert(upstream.to_string(), weight_of(pool));
-            put_weight(pool, 0);
+    let mut doc = parse(text)?;
+    let remembered = {
+        let mut upstreams = read_upstreams(&mut doc)?;
+        let mut remembered = BTreeMap::new();
+        for upstream in &mut upstreams {
+            let name = upstream.name.clone();
+            if let Some(pool) = upstream.pool_mut(region) {
+                remembered.insert(name, pool.weight());
+                pool.set_weight(0);
+            }
         }
-        Ok(())
-    })?;
-    if remembered.is_empty() {
-        return Err(EditError::UnknownRegion(region.to_string()));
-    }
+        if remembered.is_empty() {
+            let known: BTreeSet<String> = upstreams.iter().flat_map(Upstream::regions).collect();
+            return Err(EditError::UnknownRegion {
+                region: region.to_owned(),
+                known: known.into_iter().collect(),
+            });
+        }
+        remembered
+    };
     let mut drained = drained.clone();
-    drained.insert(region.to_string(), remembered);
-    Ok((document.to_string(), drained))
+    drained.insert(region.to_owned(), remembered);
+    Ok((doc.to_string(), drained))
 }
 
-/// Puts back the weights remembered for `region` on the pools that still exist; returns the
-/// new text, the map without the region, and the `upstream/region` pools gone since the drain.
+/// Puts back the weights `drained` remembers for `region` and returns the new text, `drained`
+/// without the region, and the pools that are gone since the drain (`"upstream/region"`, their
+/// upstream or pool was removed), which are skipped. Pools in the region that were not drained
+/// (added since) are left alone; a drained pool whose weight was changed since gets the remembered
+/// weight. A pool that had no `weight` key before the drain got `weight = 0` added and now keeps
+/// an explicit `weight = 100`: the same weight as before, one line more than the original text.
 pub fn restore_region(
     text: &str,
     region: &str,
     drained: &Drained,
 ) -> Result<(String, Drained, Vec<String>), EditError> {
-    let remembered = drained
-        .get(region)
-        .ok_or_else(|| EditError::NotDrained(region.to_string()))?;
-    let mut document = parse(text)?;
-    let mut restored = Vec::new();
-    for_each_pool(&mut document, |upstream, pool_region, pool| {
-        if pool_region == region
-            && let Some(weight) = remembered.get(upstream)
-        {
-            put_weight(pool, *weight);
-            restored.push(upstream.to_string());
+    let Some(remembered) = drained.get(region) else {
+        return Err(EditError::NotDrained(region.to_owned()));
+    };
+    if let Some(&weight) = remembered.values().find(|&&w| w > MAX_WEIGHT) {
+        return Err(EditError::WeightOutOfRange(weight));
+    }
+    let mut doc = parse(text)?;
+    let skipped = {
+        let mut upstreams = read_upstreams(&mut doc)?;
+        let mut skipped = Vec::new();
+        for (name, &weight) in remembered {
+            let pool = upstreams
+                .iter_mut()
+                .find(|u| u.name == *name)
+                .and_then(|u| u.pool_mut(region));
+            match pool {
+                Some(pool) => pool.set_weight(weight),
+                None => skipped.push(format!("{name}/{region}")),
+            }
         }
-        Ok(())
-    })?;
-    let gone = remembered
-        .keys()
-        .filter(|upstream| !restored.contains(upstream))
-        .map(|upstream| format!("{upstream}/{region}"))
-        .collect();
+        skipped
+    };
     let mut drained = drained.clone();
     drained.remove(region);
-    Ok((document.to_string(), drained, gone))
+    Ok((doc.to_string(), drained, skipped))
 }
 
-/// Every pool's weight by (upstream, region).
-pub fn weights(text: &str) -> Result<BTreeMap<(String, String), u32>, EditError> {
-    let mut document = parse(text)?;
-    let mut weights = BTreeMap::new();
-    for_each_pool(&mut document, |upstream, region, pool| {
-        weights.insert((upstream.to_string(), region.to_string()), weight_of(pool));
-        Ok(())
+/// Every pool's weight by (upstream, region), [`DEFAULT_WEIGHT`] where the key is absent.
+pub fn weights(text: &str) -> Result<Weights, EditError> {
+    let mut doc = parse(text)?;
+    let upstreams = read_upstreams(&mut doc)?;
+    Ok(upstreams
+        .iter()
+        .flat_map(|u| {
+            u.pools
+                .iter()
+                .map(|p| ((u.name.clone(), p.region.clone()), p.weight()))
+        })
+        .collect())
+}
+
+fn parse(text: &str) -> Result<DocumentMut, EditError> {
+    text.parse::<DocumentMut>()
+        .map_err(|e| EditError::Syntax(e.to_string()))
+}
+
+/// One upstream as written, its pools borrowed from the document for editing.
+struct Upstream<'a> {
+    name: String,
+    pools: Vec<Pool<'a>>,
+}
+
+impl<'a> Upstream<'a> {
+    fn regions(&self) -> Vec<String> {
+        self.pools.iter().map(|p| p.region.clone()).collect()
+    }
+
+    fn pool_mut(&mut self, region: &str) -> Option<&mut Pool<'a>> {
+        self.pools.iter_mut().find(|p| p.region == region)
+    }
+}
+
+struct Pool<'a> {
+    region: String,
+    /// As written; `None` when the key is absent.
+    written: Option<u32>,
+    body: PoolBody<'a>,
+}
+
+/// A pool written as `[[upstreams.NAME.pools]]` or as an inline table in `pools = [...]`.
+enum PoolBody<'a> {
+    Table(&'a mut Table),
+    Inline(&'a mut InlineTable),
+}
+
+const REGION: &str = "region";
+const WEIGHT: &str = "weight";
+
+/// Reads the upstreams and their pools; `Malformed` if any is not shaped as documented, a pool has
+/// no region, a weight is not an integer in `0..=u32::MAX`, or two pools of an upstream share a
+/// region. No `[upstreams]` at all is no upstreams.
+fn read_upstreams(doc: &mut DocumentMut) -> Result<Vec<Upstream<'_>>, EditError> {
+    let Some(item) = doc.get_mut("upstreams") else {
+        return Ok(Vec::new());
+    };
+    let table = item.as_table_like_mut().ok_or_else(|| {
+        EditError::Malformed("`upstreams` must be a table of upstreams by name".to_owned())
     })?;
-    Ok(weights)
+    let mut upstreams = Vec::new();
+    for (key, item) in table.iter_mut() {
+        let name = key.get().to_owned();
+        let path = join_key("upstreams", &name);
+        let upstream = item.as_table_like_mut().ok_or_else(|| {
+            EditError::Malformed(format!("`{path}` must be a table (`[{path}]`)"))
+        })?;
+        let pools = match upstream.get_mut("pools") {
+            Some(pools) => read_pools(pools, &join_key(&path, "pools"))?,
+            None => Vec::new(),
+        };
+        upstreams.push(Upstream { name, pools });
+    }
+    Ok(upstreams)
+}
+
+fn read_pools<'a>(item: &'a mut Item, path: &str) -> Result<Vec<Pool<'a>>, EditError> {
+    let bodies: Vec<PoolBody<'a>> = match item {
+        Item::ArrayOfTables(array) => array.iter_mut().map(PoolBody::Table).collect(),
+        Item::Value(Value::Array(array)) => array
+            .iter_mut()
+            .enumerate()
+            .map(|(i, value)| match value {
+                Value::InlineTable(table) => Ok(PoolBody::Inline(table)),
+                other => Err(EditError::Malformed(format!(
+                    "`{path}[{i}]` must be a table such as {{ region = \"us-east\", endpoints = \
+                     [...] }}, not {}",
+                    other.type_name()
+                ))),
+            })
+            .collect::<Result<_, _>>()?,
+        other => {
+            return Err(EditError::Malformed(format!(
+                "`{path}` must be an array of pools (`[[{path}]]` or `pools = [{{ ... }}]`), not \
+                 {}",
+                other.type_name()
+            )));
+        }
+    };
+    let mut pools: Vec<Pool<'a>> = Vec::with_capacity(bodies.len());
+    for (i, body) in bodies.into_iter().enumerate() {
+        let pool = Pool::read(body, &format!("{path}[{i}]"))?;
+        if let Some(first) = pools.iter().position(|p| p.region == pool.region) {
+            return Err(EditError::Malformed(format!(
+                "`{path}[{i}]` is in region {:?} like `{path}[{first}]`; which pool to edit is \
+                 ambiguous",
+                pool.region
+            )));
+        }
+        pools.push(pool);
+    }
+    Ok(pools)
+}
+
+impl<'a> Pool<'a> {
+    fn read(body: PoolBody<'a>, path: &str) -> Result<Pool<'a>, EditError> {
+        let region = match body.get(REGION) {
+            Some(Item::Value(Value::String(region))) => region.value().clone(),
+            Some(_) => {
+                return Err(EditError::Malformed(format!(
+                    "`{}` must be a string",
+                    join_key(path, REGION)
+                )));
+            }
+            None => {
+                return Err(EditError::Malformed(format!(
+                    "`{path}` has no `region` key"
+                )));
+            }
+        };
+        let written = match body.get(WEIGHT) {
+            Some(Item::Value(Value::Integer(weight))) => {
+                Some(u32::try_from(*weight.value()).map_err(|_| {
+                    EditError::Malformed(format!(
+                        "`{}` is {}; it must be in 0..={MAX_WEIGHT}",
+                        join_key(path, WEIGHT),
+                        weight.value()
+                    ))
+                })?)
+            }
+            Some(_) => {
+                return Err(EditError::Malformed(format!(
+                    "`{}` must be an integer in 0..={MAX_WEIGHT}",
+                    join_key(path, WEIGHT)
+                )));
+            }
+            None => None,
+        };
+        Ok(Pool {
+            region,
+            written,
+            body,
+        })
+    }
+
+    fn weight(&self) -> u32 {
+        self.written.unwrap_or(DEFAULT_WEIGHT)
+    }
+
+    /// Writes `weight`: the value is replaced in place (its spacing and trailing comment kept), or
+    /// the key is added right after `region`, formatted like it. A pool that already has `weight`
+    /// (written, or the default where the key is absent) is left as it is.
+    fn set_weight(&mut self, weight: u32) {
+        if self.weight() == weight {
+            return;
+        }
+        self.written = Some(weight);
+        let new = Value::from(i64::from(weight));
+        match &mut self.body {
+            PoolBody::Table(table) => match table.get_mut(WEIGHT) {
+                Some(Item::Value(value)) => replace_keeping_decor(value, new),
+                _ => insert_into_table(table, new),
+            },
+            PoolBody::Inline(table) => match table.get_mut(WEIGHT) {
+                Some(value) => replace_keeping_decor(value, new),
+                None => insert_into_inline(table, new),
+            },
+        }
+    }
+}
+
+impl PoolBody<'_> {
+    fn get(&self, key: &str) -> Option<&Item> {
+        match self {
+            PoolBody::Table(table) => table.get(key),
+            PoolBody::Inline(table) => table.get_key_value(key).map(|(_, item)| item),
+        }
+    }
+}
+
+fn replace_keeping_decor(value: &mut Value, mut new: Value) {
+    *new.decor_mut() = value.decor().clone();
+    *value = new;
+}
+
+fn raw(raw: Option<&RawString>) -> Option<&str> {
+    raw.and_then(RawString::as_str)
+}
+
+/// Sets the parts of `decor` that are given; the others keep toml_edit's default.
+fn set_decor(decor: &mut Decor, prefix: Option<String>, suffix: Option<String>) {
+    if let Some(prefix) = prefix {
+        decor.set_prefix(prefix);
+    }
+    if let Some(suffix) = suffix {
+        decor.set_suffix(suffix);
+    }
+}
+
+/// A `[[...pools]]` table: `weight = N` on the line after `region`, indented and spaced like it
+/// (`weight` and `region` have the same length, so aligned `=` stay aligned). Comments above
+/// `region` are not copied.
+fn insert_into_table(table: &mut Table, mut value: Value) {
+    let mut key = Key::new(WEIGHT);
+    if let Some((region_key, Item::Value(region))) = table.get_key_value(REGION) {
+        let indent = raw(region_key.leaf_decor().prefix())
+            .map(|prefix| prefix.rsplit('\n').next().unwrap_or_default().to_owned());
+        let before_eq = raw(region_key.leaf_decor().suffix()).map(str::to_owned);
+        set_decor(key.leaf_decor_mut(), indent, before_eq);
+        let after_eq = raw(region.decor().prefix()).map(str::to_owned);
+        set_decor(value.decor_mut(), after_eq, None);
+    }
+    let names: Vec<String> = table.iter().map(|(name, _)| name.to_owned()).collect();
+    let after_region = names.iter().position(|n| n == REGION).map_or(0, |i| i + 1);
+    let moved: Vec<(Key, Item)> = names[after_region..]
+        .iter()
+        .filter_map(|name| table.remove_entry(name))
+        .collect();
+    table.insert_formatted(&key, Item::Value(value));
+    for (key, item) in moved {
+        table.insert_formatted(&key, item);
+    }
+}
+
+/// An inline pool table: `weight = N` right after `region`, spaced like the key that follows
+/// `region` (or like `region` when it is the last key). In a table written over several lines,
+/// `weight` gets a line of its own; a comment at the end of `region`'s line stays there and
+/// comment lines above the next key stay above it.
+fn insert_into_inline(table: &mut InlineTable, mut value: Value) {
+    let names: Vec<String> = table.iter().map(|(name, _)| name.to_owned()).collect();
+    let region_at = names.iter().position(|n| n == REGION);
+    let after_region = region_at.map_or(names.len(), |i| i + 1);
+    let mut moved: Vec<(Key, Value)> = names[after_region..]
+        .iter()
+        .filter_map(|name| table.remove_entry(name))
+        .collect();
+    let mut key = Key::new(WEIGHT);
+    if region_at.is_some() {
+        let (region_key, region) = table
+            .get_key_value_mut(REGION)
+            .map(|(k, item)| (Some(k), item.as_value_mut()))
+            .unwrap_or((None, None));
+        let (region_prefix, before_eq) = match &region_key {
+            Some(k) => (
+                raw(k.leaf_decor().prefix()).map(str::to_owned),
+                raw(k.leaf_decor().suffix()).map(str::to_owned),
+            ),
+            None => (None, None),
+        };
+        let prefix = match moved.first_mut() {
+            // Between `region`'s comma and the next key: the rest of `region`'s line is the new
+            // key's, what is above the next key stays the next key's.
+            Some((next, _)) => match raw(next.leaf_decor().prefix()).map(str::to_owned) {
+                Some(between) => {
+                    let (mine, theirs) = split_after_line(&between);
+                    next.leaf_decor_mut().set_prefix(theirs);
+                    Some(mine)
+                }
+                None => None,
+            },
+            None => region_prefix.map(|prefix| match prefix.rfind('\n') {
+                Some(newline) => prefix[newline..].to_owned(),
+                None => prefix,
+            }),
+        };
+        set_decor(key.leaf_decor_mut(), prefix, before_eq);
+        if let Some(region) = region {
+            let after_eq = raw(region.decor().prefix()).map(str::to_owned);
+            let before_comma = raw(region.decor().suffix()).map(str::to_owned);
+            set_decor(value.decor_mut(), after_eq, before_comma);
+            if moved.is_empty() {
+                // `region` was last: what stood before `}` moves to `weight`.
+                region.decor_mut().set_suffix("");
+            }
+        }
+    }
+    table.insert_formatted(&key, value);
+    for (key, value) in moved {
+        table.insert_formatted(&key, value);
+    }
+}
+
+/// Splits the text between two inline-table entries so a new entry fits between them: the new
+/// entry's prefix (to the end of the first line, then the last line's indentation) and the second
+/// entry's (the lines after the first). Without a line break both are the text as it is.
+fn split_after_line(between: &str) -> (String, String) {
+    match (between.find('\n'), between.rfind('\n')) {
+        (Some(first), Some(last)) => (
+            format!("{}{}", &between[..first], &between[last..]),
+            between[first..].to_owned(),
+        ),
+        _ => (between.to_owned(), between.to_owned()),
+    }
+}
+
+/// `parent.key`, the key quoted when it is not a bare TOML key (as weir_config's error paths).
+fn join_key(parent: &str, key: &str) -> String {
+    let bare = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if bare {
+        format!("{parent}.{key}")
+    } else {
+        format!("{parent}.{key:?}")
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const TABLES: &str = "# fleet\n[upstreams.app]\nregion_policy = \"nearest\" # home first\n\n\
-        [[upstreams.app.pools]]\nregion = \"us-east\"\nweight = 80 # most\nendpoints = [\"127.0.0.1:1\"]\n\n\
-        [[upstreams.app.pools]]\nregion = \"eu-west\"\nendpoints = [\"127.0.0.1:2\"]\n\n\
-        [upstreams.api]\npools = [{ region = \"us-east\", weight = 10, endpoints = [\"127.0.0.1:3\"] }]\n";
+    /// Two upstreams, one per pool syntax, with comments, odd spacing and an absent weight.
+    const FLEET: &str = r#"# Fleet config (comments must survive edits).
+
+[upstreams.app]
+region_policy = "weighted"   # split by weight
+health = { path = "/healthz" }
+
+# Primary region.
+[[upstreams.app.pools]]
+region = "us-east"
+weight   =   60   # most traffic
+endpoints = ["10.0.1.10:9000", "10.0.1.11:9000"]
+
+[[upstreams.app.pools]]
+# Secondary; weight left to its default.
+region = "eu-west"
+endpoints = ["10.1.1.10:9000"]
+
+[upstreams.api]
+pools = [
+  { region = "us-east", weight = 50, endpoints = ["10.0.2.10:9000"] }, # east
+  { region = "eu-west", weight = 50 , endpoints = ["10.1.2.10:9000"] },
+  { region = "ap-south", endpoints = ["10.2.2.10:9000"] },
+]
+
+[[routes]]
+upstream = "app"
+"#;
+
+    fn weight_of(text: &str, upstream: &str, region: &str) -> u32 {
+        weights(text).unwrap()[&(upstream.to_owned(), region.to_owned())]
+    }
+
+    fn drained(entries: &[(&str, &[(&str, u32)])]) -> Drained {
+        entries
+            .iter()
+            .map(|(region, pools)| {
+                let pools = pools.iter().map(|(u, w)| ((*u).to_owned(), *w)).collect();
+                ((*region).to_owned(), pools)
+            })
+            .collect()
+    }
 
     #[test]
-    fn set_weight_keeps_everything_else() {
-        let (text, was) = set_weight(TABLES, "app", "us-east", 30).unwrap();
-        assert_eq!(was, 80);
+    fn weights_reads_both_syntaxes_and_defaults_absent_weights() {
+        let all = weights(FLEET).unwrap();
+        let expected: Weights = [
+            ("app", "us-east", 60),
+            ("app", "eu-west", 100),
+            ("api", "us-east", 50),
+            ("api", "eu-west", 50),
+            ("api", "ap-south", 100),
+        ]
+        .into_iter()
+        .map(|(u, r, w)| ((u.to_owned(), r.to_owned()), w))
+        .collect();
+        assert_eq!(all, expected);
+    }
+
+    #[test]
+    fn set_weight_in_table_pool_keeps_spacing_comment_and_everything_else() {
+        let (text, previous) = set_weight(FLEET, "app", "us-east", 5).unwrap();
+        assert_eq!(previous, 60);
         assert_eq!(
             text,
-            TABLES.replace("weight = 80 # most", "weight = 30 # most")
+            FLEET.replace(
+                "weight   =   60   # most traffic",
+                "weight   =   5   # most traffic"
+            )
         );
-        let (text, was) = set_weight(TABLES, "app", "eu-west", 5).unwrap();
-        assert_eq!(was, 100, "absent means 100");
+    }
+
+    #[test]
+    fn set_weight_in_inline_pool_keeps_everything_else() {
+        let (text, previous) = set_weight(FLEET, "api", "eu-west", 0).unwrap();
+        assert_eq!(previous, 50);
         assert_eq!(
-            weights(&text).unwrap()[&("app".into(), "eu-west".into())],
-            5
+            text,
+            FLEET.replace(
+                r#"region = "eu-west", weight = 50 , endpoints"#,
+                r#"region = "eu-west", weight = 0 , endpoints"#
+            )
         );
-        let (text, was) = set_weight(TABLES, "api", "us-east", 0).unwrap();
-        assert_eq!(was, 10);
+    }
+
+    #[test]
+    fn absent_weight_is_added_after_region_in_a_table_pool() {
+        let (text, previous) = set_weight(FLEET, "app", "eu-west", 10).unwrap();
+        assert_eq!(previous, DEFAULT_WEIGHT);
+        assert_eq!(
+            text,
+            FLEET.replace(
+                "region = \"eu-west\"\nendpoints = [\"10.1.1.10:9000\"]",
+                "region = \"eu-west\"\nweight = 10\nendpoints = [\"10.1.1.10:9000\"]"
+            )
+        );
+        assert_eq!(weight_of(&text, "app", "eu-west"), 10);
+    }
+
+    #[test]
+    fn absent_weight_is_added_after_region_in_an_inline_pool() {
+        let (text, previous) = set_weight(FLEET, "api", "ap-south", 20).unwrap();
+        assert_eq!(previous, DEFAULT_WEIGHT);
+        assert_eq!(
+            text,
+            FLEET.replace(
+                r#"{ region = "ap-south", endpoints"#,
+                r#"{ region = "ap-south", weight = 20, endpoints"#
+            )
+        );
+    }
+
+    #[test]
+    fn added_weight_follows_the_pools_own_layout() {
+        let cases = [
+            // Indented and aligned table keys; the comment above `region` is not copied.
+            (
+                "[[upstreams.a.pools]]\n  # east\n  region    = \"us-east\" # here\n  endpoints = []\n",
+                "[[upstreams.a.pools]]\n  # east\n  region    = \"us-east\" # here\n  weight    = 0\n  endpoints = []\n",
+            ),
+            // `region` last in a table.
+            (
+                "[[upstreams.a.pools]]\nendpoints = []\nregion = \"us-east\"\n\n[x]\n",
+                "[[upstreams.a.pools]]\nendpoints = []\nregion = \"us-east\"\nweight = 0\n\n[x]\n",
+            ),
+            // Compact inline table.
+            (
+                "upstreams.a.pools = [{region=\"us-east\",endpoints=[]}]\n",
+                "upstreams.a.pools = [{region=\"us-east\",weight=0,endpoints=[]}]\n",
+            ),
+            // `region` last in an inline table.
+            (
+                "upstreams.a.pools = [{ endpoints = [], region = \"us-east\" }]\n",
+                "upstreams.a.pools = [{ endpoints = [], region = \"us-east\", weight = 0 }]\n",
+            ),
+            // `region` alone.
+            (
+                "upstreams.a.pools = [{ region = \"us-east\" }]\n",
+                "upstreams.a.pools = [{ region = \"us-east\", weight = 0 }]\n",
+            ),
+        ];
+        for (before, after) in cases {
+            let (text, previous) = set_weight(before, "a", "us-east", 0).unwrap();
+            assert_eq!(previous, DEFAULT_WEIGHT);
+            assert_eq!(text, after, "editing:\n{before}");
+        }
+    }
+
+    #[test]
+    fn upstreams_written_inline_or_dotted_are_found() {
+        let inline = "[upstreams]\napp = { pools = [{ region = \"us-east\", weight = 1 }] }\n";
+        let (text, previous) = set_weight(inline, "app", "us-east", 2).unwrap();
+        assert_eq!(previous, 1);
+        assert_eq!(text, inline.replace("weight = 1", "weight = 2"));
+
+        let dotted = "upstreams.app.pools = [{ region = \"us-east\", weight = 1 }] # all\n";
+        let (text, _) = set_weight(dotted, "app", "us-east", 2).unwrap();
+        assert_eq!(text, dotted.replace("weight = 1", "weight = 2"));
+
+        let quoted = "[[upstreams.\"api.v2\".pools]]\nregion = \"us-east\"\n";
+        let (text, _) = set_weight(quoted, "api.v2", "us-east", 0).unwrap();
+        assert_eq!(weight_of(&text, "api.v2", "us-east"), 0);
+    }
+
+    #[test]
+    fn setting_the_same_weight_changes_nothing() {
+        let (text, previous) = set_weight(FLEET, "app", "us-east", 60).unwrap();
+        assert_eq!((text.as_str(), previous), (FLEET, 60));
+        let (text, previous) = set_weight(FLEET, "app", "eu-west", 100).unwrap();
+        assert_eq!((text.as_str(), previous), (FLEET, 100));
+    }
+
+    #[test]
+    fn unknown_upstream_lists_the_upstreams() {
+        let error = set_weight(FLEET, "web", "us-east", 0).unwrap_err();
+        assert_eq!(
+            error,
+            EditError::UnknownUpstream {
+                upstream: "web".into(),
+                known: vec!["app".into(), "api".into()],
+            }
+        );
+        assert_eq!(error.status(), 404);
+        assert_eq!(
+            error.to_string(),
+            r#"there is no upstream "web"; the config's upstreams: app, api"#
+        );
+        let error = set_weight("", "web", "us-east", 0).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            r#"there is no upstream "web"; the config's upstreams: none"#
+        );
+    }
+
+    #[test]
+    fn unknown_pool_lists_the_upstreams_regions() {
+        let error = set_weight(FLEET, "app", "ap-south", 0).unwrap_err();
+        assert_eq!(error.status(), 404);
+        assert_eq!(
+            error.to_string(),
+            r#"upstream "app" has no pool in region "ap-south"; its pools: us-east, eu-west"#
+        );
+    }
+
+    #[test]
+    fn unknown_region_lists_the_regions_in_use() {
+        let error = drain_region(FLEET, "sa-east", &Drained::new()).unwrap_err();
+        assert_eq!(
+            error,
+            EditError::UnknownRegion {
+                region: "sa-east".into(),
+                known: vec!["ap-south".into(), "eu-west".into(), "us-east".into()],
+            }
+        );
+        assert_eq!(error.status(), 404);
+        assert_eq!(
+            error.to_string(),
+            r#"no upstream has a pool in region "sa-east"; regions with pools: ap-south, eu-west, us-east"#
+        );
+    }
+
+    #[test]
+    fn weight_out_of_range_is_rejected() {
+        let error = set_weight(FLEET, "app", "us-east", 101).unwrap_err();
+        assert_eq!(error, EditError::WeightOutOfRange(101));
+        assert_eq!(error.status(), 422);
+        assert_eq!(
+            error.to_string(),
+            "weight 101 is out of range: use 0..=100 (0 drains the pool)"
+        );
+        assert!(set_weight(FLEET, "app", "us-east", 100).is_ok());
+    }
+
+    #[test]
+    fn text_that_is_not_toml_is_a_syntax_error() {
+        let error = set_weight("[upstreams.app\n", "app", "us-east", 0).unwrap_err();
+        assert!(matches!(error, EditError::Syntax(_)), "{error:?}");
+        assert_eq!(error.status(), 422);
         assert!(
-            text.contains("{ region = \"us-east\", weight = 0, endpoints"),
-            "{text}"
+            error
+                .to_string()
+                .starts_with("the config is not valid TOML: "),
+            "{error}"
+        );
+        assert!(matches!(weights("a = "), Err(EditError::Syntax(_))));
+    }
+
+    #[test]
+    fn misshapen_configs_are_malformed() {
+        let cases = [
+            ("upstreams = 3\n", "`upstreams` must be a table"),
+            ("[upstreams]\napp = 3\n", "`upstreams.app` must be a table"),
+            (
+                "[upstreams.app]\npools = 3\n",
+                "`upstreams.app.pools` must be an array",
+            ),
+            (
+                "[upstreams.app]\npools = [3]\n",
+                "`upstreams.app.pools[0]` must be a table",
+            ),
+            (
+                "[[upstreams.app.pools]]\nendpoints = []\n",
+                "`upstreams.app.pools[0]` has no `region` key",
+            ),
+            (
+                "[[upstreams.app.pools]]\nregion = 1\n",
+                "`upstreams.app.pools[0].region` must be a string",
+            ),
+            (
+                "[[upstreams.app.pools]]\nregion = \"x\"\nweight = \"50\"\n",
+                "`upstreams.app.pools[0].weight` must be an integer",
+            ),
+            (
+                "[[upstreams.app.pools]]\nregion = \"x\"\nweight = -1\n",
+                "`upstreams.app.pools[0].weight` is -1",
+            ),
+            (
+                "[[upstreams.\"a.b\".pools]]\nregion = \"x\"\n[[upstreams.\"a.b\".pools]]\nregion = \"x\"\n",
+                "`upstreams.\"a.b\".pools[1]` is in region \"x\" like `upstreams.\"a.b\".pools[0]`",
+            ),
+        ];
+        for (text, message) in cases {
+            let error = weights(text).unwrap_err();
+            assert!(
+                matches!(error, EditError::Malformed(_)),
+                "{text}: {error:?}"
+            );
+            assert_eq!(error.status(), 422);
+            assert!(error.to_string().contains(message), "{text}: {error}");
+        }
+    }
+
+    #[test]
+    fn drain_then_restore_gives_back_the_original_text() {
+        let fleet = FLEET.replace(
+            "{ region = \"ap-south\",",
+            "{ region = \"ap-south\", weight = 7,",
+        );
+        let fleet = fleet.replace(
+            "region = \"eu-west\"\nendpoints",
+            "region = \"eu-west\"\nweight = 0\nendpoints",
+        );
+        let (drained_text, map) = drain_region(&fleet, "us-east", &Drained::new()).unwrap();
+        assert_eq!(map, drained(&[("us-east", &[("api", 50), ("app", 60)])]));
+        assert_eq!(weight_of(&drained_text, "app", "us-east"), 0);
+        assert_eq!(weight_of(&drained_text, "api", "us-east"), 0);
+        assert_eq!(weight_of(&drained_text, "api", "eu-west"), 50);
+        assert!(drained_text.contains("weight   =   0   # most traffic"));
+
+        let (restored, map, skipped) = restore_region(&drained_text, "us-east", &map).unwrap();
+        assert_eq!(restored, fleet);
+        assert!(map.is_empty());
+        assert!(skipped.is_empty());
+
+        // A pool already at 0 is remembered as 0 and stays 0.
+        let (text, map) = drain_region(&fleet, "eu-west", &Drained::new()).unwrap();
+        assert_eq!(map, drained(&[("eu-west", &[("api", 50), ("app", 0)])]));
+        let (restored, _, _) = restore_region(&text, "eu-west", &map).unwrap();
+        assert_eq!(restored, fleet);
+    }
+
+    #[test]
+    fn restoring_a_pool_without_weight_key_writes_the_default() {
+        let (text, map) = drain_region(FLEET, "eu-west", &Drained::new()).unwrap();
+        assert_eq!(map, drained(&[("eu-west", &[("api", 50), ("app", 100)])]));
+        let (restored, _, _) = restore_region(&text, "eu-west", &map).unwrap();
+        assert_eq!(weights(&restored).unwrap(), weights(FLEET).unwrap());
+        assert_eq!(
+            restored,
+            FLEET.replace(
+                "region = \"eu-west\"\nendpoints",
+                "region = \"eu-west\"\nweight = 100\nendpoints"
+            )
         );
     }
 
     #[test]
-    fn unknown_names_and_ranges_are_refused() {
-        assert!(matches!(
-            set_weight(TABLES, "nope", "us-east", 1),
-            Err(EditError::UnknownUpstream(..))
-        ));
-        let err = set_weight(TABLES, "app", "mars", 1).unwrap_err();
-        assert_eq!(err.status(), 404);
-        assert!(err.to_string().contains("us-east, eu-west"), "{err}");
+    fn drain_two_regions_and_restore_one() {
+        let (text, map) = drain_region(FLEET, "us-east", &Drained::new()).unwrap();
+        let (text, map) = drain_region(&text, "ap-south", &map).unwrap();
         assert_eq!(
-            set_weight(TABLES, "app", "us-east", 101),
-            Err(EditError::WeightOutOfRange(101))
+            map,
+            drained(&[
+                ("us-east", &[("api", 50), ("app", 60)]),
+                ("ap-south", &[("api", 100)]),
+            ])
         );
-        assert_eq!(set_weight("[x", "a", "b", 1).unwrap_err().status(), 422);
+        assert_eq!(weight_of(&text, "api", "ap-south"), 0);
+
+        let (text, map, skipped) = restore_region(&text, "us-east", &map).unwrap();
+        assert!(skipped.is_empty());
+        assert_eq!(map, drained(&[("ap-south", &[("api", 100)])]));
+        assert_eq!(weight_of(&text, "app", "us-east"), 60);
+        assert_eq!(weight_of(&text, "api", "us-east"), 50);
+        assert_eq!(weight_of(&text, "api", "ap-south"), 0);
+        assert_eq!(weight_of(&text, "api", "eu-west"), 50);
+    }
+
+    #[test]
+    fn restore_skips_pools_and_upstreams_removed_since_the_drain() {
+        let (text, map) = drain_region(FLEET, "us-east", &Drained::new()).unwrap();
+        // The operator removes app's us-east pool, and a drain map names an upstream that is gone.
+        let text = text.replace(
+            "# Primary region.\n[[upstreams.app.pools]]\nregion = \"us-east\"\nweight   =   0   # most traffic\nendpoints = [\"10.0.1.10:9000\", \"10.0.1.11:9000\"]\n\n",
+            "",
+        );
+        assert!(
+            !weights(&text)
+                .unwrap()
+                .contains_key(&("app".into(), "us-east".into()))
+        );
+        let mut map = map;
+        map.get_mut("us-east").unwrap().insert("old".into(), 30);
+
+        let (restored, map, skipped) = restore_region(&text, "us-east", &map).unwrap();
         assert_eq!(
-            drain_region(TABLES, "mars", &Drained::new()).unwrap_err(),
-            EditError::UnknownRegion("mars".into())
+            skipped,
+            vec!["app/us-east".to_owned(), "old/us-east".to_owned()]
+        );
+        assert!(map.is_empty());
+        assert_eq!(weight_of(&restored, "api", "us-east"), 50);
+    }
+
+    #[test]
+    fn draining_twice_is_a_conflict() {
+        let (text, map) = drain_region(FLEET, "us-east", &Drained::new()).unwrap();
+        let error = drain_region(&text, "us-east", &map).unwrap_err();
+        assert_eq!(error, EditError::AlreadyDrained("us-east".into()));
+        assert_eq!(error.status(), 409);
+        assert_eq!(
+            error.to_string(),
+            r#"region "us-east" is already drained: restore it before draining it again"#
         );
     }
 
     #[test]
-    fn drain_then_restore_puts_the_weights_back() {
-        let (drained_text, drained) = drain_region(TABLES, "us-east", &Drained::new()).unwrap();
-        let weights_now = weights(&drained_text).unwrap();
-        assert_eq!(weights_now[&("app".into(), "us-east".into())], 0);
-        assert_eq!(weights_now[&("api".into(), "us-east".into())], 0);
-        assert_eq!(weights_now[&("app".into(), "eu-west".into())], 100);
-        assert_eq!(drained["us-east"]["app"], 80);
-        assert_eq!(
-            drain_region(&drained_text, "us-east", &drained).unwrap_err(),
-            EditError::AlreadyDrained("us-east".into())
-        );
-        let (both_text, both) = drain_region(&drained_text, "eu-west", &drained).unwrap();
-        let (text, left, gone) = restore_region(&both_text, "us-east", &both).unwrap();
-        assert!(gone.is_empty());
-        assert_eq!(left.keys().collect::<Vec<_>>(), vec!["eu-west"]);
-        let (text, left, _) = restore_region(&text, "eu-west", &left).unwrap();
-        assert!(left.is_empty());
-        // eu-west had no weight key: it comes back written as 100.
-        let expected = TABLES.replace(
-            "endpoints = [\"127.0.0.1:2\"]\n",
-            "endpoints = [\"127.0.0.1:2\"]\nweight = 100\n",
-        );
-        assert_eq!(text, expected);
-        assert_eq!(
-            restore_region(&text, "us-east", &left).unwrap_err(),
-            EditError::NotDrained("us-east".into())
+    fn restoring_what_is_not_drained_is_a_conflict() {
+        let map = drained(&[("us-east", &[("app", 60)])]);
+        let error = restore_region(FLEET, "eu-west", &map).unwrap_err();
+        assert_eq!(error, EditError::NotDrained("eu-west".into()));
+        assert_eq!(error.status(), 409);
+        assert!(
+            error
+                .to_string()
+                .starts_with(r#"region "eu-west" is not drained"#)
         );
     }
 
     #[test]
-    fn restore_skips_pools_removed_since_the_drain() {
-        let (_, drained) = drain_region(TABLES, "us-east", &Drained::new()).unwrap();
-        let without_api = TABLES.split("[upstreams.api]").next().unwrap().to_string();
-        let (text, _, gone) = restore_region(&without_api, "us-east", &drained).unwrap();
-        assert_eq!(gone, vec!["api/us-east".to_string()]);
+    fn restore_rejects_a_remembered_weight_out_of_range() {
+        let map = drained(&[("us-east", &[("app", 500)])]);
         assert_eq!(
-            weights(&text).unwrap()[&("app".into(), "us-east".into())],
-            80
+            restore_region(FLEET, "us-east", &map).unwrap_err(),
+            EditError::WeightOutOfRange(500)
+        );
+    }
+
+    #[test]
+    fn edited_configs_still_validate() {
+        let fleet = format!("{FLEET}path_prefix = \"/\"\n");
+        weir_config::parse_fleet(&fleet).unwrap();
+
+        let (text, _) = set_weight(&fleet, "api", "ap-south", 0).unwrap();
+        weir_config::parse_fleet(&text).unwrap();
+        let (text, _) = set_weight(&text, "app", "eu-west", 0).unwrap();
+        weir_config::parse_fleet(&text).unwrap();
+
+        let (text, map) = drain_region(&fleet, "us-east", &Drained::new()).unwrap();
+        weir_config::parse_fleet(&text).unwrap();
+        let (text, _, _) = restore_region(&text, "us-east", &map).unwrap();
+        assert_eq!(text, fleet);
+    }
+
+    #[test]
+    fn multi_line_inline_pools_keep_their_layout() {
+        let text = "[upstreams.app]\npools = [\n  {\n    region = \"us-east\", # east\n    # where\n    endpoints = [],\n  },\n]\n";
+        let (edited, _) = set_weight(text, "app", "us-east", 0).unwrap();
+        assert_eq!(
+            edited,
+            "[upstreams.app]\npools = [\n  {\n    region = \"us-east\", # east\n    weight = 0,\n    # where\n    endpoints = [],\n  },\n]\n"
         );
     }
 }
