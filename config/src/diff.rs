@@ -7,15 +7,20 @@ use std::time::Duration;
 
 use crate::document::join_key;
 use crate::model::{
-    AdaptiveLimit, Bulkhead, CircuitBreaker, ClientIpSettings, Config, FaultInjection, HealthCheck,
-    LoadShedding, OutlierDetection, Pool, RateLimitPolicy, RedisSettings, RetryBudget, RetryPolicy,
-    Route, Upstream,
+    AdaptiveLimit, Bulkhead, CircuitBreaker, ClientIpSettings, Config, ControlPlaneSettings,
+    FaultInjection, HealthCheck, LoadShedding, OutlierDetection, Pool, RateLimitPolicy,
+    RedisSettings, RetryBudget, RetryPolicy, Route, Upstream,
 };
 
 /// Keys whose change cannot be applied to a running gateway (it needs a restart): `listen.http`,
-/// `admin.listen`, `access_log.path`, `access_log.enabled`, `gateway.id`, `control_plane`. Returns the dotted key
-/// paths that differ, in that order; empty when none. Everything else, including `client_ip`,
-/// `redis` and `rate_limits`, applies live.
+/// `admin.listen`, `access_log.path`, `access_log.enabled`, `gateway.id`, `control_plane`. Returns
+/// the dotted key paths that differ, in that order; empty when none. Everything else, including
+/// `client_ip`, `redis` and `rate_limits`, applies live.
+///
+/// `control_plane` counts as one key, whichever of its settings changed: the gateway reads it once
+/// at start (where its fleet config comes from, its token and cache, how it reconnects). Configs
+/// joined with [`Config::with_node`] compare like any other: a pushed fleet config joined with
+/// the gateway's own node keys changes none of them.
 pub fn restart_required(old: &Config, new: &Config) -> Vec<&'static str> {
     let checks = [
         ("listen.http", old.listen.http != new.listen.http),
@@ -44,7 +49,8 @@ pub fn restart_required(old: &Config, new: &Config) -> Vec<&'static str> {
 /// Lists are shown in brackets: `routes[api].rate_limits: [] -> [per-client]`. Settings tables
 /// are compared key by key (`routes[api].retry.attempts: 3 -> 2`); an optional one (`health`,
 /// `bulkhead.adaptive`, a route's `fault`) that appears or goes is one line,
-/// `upstreams.api.health: disabled -> enabled`.
+/// `upstreams.api.health: disabled -> enabled`. `[control_plane]` is compared key by key too,
+/// or `control_plane: added` / `removed`.
 pub fn diff(old: &Config, new: &Config) -> Vec<String> {
     let mut changes = Changes::default();
     changes.value(
@@ -56,6 +62,11 @@ pub fn diff(old: &Config, new: &Config) -> Vec<String> {
         "gateway.region",
         show_region(&old.gateway.region),
         show_region(&new.gateway.region),
+    );
+    changes.value(
+        "gateway.allow_fault_injection",
+        old.gateway.allow_fault_injection,
+        new.gateway.allow_fault_injection,
     );
     changes.value("listen.http", old.listen.http, new.listen.http);
     changes.value("admin.listen", old.admin.listen, new.admin.listen);
@@ -69,6 +80,12 @@ pub fn diff(old: &Config, new: &Config) -> Vec<String> {
         show_log_path(&old.access_log.path),
         show_log_path(&new.access_log.path),
     );
+    match (&old.control_plane, &new.control_plane) {
+        (Some(before), Some(after)) => changes.control_plane(before, after),
+        (Some(_), None) => changes.push("control_plane: removed".to_owned()),
+        (None, Some(_)) => changes.push("control_plane: added".to_owned()),
+        (None, None) => {}
+    }
     changes.client_ip(&old.client_ip, &new.client_ip);
     match (&old.redis, &new.redis) {
         (Some(before), Some(after)) => changes.redis(before, after),
@@ -131,6 +148,46 @@ impl Changes {
         if old != new {
             self.push(format!("{path}: {} -> {}", show_list(old), show_list(new)));
         }
+    }
+
+    fn control_plane(&mut self, old: &ControlPlaneSettings, new: &ControlPlaneSettings) {
+        let at = |key: &str| format!("control_plane.{key}");
+        let show_path = |path: &std::path::Path| path.display().to_string();
+        self.value(&at("url"), old.url.as_str(), new.url.as_str());
+        self.value(
+            &at("token_file"),
+            show_path(&old.token_file),
+            show_path(&new.token_file),
+        );
+        self.value(
+            &at("cache_path"),
+            show_path(&old.cache_path),
+            show_path(&new.cache_path),
+        );
+        self.value(
+            &at("ca_file"),
+            old.ca_file
+                .as_deref()
+                .map_or_else(|| "(system)".to_owned(), show_path),
+            new.ca_file
+                .as_deref()
+                .map_or_else(|| "(system)".to_owned(), show_path),
+        );
+        self.duration(
+            &at("stream_timeout"),
+            old.stream_timeout,
+            new.stream_timeout,
+        );
+        self.duration(
+            &at("reconnect_backoff"),
+            old.reconnect_backoff,
+            new.reconnect_backoff,
+        );
+        self.duration(
+            &at("max_reconnect_backoff"),
+            old.max_reconnect_backoff,
+            new.max_reconnect_backoff,
+        );
     }
 
     fn client_ip(&mut self, old: &ClientIpSettings, new: &ClientIpSettings) {

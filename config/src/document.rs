@@ -77,6 +77,11 @@ impl<'a> Table<'a> {
         }
     }
 
+    /// Leaves `keys` unread, as if they were absent.
+    pub(crate) fn forget(&mut self, keys: &[&str]) {
+        self.entries.retain(|(name, _)| !keys.contains(name));
+    }
+
     /// Where the table was written (its `[header]`, or the `{ ... }` of an inline table).
     pub(crate) fn span(&self) -> &Span {
         &self.span

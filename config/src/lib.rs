@@ -2,8 +2,10 @@
 //!
 //! [`parse`] turns a gateway's file into a validated [`Config`], reporting every problem at once
 //! as [`ConfigErrors`]; [`parse_fleet`] does the same for the fleet config a control plane stores
-//! and pushes, and [`Config::with_node`] joins the two. [`restart_required`] and [`diff`] compare
-//! two configs on reload. This crate does no I/O: its callers read files and hand over text.
+//! and pushes, and [`Config::with_node`] joins the two ([`NODE_KEYS`] and [`FLEET_KEYS`] say which
+//! key is which; [`Config::has_fleet`] whether a config has a fleet part yet). [`restart_required`]
+//! and [`diff`] compare two configs on reload. This crate does no I/O: its callers read files and
+//! hand over text.
 #![forbid(unsafe_code)]
 
 mod diff;
@@ -13,6 +15,7 @@ mod model;
 mod raw;
 mod read;
 mod report;
+mod scope;
 mod validate;
 
 pub use diff::{diff, restart_required};
@@ -22,6 +25,7 @@ pub use model::*;
 use toml::de::DeTable;
 
 use report::Reporter;
+use scope::Scope;
 
 /// Parses a gateway's own file and validates it. Returns every problem at once, in the order they
 /// appear in the text. A file with `[control_plane]` holds only the node keys ([`NODE_KEYS`]):
@@ -37,12 +41,6 @@ pub fn parse_fleet(text: &str) -> Result<Config, ConfigErrors> {
     parse_scoped(text, Scope::Fleet)
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Scope {
-    GatewayFile,
-    Fleet,
-}
-
 fn parse_scoped(text: &str, scope: Scope) -> Result<Config, ConfigErrors> {
     let mut report = Reporter::new(text);
     let document = match DeTable::parse(text) {
@@ -52,8 +50,8 @@ fn parse_scoped(text: &str, scope: Scope) -> Result<Config, ConfigErrors> {
             return Err(report.into_errors());
         }
     };
-    check_scope(document.get_ref(), scope, &mut report);
-    let raw = read::read_document(document.get_ref(), document.span(), &mut report);
+    let refused = scope::refuse_misplaced(document.get_ref(), scope, &mut report);
+    let raw = read::read_document(document.get_ref(), document.span(), &refused, &mut report);
     let config = validate::validate(&raw, &mut report);
     if scope == Scope::GatewayFile {
         for refused in config.refused_by_node() {
@@ -64,26 +62,5 @@ fn parse_scoped(text: &str, scope: Scope) -> Result<Config, ConfigErrors> {
         Err(report.into_errors())
     } else {
         Ok(config)
-    }
-}
-
-/// Keys in the wrong place: node keys in a fleet config, fleet keys in a gateway's file when the
-/// control plane provides them.
-fn check_scope(document: &DeTable<'_>, scope: Scope, report: &mut Reporter<'_>) {
-    let run_by_control_plane = document
-        .iter()
-        .any(|(key, _)| key.get_ref() == "control_plane");
-    for (key, _) in document.iter() {
-        let name: &str = key.get_ref();
-        let message = match scope {
-            Scope::Fleet if NODE_KEYS.contains(&name) => {
-                "is set in each gateway's own file, not in the fleet config"
-            }
-            Scope::GatewayFile if run_by_control_plane && FLEET_KEYS.contains(&name) => {
-                "comes from the control plane when [control_plane] is set; remove it from this file"
-            }
-            _ => continue,
-        };
-        report.error(name, Some(&key.span()), message);
     }
 }

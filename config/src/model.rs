@@ -1,5 +1,6 @@
-//! The validated config: the only shape the rest of Weir sees. Built by `crate::parse`, never by hand
-//! from untrusted text, so every value here has passed validation.
+//! The validated config: the only shape the rest of Weir sees. Built by `crate::parse` and
+//! `crate::parse_fleet` (joined by `Config::with_node`), never by hand from untrusted text, so
+//! every value here has passed validation.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -80,6 +81,21 @@ impl Config {
         self.access_log = node.access_log.clone();
         self.control_plane = node.control_plane.clone();
         self
+    }
+
+    /// Whether the fleet part (the [`FLEET_KEYS`]) holds anything an empty file would not:
+    /// upstreams, routes, rate limits, `redis`, or non-default `client_ip` or `load_shedding`.
+    /// `false` for what [`crate::parse`] returns for a file with `[control_plane]` (its fleet
+    /// part comes from the control plane), for [`crate::parse_fleet`] of an empty text, and for
+    /// such a fleet joined with its node: a gateway serving that has no routes to serve yet.
+    pub fn has_fleet(&self) -> bool {
+        let empty = Config::default();
+        !(self.upstreams.is_empty()
+            && self.routes.is_empty()
+            && self.rate_limits.is_empty()
+            && self.redis.is_none()
+            && self.client_ip == empty.client_ip
+            && self.load_shedding == empty.load_shedding)
     }
 
     /// What this gateway's own settings refuse in the fleet part, one error per problem (e.g. a

@@ -127,13 +127,16 @@ const RATE_LIMIT_KEYS: &[&str] = &[
     "response_headers",
 ];
 
-/// Reads the whole document; problems go to `report`, and the affected values are left out.
+/// Reads the whole document but the top-level keys in `skip` (already reported as out of place);
+/// problems go to `report`, and the affected values are left out.
 pub(crate) fn read_document<'a>(
     document: &'a DeTable<'a>,
     span: Span,
+    skip: &[&str],
     report: &mut Reporter<'_>,
 ) -> RawConfig {
-    let root = Table::new(document, span, String::new(), ROOT_KEYS, report);
+    let mut root = Table::new(document, span, String::new(), ROOT_KEYS, report);
+    root.forget(skip);
     let (upstream_names, upstreams) =
         read_named_tables(&root, "upstreams", UPSTREAM_KEYS, report, read_upstream);
     let (rate_limit_names, rate_limits) = read_named_tables(

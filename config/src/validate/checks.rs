@@ -1,12 +1,12 @@
 //! Checks shared by several keys: names, `ip:port` addresses, durations, integer and number
-//! ranges, fractions, header names and choices among fixed spellings. Each reports its own
-//! problem and falls back to a usable value.
+//! ranges, fractions, header names, choices among fixed spellings, and a maximum duration not
+//! shorter than its base. Each reports its own problem and falls back to a usable value.
 
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
-use crate::document::At;
+use crate::document::{At, join_key};
 use crate::report::Reporter;
 
 /// A name (gateway id, region, upstream, route): non-empty, only `[A-Za-z0-9._-]`.
@@ -287,6 +287,34 @@ pub(super) fn number_where(
             );
             default
         }
+    }
+}
+
+/// `key` (written as `value`, read as `max`) must not be shorter than the duration `base` names;
+/// checked only when neither has an error of its own.
+pub(super) fn check_not_shorter(
+    value: Option<&At<Duration>>,
+    max: Duration,
+    (base_key, base): (&str, Duration),
+    path: &str,
+    key: &str,
+    report: &mut Reporter<'_>,
+) {
+    let (at, base_at) = (join_key(path, key), join_key(path, base_key));
+    if let Some(value) = value
+        && !report.has_error_at(&at)
+        && !report.has_error_at(&base_at)
+        && max < base
+    {
+        report.error(
+            at,
+            Some(&value.span),
+            format!(
+                "must not be shorter than {base_key} ({} < {})",
+                show(max),
+                show(base)
+            ),
+        );
     }
 }
 

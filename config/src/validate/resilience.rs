@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use super::checks::{
-    duration_in, duration_up_to, fraction, header_name, integer_in, number_where, one_of,
-    positive_duration, show,
+    check_not_shorter, duration_in, duration_up_to, fraction, header_name, integer_in,
+    number_where, one_of, positive_duration, show,
 };
 use crate::document::{At, join_index, join_key};
 use crate::model::{
@@ -314,34 +314,6 @@ fn header_value_ok(value: &str) -> bool {
     value
         .bytes()
         .all(|b| b == b' ' || b == b'\t' || (0x21..0x7f).contains(&b))
-}
-
-/// `key` (written as `value`, read as `max`) must not be shorter than the duration `base` names;
-/// checked only when neither has an error of its own.
-pub(super) fn check_not_shorter(
-    value: Option<&At<Duration>>,
-    max: Duration,
-    (base_key, base): (&str, Duration),
-    path: &str,
-    key: &str,
-    report: &mut Reporter<'_>,
-) {
-    let (at, base_at) = (join_key(path, key), join_key(path, base_key));
-    if let Some(value) = value
-        && !report.has_error_at(&at)
-        && !report.has_error_at(&base_at)
-        && max < base
-    {
-        report.error(
-            at,
-            Some(&value.span),
-            format!(
-                "must not be shorter than {base_key} ({} < {})",
-                show(max),
-                show(base)
-            ),
-        );
-    }
 }
 
 /// A percentage in `0.0..=100.0`, default 100.
