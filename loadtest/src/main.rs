@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod origin;
+mod report;
 
 use std::process::ExitCode;
 

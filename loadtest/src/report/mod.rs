@@ -1,0 +1,4 @@
+//! Reports of a run: the data model (`model`), and its text, JSON and HTML renderings.
+#![allow(dead_code)] // wip: removed once the run engine uses the model
+
+pub mod model;
