@@ -3,8 +3,10 @@
 //! `main` only parses the command line and dispatches to a subcommand module.
 #![forbid(unsafe_code)]
 
+mod load;
 mod origin;
 mod report;
+mod run;
 
 use std::process::ExitCode;
 
@@ -23,12 +25,16 @@ enum Command {
     /// Serve one or more simulated regional origins (HTTP/1.1, keep-alive),
     /// with faults (status, delay, partial failure) settable at runtime.
     Origin(origin::OriginArgs),
+    /// Send load to one or more URLs (open model at a fixed rate, or closed model) and report
+    /// latency (corrected for coordinated omission), throughput and errors.
+    Run(run::RunArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Origin(args) => origin::run(args),
+        Command::Run(args) => return run::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

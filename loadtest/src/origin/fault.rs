@@ -1,7 +1,7 @@
 //! Per-listener fault state: set at runtime through `/_origin/fault`, read lock-free per request.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
 use hyper::StatusCode;
@@ -26,6 +26,14 @@ pub struct FaultSpec {
     /// Share of requests (0.0..=1.0, picked at random) that get `status`; all when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fail_ratio: Option<f64>,
+    /// Periodic stall: for the first `stall_ms` of every `stall_every_ms` (counted from when the
+    /// fault was set) the origin answers nothing; requests that arrive then wait until the stall
+    /// ends. The load generator's coordinated-omission test uses it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stall_ms: Option<u64>,
+    /// The stall's period; needed with `stall_ms`, and longer than it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stall_every_ms: Option<u64>,
 }
 
 /// A validated fault, with its values ready for the request path.
@@ -35,6 +43,25 @@ struct ActiveFault {
     status: Option<StatusCode>,
     delay: Option<Duration>,
     fail_ratio: Option<f64>,
+    stall: Option<Stall>,
+}
+
+/// A periodic stall, timed from `since`.
+#[derive(Clone, Copy, Debug)]
+struct Stall {
+    since: Instant,
+    length: Duration,
+    every: Duration,
+}
+
+impl Stall {
+    /// How long a request arriving at `now` waits: until the end of the stall it falls in.
+    fn wait(&self, now: Instant) -> Option<Duration> {
+        let every = self.every.as_nanos();
+        let into_cycle = now.saturating_duration_since(self.since).as_nanos() % every;
+        let length = self.length.as_nanos();
+        (into_cycle < length).then(|| Duration::from_nanos((length - into_cycle) as u64))
+    }
 }
 
 /// What the fault does to one request.
@@ -79,6 +106,18 @@ impl FaultSpec {
                 return Err("fail_ratio needs a status".to_owned());
             }
         }
+        match (self.stall_ms, self.stall_every_ms) {
+            (None, None) => {}
+            (Some(stall), Some(every)) => {
+                if stall == 0 || stall >= every || every > MAX_DELAY_MS {
+                    return Err(format!(
+                        "invalid stall {stall} ms every {every} ms: the stall must be more than 0 \
+                         and shorter than its period, at most {MAX_DELAY_MS} ms"
+                    ));
+                }
+            }
+            _ => return Err("stall_ms and stall_every_ms go together".to_owned()),
+        }
         Ok(())
     }
 
@@ -110,6 +149,14 @@ impl FaultState {
                 .map(Duration::from_millis),
             // A ratio of 1 is the same as none: skip the random draw.
             fail_ratio: spec.fail_ratio.filter(|&r| r < 1.0),
+            stall: spec
+                .stall_ms
+                .zip(spec.stall_every_ms)
+                .map(|(length, every)| Stall {
+                    since: Instant::now(),
+                    length: Duration::from_millis(length),
+                    every: Duration::from_millis(every),
+                }),
         };
         self.current.store(Some(Arc::new(active)));
         Ok(())
@@ -140,10 +187,12 @@ impl FaultState {
             (Some(status), Some(ratio)) => (rand::random::<f64>() < ratio).then_some(status),
             (status, _) => status,
         };
-        Effect {
-            delay: fault.delay,
-            status,
-        }
+        let stall = fault.stall.and_then(|s| s.wait(Instant::now()));
+        let delay = match (fault.delay, stall) {
+            (Some(d), Some(s)) => Some(d + s),
+            (d, s) => d.or(s),
+        };
+        Effect { delay, status }
     }
 }
 
@@ -159,7 +208,7 @@ mod tests {
             Ok(FaultSpec {
                 status: Some(503),
                 delay_ms: Some(20),
-                fail_ratio: None
+                ..FaultSpec::default()
             })
         );
         assert!(FaultSpec::from_json(b"nope").is_err());
@@ -168,6 +217,26 @@ mod tests {
         assert!(FaultSpec::from_json(br#"{"status":503,"fail_ratio":1.5}"#).is_err());
         assert!(FaultSpec::from_json(br#"{"fail_ratio":0.5}"#).is_err());
         assert!(FaultSpec::from_json(br#"{"delay_ms":-1}"#).is_err());
+        assert!(FaultSpec::from_json(br#"{"stall_ms":100,"stall_every_ms":1000}"#).is_ok());
+        assert!(FaultSpec::from_json(br#"{"stall_ms":100}"#).is_err());
+        assert!(FaultSpec::from_json(br#"{"stall_ms":1000,"stall_every_ms":1000}"#).is_err());
+        assert!(FaultSpec::from_json(br#"{"stall_ms":0,"stall_every_ms":1000}"#).is_err());
+    }
+
+    #[test]
+    fn a_stall_holds_requests_until_it_ends() {
+        let since = Instant::now();
+        let stall = Stall {
+            since,
+            length: Duration::from_millis(1000),
+            every: Duration::from_millis(5000),
+        };
+        let at = |ms| since + Duration::from_millis(ms);
+        assert_eq!(stall.wait(at(0)), Some(Duration::from_millis(1000)));
+        assert_eq!(stall.wait(at(250)), Some(Duration::from_millis(750)));
+        assert_eq!(stall.wait(at(1000)), None);
+        assert_eq!(stall.wait(at(4999)), None);
+        assert_eq!(stall.wait(at(5100)), Some(Duration::from_millis(900)));
     }
 
     #[test]
@@ -178,7 +247,7 @@ mod tests {
             .set(FaultSpec {
                 status: Some(503),
                 delay_ms: Some(5),
-                fail_ratio: None,
+                ..FaultSpec::default()
             })
             .ok();
         let effect = state.sample();
@@ -196,8 +265,8 @@ mod tests {
         state
             .set(FaultSpec {
                 status: Some(500),
-                delay_ms: None,
                 fail_ratio: Some(0.0),
+                ..FaultSpec::default()
             })
             .ok();
         assert!((0..1000).all(|_| state.sample().status.is_none()));

@@ -13,9 +13,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 
 use handler::Origin;
@@ -171,9 +171,10 @@ async fn accept_loop(listener: TcpListener, origin: Arc<Origin>) {
         let origin = Arc::clone(&origin);
         tokio::spawn(async move {
             let service = service_fn(move |req| handler::handle(Arc::clone(&origin), req));
-            // Connection errors (client reset, bad request) end that connection only.
-            let _ = http1::Builder::new()
-                .keep_alive(true)
+            // HTTP/1.1 keep-alive, or HTTP/2 when the client opens with its preface (h2c with
+            // prior knowledge). Connection errors (client reset, bad request) end that
+            // connection only.
+            let _ = auto::Builder::new(TokioExecutor::new())
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
         });
