@@ -36,7 +36,8 @@ pub enum Pacing {
 #[derive(Debug)]
 pub struct Plan {
     pub targets: Vec<Target>,
-    order: PickOrder,
+    /// The pick order of each phase (phases may weigh the targets differently).
+    orders: Vec<PickOrder>,
     addrs: Vec<SocketAddr>,
     pub pacing: Pacing,
     /// Start of each phase in seconds (the first is 0).
@@ -54,6 +55,9 @@ pub struct Plan {
 pub struct LoadShape {
     pub pacing: Pacing,
     pub phase_starts: Vec<f64>,
+    /// Per phase, the targets' weights for that phase (in target order); empty: every phase
+    /// uses the targets' own weights.
+    pub phase_weights: Vec<Vec<u32>>,
     pub connections: u32,
     pub streams: u32,
     pub http2: bool,
@@ -71,7 +75,19 @@ impl Plan {
     /// Checks the combination; the error says what is wrong.
     pub fn new(mut targets: Vec<Target>, shape: LoadShape) -> Result<Self, String> {
         let weights: Vec<u32> = targets.iter().map(|t| t.weight).collect();
-        let order = PickOrder::new(&weights)?;
+        let mut orders = vec![PickOrder::new(&weights)?];
+        if !shape.phase_weights.is_empty() {
+            orders = shape
+                .phase_weights
+                .iter()
+                .map(|weights| {
+                    if weights.len() != targets.len() {
+                        return Err("a phase's weights must name every target".to_owned());
+                    }
+                    PickOrder::new(weights)
+                })
+                .collect::<Result<_, _>>()?;
+        }
         let mut addrs: Vec<SocketAddr> = Vec::new();
         for target in &mut targets {
             target.addr_index = match addrs.iter().position(|&a| a == target.addr) {
@@ -113,7 +129,7 @@ impl Plan {
         }
         Ok(Plan {
             targets,
-            order,
+            orders,
             addrs,
             pacing: shape.pacing,
             phase_starts,
@@ -142,6 +158,11 @@ impl Plan {
 
     fn phase_count(&self) -> usize {
         self.phase_starts.len()
+    }
+
+    /// The target of request `k`, due in `phase`.
+    fn pick(&self, phase: usize, k: u64) -> usize {
+        self.orders[phase.min(self.orders.len() - 1)].pick(k)
     }
 }
 

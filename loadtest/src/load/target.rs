@@ -131,11 +131,15 @@ pub struct PickOrder {
 }
 
 impl PickOrder {
-    /// The order for these weights (each ≥ 1, sum ≤ [`MAX_TOTAL_WEIGHT`], at most 65,536 targets).
+    /// The order for these weights (sum 1..=[`MAX_TOTAL_WEIGHT`], at most 65,536 targets); a
+    /// target of weight 0 is never picked.
     pub fn new(weights: &[u32]) -> Result<Self, String> {
         let total: u64 = weights.iter().map(|&w| u64::from(w)).sum();
         if weights.is_empty() {
             return Err("no targets".to_owned());
+        }
+        if total == 0 {
+            return Err("every target has weight 0".to_owned());
         }
         if total > u64::from(MAX_TOTAL_WEIGHT) {
             return Err(format!(
@@ -242,6 +246,10 @@ mod tests {
         }
         assert_eq!(counts, [100, 200, 700]);
         assert!(PickOrder::new(&[]).is_err());
+        assert!(PickOrder::new(&[0, 0]).is_err());
+        let order = PickOrder::new(&[0, 2, 0, 1]).unwrap();
+        let picks: Vec<usize> = (0..6).map(|k| order.pick(k)).collect();
+        assert_eq!(picks, vec![1, 3, 1, 1, 3, 1]);
         assert!(PickOrder::new(&[MAX_TOTAL_WEIGHT, 1]).is_err());
     }
 }

@@ -253,7 +253,7 @@ async fn open_user(
         let sent = thread.seconds(sent_at);
         let phase = plan.phase_of(due);
         thread.sent(sent, phase);
-        let outcome = connections.send(plan, plan.order.pick(k)).await;
+        let outcome = connections.send(plan, plan.pick(phase, k)).await;
         thread.finish(Finished {
             start: if waited_for_connection { due } else { sent },
             sent,
@@ -276,7 +276,7 @@ async fn closed_user(thread: &Thread, duration: Duration, connections: &mut Conn
         let k = thread.take() * threads + thread.share.thread;
         let sent = thread.seconds(sent_at);
         thread.sent(sent, 0);
-        let outcome = connections.send(plan, plan.order.pick(k)).await;
+        let outcome = connections.send(plan, plan.pick(0, k)).await;
         thread.finish(Finished {
             start: sent,
             sent,

@@ -164,6 +164,7 @@ fn plan(args: &RunArgs) -> Result<(Plan, RunInfo), String> {
         LoadShape {
             pacing,
             phase_starts: vec![0.0],
+            phase_weights: Vec::new(),
             connections: args.connections,
             streams: args.streams,
             http2: args.http2,
