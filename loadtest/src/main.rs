@@ -3,10 +3,12 @@
 //! `main` only parses the command line and dispatches to a subcommand module.
 #![forbid(unsafe_code)]
 
+mod assert;
 mod load;
 mod origin;
 mod report;
 mod run;
+mod scenario;
 
 use std::process::ExitCode;
 
@@ -28,6 +30,10 @@ enum Command {
     /// Send load to one or more URLs (open model at a fixed rate, or closed model) and report
     /// latency (corrected for coordinated omission), throughput and errors.
     Run(run::RunArgs),
+    /// Run a game day from a TOML file: phases of load (ramp, steady, spike) and timed actions
+    /// (drain a region, break an origin), with per-phase assertions and the time each failure
+    /// took to recover.
+    Scenario(scenario::job::ScenarioArgs),
 }
 
 fn main() -> ExitCode {
@@ -35,6 +41,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Origin(args) => origin::run(args),
         Command::Run(args) => return run::run(args),
+        Command::Scenario(args) => return scenario::job::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

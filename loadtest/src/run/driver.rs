@@ -1,5 +1,6 @@
 //! Runs a checked plan to the end: starts the workers, fires a scenario's actions on time, shows
-//! progress, then builds the report, checks the assertions and writes the outputs.
+//! progress, then builds the report (with the recovery after each failure action), checks the
+//! assertions and writes the outputs.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -7,11 +8,17 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::progress::Progress;
-use super::{EXIT_ASSERTION, EXIT_RUN};
+use super::{EXIT_ASSERTION, EXIT_RUN, EXIT_USAGE};
+use crate::assert::Assertion;
+use crate::load::record::{Recorder, SLICE};
+use crate::load::schedule::Schedule;
 use crate::load::{self, Pacing, Plan};
 use crate::report::build::{RunInfo, build};
-use crate::report::model::Report;
+use crate::report::model::{ActionEvent, AssertionResult, Recovery, Report};
 use crate::report::{html, text};
+use crate::scenario::action;
+use crate::scenario::recovery::{self, Slice};
+use crate::scenario::spec::Action;
 
 /// Where the report goes, and what it must show; shared by `run` and `scenario`.
 #[derive(Debug, clap::Args)]
@@ -38,6 +45,11 @@ pub struct OutputArgs {
 pub struct Job {
     pub plan: Plan,
     pub info: RunInfo,
+    /// Scenario actions, fired at their time from the start.
+    pub actions: Vec<Action>,
+    /// Assertions and where they apply: `None` the whole run, `Some(i)` phase `i`. Those given
+    /// with `--assert` are added to the whole run's.
+    pub checks: Vec<(Option<usize>, Assertion)>,
     pub output: OutputArgs,
 }
 
@@ -46,8 +58,19 @@ pub fn execute(job: Job) -> ExitCode {
     let Job {
         plan,
         mut info,
+        actions,
+        mut checks,
         output,
     } = job;
+    for text in &output.assert {
+        match Assertion::parse(text) {
+            Ok(assertion) => checks.push((None, assertion)),
+            Err(err) => {
+                eprintln!("weir-loadtest: --assert {text:?}: {err}");
+                return ExitCode::from(EXIT_USAGE);
+            }
+        }
+    }
     let plan = Arc::new(plan);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -71,7 +94,8 @@ pub fn execute(job: Job) -> ExitCode {
         }
     };
     let mut progress = Progress::new(output.quiet, plan.duration());
-    runtime.block_on(async {
+    let events = runtime.block_on(async {
+        let fired = action::spawn_all(actions, running.start().into());
         let mut ticks = tokio::time::interval(Duration::from_secs(1));
         while !running.is_finished() {
             tokio::select! {
@@ -80,14 +104,79 @@ pub fn execute(job: Job) -> ExitCode {
             }
         }
         progress.finish();
+        // Every action is due before the end and has its own timeout.
+        fired.await.unwrap_or_default()
     });
     let recorded = running.join();
     let schedule = match &plan.pacing {
         Pacing::Open(schedule) => Some(schedule),
         Pacing::Closed { .. } => None,
     };
-    let report = build(info, &recorded, schedule);
+    let mut report = build(info, &recorded, schedule);
+    report.recoveries = recoveries(&events, &recorded, schedule, report.config.duration_s);
+    report.actions = events;
+    report.assertions = check(&checks, &report, &recorded);
     report_and_exit(&report, &output)
+}
+
+/// The recovery after each failure action, measured up to the next failure action.
+fn recoveries(
+    events: &[ActionEvent],
+    recorded: &Recorder,
+    schedule: Option<&Schedule>,
+    duration: f64,
+) -> Vec<Recovery> {
+    let failures: Vec<&ActionEvent> = events.iter().filter(|e| e.failure).collect();
+    if failures.is_empty() {
+        return Vec::new();
+    }
+    let slice = SLICE.as_secs_f64();
+    let count = ((duration / slice).ceil() as usize).max(recorded.slices.len());
+    let slices: Vec<Slice> = (0..count)
+        .map(|i| {
+            let ended = recorded.slices.get(i).copied().unwrap_or_default();
+            let start = i as f64 * slice;
+            Slice {
+                scheduled: schedule.map_or(0, |s| s.due_between(start, start + slice)),
+                ended: ended.ended,
+                errors: ended.errors,
+            }
+        })
+        .collect();
+    failures
+        .iter()
+        .enumerate()
+        .map(|(i, event)| {
+            let next = failures.get(i + 1).map(|e| e.fired_at_s);
+            recovery::measure(&event.name, &slices, event.fired_at_s, duration, next)
+        })
+        .collect()
+}
+
+/// Checks every assertion on its span.
+fn check(
+    checks: &[(Option<usize>, Assertion)],
+    report: &Report,
+    recorded: &Recorder,
+) -> Vec<AssertionResult> {
+    checks
+        .iter()
+        .map(|(phase, assertion)| {
+            let (scope, summary, latency, histogram) = match phase
+                .and_then(|i| Some((report.phases.get(i)?, &recorded.phases.get(i)?.1.corrected)))
+            {
+                Some((p, histogram)) => (p.name.as_str(), &p.summary, &p.latency, histogram),
+                None => (
+                    "run",
+                    &report.summary,
+                    &report.latency,
+                    &recorded.latency.corrected,
+                ),
+            };
+            let at = |p: f64| histogram.value_at_percentile(p) as f64 / 1000.0;
+            assertion.check(scope, summary, latency, &at)
+        })
+        .collect()
 }
 
 fn report_and_exit(report: &Report, output: &OutputArgs) -> ExitCode {
@@ -105,7 +194,14 @@ fn report_and_exit(report: &Report, output: &OutputArgs) -> ExitCode {
     if let Some(path) = &output.html {
         status = status.max(write(path, html::render_html(report).as_bytes()));
     }
-    if status == 0 && report.assertions.iter().any(|a| !a.passed) {
+    let failed: Vec<_> = report.assertions.iter().filter(|a| !a.passed).collect();
+    for a in &failed {
+        eprintln!(
+            "weir-loadtest: assertion failed ({}): {} (measured {})",
+            a.scope, a.expr, a.actual
+        );
+    }
+    if status == 0 && !failed.is_empty() {
         status = EXIT_ASSERTION;
     }
     ExitCode::from(status)

@@ -90,6 +90,8 @@ pub fn run(args: RunArgs) -> ExitCode {
         Ok((plan, info)) => driver::execute(driver::Job {
             plan,
             info,
+            actions: Vec::new(),
+            checks: Vec::new(),
             output: args.output,
         }),
         Err(err) => {

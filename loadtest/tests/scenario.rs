@@ -1,0 +1,244 @@
+//! Integration tests for `weir-loadtest scenario` (and the assertions of `run`): the real binary,
+//! real origin processes on loopback, scenario files written by the test.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+use support::*;
+
+/// Runs `weir-loadtest ARGS... --json FILE --html FILE` in `dir`; returns the output, the JSON
+/// report and the HTML page.
+fn loadtest(dir: &Path, args: &[&str]) -> (Output, Value, String) {
+    let json = dir.join("report.json");
+    let html = dir.join("report.html");
+    let output = Command::new(BIN)
+        .args(args)
+        .arg("--json")
+        .arg(&json)
+        .arg("--html")
+        .arg(&html)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run weir-loadtest");
+    let report = std::fs::read(&json)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or(Value::Null);
+    let page = std::fs::read_to_string(&html).unwrap_or_default();
+    (output, report, page)
+}
+
+fn scenario(dir: &Path, text: &str) -> (Output, Value, String) {
+    let file = dir.join("scenario.toml");
+    std::fs::write(&file, text).expect("write scenario");
+    loadtest(dir, &["scenario", file.to_str().expect("utf-8 path")])
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn an_action_fires_once_on_time_and_is_marked_in_the_report() {
+    let target = OriginProc::start(&["--listen", "127.0.0.1:0", "--no-echo"], 1);
+    let marker = OriginProc::start(&["--listen", "127.0.0.1:0"], 1);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (output, report, page) = scenario(
+        dir.path(),
+        &format!(
+            r#"
+name = "one action"
+
+[load]
+targets = [{{ url = "http://{target}/" }}]
+connections = 4
+
+[[phases]]
+name = "steady"
+kind = "steady"
+rate = 100
+duration = "5s"
+
+[[actions]]
+name = "mark-the-moment"
+at = "3s"
+http = {{ method = "POST", url = "http://{marker}/mark", body = "hello" }}
+"#,
+            target = target.addr(0),
+            marker = marker.addr(0)
+        ),
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    // Once: the marker origin saw exactly one request.
+    assert_eq!(requests_served(marker.addr(0)), 1);
+    let actions = report["actions"].as_array().expect("actions");
+    assert_eq!(actions.len(), 1);
+    let action = &actions[0];
+    assert_eq!(action["name"], "mark-the-moment");
+    assert_eq!(action["ok"], true, "{action}");
+    assert_eq!(action["at_s"], 3.0);
+    let fired = action["fired_at_s"].as_f64().expect("fired_at_s");
+    assert!((fired - 3.0).abs() <= 0.1, "fired at {fired} s");
+    // Marked in the report: the page names it, and the load went on around it.
+    assert!(
+        page.contains("mark-the-moment"),
+        "the HTML report does not show the action"
+    );
+    assert_eq!(report["summary"]["completed"], 500);
+    assert_eq!(report["config"]["scenario"], "one action");
+}
+
+#[test]
+fn a_failure_is_timed_until_it_recovers_and_phase_assertions_are_checked() {
+    let target = OriginProc::start(&["--listen", "127.0.0.1:0", "--no-echo"], 1);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fault = format!("http://{}/_origin/fault", target.addr(0));
+    let (output, report, _) = scenario(
+        dir.path(),
+        &format!(
+            r#"
+name = "outage"
+assert = ["rps > 150"]
+
+[load]
+targets = [{{ url = "http://{target}/" }}]
+connections = 8
+timeout = "2s"
+
+[[phases]]
+name = "before"
+kind = "steady"
+rate = 200
+duration = "2s"
+assert = ["errors == 0", "p99 < 1s"]
+
+[[phases]]
+name = "outage"
+kind = "steady"
+rate = 200
+duration = "2s"
+assert = ["errors < 1%"]
+
+[[phases]]
+name = "after"
+kind = "ramp"
+from = 200
+to = 300
+duration = "3s"
+assert = ["errors == 0"]
+
+[[actions]]
+name = "origin fails"
+at = "2s"
+failure = true
+http = {{ method = "POST", url = "{fault}", body = '{{"status":503}}' }}
+
+[[actions]]
+name = "origin repaired"
+at = "4s"
+http = {{ method = "DELETE", url = "{fault}" }}
+"#,
+            target = target.addr(0),
+        ),
+    );
+    // The outage phase's assertion fails: exit 1, and stderr says which.
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("(outage): errors < 1%"),
+        "{}",
+        stderr(&output)
+    );
+    let results = report["assertions"].as_array().expect("assertions");
+    let passed = |scope: &str, expr: &str| {
+        results
+            .iter()
+            .find(|r| r["scope"] == scope && r["expr"] == expr)
+            .and_then(|r| r["passed"].as_bool())
+            .unwrap_or_else(|| panic!("no assertion {scope}: {expr} in {results:?}"))
+    };
+    assert!(passed("run", "rps > 150"));
+    assert!(passed("before", "errors == 0"));
+    assert!(passed("before", "p99 < 1s"));
+    assert!(!passed("outage", "errors < 1%"));
+    assert!(passed("after", "errors == 0"));
+
+    // Every request of the outage got a 503, and the errors stopped when it was repaired.
+    let outage = &report["phases"][1]["summary"];
+    assert_eq!(outage["status"]["5xx"], 400);
+    let recoveries = report["recoveries"].as_array().expect("recoveries");
+    assert_eq!(recoveries.len(), 1, "only the failure action is measured");
+    let recovery = &recoveries[0];
+    assert_eq!(recovery["action"], "origin fails");
+    assert_eq!(recovery["peak_error_rate"], 1.0);
+    let after = recovery["recovered_after_s"].as_f64().expect("recovered");
+    assert!((after - 2.0).abs() <= 0.3, "recovered after {after} s");
+    // The ramp's schedule: 200 → 300 req/s over 3 s is 750 requests.
+    assert_eq!(report["phases"][2]["summary"]["scheduled"], 750);
+}
+
+#[test]
+fn an_invalid_scenario_lists_every_error_and_exits_2() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (output, report, _) = scenario(
+        dir.path(),
+        r#"
+[load]
+targets = [{ url = "https://127.0.0.1:1/" }]
+
+[[phases]]
+kind = "steady"
+rate = -5
+duration = "1s"
+
+[[actions]]
+at = "9s"
+"#,
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let err = stderr(&output);
+    for path in ["load.targets[0]", "phases[0].rate", "actions[0]"] {
+        assert!(err.contains(path), "no error for {path} in:\n{err}");
+    }
+    assert_eq!(
+        report,
+        Value::Null,
+        "no report for a run that did not happen"
+    );
+}
+
+#[test]
+fn run_assertions_pass_fail_and_refuse_bad_expressions() {
+    let origin = OriginProc::start(&["--listen", "127.0.0.1:0", "--no-echo"], 1);
+    let url = format!("http://{}/", origin.addr(0));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = ["run", "--rate", "100", "-c", "2", "-d", "1s"];
+
+    let args = [
+        &base[..],
+        &[&url, "--assert", "p99 < 5s", "--assert", "errors < 0.1%"],
+    ]
+    .concat();
+    let (output, report, _) = loadtest(dir.path(), &args);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(report["assertions"][0]["passed"], true);
+    assert_eq!(report["assertions"][1]["scope"], "run");
+
+    let args = [
+        &base[..],
+        &[&url, "--assert", "p50 < 1us", "--assert", "rps > 50"],
+    ]
+    .concat();
+    let (output, report, _) = loadtest(dir.path(), &args);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(stderr(&output).contains("p50 < 1us"), "{}", stderr(&output));
+    assert_eq!(report["assertions"][0]["passed"], false);
+    assert_eq!(report["assertions"][1]["passed"], true);
+
+    let args = [&base[..], &[&url, "--assert", "p99 <"]].concat();
+    let (output, _, _) = loadtest(dir.path(), &args);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains("p99 <"), "{}", stderr(&output));
+}
