@@ -135,7 +135,7 @@ pub fn run_worker(
     ready: mpsc::Sender<()>,
     start: oneshot::Receiver<Instant>,
 ) -> Recorder {
-    let max_seconds = (plan.duration() + plan.timeout).as_secs() as usize + 2;
+    let max_seconds = max_seconds(&plan);
     let empty = Recorder::new(plan.phase_count(), max_seconds);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -192,11 +192,16 @@ pub fn run_worker(
         for task in tasks {
             let _ = task.await;
         }
-        let max_seconds = (plan.duration() + plan.timeout).as_secs() as usize + 2;
         thread
             .recorder
             .replace(Recorder::new(plan.phase_count(), max_seconds))
     })
+}
+
+/// Seconds the timeline may need: the run, the backlog sent up to a timeout after it, and that
+/// last request's own timeout.
+fn max_seconds(plan: &Plan) -> usize {
+    (plan.duration() + plan.timeout * 2).as_secs() as usize + 2
 }
 
 /// Each user's connections: HTTP/1.1 users have their own; HTTP/2 users share theirs with the
@@ -242,8 +247,9 @@ async fn open_user(
         let now = Instant::now();
         let waited_for_connection = now > due_at;
         if waited_for_connection {
-            if now >= end {
-                // Due before the end but no connection was free until after it: not sent.
+            if now >= end + plan.timeout {
+                // Due before the end, but no connection came free for a whole timeout after
+                // it: the target is not answering, so the rest of the backlog is not sent.
                 break;
             }
         } else {
