@@ -334,6 +334,11 @@ Rate limit on /api/ (10 at once, then 5 a second per client; 429 with Retry-Afte
 Game day: requests with "x-game-day: on" get a 200 ms delay (20%) and a 503 (10%); others never:
   for i in \$(seq 50); do curl -s -o /dev/null -w '%{http_code}\n' -H 'x-game-day: on' http://$PROXY/; done | sort | uniq -c
 
+Game days under load (weir-loadtest; the HTML report has the charts, actions marked):
+  $LOADTEST_BIN scenario $ROOT/loadtest/scenarios/region-dies.toml --html /tmp/region-dies.html
+  $LOADTEST_BIN scenario $ROOT/loadtest/scenarios/rate-limit-flood.toml --html /tmp/flood.html
+  $LOADTEST_BIN run --rate 500 -d 10s http://$PROXY/ --assert 'p99 < 50ms'
+
 Admin:  curl -s http://$ADMIN/status ; curl -s http://$ADMIN/metrics | grep ^weir_
         curl -s -H "authorization: Bearer \$WEIR_TOKEN" http://$CONTROL_PLANE/metrics | grep ^weir_cp
 Logs in $LOG_DIR: control-plane.log, gateway-<region>.log (JSON), gateway-<region>-access.log, origin-*.log
