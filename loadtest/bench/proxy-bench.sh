@@ -146,23 +146,6 @@ build() {
 
 # ---------------------------------------------------------------- helpers
 
-# http_get PORT PATH: prints the whole answer (status line, headers, body) to
-# GET PATH on 127.0.0.1:PORT.
-http_get() {
-	# shellcheck disable=SC2016 # $0 and the rest expand in the inner shell
-	timeout 3 bash -c '
-		exec 3<>"/dev/tcp/127.0.0.1/$0" || exit 1
-		printf "GET %s HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n" "$1" >&3
-		cat <&3' "$1" "$2" 2>/dev/null
-}
-
-# GET / through 127.0.0.1:PORT; succeeds when the answer is a 200 from our origin.
-probe() {
-	local response
-	response=$(http_get "$1" /) || return 1
-	[[ $response == "HTTP/1."?" 200"* ]] && grep -qi '^x-weir-origin:' <<<"$response"
-}
-
 # ratelimit_decisions FILE: prints "admitted limited store_error", the
 # weir_ratelimit_decisions_total so far, from Weir's admin /metrics (kept in FILE).
 ratelimit_decisions() {
@@ -174,19 +157,6 @@ ratelimit_decisions() {
 		counts+=("$(metric_sum "$file" weir_ratelimit_decisions_total "decision=\"$decision\"")")
 	done
 	printf '%s\n' "${counts[*]}"
-}
-
-# Waits until PORT proxies to the origin (0); returns 1 if PID exits first,
-# 2 if READY_TIMEOUT passes.
-wait_ready() {
-	local pid=$1 port=$2 tries=$((READY_TIMEOUT * 10))
-	while ((tries > 0)); do
-		is_alive "$pid" || return 1
-		probe "$port" && return 0
-		sleep 0.1
-		tries=$((tries - 1))
-	done
-	return 2
 }
 
 # PID and its direct children (nginx: master and workers).

@@ -89,27 +89,6 @@ GATEWAY=$RELEASE_DIR/weir-gateway
 
 # ---------------------------------------------------------------- processes
 
-# probe PORT: GET / through PORT is a 200 from the origin.
-probe() {
-	local answer
-	# shellcheck disable=SC2016 # expands in the inner shell
-	answer=$(timeout 3 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0" || exit 1
-		printf "GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n" >&3; cat <&3' \
-		"$1" 2>/dev/null) || return 1
-	[[ $answer == "HTTP/1."?" 200"* ]] && grep -qi '^x-weir-origin:' <<<"$answer"
-}
-
-wait_ready() {
-	local pid=$1 port=$2 tries=200
-	while ((tries > 0)); do
-		is_alive "$pid" || return 1
-		probe "$port" && return 0
-		sleep 0.1
-		tries=$((tries - 1))
-	done
-	return 1
-}
-
 # start_proxy TARGET: starts it on PROXY_PORT, pinned to PROXY_CPU; sets STARTED_PID.
 start_proxy() {
 	local target=$1 bin

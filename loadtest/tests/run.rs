@@ -4,27 +4,15 @@
 mod support;
 
 use std::net::{SocketAddr, TcpListener};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use serde_json::Value;
 use support::*;
 
-/// Runs `weir-loadtest run ARGS --json FILE`; returns the process output and the report.
+/// Runs `weir-loadtest run ARGS`; returns the process output and its JSON report.
 fn run(args: &[&str]) -> (Output, Value) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let json = dir.path().join("report.json");
-    let output = Command::new(BIN)
-        .arg("run")
-        .args(args)
-        .arg("--json")
-        .arg(&json)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run weir-loadtest");
-    let report = std::fs::read(&json)
-        .ok()
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .unwrap_or(Value::Null);
+    let (output, report, _) = loadtest(dir.path(), &[&["run"], args].concat());
     (output, report)
 }
 
@@ -44,10 +32,6 @@ fn percentile(report: &Value, view: &str, p: f64) -> f64 {
 
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 /// A free loopback port with nothing listening on it.

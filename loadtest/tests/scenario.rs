@@ -4,32 +4,10 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use serde_json::Value;
 use support::*;
-
-/// Runs `weir-loadtest ARGS... --json FILE --html FILE` in `dir`; returns the output, the JSON
-/// report and the HTML page.
-fn loadtest(dir: &Path, args: &[&str]) -> (Output, Value, String) {
-    let json = dir.join("report.json");
-    let html = dir.join("report.html");
-    let output = Command::new(BIN)
-        .args(args)
-        .arg("--json")
-        .arg(&json)
-        .arg("--html")
-        .arg(&html)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run weir-loadtest");
-    let report = std::fs::read(&json)
-        .ok()
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .unwrap_or(Value::Null);
-    let page = std::fs::read_to_string(&html).unwrap_or_default();
-    (output, report, page)
-}
 
 fn scenario(dir: &Path, text: &str) -> (Output, Value, String) {
     let file = dir.join("scenario.toml");
@@ -72,10 +50,6 @@ fn assert_self_contained(page: &str) {
             assert!(!lower.contains(needle), "the page contains {needle:?}");
         }
     }
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 #[test]

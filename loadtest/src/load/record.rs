@@ -166,7 +166,9 @@ pub struct SliceRecord {
 pub struct Recorder {
     pub total: Counts,
     pub latency: Latencies,
-    pub phases: Vec<(Counts, Latencies)>,
+    /// Per phase; empty when the run has one phase, which is then the whole run (recording it
+    /// twice would cost every request two more histogram writes). Read through [`Self::phase`].
+    phases: Vec<(Counts, Latencies)>,
     pub seconds: Vec<SecondRecord>,
     pub slices: Vec<SliceRecord>,
     /// Highest index a second or slice may have: the run's length plus its drain time.
@@ -180,9 +182,13 @@ impl Recorder {
         Recorder {
             total: Counts::default(),
             latency: Latencies::new(),
-            phases: (0..phases.max(1))
-                .map(|_| (Counts::default(), Latencies::new()))
-                .collect(),
+            phases: if phases > 1 {
+                (0..phases)
+                    .map(|_| (Counts::default(), Latencies::new()))
+                    .collect()
+            } else {
+                Vec::new()
+            },
             seconds: Vec::new(),
             slices: Vec::new(),
             max_seconds,
@@ -192,7 +198,9 @@ impl Recorder {
     /// A request was written, `at` seconds from the start, in `phase`.
     pub fn sent(&mut self, at: f64, phase: usize) {
         self.total.sent += 1;
-        self.phase_mut(phase).0.sent += 1;
+        if let Some(phase) = self.phase_mut(phase) {
+            phase.0.sent += 1;
+        }
         if let Some(second) = self.second_mut(at) {
             second.counts.sent += 1;
         }
@@ -201,13 +209,16 @@ impl Recorder {
     /// A request ended.
     pub fn finished(&mut self, f: Finished) {
         self.total.add_outcome(f.outcome);
-        let phase = self.phase_mut(f.phase);
-        phase.0.add_outcome(f.outcome);
+        if let Some(phase) = self.phase_mut(f.phase) {
+            phase.0.add_outcome(f.outcome);
+        }
         let is_error = match f.outcome {
             Outcome::Response { status, .. } => {
                 let corrected = micros(f.ended - f.start);
                 let uncorrected = micros(f.ended - f.sent);
-                phase.1.record(corrected, uncorrected);
+                if let Some(phase) = self.phase_mut(f.phase) {
+                    phase.1.record(corrected, uncorrected);
+                }
                 self.latency.record(corrected, uncorrected);
                 if let Some(second) = self.second_mut(f.ended) {
                     second
@@ -256,9 +267,17 @@ impl Recorder {
         }
     }
 
-    fn phase_mut(&mut self, phase: usize) -> &mut (Counts, Latencies) {
-        let last = self.phases.len() - 1;
-        &mut self.phases[phase.min(last)]
+    fn phase_mut(&mut self, phase: usize) -> Option<&mut (Counts, Latencies)> {
+        let last = self.phases.len().checked_sub(1)?;
+        self.phases.get_mut(phase.min(last))
+    }
+
+    /// The counts and latencies of one phase (of the whole run when there is one phase).
+    pub fn phase(&self, phase: usize) -> Option<(&Counts, &Latencies)> {
+        if self.phases.is_empty() {
+            return (phase == 0).then_some((&self.total, &self.latency));
+        }
+        self.phases.get(phase).map(|(c, l)| (c, l))
     }
 
     fn second_mut(&mut self, at: f64) -> Option<&mut SecondRecord> {
@@ -394,9 +413,21 @@ mod tests {
         a.merge(&b);
         assert_eq!(a.total.sent, 2);
         assert_eq!(a.latency.corrected.len(), 2);
-        assert_eq!(a.phases[1].0.status.s5xx, 1);
+        assert_eq!(a.phase(1).unwrap().0.status.s5xx, 1);
+        assert_eq!(a.phase(0).unwrap().0.sent, 1);
         assert_eq!(a.seconds.len(), 4);
         assert_eq!(a.slices[32].errors, 1);
+    }
+
+    #[test]
+    fn one_phase_is_the_whole_run() {
+        let mut r = Recorder::new(1, 10);
+        r.sent(0.1, 0);
+        r.finished(response(0.1, 0.1, 0.2, 200));
+        let (counts, latency) = r.phase(0).unwrap();
+        assert_eq!(counts.completed, 1);
+        assert_eq!(latency.corrected.len(), 1);
+        assert!(r.phase(1).is_none());
     }
 
     #[test]

@@ -51,7 +51,7 @@ pub fn build(info: RunInfo, recorded: &Recorder, schedule: Option<&Schedule>) ->
         .phases
         .iter()
         .enumerate()
-        .map(|(index, plan)| phase_report(plan, recorded.phases.get(index), schedule))
+        .map(|(index, plan)| phase_report(plan, recorded.phase(index), schedule))
         .collect();
     Report {
         schema: SCHEMA,
@@ -84,7 +84,7 @@ pub fn build(info: RunInfo, recorded: &Recorder, schedule: Option<&Schedule>) ->
 
 fn phase_report(
     plan: &PhasePlan,
-    recorded: Option<&(Counts, Latencies)>,
+    recorded: Option<(&Counts, &Latencies)>,
     schedule: Option<&Schedule>,
 ) -> PhaseReport {
     let duration = plan.end_s - plan.start_s;

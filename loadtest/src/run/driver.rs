@@ -163,7 +163,7 @@ fn check(
         .iter()
         .map(|(phase, assertion)| {
             let (scope, summary, latency, histogram) = match phase
-                .and_then(|i| Some((report.phases.get(i)?, &recorded.phases.get(i)?.1.corrected)))
+                .and_then(|i| Some((report.phases.get(i)?, &recorded.phase(i)?.1.corrected)))
             {
                 Some((p, histogram)) => (p.name.as_str(), &p.summary, &p.latency, histogram),
                 None => (

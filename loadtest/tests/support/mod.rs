@@ -1,13 +1,16 @@
 //! Test harness shared by the `weir-loadtest` integration tests: start an origin process, talk
-//! HTTP/1.1 to it.
+//! HTTP/1.1 to it, run `weir-loadtest` and read its reports.
 #![allow(dead_code)] // each test file uses its own part of it
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
+
+use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_weir-loadtest");
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -192,4 +195,30 @@ pub fn requests_served(addr: SocketAddr) -> u64 {
     assert_eq!(resp.status, 200);
     let stats: serde_json::Value = serde_json::from_str(&resp.body).expect("stats JSON");
     stats["requests"].as_u64().expect("requests count")
+}
+
+/// Runs `weir-loadtest ARGS... --json FILE --html FILE` in `dir`; returns the output, the JSON
+/// report and the HTML page.
+pub fn loadtest(dir: &Path, args: &[&str]) -> (Output, Value, String) {
+    let json = dir.join("report.json");
+    let html = dir.join("report.html");
+    let output = Command::new(BIN)
+        .args(args)
+        .arg("--json")
+        .arg(&json)
+        .arg("--html")
+        .arg(&html)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run weir-loadtest");
+    let report = std::fs::read(&json)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or(Value::Null);
+    let page = std::fs::read_to_string(&html).unwrap_or_default();
+    (output, report, page)
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
 }
