@@ -1,610 +1,1270 @@
-//! The HTML report: one self-contained page (inline CSS and SVG, no script, no external
-//! reference) with the key figures, four charts and the tables of phases, actions, recoveries
-//! and assertions. Every text from the report is escaped.
+//! The report as one self-contained HTML page (inline CSS and SVG charts, no script, nothing
+//! fetched); all text from the report is escaped, and any report renders.
 
 use std::fmt::Write;
 
-use super::model::{Report, Second};
-use super::text::duration;
+use super::model::{LatencyStats, Model, Report, Second, SpectrumPoint, StatusCounts};
+use super::svg::{Axis, Band, Chart, Layer, Marker};
+use super::units;
 
-const WIDTH: f64 = 860.0;
-const HEIGHT: f64 = 280.0;
-const LEFT: f64 = 70.0;
-const RIGHT: f64 = 20.0;
-const TOP: f64 = 20.0;
-const BOTTOM: f64 = 45.0;
+/// Most time buckets drawn per chart; longer runs are grouped into buckets of several seconds.
+const MAX_BUCKETS: usize = 600;
 
-/// One line of a chart.
-struct Series<'a> {
-    name: &'a str,
-    color: &'a str,
-    points: Vec<(f64, f64)>,
-}
+const BLUE: &str = "#2563eb";
+const GREEN: &str = "#16a34a";
+const AMBER: &str = "#d97706";
+const RED: &str = "#dc2626";
+const PURPLE: &str = "#9333ea";
+const SLATE: &str = "#64748b";
+const INK: &str = "#1f2937";
 
-/// Vertical marks on a time chart: phases (bands) and actions (lines).
-struct Marks<'a> {
-    phases: Vec<(f64, f64, &'a str)>,
-    actions: Vec<(f64, &'a str)>,
-}
-
-/// Renders the whole page.
+/// The whole page.
 pub fn render_html(report: &Report) -> String {
-    let mut out = String::with_capacity(64 * 1024);
-    let title = match &report.config.scenario {
-        Some(name) => format!("weir-loadtest: {name}"),
-        None => "weir-loadtest report".to_owned(),
-    };
+    let mut out = String::with_capacity(128 * 1024);
+    head(&mut out, report);
+    out.push_str("<body><main>");
+    title(&mut out, report);
+    key_figures(&mut out, report);
+    charts(&mut out, report);
+    totals(&mut out, report);
+    phases(&mut out, report);
+    actions(&mut out, report);
+    recoveries(&mut out, report);
+    assertions(&mut out, report);
+    config(&mut out, report);
     let _ = write!(
         out,
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{}</title><style>{STYLE}</style></head><body>\n<h1>{}</h1>\n",
-        escape(&title),
-        escape(&title)
+        "<footer>{} · weir-loadtest {}</footer></main></body></html>",
+        escape(report.schema),
+        escape(report.tool_version)
     );
-    figures(&mut out, report);
-    config(&mut out, report);
-    let marks = Marks {
-        phases: if report.phases.len() > 1 {
-            report
-                .phases
-                .iter()
-                .map(|p| (p.start_s, p.end_s, p.name.as_str()))
-                .collect()
-        } else {
-            Vec::new()
-        },
-        actions: report
-            .actions
-            .iter()
-            .map(|a| (a.fired_at_s, a.name.as_str()))
-            .collect(),
-    };
-    percentile_chart(&mut out, report);
-    latency_chart(&mut out, &report.timeline, &marks);
-    status_chart(&mut out, &report.timeline, &marks);
-    throughput_chart(&mut out, &report.timeline, &marks);
-    tables(&mut out, report);
-    out.push_str("</body></html>\n");
+    out.push('\n');
     out
 }
 
-const STYLE: &str = "body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;\
-margin:24px auto;max-width:900px;color:#222;background:#fff}h1{font-size:22px}\
-h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ddd;padding-bottom:4px}\
-.figures{display:flex;flex-wrap:wrap;gap:10px}.figure{border:1px solid #ddd;border-radius:6px;\
-padding:8px 12px;min-width:120px}.figure b{display:block;font-size:20px}\
-.figure span{font-size:12px;color:#666}table{border-collapse:collapse;font-size:13px;margin:8px 0}\
-td,th{border:1px solid #ddd;padding:3px 8px;text-align:left}th{background:#f5f5f5}\
-.fail{background:#fde2e2}.pass{background:#e3f6e3}svg{font-size:11px}\
-.legend span{margin-right:14px;font-size:12px}.legend i{display:inline-block;width:12px;\
-height:3px;margin-right:4px;vertical-align:middle}";
-
-/// Escapes text for HTML content and attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
+/// Text made safe for HTML element content and quoted attribute values.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
-            c => out.push(c),
+            _ => out.push(c),
         }
     }
     out
 }
 
-fn figures(out: &mut String, report: &Report) {
-    let s = &report.summary;
-    let pct = |p: f64| {
-        report
-            .latency
-            .corrected
-            .percentiles
-            .iter()
-            .find(|x| x.percentile == p)
-            .map_or_else(|| "–".to_owned(), |x| duration(x.ms))
-    };
-    let mut items = vec![
-        (format!("{:.0}/s", s.throughput), "throughput"),
-        (pct(50.0), "p50 (corrected)"),
-        (pct(99.0), "p99 (corrected)"),
-        (pct(99.9), "p99.9 (corrected)"),
-        (
-            format!("{:.3}%", s.error_rate * 100.0),
-            "errors (no response or 5xx)",
-        ),
-        (s.completed.to_string(), "responses"),
-    ];
-    if let Some(target) = s.target_rate {
-        items.push((
-            format!("{target:.0}/s → {:.0}/s", s.sent_rate),
-            "target → sent rate",
-        ));
-    }
-    let failed = report.assertions.iter().filter(|a| !a.passed).count();
-    if !report.assertions.is_empty() {
-        items.push((
-            format!(
-                "{} of {}",
-                report.assertions.len() - failed,
-                report.assertions.len()
-            ),
-            "assertions passed",
-        ));
-    }
-    out.push_str("<div class=\"figures\">");
-    for (value, label) in items {
-        let _ = write!(
-            out,
-            "<div class=\"figure\"><b>{}</b><span>{}</span></div>",
-            escape(&value),
-            label
-        );
-    }
-    out.push_str("</div>\n");
-}
-
-fn config(out: &mut String, report: &Report) {
-    let c = &report.config;
+fn head(out: &mut String, report: &Report) {
     let _ = write!(
         out,
-        "<h2>Load</h2><table><tr><th>model</th><td>{:?}</td><th>HTTP</th><td>{:?}</td></tr>\
-         <tr><th>connections</th><td>{}</td><th>in flight at most</th><td>{}</td></tr>\
-         <tr><th>threads</th><td>{}</td><th>duration</th><td>{:.1} s (timeout {})</td></tr></table>\
-         <table><tr><th>method</th><th>target</th><th>weight</th></tr>",
-        c.model,
-        c.http,
-        c.connections,
-        c.concurrency,
-        c.threads,
-        c.duration_s,
-        duration(c.timeout_ms)
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>weir-loadtest: {}</title><style>{CSS}</style></head>",
+        escape(&run_name(report))
     );
-    for t in &c.targets {
+}
+
+/// The scenario's name, or the first target's URL.
+fn run_name(report: &Report) -> String {
+    match (&report.config.scenario, report.config.targets.first()) {
+        (Some(name), _) => name.clone(),
+        (None, Some(target)) if report.config.targets.len() == 1 => target.url.clone(),
+        (None, Some(target)) => format!(
+            "{} and {} more",
+            target.url,
+            report.config.targets.len() - 1
+        ),
+        (None, None) => "load test".to_owned(),
+    }
+}
+
+fn title(out: &mut String, report: &Report) {
+    let c = &report.config;
+    let http = match c.http {
+        super::model::HttpVersion::Http1 => "HTTP/1.1",
+        super::model::HttpVersion::Http2 => "HTTP/2",
+    };
+    let _ = write!(
+        out,
+        "<header><h1>{}</h1><p class=\"sub\">{} · {} · {} connections · {} · started {}</p></header>",
+        escape(&run_name(report)),
+        escape(units::model_name(c.model)),
+        units::secs(c.duration_s),
+        c.connections,
+        http,
+        units::utc(report.started_at_unix_ms)
+    );
+}
+
+/// One card of the key figures.
+struct Card {
+    label: &'static str,
+    value: String,
+    note: String,
+    class: &'static str,
+}
+
+fn key_figures(out: &mut String, report: &Report) {
+    out.push_str("<section class=\"cards\">");
+    for card in cards(report) {
         let _ = write!(
             out,
-            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-            escape(&t.method),
-            escape(&t.url),
-            t.weight
+            "<div class=\"card {}\"><div class=\"label\">{}</div><div class=\"value\">{}</div><div class=\"note\">{}</div></div>",
+            card.class,
+            card.label,
+            escape(&card.value),
+            escape(&card.note)
         );
     }
-    out.push_str("</table>\n");
+    out.push_str("</section>");
 }
 
-/// Latency by percentile, x = 1/(1 − quantile) on a log scale (HdrHistogram's plot).
-fn percentile_chart(out: &mut String, report: &Report) {
-    let to_points = |spectrum: &[super::model::SpectrumPoint]| -> Vec<(f64, f64)> {
-        spectrum
-            .iter()
-            .filter(|p| p.quantile < 1.0)
-            .map(|p| ((1.0 / (1.0 - p.quantile)).log10(), p.ms))
-            .collect()
-    };
-    let series = vec![
-        Series {
-            name: "corrected",
-            color: "#1f77b4",
-            points: to_points(&report.latency.corrected.spectrum),
-        },
-        Series {
-            name: "uncorrected",
-            color: "#ff7f0e",
-            points: to_points(&report.latency.uncorrected.spectrum),
-        },
-    ];
-    let ticks: Vec<(f64, String)> = ["0%", "90%", "99%", "99.9%", "99.99%", "99.999%"]
-        .iter()
-        .enumerate()
-        .map(|(i, label)| (i as f64, (*label).to_owned()))
-        .collect();
-    chart(
-        out,
-        "Latency by percentile",
-        "ms",
-        &series,
-        Some(&ticks),
-        &Marks {
-            phases: Vec::new(),
-            actions: Vec::new(),
-        },
-    );
-}
-
-fn time_series<'a>(
-    timeline: &[Second],
-    name: &'a str,
-    color: &'a str,
-    value: impl Fn(&Second) -> Option<f64>,
-) -> Series<'a> {
-    Series {
-        name,
-        color,
-        points: timeline
-            .iter()
-            .filter_map(|s| value(s).map(|v| (f64::from(s.t) + 0.5, v)))
-            .collect(),
+fn cards(report: &Report) -> Vec<Card> {
+    let sum = &report.summary;
+    let mut cards = vec![Card {
+        label: "Throughput",
+        value: format!("{} req/s", units::rate(sum.throughput)),
+        note: format!(
+            "{} responses in {}",
+            sum.completed,
+            units::secs(sum.duration_s)
+        ),
+        class: "",
+    }];
+    for (p, label) in [
+        (50.0, "p50 latency"),
+        (99.0, "p99 latency"),
+        (99.9, "p99.9 latency"),
+    ] {
+        cards.push(latency_card(report, p, label));
     }
-}
-
-fn latency_chart(out: &mut String, timeline: &[Second], marks: &Marks) {
-    let series = vec![
-        time_series(timeline, "p50", "#2ca02c", |s| s.p50_ms),
-        time_series(timeline, "p99", "#1f77b4", |s| s.p99_ms),
-        time_series(timeline, "max", "#d62728", |s| s.max_ms),
-    ];
-    chart(
-        out,
-        "Latency over time (corrected, by second of response)",
-        "ms",
-        &series,
-        None,
-        marks,
-    );
-}
-
-fn status_chart(out: &mut String, timeline: &[Second], marks: &Marks) {
-    let n = |v: u64| Some(v as f64);
-    let series = vec![
-        time_series(timeline, "2xx", "#2ca02c", |s| n(s.status.s2xx)),
-        time_series(timeline, "3xx", "#17becf", |s| n(s.status.s3xx)),
-        time_series(timeline, "4xx", "#bcbd22", |s| n(s.status.s4xx)),
-        time_series(timeline, "429", "#9467bd", |s| n(s.status.s429)),
-        time_series(timeline, "5xx", "#d62728", |s| n(s.status.s5xx)),
-        time_series(timeline, "no response", "#7f7f7f", |s| {
-            let e = &s.errors;
-            n(e.connect + e.timeout + e.io + e.protocol)
-        }),
-    ];
-    chart(
-        out,
-        "Status codes over time",
-        "per second",
-        &series,
-        None,
-        marks,
-    );
-}
-
-fn throughput_chart(out: &mut String, timeline: &[Second], marks: &Marks) {
-    let mut series = vec![
-        time_series(timeline, "sent", "#1f77b4", |s| Some(s.sent as f64)),
-        time_series(timeline, "completed", "#2ca02c", |s| {
-            Some(s.completed as f64)
-        }),
-    ];
-    if timeline.iter().any(|s| s.scheduled.is_some()) {
-        series.push(time_series(timeline, "scheduled", "#aaaaaa", |s| {
-            s.scheduled.map(|v| v as f64)
-        }));
+    let ended = sum.completed.saturating_add(sum.failed);
+    cards.push(Card {
+        label: "Error rate",
+        value: units::percent(sum.error_rate),
+        note: format!(
+            "{} of {ended} (failed + 5xx)",
+            sum.failed.saturating_add(sum.status.s5xx)
+        ),
+        class: severity(sum.error_rate),
+    });
+    cards.push(rate_card(report));
+    if !report.assertions.is_empty() {
+        let passed = report.assertions.iter().filter(|a| a.passed).count();
+        let all = report.assertions.len();
+        cards.push(Card {
+            label: "Assertions",
+            value: format!("{passed}/{all} passed"),
+            note: if passed == all {
+                "all passed".to_owned()
+            } else {
+                format!("{} failed", all - passed)
+            },
+            class: if passed == all { "good" } else { "bad" },
+        });
     }
-    chart(
-        out,
-        "Throughput over time",
-        "requests/s",
-        &series,
-        None,
-        marks,
-    );
+    cards
 }
 
-/// A "nice" step for about `count` ticks over `span`.
-fn nice_step(span: f64, count: f64) -> f64 {
-    if span.is_nan() || span <= 0.0 || !span.is_finite() {
-        return 1.0;
-    }
-    let raw = span / count;
-    let magnitude = 10f64.powf(raw.log10().floor());
-    let step = [1.0, 2.0, 2.5, 5.0, 10.0]
-        .into_iter()
-        .map(|m| m * magnitude)
-        .find(|&s| s >= raw)
-        .unwrap_or(10.0 * magnitude);
-    step.max(f64::MIN_POSITIVE)
-}
-
-fn tick_label(v: f64) -> String {
-    if v == v.trunc() && v.abs() < 1e9 {
-        format!("{v:.0}")
-    } else if v.abs() >= 1.0 {
-        format!("{v:.1}")
+fn latency_card(report: &Report, p: f64, label: &'static str) -> Card {
+    let corrected = units::percentile(&report.latency.corrected, p);
+    let note = if units::shows_uncorrected(report) {
+        let raw = units::latency_opt(units::percentile(&report.latency.uncorrected, p));
+        format!("corrected; uncorrected {raw}")
     } else {
-        format!("{v:.3}")
+        "recorded latency".to_owned()
+    };
+    Card {
+        label,
+        value: units::latency_opt(corrected),
+        note,
+        class: "",
     }
 }
 
-/// Draws a line chart; `x_ticks` replaces the numeric x axis (time in seconds) with labels.
-fn chart(
+fn rate_card(report: &Report) -> Card {
+    let sum = &report.summary;
+    match (report.config.model, sum.target_rate) {
+        (Model::Open, Some(target)) => Card {
+            label: "Target → achieved",
+            value: format!(
+                "{} → {} req/s",
+                units::rate(target),
+                units::rate(sum.throughput)
+            ),
+            note: if target > 0.0 {
+                format!(
+                    "{:.1}% of target; sent {}/s",
+                    sum.throughput * 100.0 / target,
+                    units::rate(sum.sent_rate)
+                )
+            } else {
+                format!("sent {}/s", units::rate(sum.sent_rate))
+            },
+            class: if target > 0.0 && sum.throughput < 0.95 * target {
+                "warn"
+            } else {
+                ""
+            },
+        },
+        _ => Card {
+            label: "Concurrency",
+            value: report.config.concurrency.to_string(),
+            note: format!("closed model; sent {}/s", units::rate(sum.sent_rate)),
+            class: "",
+        },
+    }
+}
+
+/// `bad` from 1% errors, `warn` above 0.
+fn severity(error_rate: f64) -> &'static str {
+    if error_rate >= 0.01 {
+        "bad"
+    } else if error_rate > 0.0 {
+        "warn"
+    } else {
+        "good"
+    }
+}
+
+/// A legend entry: label, color, dashed.
+type LegendItem = (&'static str, &'static str, bool);
+
+/// One chart with what goes around it.
+struct Figure {
+    name: &'static str,
+    note: String,
+    legend: Vec<LegendItem>,
+    chart: Option<Chart>,
+    empty: &'static str,
+}
+
+/// The four charts.
+fn charts(out: &mut String, report: &Report) {
+    let buckets = Buckets::of(&report.timeline);
+    let per = buckets.per_label();
+    let spectrum_note = if units::shows_uncorrected(report) {
+        "corrected (from the scheduled send time) and uncorrected; x logarithmic in 1/(1−q)"
+    } else {
+        "recorded latency; x logarithmic in 1/(1−q)"
+    };
+    let figures = [
+        Figure {
+            name: "Latency by percentile",
+            note: spectrum_note.to_owned(),
+            legend: spectrum_legend(report),
+            chart: spectrum_chart(report),
+            empty: "No responses recorded.",
+        },
+        Figure {
+            name: "Latency over time",
+            note: format!("corrected, of the responses that arrived in each {per}"),
+            legend: vec![
+                ("p50", BLUE, false),
+                ("p99", AMBER, false),
+                ("max", RED, false),
+            ],
+            chart: latency_chart(report, &buckets),
+            empty: "Empty timeline.",
+        },
+        Figure {
+            name: "Status codes over time",
+            note: format!("responses and transport errors per second, stacked, by {per}"),
+            legend: status_legend(&buckets),
+            chart: status_chart(report, &buckets),
+            empty: "Empty timeline.",
+        },
+        Figure {
+            name: "Throughput over time",
+            note: format!("requests per second, by {per}"),
+            legend: throughput_legend(&buckets),
+            chart: throughput_chart(report, &buckets),
+            empty: "Empty timeline.",
+        },
+    ];
+    for f in figures {
+        let svg = f.chart.map(|c| c.render(f.name));
+        figure(out, f.name, &f.note, &f.legend, svg, f.empty);
+    }
+}
+
+/// One chart with its heading, note and legend, or `empty` when it has nothing to show.
+fn figure(
     out: &mut String,
-    title: &str,
-    y_unit: &str,
-    series: &[Series],
-    x_ticks: Option<&[(f64, String)]>,
-    marks: &Marks,
+    name: &str,
+    note: &str,
+    legend: &[LegendItem],
+    svg: Option<String>,
+    empty: &str,
 ) {
-    let _ = write!(out, "<h2>{}</h2>", escape(title));
-    let points = series.iter().flat_map(|s| s.points.iter());
-    let (mut x_max, mut y_max) = (0.0f64, 0.0f64);
-    for &(x, y) in points {
-        if x.is_finite() && y.is_finite() {
-            x_max = x_max.max(x);
-            y_max = y_max.max(y);
+    let _ = write!(
+        out,
+        "<section class=\"figure\"><h2>{}</h2><p class=\"note\">{}</p><ul class=\"legend\">",
+        escape(name),
+        escape(note)
+    );
+    for (label, color, dashed) in legend {
+        let style = if *dashed { "dashed" } else { "solid" };
+        let _ = write!(
+            out,
+            "<li><span class=\"swatch\" style=\"border-top: 3px {style} {color}\"></span>{}</li>",
+            escape(label)
+        );
+    }
+    out.push_str("</ul>");
+    match svg {
+        Some(svg) => out.push_str(&svg),
+        None => {
+            let _ = write!(out, "<p class=\"empty\">{}</p>", escape(empty));
         }
     }
-    if let Some(ticks) = x_ticks {
-        x_max = x_max.max(ticks.iter().map(|t| t.0).fold(0.0, f64::max));
+    out.push_str("</section>");
+}
+
+fn spectrum_legend(report: &Report) -> Vec<LegendItem> {
+    if units::shows_uncorrected(report) {
+        vec![("corrected", BLUE, false), ("uncorrected", AMBER, true)]
+    } else {
+        vec![("latency", BLUE, false)]
     }
-    for &(_, end, _) in &marks.phases {
-        x_max = x_max.max(end);
+}
+
+/// Position of quantile `q` on the spectrum's x axis: log10(1 / (1 − q)); `None` at 100%.
+fn spectrum_x(q: f64) -> Option<f64> {
+    let x = (1.0 / (1.0 - q.clamp(0.0, 1.0))).log10();
+    x.is_finite().then_some(x)
+}
+
+/// The percentile spectrum, HdrHistogram-plotter style.
+fn spectrum_chart(report: &Report) -> Option<Chart> {
+    let corrected = &report.latency.corrected;
+    if corrected.spectrum.is_empty() {
+        return None;
     }
-    if x_max <= 0.0 && y_max <= 0.0 {
-        out.push_str("<p>No data.</p>\n");
-        return;
+    let mut views: Vec<(&LatencyStats, &'static str, bool)> = vec![(corrected, BLUE, false)];
+    if units::shows_uncorrected(report) && !report.latency.uncorrected.spectrum.is_empty() {
+        views.push((&report.latency.uncorrected, AMBER, true));
     }
-    let x_max = if x_max > 0.0 { x_max } else { 1.0 };
-    let y_step = nice_step(y_max, 5.0);
-    let y_top = ((y_max / y_step).ceil() * y_step).max(y_step);
-    let plot_w = WIDTH - LEFT - RIGHT;
-    let plot_h = HEIGHT - TOP - BOTTOM;
-    let sx = |x: f64| LEFT + x / x_max * plot_w;
-    let sy = |y: f64| TOP + plot_h - y / y_top * plot_h;
+    let decades = views
+        .iter()
+        .flat_map(|(s, _, _)| s.spectrum.iter())
+        .filter_map(|p| spectrum_x(p.quantile))
+        .fold(2.0_f64, f64::max)
+        .ceil()
+        .min(12.0);
+    let max_ms = views
+        .iter()
+        .flat_map(|(s, _, _)| s.spectrum.iter())
+        .map(|p| p.ms)
+        .filter(|v| v.is_finite())
+        .fold(0.0, f64::max);
+    let mut chart = Chart::new(
+        percentile_axis(decades),
+        Axis::from_zero(max_ms, "latency (ms)"),
+    );
+    for (stats, color, dashed) in views {
+        let at = |p: &SpectrumPoint| spectrum_x(p.quantile).unwrap_or(decades).min(decades);
+        chart.layers.push(Layer::Line {
+            color,
+            dashed,
+            points: stats.spectrum.iter().map(|p| (at(p), Some(p.ms))).collect(),
+        });
+        let name = if dashed { "uncorrected" } else { "corrected" };
+        chart.layers.push(Layer::Dots {
+            color,
+            points: stats
+                .spectrum
+                .iter()
+                .map(|p| (at(p), p.ms, spectrum_tooltip(name, p)))
+                .collect(),
+        });
+    }
+    Some(chart)
+}
+
+fn spectrum_tooltip(view: &str, p: &SpectrumPoint) -> String {
+    format!(
+        "{view}: {:.4}% ≤ {} (count {})",
+        p.quantile * 100.0,
+        units::latency(p.ms),
+        p.total_count
+    )
+}
+
+/// Ticks at 0%, 90%, 99%, 99.9%, ... up to `decades` nines.
+fn percentile_axis(decades: f64) -> Axis {
+    let count = decades.max(1.0) as u32;
+    let ticks = (0..=count)
+        .map(|k| {
+            let label = match k {
+                0 => "0%".to_owned(),
+                1 => "90%".to_owned(),
+                2 => "99%".to_owned(),
+                _ => format!("99.{}%", "9".repeat(k as usize - 2)),
+            };
+            (f64::from(k), label)
+        })
+        .collect();
+    Axis {
+        min: 0.0,
+        max: f64::from(count),
+        ticks,
+        title: "percentile".to_owned(),
+    }
+}
+
+/// The timeline grouped into at most [`MAX_BUCKETS`] buckets of `width` seconds; counts are
+/// per-second means over the bucket.
+struct Buckets {
+    width: usize,
+    rows: Vec<Bucket>,
+}
+
+#[derive(Default)]
+struct Bucket {
+    t0: f64,
+    t1: f64,
+    scheduled: Option<f64>,
+    sent: f64,
+    completed: f64,
+    /// The status chart's layers, in [`STATUS_SERIES`] order.
+    stack: [f64; 6],
+    p50: Option<f64>,
+    p99: Option<f64>,
+    max: Option<f64>,
+}
+
+/// Layers of the status chart, bottom to top: name and color; values in `Bucket::stack`.
+const STATUS_SERIES: [(&str, &str); 6] = [
+    ("2xx", GREEN),
+    ("1xx/3xx", SLATE),
+    ("429", AMBER),
+    ("4xx", PURPLE),
+    ("5xx", RED),
+    ("transport errors", INK),
+];
+
+impl Buckets {
+    fn of(timeline: &[Second]) -> Self {
+        let width = timeline.len().div_ceil(MAX_BUCKETS).max(1);
+        let rows = timeline.chunks(width).map(Bucket::of).collect();
+        Self { width, rows }
+    }
+
+    fn per_label(&self) -> String {
+        if self.width == 1 {
+            "second".to_owned()
+        } else {
+            format!("{} seconds", self.width)
+        }
+    }
+
+    fn has_scheduled(&self) -> bool {
+        self.rows.iter().any(|b| b.scheduled.is_some())
+    }
+
+    fn has_other_status(&self) -> bool {
+        self.rows.iter().any(|b| b.stack[1] > 0.0)
+    }
+
+    /// One point per bucket, at its middle.
+    fn line(&self, value: impl Fn(&Bucket) -> Option<f64>) -> Vec<(f64, Option<f64>)> {
+        self.rows.iter().map(|b| (b.mid(), value(b))).collect()
+    }
+}
+
+impl Bucket {
+    fn of(seconds: &[Second]) -> Self {
+        let n = seconds.len().max(1) as f64;
+        let mean =
+            |f: &dyn Fn(&Second) -> u64| seconds.iter().map(|s| f(s) as f64).sum::<f64>() / n;
+        let t0 = seconds.first().map_or(0.0, |s| f64::from(s.t));
+        let t1 = seconds.last().map_or(1.0, |s| f64::from(s.t) + 1.0);
+        let scheduled = seconds
+            .iter()
+            .any(|s| s.scheduled.is_some())
+            .then(|| mean(&|s| s.scheduled.unwrap_or(0)));
+        let stack = [
+            mean(&|s| s.status.s2xx),
+            mean(&|s| s.status.s1xx.saturating_add(s.status.s3xx)),
+            mean(&|s| s.status.s429),
+            mean(&|s| s.status.s4xx),
+            mean(&|s| s.status.s5xx),
+            mean(&errors_of),
+        ];
+        let p50s: Vec<f64> = seconds.iter().filter_map(|s| s.p50_ms).collect();
+        Self {
+            t0,
+            t1,
+            scheduled,
+            sent: mean(&|s| s.sent),
+            completed: mean(&|s| s.completed),
+            stack,
+            p50: (!p50s.is_empty()).then(|| p50s.iter().sum::<f64>() / p50s.len() as f64),
+            p99: max_of(seconds.iter().filter_map(|s| s.p99_ms)),
+            max: max_of(seconds.iter().filter_map(|s| s.max_ms)),
+        }
+    }
+
+    fn mid(&self) -> f64 {
+        (self.t0 + self.t1) / 2.0
+    }
+}
+
+fn errors_of(s: &Second) -> u64 {
+    let e = &s.errors;
+    [e.connect, e.timeout, e.io, e.protocol]
+        .into_iter()
+        .fold(0, u64::saturating_add)
+}
+
+fn max_of(values: impl Iterator<Item = f64>) -> Option<f64> {
+    values.filter(|v| v.is_finite()).reduce(f64::max)
+}
+
+/// End of the time axis: the last second, phase, action or the planned duration.
+fn time_end(report: &Report) -> f64 {
+    let timeline = report.timeline.last().map_or(0.0, |s| f64::from(s.t) + 1.0);
+    let phases = report.phases.iter().map(|p| p.end_s);
+    let actions = report.actions.iter().map(|a| a.fired_at_s.max(a.at_s));
+    std::iter::once(timeline)
+        .chain(std::iter::once(report.config.duration_s))
+        .chain(phases)
+        .chain(actions)
+        .filter(|v| v.is_finite())
+        .fold(1.0, f64::max)
+}
+
+/// A time chart's frame: axis, phase bands, action markers.
+fn time_chart(report: &Report, y: Axis) -> Chart {
+    let mut chart = Chart::new(Axis::time(time_end(report), "time since start"), y);
+    if report.phases.len() > 1 {
+        chart.bands = report
+            .phases
+            .iter()
+            .map(|p| Band {
+                from: p.start_s,
+                to: p.end_s,
+                label: p.name.clone(),
+            })
+            .collect();
+    }
+    chart.markers = report
+        .actions
+        .iter()
+        .map(|a| Marker {
+            x: a.fired_at_s,
+            label: a.name.clone(),
+            title: format!(
+                "{} ({}) fired at {}, {}",
+                a.name,
+                a.kind,
+                units::at(a.fired_at_s),
+                if a.ok { "ok" } else { "failed" }
+            ),
+        })
+        .collect();
+    chart
+}
+
+fn latency_chart(report: &Report, buckets: &Buckets) -> Option<Chart> {
+    if buckets.rows.is_empty() {
+        return None;
+    }
+    let top = max_of(
+        buckets
+            .rows
+            .iter()
+            .flat_map(|b| [b.p50, b.p99, b.max])
+            .flatten(),
+    );
+    let mut chart = time_chart(report, Axis::from_zero(top.unwrap_or(0.0), "latency (ms)"));
+    for (color, points) in [
+        (BLUE, buckets.line(|b| b.p50)),
+        (AMBER, buckets.line(|b| b.p99)),
+        (RED, buckets.line(|b| b.max)),
+    ] {
+        chart.layers.push(Layer::Line {
+            color,
+            dashed: false,
+            points,
+        });
+    }
+    chart.hovers = hovers(buckets, |b| {
+        format!(
+            "p50 {}, p99 {}, max {}",
+            units::latency_opt(b.p50),
+            units::latency_opt(b.p99),
+            units::latency_opt(b.max)
+        )
+    });
+    Some(chart)
+}
+
+fn status_legend(buckets: &Buckets) -> Vec<LegendItem> {
+    STATUS_SERIES
+        .iter()
+        .filter(|(name, _)| *name != "1xx/3xx" || buckets.has_other_status())
+        .map(|(name, color)| (*name, *color, false))
+        .collect()
+}
+
+fn status_chart(report: &Report, buckets: &Buckets) -> Option<Chart> {
+    if buckets.rows.is_empty() {
+        return None;
+    }
+    let top = buckets
+        .rows
+        .iter()
+        .map(|b| b.stack.iter().sum::<f64>())
+        .fold(0.0, f64::max);
+    let mut chart = time_chart(report, Axis::from_zero(top, "per second"));
+    let mut floors = vec![0.0; buckets.rows.len()];
+    for (layer, (_, color)) in STATUS_SERIES.iter().enumerate() {
+        let bars = buckets
+            .rows
+            .iter()
+            .zip(floors.iter_mut())
+            .filter_map(|(b, floor)| {
+                let v = b.stack[layer];
+                let bar = [b.t0, b.t1, *floor, *floor + v];
+                *floor += v;
+                (v > 0.0).then_some(bar)
+            })
+            .collect();
+        chart.layers.push(Layer::Bars { color, bars });
+    }
+    chart.hovers = hovers(buckets, |b| {
+        STATUS_SERIES
+            .iter()
+            .zip(b.stack)
+            .map(|((name, _), v)| format!("{name} {}", count(v)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    });
+    Some(chart)
+}
+
+fn throughput_legend(buckets: &Buckets) -> Vec<LegendItem> {
+    let mut legend = vec![("sent", BLUE, false), ("completed", GREEN, false)];
+    if buckets.has_scheduled() {
+        legend.push(("scheduled", SLATE, true));
+    }
+    legend
+}
+
+fn throughput_chart(report: &Report, buckets: &Buckets) -> Option<Chart> {
+    if buckets.rows.is_empty() {
+        return None;
+    }
+    let top = buckets
+        .rows
+        .iter()
+        .map(|b| b.sent.max(b.completed).max(b.scheduled.unwrap_or(0.0)))
+        .fold(0.0, f64::max);
+    let mut chart = time_chart(report, Axis::from_zero(top, "requests per second"));
+    let mut lines = vec![
+        (BLUE, false, buckets.line(|b| Some(b.sent))),
+        (GREEN, false, buckets.line(|b| Some(b.completed))),
+    ];
+    if buckets.has_scheduled() {
+        // Last, dashed, so it stays visible where the others follow it exactly.
+        lines.push((SLATE, true, buckets.line(|b| b.scheduled)));
+    }
+    for (color, dashed, points) in lines {
+        chart.layers.push(Layer::Line {
+            color,
+            dashed,
+            points,
+        });
+    }
+    chart.hovers = hovers(buckets, |b| {
+        let scheduled = b.scheduled.map(|s| format!("scheduled {}, ", count(s)));
+        format!(
+            "{}sent {}, completed {}",
+            scheduled.unwrap_or_default(),
+            count(b.sent),
+            count(b.completed)
+        )
+    });
+    Some(chart)
+}
+
+/// One hover column per bucket: its time span, then `text`.
+fn hovers(buckets: &Buckets, text: impl Fn(&Bucket) -> String) -> Vec<(f64, f64, String)> {
+    buckets
+        .rows
+        .iter()
+        .map(|b| {
+            let span = if b.t1 - b.t0 > 1.0 {
+                format!("{}–{}", units::secs(b.t0), units::secs(b.t1))
+            } else {
+                units::secs(b.t0)
+            };
+            (b.t0, b.t1, format!("{span}: {}", text(b)))
+        })
+        .collect()
+}
+
+/// A per-second figure: whole when it is, else one decimal.
+fn count(v: f64) -> String {
+    if (v - v.round()).abs() < 1e-9 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.1}")
+    }
+}
+
+/// Requests, statuses and transport errors of the whole run.
+fn totals(out: &mut String, report: &Report) {
+    let sum = &report.summary;
+    out.push_str("<section><h2>Totals</h2><div class=\"grid3\">");
+    let mut requests = vec![];
+    if let Some(n) = sum.scheduled {
+        requests.push(("scheduled", n.to_string()));
+    }
+    requests.extend([
+        ("sent", sum.sent.to_string()),
+        ("completed", sum.completed.to_string()),
+        ("failed", sum.failed.to_string()),
+        ("read", units::bytes(sum.bytes_received as f64)),
+        ("measured for", units::secs(sum.duration_s)),
+    ]);
+    key_values(out, "Requests", &requests);
+    key_values(out, "Responses by status", &status_rows(&sum.status));
+    let e = &sum.errors;
+    key_values(
+        out,
+        "Transport errors",
+        &[
+            ("connect", e.connect.to_string()),
+            ("timeout", e.timeout.to_string()),
+            ("io", e.io.to_string()),
+            ("protocol", e.protocol.to_string()),
+        ],
+    );
+    out.push_str("</div></section>");
+}
+
+fn status_rows(s: &StatusCounts) -> Vec<(&'static str, String)> {
+    vec![
+        ("1xx", s.s1xx.to_string()),
+        ("2xx", s.s2xx.to_string()),
+        ("3xx", s.s3xx.to_string()),
+        ("4xx (not 429)", s.s4xx.to_string()),
+        ("429", s.s429.to_string()),
+        ("5xx", s.s5xx.to_string()),
+    ]
+}
+
+/// A small two-column table with a caption.
+fn key_values(out: &mut String, caption: &str, rows: &[(&str, String)]) {
     let _ = write!(
         out,
-        "<svg viewBox=\"0 0 {WIDTH} {HEIGHT}\" width=\"100%\" role=\"img\" aria-label=\"{}\">",
+        "<table class=\"kv\"><caption>{}</caption><tbody>",
+        escape(caption)
+    );
+    for (key, value) in rows {
+        let _ = write!(
+            out,
+            "<tr><th>{}</th><td class=\"num\">{}</td></tr>",
+            escape(key),
+            escape(value)
+        );
+    }
+    out.push_str("</tbody></table>");
+}
+
+/// A table: headers (a trailing `#` marks a numeric column), then rows of (class, cells).
+fn table(out: &mut String, title: &str, headers: &[&str], rows: &[(&str, Vec<String>)]) {
+    let _ = write!(
+        out,
+        "<section><h2>{}</h2><div class=\"scroll\"><table><thead><tr>",
         escape(title)
     );
-    // Phases as alternating bands with their names, under everything else.
-    for (i, &(start, end, name)) in marks.phases.iter().enumerate() {
-        let fill = if i % 2 == 0 { "#f4f7fb" } else { "#eaf0f7" };
-        let _ = write!(
-            out,
-            "<rect x=\"{:.1}\" y=\"{TOP}\" width=\"{:.1}\" height=\"{plot_h}\" fill=\"{fill}\"/>\
-             <text x=\"{:.1}\" y=\"{:.1}\" fill=\"#557\">{}</text>",
-            sx(start),
-            (sx(end) - sx(start)).max(0.0),
-            sx(start) + 3.0,
-            TOP + 12.0,
-            escape(name)
-        );
+    for h in headers {
+        let (name, class) = header_class(h);
+        let _ = write!(out, "<th{class}>{}</th>", escape(name));
     }
-    // Grid and y axis.
-    let mut y = 0.0;
-    while y <= y_top + y_step / 2.0 {
-        let _ = write!(
-            out,
-            "<line x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"#e5e5e5\"/>\
-             <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
-            LEFT + plot_w,
-            sy(y),
-            sy(y),
-            LEFT - 6.0,
-            sy(y) + 4.0,
-            tick_label(y)
-        );
-        y += y_step;
-    }
-    let _ = write!(
-        out,
-        "<text x=\"14\" y=\"{:.1}\" transform=\"rotate(-90 14 {:.1})\" text-anchor=\"middle\">{}</text>",
-        TOP + plot_h / 2.0,
-        TOP + plot_h / 2.0,
-        escape(y_unit)
-    );
-    // X axis.
-    let base = TOP + plot_h;
-    let _ = write!(
-        out,
-        "<line x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{base}\" y2=\"{base}\" stroke=\"#888\"/>",
-        LEFT + plot_w
-    );
-    match x_ticks {
-        Some(ticks) => {
-            for (x, label) in ticks {
-                let _ = write!(
-                    out,
-                    "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
-                    sx(*x),
-                    base + 16.0,
-                    escape(label)
-                );
-            }
-            let _ = write!(
-                out,
-                "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">percentile</text>",
-                LEFT + plot_w / 2.0,
-                base + 34.0
-            );
+    out.push_str("</tr></thead><tbody>");
+    for (row_class, cells) in rows {
+        let _ = write!(out, "<tr class=\"{row_class}\">");
+        for (i, cell) in cells.iter().enumerate() {
+            let class = headers.get(i).map_or("", |h| header_class(h).1);
+            let _ = write!(out, "<td{class}>{}</td>", escape(cell));
         }
-        None => {
-            let step = nice_step(x_max, 10.0).max(1.0);
-            let mut x = 0.0;
-            while x <= x_max + 1e-9 {
-                let _ = write!(
-                    out,
-                    "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
-                    sx(x),
-                    base + 16.0,
-                    tick_label(x)
-                );
-                x += step;
-            }
-            let _ = write!(
-                out,
-                "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">seconds from the start</text>",
-                LEFT + plot_w / 2.0,
-                base + 34.0
-            );
-        }
+        out.push_str("</tr>");
     }
-    for s in series {
-        if s.points.is_empty() {
-            continue;
-        }
-        let path: Vec<String> = s
-            .points
-            .iter()
-            .filter(|(x, y)| x.is_finite() && y.is_finite())
-            .map(|&(x, y)| format!("{:.1},{:.1}", sx(x), sy(y)))
-            .collect();
-        let _ = write!(
-            out,
-            "<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"1.8\" points=\"{}\"><title>{}</title></polyline>",
-            s.color,
-            path.join(" "),
-            escape(s.name)
-        );
-    }
-    // Actions as dashed lines with their names, over the lines.
-    for (i, &(at, name)) in marks.actions.iter().enumerate() {
-        let x = sx(at);
-        let _ = write!(
-            out,
-            "<line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{TOP}\" y2=\"{base}\" stroke=\"#000\" \
-             stroke-dasharray=\"4 3\"><title>{}</title></line>\
-             <text x=\"{:.1}\" y=\"{:.1}\" fill=\"#000\">{}</text>",
-            escape(name),
-            x + 3.0,
-            TOP + 26.0 + 12.0 * (i % 4) as f64,
-            escape(name)
-        );
-    }
-    out.push_str("</svg><div class=\"legend\">");
-    for s in series {
-        let _ = write!(
-            out,
-            "<span><i style=\"background:{}\"></i>{}</span>",
-            s.color,
-            escape(s.name)
-        );
-    }
-    if !marks.actions.is_empty() {
-        out.push_str("<span>- - - action</span>");
-    }
-    out.push_str("</div>\n");
+    out.push_str("</tbody></table></div></section>");
 }
 
-fn tables(out: &mut String, report: &Report) {
-    if report.phases.len() > 1 {
-        out.push_str(
-            "<h2>Phases</h2><table><tr><th>phase</th><th>kind</th><th>time (s)</th>\
-             <th>rate (req/s)</th><th>sent</th><th>completed</th><th>p50</th><th>p99</th>\
-             <th>errors</th></tr>",
-        );
-        for p in &report.phases {
-            let pct = |q: f64| {
-                p.latency
-                    .corrected
-                    .percentiles
-                    .iter()
-                    .find(|x| x.percentile == q)
-                    .map_or_else(|| "–".to_owned(), |x| duration(x.ms))
-            };
-            let rate = match (p.rate_from, p.rate_to) {
-                (Some(a), Some(b)) if a != b => format!("{a:.0} → {b:.0}"),
-                (Some(a), _) => format!("{a:.0}"),
-                _ => "–".to_owned(),
-            };
-            let _ = write!(
-                out,
-                "<tr><td>{}</td><td>{}</td><td>{:.1} – {:.1}</td><td>{rate}</td><td>{}</td>\
-                 <td>{}</td><td>{}</td><td>{}</td><td>{:.2}%</td></tr>",
-                escape(&p.name),
-                escape(&p.kind),
-                p.start_s,
-                p.end_s,
-                p.summary.sent,
-                p.summary.completed,
-                pct(50.0),
-                pct(99.0),
-                p.summary.error_rate * 100.0
-            );
-        }
-        out.push_str("</table>\n");
-    }
-    if !report.actions.is_empty() {
-        out.push_str(
-            "<h2>Actions</h2><table><tr><th>action</th><th>kind</th><th>due (s)</th>\
-             <th>fired (s)</th><th>took</th><th>outcome</th><th>detail</th></tr>",
-        );
-        for a in &report.actions {
-            let _ = write!(
-                out,
-                "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{:.3}</td><td>{:.3}</td>\
-                 <td>{:.0} ms</td><td>{}</td><td>{}</td></tr>",
-                if a.ok { "pass" } else { "fail" },
-                escape(&a.name),
-                escape(&a.kind),
-                a.at_s,
-                a.fired_at_s,
-                a.duration_ms,
-                if a.ok { "ok" } else { "failed" },
-                escape(&a.detail)
-            );
-        }
-        out.push_str("</table>\n");
-    }
-    if !report.recoveries.is_empty() {
-        out.push_str(
-            "<h2>Recovery</h2><table><tr><th>failure</th><th>at (s)</th>\
-             <th>error rate before</th><th>peak</th><th>back to normal after</th></tr>",
-        );
-        for r in &report.recoveries {
-            let (class, after) = match r.recovered_after_s {
-                Some(s) => ("pass", format!("{s:.1} s")),
-                None => ("fail", "not recovered".to_owned()),
-            };
-            let _ = write!(
-                out,
-                "<tr class=\"{class}\"><td>{}</td><td>{:.1}</td><td>{:.2}%</td><td>{:.2}%</td>\
-                 <td>{after}</td></tr>",
-                escape(&r.action),
-                r.at_s,
-                r.baseline_error_rate * 100.0,
-                r.peak_error_rate * 100.0
-            );
-        }
-        out.push_str("</table>\n");
-    }
-    if !report.assertions.is_empty() {
-        out.push_str(
-            "<h2>Assertions</h2><table><tr><th>scope</th><th>assertion</th><th>measured</th>\
-             <th>result</th></tr>",
-        );
-        for a in &report.assertions {
-            let _ = write!(
-                out,
-                "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                if a.passed { "pass" } else { "fail" },
-                escape(&a.scope),
-                escape(&a.expr),
-                escape(&a.actual),
-                if a.passed { "pass" } else { "FAIL" }
-            );
-        }
-        out.push_str("</table>\n");
+fn header_class(h: &str) -> (&str, &'static str) {
+    match h.strip_suffix('#') {
+        Some(name) => (name, " class=\"num\""),
+        None => (h, ""),
     }
 }
+
+fn phases(out: &mut String, report: &Report) {
+    if report.phases.is_empty() {
+        return;
+    }
+    let rows: Vec<(&str, Vec<String>)> = report
+        .phases
+        .iter()
+        .map(|p| {
+            let lat = &p.latency.corrected;
+            let s = &p.summary;
+            let cells = vec![
+                p.name.clone(),
+                p.kind.clone(),
+                format!("{} – {}", units::secs(p.start_s), units::secs(p.end_s)),
+                units::phase_rate(p.rate_from, p.rate_to),
+                s.sent.to_string(),
+                s.completed.to_string(),
+                units::rate(s.throughput),
+                units::latency_opt(units::percentile(lat, 50.0)),
+                units::latency_opt(units::percentile(lat, 99.0)),
+                units::latency_opt(units::percentile(lat, 99.9)),
+                units::percent(s.error_rate),
+            ];
+            (severity(s.error_rate), cells)
+        })
+        .collect();
+    table(
+        out,
+        "Phases",
+        &[
+            "Phase",
+            "Kind",
+            "Span",
+            "Rate (req/s)#",
+            "Sent#",
+            "Completed#",
+            "Req/s#",
+            "p50#",
+            "p99#",
+            "p99.9#",
+            "Errors#",
+        ],
+        &rows,
+    );
+}
+
+fn actions(out: &mut String, report: &Report) {
+    if report.actions.is_empty() {
+        return;
+    }
+    let rows: Vec<(&str, Vec<String>)> = report
+        .actions
+        .iter()
+        .map(|a| {
+            let cells = vec![
+                a.name.clone(),
+                a.kind.clone(),
+                units::at(a.at_s),
+                units::at(a.fired_at_s),
+                units::latency(a.duration_ms),
+                if a.ok { "ok" } else { "FAILED" }.to_owned(),
+                if a.failure { "yes" } else { "no" }.to_owned(),
+                a.detail.clone(),
+            ];
+            (if a.ok { "" } else { "bad" }, cells)
+        })
+        .collect();
+    table(
+        out,
+        "Actions",
+        &[
+            "Action",
+            "Kind",
+            "Due#",
+            "Fired#",
+            "Took#",
+            "Result",
+            "Failure event",
+            "Detail",
+        ],
+        &rows,
+    );
+}
+
+fn recoveries(out: &mut String, report: &Report) {
+    if report.recoveries.is_empty() {
+        return;
+    }
+    let rows: Vec<(&str, Vec<String>)> = report
+        .recoveries
+        .iter()
+        .map(|r| {
+            let cells = vec![
+                r.action.clone(),
+                units::at(r.at_s),
+                units::percent(r.baseline_error_rate),
+                units::percent(r.peak_error_rate),
+                r.recovered_after_s
+                    .map_or_else(|| "not recovered".to_owned(), units::secs),
+            ];
+            (
+                if r.recovered_after_s.is_some() {
+                    ""
+                } else {
+                    "bad"
+                },
+                cells,
+            )
+        })
+        .collect();
+    table(
+        out,
+        "Recoveries",
+        &[
+            "After action",
+            "At#",
+            "Baseline errors#",
+            "Peak errors#",
+            "Recovered after#",
+        ],
+        &rows,
+    );
+}
+
+fn assertions(out: &mut String, report: &Report) {
+    if report.assertions.is_empty() {
+        return;
+    }
+    let rows: Vec<(&str, Vec<String>)> = report
+        .assertions
+        .iter()
+        .map(|a| {
+            let verdict = if a.passed { "PASS" } else { "FAIL" };
+            let cells = vec![
+                verdict.to_owned(),
+                a.scope.clone(),
+                a.expr.clone(),
+                a.actual.clone(),
+            ];
+            (if a.passed { "pass" } else { "fail" }, cells)
+        })
+        .collect();
+    table(
+        out,
+        "Assertions",
+        &["Result", "Scope", "Assertion", "Actual#"],
+        &rows,
+    );
+}
+
+/// The configuration and the targets.
+fn config(out: &mut String, report: &Report) {
+    let c = &report.config;
+    out.push_str("<section><h2>Configuration</h2><div class=\"grid3\">");
+    let http = match c.http {
+        super::model::HttpVersion::Http1 => "HTTP/1.1",
+        super::model::HttpVersion::Http2 => "HTTP/2 (h2c)",
+    };
+    key_values(
+        out,
+        "Load",
+        &[
+            (
+                "scenario",
+                c.scenario.clone().unwrap_or_else(|| "-".to_owned()),
+            ),
+            ("model", units::model_name(c.model).to_owned()),
+            ("protocol", http.to_owned()),
+            ("connections", c.connections.to_string()),
+            ("in flight at most", c.concurrency.to_string()),
+            ("threads", c.threads.to_string()),
+            ("duration", units::secs(c.duration_s)),
+            ("timeout", units::latency(c.timeout_ms)),
+            ("started", units::utc(report.started_at_unix_ms)),
+        ],
+    );
+    out.push_str("</div></section>");
+    let total = units::total_weight(report);
+    let rows: Vec<(&str, Vec<String>)> = c
+        .targets
+        .iter()
+        .map(|t| {
+            let cells = vec![
+                t.method.clone(),
+                t.url.clone(),
+                t.weight.to_string(),
+                units::share(t.weight, total),
+            ];
+            ("", cells)
+        })
+        .collect();
+    table(
+        out,
+        "Targets",
+        &["Method", "URL", "Weight#", "Share#"],
+        &rows,
+    );
+}
+
+const CSS: &str = "\
+:root{--ink:#1f2937;--muted:#6b7280;--line:#e5e7eb;--bg:#f8fafc;--card:#fff;--good:#16a34a;--warn:#d97706;--bad:#dc2626}\
+*{box-sizing:border-box}\
+body{margin:0;background:var(--bg);color:var(--ink);font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif}\
+main{max-width:1000px;margin:0 auto;padding:24px 20px 40px}\
+header h1{margin:0 0 4px;font-size:22px;word-break:break-all}\
+.sub{margin:0 0 20px;color:var(--muted)}\
+h2{font-size:16px;margin:0 0 4px}\
+section{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:16px 18px;margin:0 0 16px}\
+.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(170px,1fr));gap:12px;background:none;border:0;padding:0}\
+.card{background:var(--card);border:1px solid var(--line);border-left:4px solid #94a3b8;border-radius:10px;padding:10px 14px}\
+.card.good{border-left-color:var(--good)}.card.warn{border-left-color:var(--warn)}.card.bad{border-left-color:var(--bad)}\
+.card .label{color:var(--muted);font-size:12px;text-transform:uppercase;letter-spacing:.04em}\
+.card .value{font-size:22px;font-weight:600;font-variant-numeric:tabular-nums;white-space:nowrap}\
+.card .note{color:var(--muted);font-size:12px}\
+.note{color:var(--muted);margin:0 0 6px;font-size:12px}\
+.legend{list-style:none;display:flex;flex-wrap:wrap;gap:4px 16px;margin:0 0 4px;padding:0;font-size:12px}\
+.swatch{display:inline-block;width:18px;height:0;margin-right:6px;vertical-align:middle}\
+.empty{color:var(--muted);font-style:italic;padding:24px 0;text-align:center}\
+svg.chart{width:100%;height:auto;display:block;font-size:11px}\
+svg .grid{stroke:var(--line)}\
+svg .axis{stroke:#9ca3af}\
+svg .tick{fill:var(--muted)}\
+svg .axis-title{fill:var(--ink);font-size:12px}\
+svg .series{fill:none;stroke-width:1.8;stroke-linejoin:round;stroke-linecap:round}\
+svg .band{fill:#eef2ff}svg .band.alt{fill:#f0fdf4}\
+svg .band-label{fill:#4b5563;font-size:11px}\
+svg .marker line{stroke:#7c3aed;stroke-width:1.5;stroke-dasharray:4 3}\
+svg .marker text{fill:#6d28d9;font-weight:600}\
+svg .hover{fill:transparent}svg .hover:hover{fill:rgba(15,23,42,.07)}\
+svg .dot{opacity:0}svg .dot:hover{opacity:1}\
+table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums}\
+th,td{text-align:left;padding:5px 8px;border-bottom:1px solid var(--line);vertical-align:top}\
+thead th{color:var(--muted);font-weight:600;font-size:12px}\
+td.num,th.num{text-align:right;white-space:nowrap}\
+td{word-break:break-word}\
+tr.bad td,tr.fail td{background:#fef2f2;color:#991b1b}\
+tr.warn td{background:#fffbeb}\
+tr.fail td:first-child{font-weight:700}tr.pass td:first-child{color:var(--good);font-weight:700}\
+.scroll{overflow-x:auto}\
+.grid3{display:grid;grid-template-columns:repeat(auto-fit,minmax(240px,1fr));gap:16px}\
+table.kv caption{text-align:left;font-weight:600;padding:0 0 4px}\
+table.kv th{font-weight:normal;color:var(--muted)}\
+footer{color:var(--muted);font-size:12px;text-align:center}\
+";
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::fixture;
+
+    /// Every tag closed in order (void elements and `/>` aside), so the page parses as meant.
+    fn assert_balanced(html: &str) {
+        const VOID: [&str; 2] = ["meta", "br"];
+        let mut open: Vec<String> = Vec::new();
+        let mut rest = html;
+        while let Some(start) = rest.find('<') {
+            let Some(len) = rest[start..].find('>') else {
+                panic!("unterminated tag at {}", &rest[start..]);
+            };
+            let tag = &rest[start + 1..start + len];
+            rest = &rest[start + len + 1..];
+            if tag.starts_with('!') || tag.ends_with('/') {
+                continue;
+            }
+            let name: String = tag
+                .trim_start_matches('/')
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric())
+                .collect();
+            if VOID.contains(&name.as_str()) {
+                continue;
+            }
+            if tag.starts_with('/') {
+                assert_eq!(
+                    open.pop().as_deref(),
+                    Some(name.as_str()),
+                    "closing </{name}>"
+                );
+            } else {
+                open.push(name);
+            }
+        }
+        assert!(open.is_empty(), "left open: {open:?}");
+    }
+
+    fn assert_self_contained(html: &str) {
+        let lower = html.to_ascii_lowercase();
+        for bad in [
+            "src=\"http",
+            "href=\"http",
+            "url(http",
+            "url(",
+            "@import",
+            "<link",
+            "<script",
+            "<img",
+            "<iframe",
+            "xlink:href",
+        ] {
+            assert!(!lower.contains(bad), "found {bad:?}");
+        }
+    }
+
+    fn assert_sane(html: &str) {
+        assert_balanced(html);
+        assert_self_contained(html);
+        assert!(!html.contains("NaN"), "NaN in the page");
+        assert!(!html.contains("=\"inf"), "infinite coordinate in the page");
+        assert!(!html.contains("=\"-inf"), "infinite coordinate in the page");
+    }
 
     #[test]
-    fn escapes_markup() {
+    fn open_report_has_the_key_figures() {
+        let report = fixture::open();
+        let html = render_html(&report);
+        assert_sane(&html);
+        let p99 = units::percentile(&report.latency.corrected, 99.0);
+        let p999 = units::percentile(&report.latency.corrected, 99.9);
+        for expected in [
+            "<h1>a region dies under load</h1>",
+            "379.40 req/s",
+            "10.68%",
+            "380.00 → 379.40 req/s",
+            &units::latency_opt(p99),
+            &units::latency_opt(p999),
+            "Latency by percentile",
+            "Latency over time",
+            "Status codes over time",
+            "Throughput over time",
+            "99.9%",
+            "scheduled",
+            "uncorrected",
+            "warm-up",
+        ] {
+            assert!(html.contains(expected), "missing {expected:?}");
+        }
+        assert_eq!(html.matches("<svg").count(), 4);
+    }
+
+    #[test]
+    fn actions_are_marked_on_the_three_time_charts() {
+        let html = render_html(&fixture::open());
+        assert_eq!(html.matches("<g class=\"marker\">").count(), 3);
+        assert_eq!(html.matches(">us-east origins fail</text>").count(), 3);
         assert_eq!(
-            escape("<script>\"a\" & 'b'</script>"),
-            "&lt;script&gt;&quot;a&quot; &amp; &#39;b&#39;&lt;/script&gt;"
+            html.matches("class=\"band-label\"").count(),
+            6,
+            "two phases, three charts"
         );
     }
 
     #[test]
-    fn nice_steps() {
-        assert_eq!(nice_step(10.0, 5.0), 2.0);
-        assert_eq!(nice_step(0.9, 5.0), 0.2);
-        assert_eq!(nice_step(0.0, 5.0), 1.0);
-        assert_eq!(nice_step(f64::NAN, 5.0), 1.0);
+    fn failed_assertions_and_recoveries_are_highlighted() {
+        let mut report = fixture::open();
+        report.recoveries[0].recovered_after_s = None;
+        let html = render_html(&report);
+        assert!(
+            html.contains("<tr class=\"fail\"><td>FAIL</td><td>run</td><td>errors &lt; 1%</td>")
+        );
+        assert_eq!(html.matches("<tr class=\"pass\">").count(), 2);
+        assert!(html.contains("<tr class=\"bad\"><td>us-east origins fail</td>"));
+        assert!(html.contains("not recovered"));
+    }
+
+    #[test]
+    fn report_text_is_escaped() {
+        let mut report = fixture::open();
+        report.config.targets[0].url = "http://x/<script>alert('x')</script>".to_owned();
+        report.config.scenario = Some("a & b \"quoted\"".to_owned());
+        report.actions[0].name = "<b>boom</b>".to_owned();
+        report.phases[0].name = "<i>warm</i>".to_owned();
+        let html = render_html(&report);
+        assert_sane(&html);
+        assert!(html.contains("http://x/&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"));
+        assert!(html.contains("a &amp; b &quot;quoted&quot;"));
+        assert!(html.contains("&lt;b&gt;boom&lt;/b&gt;"));
+        assert!(!html.contains("<b>") && !html.contains("<i>"));
+    }
+
+    #[test]
+    fn closed_report_renders_without_rates() {
+        let html = render_html(&fixture::closed());
+        assert_sane(&html);
+        assert!(html.contains("Concurrency"));
+        assert!(!html.contains("uncorrected"));
+        assert!(!html.contains(">scheduled</li>"));
+        assert!(
+            !html.contains("class=\"band\""),
+            "a single phase is not shaded"
+        );
+        assert!(html.contains("<h1>http://127.0.0.1:8080/</h1>"));
+    }
+
+    #[test]
+    fn empty_report_renders() {
+        let html = render_html(&fixture::empty());
+        assert_sane(&html);
+        assert!(html.contains("No responses recorded."));
+        assert_eq!(html.matches("Empty timeline.").count(), 3);
+        assert!(!html.contains("<svg"));
+    }
+
+    #[test]
+    fn single_second_and_gaps_render() {
+        let mut report = fixture::open();
+        report.timeline.truncate(1);
+        report.timeline[0].p99_ms = None;
+        let html = render_html(&report);
+        assert_sane(&html);
+        assert_eq!(html.matches("<svg").count(), 4);
+        assert!(html.contains("<circle"), "a lone point is drawn as a dot");
+    }
+
+    #[test]
+    fn huge_values_render() {
+        let mut report = fixture::open();
+        report.summary.throughput = f64::MAX;
+        report.summary.completed = u64::MAX;
+        report.latency.corrected.spectrum[0].ms = 1e300;
+        report.latency.corrected.percentiles[0].ms = f64::INFINITY;
+        report.timeline[2].sent = u64::MAX;
+        report.timeline[3].max_ms = Some(f64::MAX);
+        report.timeline[4].p50_ms = Some(f64::NAN);
+        report.phases[1].end_s = f64::INFINITY;
+        let html = render_html(&report);
+        assert_sane(&html);
+        assert_eq!(html.matches("<svg").count(), 4);
+    }
+
+    #[test]
+    fn long_runs_are_bucketed() {
+        let mut report = fixture::closed();
+        let second = report.timeline[0].clone();
+        report.timeline = (0..86_400)
+            .map(|t| Second {
+                t,
+                ..second.clone()
+            })
+            .collect();
+        let buckets = Buckets::of(&report.timeline);
+        assert_eq!(buckets.width, 144);
+        assert_eq!(buckets.rows.len(), 600);
+        let html = render_html(&report);
+        assert_sane(&html);
+        assert!(html.contains("by 144 seconds"));
+        assert!(html.len() < 3_000_000, "{} bytes", html.len());
+    }
+
+    #[test]
+    fn percentile_ticks() {
+        let axis = percentile_axis(4.0);
+        let labels: Vec<&str> = axis.ticks.iter().map(|(_, l)| l.as_str()).collect();
+        assert_eq!(labels, ["0%", "90%", "99%", "99.9%", "99.99%"]);
+        let x = spectrum_x(0.99).unwrap_or(f64::NAN);
+        assert!((x - 2.0).abs() < 1e-9, "{x}");
+        assert_eq!(spectrum_x(0.0), Some(0.0));
+        assert_eq!(spectrum_x(1.0), None);
     }
 }

@@ -1,7 +1,14 @@
-//! Reports of a run: the data model (`model`), and its text, JSON and HTML renderings.
-#![allow(dead_code)] // wip: removed once the run engine uses the model
+//! Reports of a run: the data model (`model`), built from a recording (`build`), and its text
+//! and HTML renderings (`text`, `html`, with `svg` charts and `units` formatting).
 
 pub mod build;
 pub mod html;
 pub mod model;
+mod svg;
 pub mod text;
+mod units;
+
+#[cfg(test)]
+pub mod fixture;
+#[cfg(test)]
+mod tests;

@@ -1,305 +1,601 @@
-//! The text report printed at the end of a run, in the style of wrk2: settings, latency
-//! percentiles (corrected and uncorrected), the HdrHistogram percentile spectrum, totals, then
-//! phases, actions, recoveries and assertions when there are any.
+//! The wrk2-style text summary of a `Report` (printed on stdout at the end of a run); total:
+//! any report renders, missing figures print as `-`.
 
 use std::fmt::Write;
 
-use super::model::{LatencyStats, Model, Report, Summary};
+use super::model::{LatencyStats, Model, Report, SpectrumPoint, StatusCounts, Summary};
+use super::units;
 
-/// Renders the whole text report.
+/// Longest action detail shown, in characters.
+const DETAIL_MAX: usize = 60;
+
+/// The whole text summary, ending with a newline.
 pub fn render_text(report: &Report) -> String {
     let mut out = String::new();
     header(&mut out, report);
-    latency(&mut out, report);
-    totals(&mut out, &report.summary, report.config.model);
+    stats(&mut out, report);
+    distribution(&mut out, report);
+    spectrum(&mut out, &report.latency.corrected);
+    totals(&mut out, report);
     phases(&mut out, report);
     actions(&mut out, report);
+    recoveries(&mut out, report);
     assertions(&mut out, report);
     out
 }
 
-/// A latency in ms, shown with the unit that suits it (as wrk does).
-pub fn duration(ms: f64) -> String {
-    if ms < 1.0 {
-        format!("{:.2}us", ms * 1000.0)
-    } else if ms < 1000.0 {
-        format!("{ms:.2}ms")
-    } else {
-        format!("{:.2}s", ms / 1000.0)
-    }
-}
-
-fn bytes(n: f64) -> String {
-    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
-    let (mut value, mut unit) = (n, 0);
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.2}{}", UNITS[unit])
-}
-
+/// What was run: scenario, targets, threads and connections, model and rate.
 fn header(out: &mut String, report: &Report) {
-    let c = &report.config;
-    if let Some(name) = &c.scenario {
-        let _ = writeln!(out, "Scenario {name:?}");
+    let config = &report.config;
+    if let Some(name) = &config.scenario {
+        let _ = writeln!(out, "Scenario: {}", clean(name));
     }
-    let targets: Vec<String> = c
-        .targets
-        .iter()
-        .map(|t| {
-            if c.targets.len() > 1 {
-                format!("{} {} (weight {})", t.method, t.url, t.weight)
-            } else {
-                format!("{} {}", t.method, t.url)
-            }
-        })
-        .collect();
-    let _ = writeln!(
-        out,
-        "Running {} test @ {}",
-        duration(c.duration_s * 1000.0),
-        targets.join(", ")
-    );
-    let http = match c.http {
-        super::model::HttpVersion::Http1 => "HTTP/1.1".to_owned(),
-        super::model::HttpVersion::Http2 => format!("HTTP/2, {} streams", c.concurrency),
+    let duration = units::secs(config.duration_s);
+    match config.targets.as_slice() {
+        [one] => {
+            let _ = writeln!(out, "Running {duration} test @ {}", clean(&one.url));
+        }
+        targets => {
+            let _ = writeln!(out, "Running {duration} test @ {} targets", targets.len());
+            target_table(out, report);
+        }
+    }
+    let http = match config.http {
+        super::model::HttpVersion::Http1 => "HTTP/1.1",
+        super::model::HttpVersion::Http2 => "HTTP/2",
     };
     let _ = writeln!(
         out,
-        "  {} threads and {} connections ({http}), timeout {}",
-        c.threads,
-        c.connections,
-        duration(c.timeout_ms)
+        "  {} threads and {} connections ({http}, {} in flight at most), timeout {}",
+        config.threads,
+        config.connections,
+        config.concurrency,
+        units::latency(config.timeout_ms)
     );
-    match (c.model, report.summary.target_rate) {
-        (Model::Open, Some(rate)) => {
-            let _ = writeln!(
-                out,
-                "  open model: {rate:.0} requests/s, latency timed from when each was due"
-            );
+    let _ = write!(out, "  {}", units::model_name(config.model));
+    if let Some(rate) = report.summary.target_rate {
+        let _ = write!(out, ", {} requests/s", units::rate(rate));
+    }
+    let _ = writeln!(out);
+}
+
+fn target_table(out: &mut String, report: &Report) {
+    let total = units::total_weight(report);
+    let rows: Vec<Vec<String>> = report
+        .config
+        .targets
+        .iter()
+        .map(|t| {
+            vec![
+                clean(&t.method),
+                clean(&t.url),
+                format!("weight {}", t.weight),
+                format!("({})", units::share(t.weight, total)),
+            ]
+        })
+        .collect();
+    table(out, "  ", &rows, &[]);
+}
+
+/// wrk's "Thread Stats" block: latency and requests per second (mean, stdev, max, +/- stdev).
+fn stats(out: &mut String, report: &Report) {
+    let lat = &report.latency.corrected;
+    let _ = writeln!(
+        out,
+        "  {:<10}{:>10}{:>10}{:>10}{:>12}",
+        "Run Stats", "Avg", "Stdev", "Max", "+/- Stdev"
+    );
+    let latency = if lat.count == 0 {
+        [
+            "-".to_owned(),
+            "-".to_owned(),
+            "-".to_owned(),
+            "-".to_owned(),
+        ]
+    } else {
+        [
+            units::latency(lat.mean_ms),
+            units::latency(lat.stdev_ms),
+            units::latency(lat.max_ms),
+            within_stdev(&lat.spectrum, lat.mean_ms, lat.stdev_ms)
+                .map_or_else(|| "-".to_owned(), units::percent),
+        ]
+    };
+    stats_line(out, "Latency", &latency);
+    stats_line(out, "Req/Sec", &per_second(report));
+}
+
+fn stats_line(out: &mut String, name: &str, cells: &[String; 4]) {
+    let _ = writeln!(
+        out,
+        "    {name:<8}{:>10}{:>10}{:>10}{:>12}",
+        cells[0], cells[1], cells[2], cells[3]
+    );
+}
+
+/// Mean, stdev, max of the responses per second, and the share of seconds within one stdev.
+fn per_second(report: &Report) -> [String; 4] {
+    let values: Vec<f64> = report.timeline.iter().map(|s| s.completed as f64).collect();
+    if values.is_empty() {
+        return [
+            "-".to_owned(),
+            "-".to_owned(),
+            "-".to_owned(),
+            "-".to_owned(),
+        ];
+    }
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let stdev = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
+    let max = values.iter().copied().fold(0.0, f64::max);
+    let within = values.iter().filter(|v| (*v - mean).abs() <= stdev).count() as f64 / n;
+    [
+        units::metric(mean),
+        units::metric(stdev),
+        units::metric(max),
+        units::percent(within),
+    ]
+}
+
+/// Share of the recorded latencies within one standard deviation of the mean, read off the
+/// spectrum (linear between its points).
+fn within_stdev(spectrum: &[SpectrumPoint], mean: f64, stdev: f64) -> Option<f64> {
+    if spectrum.is_empty() || !mean.is_finite() || !stdev.is_finite() {
+        return None;
+    }
+    let share = quantile_at(spectrum, mean + stdev) - quantile_at(spectrum, mean - stdev);
+    Some(share.clamp(0.0, 1.0))
+}
+
+/// The quantile of `ms` in `spectrum` (points sorted by value).
+fn quantile_at(spectrum: &[SpectrumPoint], ms: f64) -> f64 {
+    let Some(i) = spectrum.iter().position(|p| p.ms >= ms) else {
+        return 1.0;
+    };
+    let Some(prev) = i.checked_sub(1).and_then(|j| spectrum.get(j)) else {
+        return 0.0;
+    };
+    let next = spectrum[i];
+    let span = next.ms - prev.ms;
+    if span <= 0.0 {
+        return next.quantile;
+    }
+    prev.quantile + (next.quantile - prev.quantile) * (ms - prev.ms) / span
+}
+
+/// The fixed percentiles, corrected and (open model) uncorrected side by side.
+fn distribution(out: &mut String, report: &Report) {
+    let _ = writeln!(
+        out,
+        "  Latency Distribution (HdrHistogram - Recorded Latency)"
+    );
+    let both = units::shows_uncorrected(report);
+    if both {
+        let _ = writeln!(out, "{:>8}{:>13}{:>13}", "", "corrected", "uncorrected");
+    }
+    let views = &report.latency;
+    for p in units::KEY_PERCENTILES {
+        let corrected = units::latency_opt(units::percentile(&views.corrected, p));
+        let _ = write!(out, "{p:7.3}%{corrected:>13}");
+        if both {
+            let uncorrected = units::latency_opt(units::percentile(&views.uncorrected, p));
+            let _ = write!(out, "{uncorrected:>13}");
         }
-        _ => {
-            let _ = writeln!(out, "  closed model: each connection as fast as it can");
-        }
+        let _ = writeln!(out);
     }
 }
 
-fn latency(out: &mut String, report: &Report) {
-    let (corrected, uncorrected) = (&report.latency.corrected, &report.latency.uncorrected);
-    if corrected.count == 0 {
-        let _ = writeln!(out, "  no responses: no latency to report");
-        return;
-    }
-    let _ = writeln!(
-        out,
-        "  Latency   avg {}   stdev {}   max {}",
-        duration(corrected.mean_ms),
-        duration(corrected.stdev_ms),
-        duration(corrected.max_ms)
-    );
-    let open = report.config.model == Model::Open;
-    if open {
-        let _ = writeln!(
-            out,
-            "  Latency Distribution (HdrHistogram - Recorded Latency)   corrected   uncorrected"
-        );
+/// wrk2's "Detailed Percentile spectrum" of one latency view.
+fn spectrum(out: &mut String, stats: &LatencyStats) {
+    let _ = writeln!(out, "\n  Detailed Percentile spectrum (corrected, ms):");
+    if stats.spectrum.is_empty() {
+        let _ = writeln!(out, "  (no responses recorded)");
     } else {
         let _ = writeln!(
             out,
-            "  Latency Distribution (HdrHistogram - Recorded Latency)"
+            "{:>12} {:>12} {:>12} {:>16}\n",
+            "Value", "Percentile", "TotalCount", "1/(1-Percentile)"
         );
-    }
-    for (i, p) in corrected.percentiles.iter().enumerate() {
-        let _ = write!(out, "  {:>8.3}%  {:>10}", p.percentile, duration(p.ms));
-        if open && let Some(u) = uncorrected.percentiles.get(i) {
-            let _ = write!(out, "  {:>12}", duration(u.ms));
+        for p in &stats.spectrum {
+            spectrum_line(out, p);
         }
-        out.push('\n');
-    }
-    spectrum(out, corrected);
-}
-
-fn spectrum(out: &mut String, stats: &LatencyStats) {
-    let _ = writeln!(out, "\n  Detailed Percentile spectrum:");
-    let _ = writeln!(
-        out,
-        "       Value   Percentile   TotalCount 1/(1-Percentile)\n"
-    );
-    for point in &stats.spectrum {
-        let inverse = if point.quantile < 1.0 {
-            format!("{:>12.2}", 1.0 / (1.0 - point.quantile))
-        } else {
-            format!("{:>12}", "inf")
-        };
-        let _ = writeln!(
-            out,
-            "{:>12.3} {:>12.6} {:>12} {inverse}",
-            point.ms, point.quantile, point.total_count
-        );
     }
     let _ = writeln!(
         out,
-        "#[Mean    = {:>12.3}, StdDeviation   = {:>12.3}]",
+        "#[Mean    = {:12.3}, StdDeviation   = {:12.3}]",
         stats.mean_ms, stats.stdev_ms
     );
     let _ = writeln!(
         out,
-        "#[Max     = {:>12.3}, Total count    = {:>12}]",
+        "#[Max     = {:12.3}, Total count    = {:12}]",
         stats.max_ms, stats.count
     );
-    let _ = writeln!(out, "#[values in milliseconds]");
+    let _ = writeln!(out, "{}", "-".repeat(58));
+}
+
+fn spectrum_line(out: &mut String, p: &SpectrumPoint) {
+    let inverse = if p.quantile < 1.0 {
+        format!("{:.2}", 1.0 / (1.0 - p.quantile))
+    } else {
+        "inf".to_owned()
+    };
     let _ = writeln!(
         out,
-        "----------------------------------------------------------"
+        "{:12.3} {:12.6} {:12} {inverse:>16}",
+        p.ms, p.quantile, p.total_count
     );
 }
 
-fn totals(out: &mut String, s: &Summary, model: Model) {
+/// Requests, bytes, statuses, errors, rates.
+fn totals(out: &mut String, report: &Report) {
+    let sum = &report.summary;
     let _ = writeln!(
         out,
-        "  {} requests in {}, {} read",
-        s.completed,
-        duration(s.duration_s * 1000.0),
-        bytes(s.bytes_received as f64)
+        "  {} requests in {:.2}s, {} read",
+        sum.completed,
+        sum.duration_s,
+        units::bytes(sum.bytes_received as f64)
     );
-    let st = &s.status;
-    let non_2xx = st.s1xx + st.s3xx + st.s4xx + st.s429 + st.s5xx;
-    if non_2xx > 0 {
-        let _ = writeln!(
-            out,
-            "  Non-2xx responses: {non_2xx} (1xx {}, 3xx {}, 4xx {}, 429 {}, 5xx {})",
-            st.s1xx, st.s3xx, st.s4xx, st.s429, st.s5xx
-        );
-    }
-    if s.failed > 0 {
-        let e = &s.errors;
-        let _ = writeln!(
-            out,
-            "  Errors without a response: {} (connect {}, timeout {}, io {}, protocol {})",
-            s.failed, e.connect, e.timeout, e.io, e.protocol
-        );
+    let _ = write!(out, "  ");
+    if let Some(scheduled) = sum.scheduled {
+        let _ = write!(out, "{scheduled} scheduled, ");
     }
     let _ = writeln!(
         out,
-        "  Error rate (no response or 5xx): {:.3}%",
-        s.error_rate * 100.0
+        "{} sent, {} completed, {} failed",
+        sum.sent, sum.completed, sum.failed
     );
-    if model == Model::Open
-        && let (Some(target), Some(scheduled)) = (s.target_rate, s.scheduled)
-    {
-        let _ = writeln!(
-            out,
-            "  Rate: target {target:.1}/s, sent {:.1}/s ({} of {scheduled} scheduled sent)",
-            s.sent_rate, s.sent
-        );
+    let non_2xx = non_2xx(&sum.status);
+    if !non_2xx.is_empty() {
+        let _ = writeln!(out, "  Non-2xx responses: {non_2xx}");
     }
-    let _ = writeln!(out, "Requests/sec: {:>10.2}", s.throughput);
-    let per_second = if s.duration_s > 0.0 {
-        s.bytes_received as f64 / s.duration_s
+    let errors = transport_errors(sum);
+    if !errors.is_empty() {
+        let _ = writeln!(out, "  Transport errors: {errors}");
+    }
+    let _ = writeln!(
+        out,
+        "  Error rate: {} (failed + 5xx)",
+        units::percent(sum.error_rate)
+    );
+    rates(out, report);
+}
+
+fn rates(out: &mut String, report: &Report) {
+    let sum = &report.summary;
+    let transfer = if sum.duration_s > 0.0 {
+        sum.bytes_received as f64 / sum.duration_s
     } else {
         0.0
     };
-    let _ = writeln!(out, "Transfer/sec: {:>10}", bytes(per_second));
+    let _ = writeln!(out, "Requests/sec: {:>10}", units::rate(sum.throughput));
+    let _ = writeln!(out, "Transfer/sec: {:>10}", units::bytes(transfer));
+    if report.config.model != Model::Open {
+        return;
+    }
+    let Some(target) = sum.target_rate else {
+        return;
+    };
+    let _ = write!(
+        out,
+        "Target rate:  {:>10}, sent {}/s, achieved {}/s",
+        units::rate(target),
+        units::rate(sum.sent_rate),
+        units::rate(sum.throughput)
+    );
+    if target > 0.0 {
+        let _ = write!(out, " ({:.1}% of target)", sum.throughput * 100.0 / target);
+    }
+    let _ = writeln!(out);
 }
 
+/// `429 2, 5xx 400`: the non-zero classes other than 2xx.
+fn non_2xx(s: &StatusCounts) -> String {
+    join_nonzero(&[
+        ("1xx", s.s1xx),
+        ("3xx", s.s3xx),
+        ("4xx", s.s4xx),
+        ("429", s.s429),
+        ("5xx", s.s5xx),
+    ])
+}
+
+fn transport_errors(sum: &Summary) -> String {
+    let e = &sum.errors;
+    join_nonzero(&[
+        ("connect", e.connect),
+        ("timeout", e.timeout),
+        ("io", e.io),
+        ("protocol", e.protocol),
+    ])
+}
+
+fn join_nonzero(items: &[(&str, u64)]) -> String {
+    items
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(name, n)| format!("{name} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// One line per phase, when there is more than one.
 fn phases(out: &mut String, report: &Report) {
     if report.phases.len() < 2 {
         return;
     }
-    let _ = writeln!(
-        out,
-        "\nPhases:\n  {:<16} {:<7} {:>13} {:>14} {:>9} {:>9} {:>10} {:>10}",
-        "name", "kind", "time s", "rate/s", "sent", "done", "p99", "errors"
-    );
+    let mut rows = vec![strings(&[
+        "Phase",
+        "Kind",
+        "Span",
+        "Rate (req/s)",
+        "Req/s",
+        "p50",
+        "p99",
+        "Errors",
+    ])];
     for p in &report.phases {
-        let rate = match (p.rate_from, p.rate_to) {
-            (Some(a), Some(b)) if (a - b).abs() > f64::EPSILON => format!("{a:.0}→{b:.0}"),
-            (Some(a), _) => format!("{a:.0}"),
-            _ => "-".to_owned(),
-        };
-        let p99 = p
-            .latency
-            .corrected
-            .percentiles
-            .iter()
-            .find(|x| x.percentile == 99.0)
-            .map_or_else(|| "-".to_owned(), |x| duration(x.ms));
-        let _ = writeln!(
-            out,
-            "  {:<16} {:<7} {:>13} {:>14} {:>9} {:>9} {:>10} {:>9.2}%",
-            p.name,
-            p.kind,
-            format!("{:.1}–{:.1}", p.start_s, p.end_s),
-            rate,
-            p.summary.sent,
-            p.summary.completed,
-            p99,
-            p.summary.error_rate * 100.0
-        );
+        let lat = &p.latency.corrected;
+        rows.push(vec![
+            clean(&p.name),
+            clean(&p.kind),
+            format!("{}-{}", units::secs(p.start_s), units::secs(p.end_s)),
+            units::phase_rate(p.rate_from, p.rate_to),
+            units::rate(p.summary.throughput),
+            units::latency_opt(units::percentile(lat, 50.0)),
+            units::latency_opt(units::percentile(lat, 99.0)),
+            units::percent(p.summary.error_rate),
+        ]);
     }
+    let _ = writeln!(out, "\nPhases:");
+    table(out, "  ", &rows, &[3, 4, 5, 6, 7]);
 }
 
+/// Scenario actions with their due and fired times.
 fn actions(out: &mut String, report: &Report) {
     if report.actions.is_empty() {
         return;
     }
-    let _ = writeln!(out, "\nActions:");
+    let mut rows = vec![strings(&[
+        "Action", "Kind", "Due", "Fired", "Took", "Result", "Detail",
+    ])];
     for a in &report.actions {
-        let _ = writeln!(
-            out,
-            "  {:>7.3}s  {:<24} {:<7} {} in {:.0} ms: {}",
-            a.fired_at_s,
-            a.name,
-            a.kind,
-            if a.ok { "ok" } else { "FAILED" },
-            a.duration_ms,
-            a.detail.lines().next().unwrap_or("")
-        );
+        rows.push(vec![
+            clean(&a.name),
+            clean(&a.kind),
+            units::at(a.at_s),
+            units::at(a.fired_at_s),
+            units::latency(a.duration_ms),
+            if a.ok { "ok" } else { "FAILED" }.to_owned(),
+            truncate(&clean(&a.detail), DETAIL_MAX),
+        ]);
     }
-    for r in &report.recoveries {
-        let after = match r.recovered_after_s {
-            Some(s) => format!("back to normal after {s:.1} s"),
-            None => "NOT back to normal by the end of its window".to_owned(),
-        };
-        let _ = writeln!(
-            out,
-            "  recovery from {:?} (at {:.1} s): {after}; error rate before {:.2}%, peak {:.2}%",
-            r.action,
-            r.at_s,
-            r.baseline_error_rate * 100.0,
-            r.peak_error_rate * 100.0
-        );
-    }
+    let _ = writeln!(out, "\nActions:");
+    table(out, "  ", &rows, &[2, 3, 4]);
 }
 
+/// Time to recover after each failure action.
+fn recoveries(out: &mut String, report: &Report) {
+    if report.recoveries.is_empty() {
+        return;
+    }
+    let mut rows = vec![strings(&[
+        "After",
+        "At",
+        "Baseline errors",
+        "Peak errors",
+        "Recovered after",
+    ])];
+    for r in &report.recoveries {
+        rows.push(vec![
+            clean(&r.action),
+            units::at(r.at_s),
+            units::percent(r.baseline_error_rate),
+            units::percent(r.peak_error_rate),
+            r.recovered_after_s
+                .map_or_else(|| "not recovered".to_owned(), units::secs),
+        ]);
+    }
+    let _ = writeln!(out, "\nRecoveries:");
+    table(out, "  ", &rows, &[1, 2, 3]);
+}
+
+/// Every assertion with PASS or FAIL and the measured value.
 fn assertions(out: &mut String, report: &Report) {
     if report.assertions.is_empty() {
         return;
     }
-    let _ = writeln!(out, "\nAssertions:");
-    for a in &report.assertions {
-        let _ = writeln!(
-            out,
-            "  {}  {:<10} {:<24} measured {}",
-            if a.passed { "PASS" } else { "FAIL" },
-            a.scope,
-            a.expr,
-            a.actual
-        );
+    let failed = report.assertions.iter().filter(|a| !a.passed).count();
+    let passed = report.assertions.len() - failed;
+    let _ = writeln!(out, "\nAssertions: {passed} passed, {failed} failed");
+    let rows: Vec<Vec<String>> = report
+        .assertions
+        .iter()
+        .map(|a| {
+            vec![
+                if a.passed { "PASS" } else { "FAIL" }.to_owned(),
+                clean(&a.scope),
+                clean(&a.expr),
+                format!("(actual {})", clean(&a.actual)),
+            ]
+        })
+        .collect();
+    table(out, "  ", &rows, &[]);
+}
+
+fn strings(cells: &[&str]) -> Vec<String> {
+    cells.iter().map(|&c| c.to_owned()).collect()
+}
+
+/// Rows as aligned columns (two spaces apart); columns listed in `right` are right-aligned.
+/// The last column is not padded, so lines carry no trailing spaces.
+fn table(out: &mut String, indent: &str, rows: &[Vec<String>], right: &[usize]) {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    for row in rows {
+        let mut line = indent.to_owned();
+        for (c, cell) in row.iter().enumerate() {
+            let pad = widths
+                .get(c)
+                .copied()
+                .unwrap_or(0)
+                .saturating_sub(cell.chars().count());
+            let last = c + 1 == row.len();
+            if c > 0 {
+                line.push_str("  ");
+            }
+            if right.contains(&c) {
+                line.push_str(&" ".repeat(pad));
+                line.push_str(cell);
+            } else {
+                line.push_str(cell);
+                if !last {
+                    line.push_str(&" ".repeat(pad));
+                }
+            }
+        }
+        let _ = writeln!(out, "{}", line.trim_end());
     }
+}
+
+/// Text from the report made safe for a terminal: control characters become spaces.
+fn clean(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// At most `max` characters, with `...` when cut.
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_owned();
+    }
+    let mut cut: String = s.chars().take(max.saturating_sub(3)).collect();
+    cut.push_str("...");
+    cut
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::fixture;
 
     #[test]
-    fn durations_pick_their_unit() {
-        assert_eq!(duration(0.105), "105.00us");
-        assert_eq!(duration(12.5), "12.50ms");
-        assert_eq!(duration(1500.0), "1.50s");
-        assert_eq!(bytes(2048.0), "2.00KB");
-        assert_eq!(bytes(10.0), "10.00B");
+    fn open_report_has_the_key_figures() {
+        let text = render_text(&fixture::open());
+        for expected in [
+            "Scenario: a region dies under load",
+            "Running 10s test @ 2 targets",
+            "http://127.0.0.1:8080/b?x=1&y=2",
+            "2 threads and 64 connections",
+            "Latency Distribution (HdrHistogram - Recorded Latency)",
+            "corrected  uncorrected",
+            " 99.900%",
+            "Detailed Percentile spectrum",
+            "1/(1-Percentile)",
+            "#[Mean    =",
+            "#[Max     =",
+            "Non-2xx responses: 429 20, 5xx 400",
+            "Transport errors: timeout 6",
+            "Requests/sec:",
+            "Transfer/sec:",
+            "Target rate:",
+            "warm-up",
+            "100 -> 500",
+            "us-east origins fail",
+            "6.002s",
+            "Recoveries:",
+            "1.80s",
+            "Assertions: 2 passed, 1 failed",
+            "FAIL  run",
+            "(actual 10.68%)",
+        ] {
+            assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn spectrum_lines_follow_wrk2() {
+        let report = fixture::open();
+        let text = render_text(&report);
+        let last = report.latency.corrected.spectrum.last().copied();
+        let last = last.expect("the fixture has a spectrum");
+        assert!(text.contains(&format!("{:12.3} {:12.6}", last.ms, 1.0)));
+        assert!(text.lines().any(|l| l.ends_with("inf")));
+        let counts = report.latency.corrected.count;
+        assert!(text.contains(&format!("Total count    = {counts:12}]")));
+    }
+
+    #[test]
+    fn closed_report_has_no_rate_or_uncorrected_column() {
+        let text = render_text(&fixture::closed());
+        assert!(text.contains("Running 10s test @ http://127.0.0.1:8080/\n"));
+        assert!(text.contains("closed model"));
+        assert!(!text.contains("uncorrected"));
+        assert!(!text.contains("Target rate"));
+        assert!(!text.contains("Phases:"), "a single phase is not tabled");
+        assert!(!text.contains("Non-2xx"));
+    }
+
+    #[test]
+    fn empty_report_renders() {
+        let text = render_text(&fixture::empty());
+        assert!(text.contains("0 requests in 0.00s, 0.00B read"));
+        assert!(text.contains("(no responses recorded)"));
+        assert!(text.contains(" 50.000%            -"));
+    }
+
+    #[test]
+    fn huge_and_missing_values_render() {
+        let mut report = fixture::open();
+        report.summary.bytes_received = u64::MAX;
+        report.summary.throughput = f64::MAX;
+        report.summary.target_rate = Some(f64::NAN);
+        report.latency.corrected.mean_ms = f64::INFINITY;
+        report.latency.corrected.percentiles[0].ms = 1e300;
+        report.timeline[0].completed = u64::MAX;
+        report.phases[0].rate_to = None;
+        report.recoveries[0].recovered_after_s = None;
+        let text = render_text(&report);
+        assert!(text.contains("Requests/sec:   1.80e308"));
+        assert!(text.contains("16.00EB"), "{text}");
+        assert!(text.contains(" 50.000%    2.78e293h"));
+        assert!(text.contains("not recovered"));
+    }
+
+    #[test]
+    fn control_characters_are_removed() {
+        let mut report = fixture::open();
+        report.actions[0].name = "bad\x1b[31mname\n".to_owned();
+        let text = render_text(&report);
+        assert!(!text.contains('\x1b'));
+        assert!(text.contains("bad [31mname"));
+    }
+
+    #[test]
+    fn lines_have_no_trailing_spaces() {
+        let text = render_text(&fixture::open());
+        assert!(text.lines().all(|l| !l.ends_with(' ')), "{text}");
+    }
+
+    #[test]
+    fn quantile_is_interpolated_between_points() {
+        let points = [(1.0, 0.0), (3.0, 0.5), (5.0, 1.0)].map(|(ms, quantile)| SpectrumPoint {
+            ms,
+            quantile,
+            total_count: 0,
+        });
+        assert_eq!(quantile_at(&points, 0.5), 0.0);
+        assert_eq!(quantile_at(&points, 2.0), 0.25);
+        assert_eq!(quantile_at(&points, 9.0), 1.0);
+        assert_eq!(within_stdev(&points, 3.0, 1.0), Some(0.5));
     }
 }
