@@ -1,5 +1,5 @@
-//! Client connections: HTTP/1.1 keep-alive (one request at a time) and HTTP/2 with prior
-//! knowledge (many streams on one connection), on hyper's connection-level client.
+//! HTTP/2 client connections with prior knowledge (many streams on one connection), on hyper's
+//! connection-level client. HTTP/1.1 uses the leaner client in `h1`.
 //!
 //! A connection that fails is dropped and the next request opens a new one, so a server that
 //! closes connections or a restart of the target costs requests, not the run.
@@ -11,7 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::Request;
 use http_body_util::{BodyExt, Full};
-use hyper::client::conn::{http1, http2};
+use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
 
@@ -31,23 +31,16 @@ async fn connect_tcp(addr: SocketAddr) -> Result<TcpStream, FailureKind> {
     Ok(stream)
 }
 
-/// Builds the request for a target (HTTP/1.1 uses the path as request target, HTTP/2 the full
-/// URI, from which hyper takes `:authority`).
-fn build_request(target: &Target, http2: bool) -> Request<Body> {
+/// Builds the request for a target (with the full URI, from which hyper takes `:authority`).
+fn build_request(target: &Target) -> Request<Body> {
     let mut request = Request::new(Full::new(target.body.clone()));
     *request.method_mut() = target.method.clone();
-    *request.uri_mut() = if http2 {
-        target.uri.clone()
-    } else {
-        target.path.clone()
-    };
+    *request.uri_mut() = target.uri.clone();
     *request.headers_mut() = target.headers.clone();
-    if http2 {
-        // HTTP/2 carries the host as :authority; a `host` header as well is a protocol error
-        // for strict servers.
-        request.headers_mut().remove(http::header::HOST);
-        *request.version_mut() = http::Version::HTTP_2;
-    }
+    // HTTP/2 carries the host as :authority; a `host` header as well is a protocol error for
+    // strict servers.
+    request.headers_mut().remove(http::header::HOST);
+    *request.version_mut() = http::Version::HTTP_2;
     request
 }
 
@@ -61,7 +54,7 @@ fn classify(err: &hyper::Error) -> FailureKind {
     }
 }
 
-/// Reads the whole body, returning the bytes a response took on the wire as HTTP/1.1 frames it
+/// Reads the whole body, returning the bytes the response would take on the wire as HTTP/1.1
 /// (status line, headers, body; chunk framing not counted).
 async fn read_response(response: http::Response<hyper::body::Incoming>) -> Outcome {
     let status = response.status().as_u16();
@@ -84,67 +77,6 @@ async fn read_response(response: http::Response<hyper::body::Incoming>) -> Outco
         status,
         bytes: bytes as u64,
     }
-}
-
-/// One HTTP/1.1 keep-alive connection to one address, reopened when it breaks.
-pub struct Http1Conn {
-    addr: SocketAddr,
-    sender: Option<http1::SendRequest<Body>>,
-}
-
-impl Http1Conn {
-    pub fn new(addr: SocketAddr) -> Self {
-        Http1Conn { addr, sender: None }
-    }
-
-    /// Opens the connection ahead of the first request (failures are left for that request).
-    pub async fn warm(&mut self, timeout: Duration) {
-        if let Ok(Ok(sender)) = tokio::time::timeout(timeout, open_http1(self.addr)).await {
-            self.sender = Some(sender);
-        }
-    }
-
-    /// Sends one request and reads the whole response within `timeout`.
-    pub async fn send(&mut self, target: &Target, timeout: Duration) -> Outcome {
-        let outcome = match tokio::time::timeout(timeout, self.exchange(target)).await {
-            Ok(outcome) => outcome,
-            Err(_) => Outcome::Failed(FailureKind::Timeout),
-        };
-        if matches!(outcome, Outcome::Failed(_)) {
-            // The connection is in an unknown state (a response may still be on its way).
-            self.sender = None;
-        }
-        outcome
-    }
-
-    async fn exchange(&mut self, target: &Target) -> Outcome {
-        let mut sender = match self.sender.take() {
-            Some(sender) if !sender.is_closed() => sender,
-            _ => match open_http1(self.addr).await {
-                Ok(sender) => sender,
-                Err(kind) => return Outcome::Failed(kind),
-            },
-        };
-        if let Err(err) = sender.ready().await {
-            return Outcome::Failed(classify(&err));
-        }
-        let outcome = match sender.send_request(build_request(target, false)).await {
-            Ok(response) => read_response(response).await,
-            Err(err) => Outcome::Failed(classify(&err)),
-        };
-        self.sender = Some(sender);
-        outcome
-    }
-}
-
-async fn open_http1(addr: SocketAddr) -> Result<http1::SendRequest<Body>, FailureKind> {
-    let stream = connect_tcp(addr).await?;
-    let (sender, connection) = http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|_| FailureKind::Connect)?;
-    // The connection task ends when the sender is dropped or the server closes.
-    tokio::task::spawn_local(connection);
-    Ok(sender)
 }
 
 /// One HTTP/2 connection shared by several streams (each a virtual user), reopened by the first
@@ -184,7 +116,7 @@ impl Http2Conn {
             Ok(sender) => sender,
             Err(kind) => return Outcome::Failed(kind),
         };
-        let outcome = match sender.send_request(build_request(target, true)).await {
+        let outcome = match sender.send_request(build_request(target)).await {
             Ok(response) => read_response(response).await,
             Err(err) => Outcome::Failed(classify(&err)),
         };

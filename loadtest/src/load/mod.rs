@@ -7,6 +7,7 @@
 //! progress counters. The run starts when every worker has opened its connections.
 
 pub mod conn;
+mod h1;
 pub mod record;
 pub mod schedule;
 pub mod target;

@@ -24,11 +24,11 @@ pub struct Target {
     pub addr_index: usize,
     /// `scheme://authority/path?query`, used as is for HTTP/2.
     pub uri: Uri,
-    /// Path and query, the request target for HTTP/1.1.
-    pub path: Uri,
     /// The given headers plus `host` (HTTP/1.1) when not given.
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// The whole HTTP/1.1 request, serialized once.
+    pub http1_request: Bytes,
 }
 
 /// What a target is made of before it is checked.
@@ -96,14 +96,20 @@ impl Target {
                 .map_err(|_| format!("{url}: invalid host"))?;
             headers.insert(HOST, host);
         }
+        let http1_request = Bytes::from(super::h1::serialize(
+            &method,
+            &path.to_string(),
+            &headers,
+            &spec.body,
+        ));
         Ok(Target {
+            http1_request,
             url: url.clone(),
             weight: spec.weight,
             method,
             addr,
             addr_index: 0,
             uri,
-            path,
             headers,
             body: Bytes::from(spec.body.clone()),
         })
@@ -186,7 +192,7 @@ mod tests {
     fn parses_a_loopback_url() {
         let t = Target::new(&spec("http://127.0.0.1:8080/a/b?c=1")).unwrap();
         assert_eq!(t.addr, "127.0.0.1:8080".parse().unwrap());
-        assert_eq!(t.path, "/a/b?c=1");
+        assert!(t.http1_request.starts_with(b"GET /a/b?c=1 HTTP/1.1\r\n"));
         assert_eq!(t.uri, "http://127.0.0.1:8080/a/b?c=1");
         assert_eq!(t.headers[HOST], "127.0.0.1:8080");
     }
@@ -195,7 +201,10 @@ mod tests {
     fn default_path_and_port() {
         let t = Target::new(&spec("http://localhost")).unwrap();
         assert_eq!(t.addr.port(), 80);
-        assert_eq!(t.path, "/");
+        assert!(
+            t.http1_request
+                .starts_with(b"GET / HTTP/1.1\r\nhost: localhost\r\n")
+        );
     }
 
     #[test]

@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::{oneshot, watch};
 use tokio::task::LocalSet;
 
-use super::conn::{Http1Conn, Http2Conn};
+use super::conn::Http2Conn;
+use super::h1::Http1Conn;
 use super::record::{FailureKind, Finished, Outcome, Recorder};
 use super::{Live, Pacing, Plan};
 
@@ -120,7 +121,12 @@ impl Connections {
     async fn send(&mut self, plan: &Plan, target: usize) -> Outcome {
         let target = &plan.targets[target];
         match self {
-            Connections::Http1(conns) => conns[target.addr_index].send(target, plan.timeout).await,
+            Connections::Http1(conns) => {
+                let head_only = target.method == http::Method::HEAD;
+                conns[target.addr_index]
+                    .send(&target.http1_request, head_only, plan.timeout)
+                    .await
+            }
             Connections::Http2(conns) => conns[target.addr_index].send(target, plan.timeout).await,
         }
     }
