@@ -3,171 +3,25 @@
 //! gateway with this config, send, assert.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// A free loopback port (bound, then released for the process under test to take).
-pub fn free_addr() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    listener.local_addr().expect("local addr")
-}
-
-/// The `weir-loadtest` binary, built beside the test binaries (`cargo build --workspace`).
-fn loadtest_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("test exe path");
-    // target/<profile>/deps/<test> → target/<profile>/weir-loadtest
-    let bin = exe
-        .parent()
-        .and_then(Path::parent)
-        .map(|dir| dir.join("weir-loadtest"))
-        .expect("target dir");
-    assert!(
-        bin.exists(),
-        "{} is missing: build it first with `cargo build --workspace --bins` (scripts/test.sh does)",
-        bin.display()
-    );
-    bin
-}
-
-/// One `weir-loadtest origin` process serving one listener per name, all in one region.
-pub struct Origins {
-    child: Option<Child>,
-    pub region: String,
-    listeners: Vec<(String, SocketAddr)>,
-}
-
-impl Origins {
-    /// Start one process serving `names`, each on a port the origin picks itself (port 0), so
-    /// parallel tests never race for a port.
-    pub fn start(region: &str, names: &[&str]) -> Origins {
-        let mut cmd = Command::new(loadtest_bin());
-        cmd.args(["origin", "--region", region]);
-        for name in names {
-            cmd.args(["--listen", "127.0.0.1:0", "--name", name]);
-        }
-        let mut child = cmd
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn weir-loadtest origin");
-        // Each listener announces itself: "origin NAME (REGION) listening on ADDR".
-        let stderr = child.stderr.take().expect("origin stderr");
-        let mut lines = BufReader::new(stderr).lines();
-        let mut listeners = Vec::new();
-        while listeners.len() < names.len() {
-            let line = lines
-                .next()
-                .unwrap_or_else(|| panic!("origin exited before listening on all of {names:?}"))
-                .expect("read origin stderr");
-            if let Some((head, addr)) = line.split_once(" listening on ") {
-                let name = head
-                    .trim_start_matches("origin ")
-                    .split(' ')
-                    .next()
-                    .unwrap_or("");
-                let addr: SocketAddr = addr.trim().parse().expect("origin address");
-                listeners.push((name.to_string(), addr));
-            }
-        }
-        // Keep draining stderr so the origin never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Origins {
-            child: Some(child),
-            region: region.to_string(),
-            listeners,
-        }
-    }
-
-    pub fn addr(&self, name: &str) -> SocketAddr {
-        self.listeners
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, a)| *a)
-            .unwrap_or_else(|| panic!("no origin named {name}"))
-    }
-
-    /// The addresses as a TOML array body: `"127.0.0.1:1", "127.0.0.1:2"`.
-    pub fn endpoints_toml(&self) -> String {
-        self.listeners
-            .iter()
-            .map(|(_, a)| format!("\"{a}\""))
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-
-    /// SIGKILL the process, as a crashed region would look.
-    pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// Set a fault on one listener, e.g. `{"status":503}` or `{"delay_ms":100}`.
-    pub fn set_fault(&self, name: &str, fault_json: &str) {
-        let url = format!("http://{}/_origin/fault", self.addr(name));
-        let resp = agent()
-            .post(&url)
-            .header("content-type", "application/json")
-            .send(fault_json)
-            .expect("set fault");
-        assert_eq!(resp.status(), 200, "setting fault on {name}");
-    }
-
-    pub fn clear_fault(&self, name: &str) {
-        let url = format!("http://{}/_origin/fault", self.addr(name));
-        let resp = agent().delete(&url).call().expect("clear fault");
-        assert!(resp.status().is_success(), "clearing fault on {name}");
-    }
-}
-
-impl Drop for Origins {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
+// Each test binary uses its own subset.
+#[allow(unused_imports)]
+pub use weir_testkit::{Origins, Resp, agent, free_addr, loopback};
+use weir_testkit::{Process, retry_port_races};
 
 /// A running `weir-gateway` process with its own config file and logs in a temp dir.
 pub struct Gateway {
-    child: Option<Child>,
+    process: Process,
     pub proxy: SocketAddr,
     pub admin: SocketAddr,
     pub config_path: PathBuf,
     dir: tempfile::TempDir,
     agent: ureq::Agent,
-}
-
-/// An answer from the gateway.
-#[derive(Debug)]
-pub struct Resp {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: String,
-}
-
-impl Resp {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// The name of the origin that answered (`x-weir-origin`).
-    pub fn origin(&self) -> &str {
-        self.header("x-weir-origin").unwrap_or("")
-    }
-}
-
-pub fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(15)))
-        .build()
-        .into()
 }
 
 impl Gateway {
@@ -180,67 +34,38 @@ impl Gateway {
     pub fn start_with_args(body: &str, extra_args: &[&str]) -> Gateway {
         // The listen ports are picked free but taken later; another test can win the race, so
         // try again with new ports when the gateway says so.
-        for _ in 0..3 {
-            match Self::try_start(body, extra_args) {
-                Ok(gateway) => return gateway,
-                Err(logs) if logs.contains("cannot listen on") => continue,
-                Err(logs) => panic!("gateway did not start:\n{logs}"),
-            }
-        }
-        panic!("gateway could not get free ports in three tries");
+        retry_port_races("gateway", |_| Self::try_start(body, extra_args))
     }
 
     fn try_start(body: &str, extra_args: &[&str]) -> Result<Gateway, String> {
         let dir = tempfile::tempdir().expect("temp dir");
-        let proxy = free_addr();
-        let admin = free_addr();
         let config_path = dir.path().join("gateway.toml");
         let mut gateway = Gateway {
-            child: None,
-            proxy,
-            admin,
+            process: Process::new("gateway", dir.path(), "gateway"),
+            proxy: free_addr(),
+            admin: free_addr(),
             config_path,
             agent: agent(),
             dir,
         };
         gateway.write_config(body);
-        let stdout =
+        let access_log =
             std::fs::File::create(gateway.dir.path().join("access.log")).expect("log file");
-        let stderr =
-            std::fs::File::create(gateway.dir.path().join("gateway.log")).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_weir-gateway"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_weir-gateway"));
+        command
             .arg("--config")
             .arg(&gateway.config_path)
             .args(["--threads", "2", "--watch-interval", "100ms"])
             .args(extra_args)
-            .stdout(stdout)
-            .stderr(stderr)
-            .spawn()
-            .expect("spawn weir-gateway");
-        gateway.child = Some(child);
-        gateway.wait_ready()?;
+            .stdout(access_log);
+        let (agent, readyz) = (
+            gateway.agent.clone(),
+            format!("http://{}/readyz", gateway.admin),
+        );
+        gateway.process.spawn(command, || {
+            agent.get(&readyz).call().is_ok_and(|r| r.status() == 200)
+        })?;
         Ok(gateway)
-    }
-
-    fn wait_ready(&mut self) -> Result<(), String> {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
-                return Err(format!("gateway exited with {status}:\n{}", self.logs()));
-            }
-            let url = format!("http://{}/readyz", self.admin);
-            if let Ok(resp) = self.agent.get(&url).call()
-                && resp.status() == 200
-            {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        Err(format!("gateway not ready within 20 s:\n{}", self.logs()))
     }
 
     /// The whole config text for `body`, with this gateway's listeners.
@@ -273,12 +98,7 @@ impl Gateway {
     }
 
     pub fn sighup(&self) {
-        let pid = self.child.as_ref().expect("running").id();
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid as i32),
-            nix::sys::signal::Signal::SIGHUP,
-        )
-        .expect("send SIGHUP");
+        self.process.signal(nix::sys::signal::Signal::SIGHUP);
     }
 
     pub fn get(&self, path: &str) -> Resp {
@@ -317,18 +137,12 @@ impl Gateway {
 
     /// Sum of every sample of `name` whose labels include all of `labels` (`key="value"`).
     pub fn metric(&self, name: &str, labels: &[&str]) -> f64 {
-        let text = self.admin_get("/metrics").body;
-        text.lines()
-            .filter(|l| !l.starts_with('#'))
-            .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
-            .filter(|l| labels.iter().all(|want| l.contains(want)))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
+        weir_testkit::metric_sum(&self.admin_get("/metrics").body, name, labels)
     }
 
     /// Operational log (stderr).
     pub fn logs(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("gateway.log")).unwrap_or_default()
+        self.process.logs()
     }
 
     /// Access log lines parsed as JSON.
@@ -340,27 +154,9 @@ impl Gateway {
             .collect()
     }
 
-    /// Poll `cond` every 50 ms for up to `within`; true as soon as it holds.
-    pub fn eventually(&self, within: Duration, mut cond: impl FnMut() -> bool) -> bool {
-        let deadline = Instant::now() + within;
-        loop {
-            if cond() {
-                return true;
-            }
-            if Instant::now() >= deadline {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+    /// Poll `cond` for up to `within`; true as soon as it holds.
+    pub fn eventually(&self, within: Duration, cond: impl FnMut() -> bool) -> bool {
+        weir_testkit::eventually(within, cond)
     }
 }
 
@@ -482,11 +278,6 @@ fn dechunk(mut body: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
-/// `127.0.0.<last_octet>`: another client address on loopback.
-pub fn loopback(last_octet: u8) -> std::net::IpAddr {
-    std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, last_octet))
-}
-
 /// Call `send` on a fixed schedule, `rate` times a second for `duration` (open loop: a slow
 /// answer delays the next call, but the schedule catches up). Returns the time from the first
 /// call to the last.
@@ -507,46 +298,6 @@ pub fn paced(rate: f64, duration: Duration, mut send: impl FnMut()) -> Duration 
     last - start
 }
 
-/// What one origin listener says it served (`GET /_origin/stats`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct OriginStats {
-    /// Every non-`/_origin` request, `/healthz` included.
-    pub requests: u64,
-    /// Of which health checks.
-    pub healthz: u64,
-}
-
-impl Origins {
-    /// The listener names, in the order given to `start`.
-    pub fn names(&self) -> Vec<String> {
-        self.listeners.iter().map(|(n, _)| n.clone()).collect()
-    }
-
-    pub fn stats(&self, name: &str) -> OriginStats {
-        let url = format!("http://{}/_origin/stats", self.addr(name));
-        let mut resp = agent().get(&url).call().expect("origin stats");
-        assert_eq!(resp.status(), 200, "stats of {name}");
-        let doc: serde_json::Value =
-            serde_json::from_str(&resp.body_mut().read_to_string().expect("stats body"))
-                .expect("stats are JSON");
-        OriginStats {
-            requests: doc["requests"].as_u64().expect("requests"),
-            healthz: doc["healthz"].as_u64().expect("healthz"),
-        }
-    }
-
-    /// Requests this listener served, health checks left out: the attempts the gateway sent it.
-    pub fn served(&self, name: &str) -> u64 {
-        let stats = self.stats(name);
-        stats.requests - stats.healthz
-    }
-
-    /// `served` summed over every listener of this process.
-    pub fn served_total(&self) -> u64 {
-        self.listeners.iter().map(|(n, _)| self.served(n)).sum()
-    }
-}
-
 /// Send one request to the gateway's proxy listener through `agent` (a client with its own
 /// connections, for tests that need many concurrent clients).
 pub fn request_via(
@@ -556,30 +307,13 @@ pub fn request_via(
     path: &str,
     headers: &[(&str, &str)],
 ) -> Result<Resp, ureq::Error> {
-    let url = format!("http://{proxy}{path}");
-    let mut builder = ureq::http::Request::builder().method(method).uri(&url);
-    for (k, v) in headers {
-        builder = builder.header(*k, *v);
-    }
-    let request = builder.body(()).expect("request");
-    let mut resp = agent.run(request)?;
-    let status = resp.status().as_u16();
-    let headers = resp
-        .headers()
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.to_string(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
-    let body = resp.body_mut().read_to_string()?;
-    Ok(Resp {
-        status,
+    weir_testkit::send(
+        agent,
+        method,
+        &format!("http://{proxy}{path}"),
         headers,
-        body,
-    })
+        None,
+    )
 }
 
 impl Gateway {
