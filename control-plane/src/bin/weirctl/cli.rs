@@ -14,15 +14,16 @@ pub const DEFAULT_URL: &str = "http://127.0.0.1:7700";
 
 const AFTER_HELP: &str = "\
 Environment:
-  WEIR_URL    the control plane's URL (default http://127.0.0.1:7700); --url overrides it
-  WEIR_TOKEN  the API token; --token overrides it
+  WEIR_URL      the control plane's URL (default http://127.0.0.1:7700); --url overrides it
+  WEIR_TOKEN    the API token; --token overrides it
+  WEIR_CA_FILE  the CA (PEM) of an https:// control plane with its own; --ca-file overrides it
 
 Exit codes:
   0  done
   1  the control plane refused (invalid config, conflict, not found)
   2  usage error
   3  not authorised (401: the token was refused; 403: it lacks the role)
-  4  cannot reach the control plane, or it failed (5xx, timeout)
+  4  cannot reach or trust the control plane, or it failed (5xx, timeout)
 
 Examples:
   weirctl status
@@ -54,6 +55,16 @@ pub struct Cli {
         help_heading = "Global options"
     )]
     pub token: Option<String>,
+
+    /// PEM file of the CA that signed an https:// control plane's certificate, trusted instead of
+    /// the public roots [env: WEIR_CA_FILE]
+    #[arg(
+        long,
+        global = true,
+        value_name = "PEM",
+        help_heading = "Global options"
+    )]
+    pub ca_file: Option<PathBuf>,
 
     /// Print the control plane's JSON answers (pretty) instead of text, for scripts
     #[arg(long, global = true, help_heading = "Global options")]
@@ -221,6 +232,47 @@ impl Settings {
             },
             token: Token::new(token.to_string()),
         })
+    }
+}
+
+/// The CA file to trust for an https:// control plane, and where it was named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaFile {
+    pub path: PathBuf,
+    pub from: Source,
+}
+
+impl CaFile {
+    /// `--ca-file` over `WEIR_CA_FILE`; none when neither is set. Naming one for an http://
+    /// control plane is a usage error: it would silently do nothing.
+    pub fn resolve(
+        flag: Option<PathBuf>,
+        endpoint: &Endpoint,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<CaFile>, Failure> {
+        let from_env = env("WEIR_CA_FILE").filter(|v| !v.trim().is_empty());
+        let ca_file = match (flag, from_env) {
+            (Some(path), _) => CaFile {
+                path,
+                from: Source::Flag("--ca-file"),
+            },
+            (None, Some(path)) => CaFile {
+                path: PathBuf::from(path.trim()),
+                from: Source::Env("WEIR_CA_FILE"),
+            },
+            (None, None) => return Ok(None),
+        };
+        if !endpoint.url.starts_with("https://") {
+            return Err(Failure::Usage(format!(
+                "a CA file ({}, from {}) is only for an https:// control plane, and the URL {} \
+                 (from {}) is http://; drop the CA file or use the https:// URL",
+                ca_file.path.display(),
+                ca_file.from,
+                endpoint.url,
+                endpoint.url_from
+            )));
+        }
+        Ok(Some(ca_file))
     }
 }
 
@@ -516,5 +568,38 @@ mod tests {
         // Surrounding whitespace (a pasted newline) is forgiven.
         let settings = Settings::resolve(None, Some("weir_abc\n".into()), env(&[])).unwrap();
         assert_eq!(settings.token, Token::new("weir_abc".into()));
+    }
+
+    #[test]
+    fn ca_file_from_flag_over_env_and_only_for_https() {
+        let endpoint = |url: &str| Endpoint {
+            url: url.into(),
+            url_from: Source::Env("WEIR_URL"),
+            token_from: Source::Env("WEIR_TOKEN"),
+        };
+        let https = endpoint("https://cp:7700");
+        let vars = env(&[("WEIR_CA_FILE", "/etc/weir/ca.pem")]);
+        let from_env = CaFile::resolve(None, &https, &vars).unwrap().unwrap();
+        assert_eq!(from_env.path, PathBuf::from("/etc/weir/ca.pem"));
+        assert_eq!(from_env.from, Source::Env("WEIR_CA_FILE"));
+        let from_flag = CaFile::resolve(Some("ca.pem".into()), &https, &vars)
+            .unwrap()
+            .unwrap();
+        assert_eq!(from_flag.path, PathBuf::from("ca.pem"));
+        assert_eq!(from_flag.from, Source::Flag("--ca-file"));
+        assert_eq!(CaFile::resolve(None, &https, env(&[])).unwrap(), None);
+        assert_eq!(
+            CaFile::resolve(None, &https, env(&[("WEIR_CA_FILE", " ")])).unwrap(),
+            None,
+            "empty counts as unset"
+        );
+
+        let failure = CaFile::resolve(None, &endpoint("http://cp:7700"), &vars).unwrap_err();
+        assert_eq!(failure.exit_code(), exit::USAGE);
+        let message = failure.to_string();
+        assert!(
+            message.contains("WEIR_CA_FILE") && message.contains("http://cp:7700"),
+            "{message}"
+        );
     }
 }

@@ -6,7 +6,9 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use serde_json::Value;
+use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig, parse_pem};
 
+use crate::cli::CaFile;
 use crate::error::{Failure, Problem, Source};
 
 /// How long to wait for a TCP connection.
@@ -222,11 +224,23 @@ pub struct HttpClient {
     agent: ureq::Agent,
     endpoint: Endpoint,
     token: Token,
+    ca_file: Option<CaFile>,
 }
 
 impl HttpClient {
-    pub fn new(endpoint: Endpoint, token: Token) -> HttpClient {
-        let agent = ureq::Agent::config_builder()
+    /// An https:// control plane is trusted through `ca_file` when given, else through the
+    /// public roots (Mozilla's, built in). A CA file that cannot be read is a usage error.
+    pub fn new(
+        endpoint: Endpoint,
+        token: Token,
+        ca_file: Option<&CaFile>,
+    ) -> Result<HttpClient, Failure> {
+        let mut config = ureq::Agent::config_builder();
+        if let Some(ca_file) = ca_file {
+            let roots = RootCerts::new_with_certs(&read_ca_file(ca_file)?);
+            config = config.tls_config(TlsConfig::builder().root_certs(roots).build());
+        }
+        let agent = config
             // 4xx/5xx carry problem+json worth reading.
             .http_status_as_error(false)
             .timeout_connect(Some(CONNECT_TIMEOUT))
@@ -237,14 +251,24 @@ impl HttpClient {
             .user_agent(concat!("weirctl/", env!("CARGO_PKG_VERSION")))
             .build()
             .new_agent();
-        HttpClient {
+        Ok(HttpClient {
             agent,
             endpoint,
             token,
-        }
+            ca_file: ca_file.cloned(),
+        })
     }
 
     fn unreachable(&self, request: &Request, url: &str, reason: String) -> Failure {
+        // rustls reports an untrusted or mismatched certificate as "invalid peer certificate".
+        if reason.contains("certificate") {
+            return Failure::Untrusted {
+                method: request.method.to_string(),
+                url: url.to_string(),
+                reason,
+                ca_file: self.ca_file.clone(),
+            };
+        }
         Failure::Unreachable {
             method: request.method.to_string(),
             url: url.to_string(),
@@ -282,13 +306,7 @@ impl Transport for HttpClient {
                 "cannot build a request for {url}: {e}; check the URL and the arguments"
             ))
         })?;
-        let mut response = sent.map_err(|e| match e {
-            ureq::Error::TlsRequired => Failure::NoTls {
-                method: request.method.to_string(),
-                url: url.clone(),
-            },
-            e => self.unreachable(request, &url, reason(&e)),
-        })?;
+        let mut response = sent.map_err(|e| self.unreachable(request, &url, reason(&e)))?;
         let status = response.status().as_u16();
         let body = response.body_mut().read_to_string().map_err(|e| {
             self.unreachable(request, &url, format!("reading the answer: {}", reason(&e)))
@@ -300,6 +318,32 @@ impl Transport for HttpClient {
             body,
         })
     }
+}
+
+/// The certificates in a PEM file; none, or a file that cannot be read, is a usage error.
+fn read_ca_file(ca_file: &CaFile) -> Result<Vec<Certificate<'static>>, Failure> {
+    let bad = |why: String| {
+        Failure::Usage(format!(
+            "the CA file {} (from {}) {why}",
+            ca_file.path.display(),
+            ca_file.from
+        ))
+    };
+    let pem = std::fs::read(&ca_file.path).map_err(|e| bad(format!("cannot be read: {e}")))?;
+    let mut certs = Vec::new();
+    for item in parse_pem(&pem) {
+        match item {
+            Ok(PemItem::Certificate(cert)) => certs.push(cert),
+            Ok(_) => {}
+            Err(e) => return Err(bad(format!("is not valid PEM: {e}"))),
+        }
+    }
+    if certs.is_empty() {
+        return Err(bad(
+            "has no PEM certificate (-----BEGIN CERTIFICATE-----)".into()
+        ));
+    }
+    Ok(certs)
 }
 
 /// Why a call got no answer, in words an operator can act on.
@@ -439,7 +483,9 @@ mod tests {
                 token_from: Source::Env("WEIR_TOKEN"),
             },
             Token::new("weir_s3cret".into()),
-        );
+            None,
+        )
+        .expect("a client without a CA file");
         let failure = client.call(&Request::get("/v1/gateways")).unwrap_err();
         assert_eq!(failure.exit_code(), 4);
         let message = failure.to_string();

@@ -6,6 +6,8 @@ use std::fmt;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::cli::CaFile;
+
 /// Exit codes (docs/control-plane.md#weirctl).
 pub mod exit {
     /// Done.
@@ -137,8 +139,13 @@ pub enum Failure {
         reason: String,
         url_from: Source,
     },
-    /// An `https://` URL, but this build has no TLS.
-    NoTls { method: String, url: String },
+    /// An https:// control plane whose certificate is not trusted.
+    Untrusted {
+        method: String,
+        url: String,
+        reason: String,
+        ca_file: Option<CaFile>,
+    },
     /// A 5xx.
     ServerFailed {
         method: String,
@@ -162,7 +169,7 @@ impl Failure {
             Failure::Refused { .. } => exit::REFUSED,
             Failure::NoToken | Failure::Unauthorised { .. } => exit::UNAUTHORISED,
             Failure::Unreachable { .. }
-            | Failure::NoTls { .. }
+            | Failure::Untrusted { .. }
             | Failure::ServerFailed { .. }
             | Failure::Unexpected { .. } => exit::UNAVAILABLE,
         }
@@ -263,12 +270,30 @@ impl fmt::Display for Failure {
                     from => write!(f, "(the URL is from {from})"),
                 }
             }
-            Failure::NoTls { method, url } => write!(
-                f,
-                "cannot reach the control plane ({method} {url}): this weirctl was built without \
-                 TLS support, so it cannot talk to an https:// control plane; use an http:// URL \
-                 or a weirctl built with TLS"
-            ),
+            Failure::Untrusted {
+                method,
+                url,
+                reason,
+                ca_file,
+            } => {
+                write!(
+                    f,
+                    "cannot trust the control plane ({method} {url}): {reason}; "
+                )?;
+                match ca_file {
+                    None => f.write_str(
+                        "if its certificate is signed by its own CA, pass that CA with --ca-file \
+                         (or WEIR_CA_FILE)",
+                    ),
+                    Some(ca) => write!(
+                        f,
+                        "the CA file {} (from {}) did not sign its certificate, or the \
+                         certificate does not name this host",
+                        ca.path.display(),
+                        ca.from
+                    ),
+                }
+            }
             Failure::ServerFailed {
                 method,
                 url,
@@ -455,12 +480,6 @@ mod tests {
             "the control plane failed (GET http://cp/v1/config: 502): <html>"
         );
         assert_eq!(Failure::Usage("x".into()).exit_code(), exit::USAGE);
-        let no_tls = Failure::NoTls {
-            method: "GET".into(),
-            url: "https://cp/v1/config".into(),
-        };
-        assert_eq!(no_tls.exit_code(), exit::UNAVAILABLE);
-        assert!(no_tls.to_string().contains("https://cp/v1/config"));
         let default_url = Failure::Unreachable {
             method: "GET".into(),
             url: "http://127.0.0.1:7700/v1/config".into(),

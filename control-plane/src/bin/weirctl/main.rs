@@ -14,7 +14,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Settings};
+use crate::cli::{CaFile, Cli, Settings};
 use crate::client::HttpClient;
 use crate::error::{Failure, exit};
 
@@ -38,8 +38,10 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<String, Failure> {
-    let settings = Settings::resolve(cli.url, cli.token, |name| std::env::var(name).ok())?;
-    let client = HttpClient::new(settings.endpoint, settings.token);
+    let env = |name: &str| std::env::var(name).ok();
+    let settings = Settings::resolve(cli.url, cli.token, env)?;
+    let ca_file = CaFile::resolve(cli.ca_file, &settings.endpoint, env)?;
+    let client = HttpClient::new(settings.endpoint, settings.token, ca_file.as_ref())?;
     commands::run(&cli.command, &client, cli.json, &mut io::stdin().lock())
 }
 
