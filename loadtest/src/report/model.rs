@@ -83,6 +83,17 @@ pub enum HttpVersion {
     Http2,
 }
 
+impl HttpVersion {
+    /// `--http2` (or a scenario's `http2 = true`) asks for h2c, else HTTP/1.1.
+    pub fn from_http2_flag(http2: bool) -> HttpVersion {
+        if http2 {
+            HttpVersion::Http2
+        } else {
+            HttpVersion::Http1
+        }
+    }
+}
+
 /// Totals over a span (the whole run or a phase).
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Summary {

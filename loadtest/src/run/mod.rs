@@ -142,11 +142,7 @@ fn plan(args: &RunArgs) -> Result<(Plan, RunInfo), String> {
         scenario: None,
         started_at_unix_ms: 0,
         targets: target_infos(&targets),
-        http: if args.http2 {
-            HttpVersion::Http2
-        } else {
-            HttpVersion::Http1
-        },
+        http: HttpVersion::from_http2_flag(args.http2),
         connections: args.connections,
         concurrency: args.connections.saturating_mul(args.streams),
         threads: args.threads,

@@ -110,11 +110,7 @@ pub fn job(scenario: Scenario, output: OutputArgs) -> Result<Job, String> {
         scenario: Some(scenario.name.clone()),
         started_at_unix_ms: 0,
         targets: target_infos(&targets),
-        http: if load.http2 {
-            HttpVersion::Http2
-        } else {
-            HttpVersion::Http1
-        },
+        http: HttpVersion::from_http2_flag(load.http2),
         connections: load.connections,
         concurrency: load.connections.saturating_mul(load.streams),
         threads: load.threads,
