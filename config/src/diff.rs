@@ -68,7 +68,22 @@ pub fn diff(old: &Config, new: &Config) -> Vec<String> {
         old.gateway.allow_fault_injection,
         new.gateway.allow_fault_injection,
     );
+    changes.duration(
+        "gateway.shutdown_grace",
+        old.gateway.shutdown_grace,
+        new.gateway.shutdown_grace,
+    );
     changes.value("listen.http", old.listen.http, new.listen.http);
+    changes.duration(
+        "listen.header_read_timeout",
+        old.listen.header_read_timeout,
+        new.listen.header_read_timeout,
+    );
+    changes.value(
+        "listen.max_header_bytes",
+        old.listen.max_header_bytes,
+        new.listen.max_header_bytes,
+    );
     changes.value("admin.listen", old.admin.listen, new.admin.listen);
     changes.value(
         "access_log.enabled",
@@ -79,6 +94,11 @@ pub fn diff(old: &Config, new: &Config) -> Vec<String> {
         "access_log.path",
         show_log_path(&old.access_log.path),
         show_log_path(&new.access_log.path),
+    );
+    changes.value(
+        "access_log.query",
+        old.access_log.query,
+        new.access_log.query,
     );
     match (&old.control_plane, &new.control_plane) {
         (Some(before), Some(after)) => changes.control_plane(before, after),
@@ -425,6 +445,11 @@ impl Changes {
                         &before.endpoints,
                         &after.endpoints,
                     );
+                    self.members(
+                        &format!("{pool_path}.drained"),
+                        &before.drained,
+                        &after.drained,
+                    );
                 }
                 None => self.push(format!("{pool_path}: removed")),
             }
@@ -498,6 +523,32 @@ impl Changes {
                         (None, None) => {}
                     }
                     self.list(&at("rate_limits"), &before.rate_limits, &after.rate_limits);
+                    let (old_rules, new_rules) = (&before.request, &after.request);
+                    self.value(
+                        &at("forward_raw_path"),
+                        old_rules.forward_raw_path,
+                        new_rules.forward_raw_path,
+                    );
+                    self.value(
+                        &at("encoded_slashes"),
+                        old_rules.encoded_slashes,
+                        new_rules.encoded_slashes,
+                    );
+                    self.value(
+                        &at("path_prefix_ignore_case"),
+                        old_rules.path_prefix_ignore_case,
+                        new_rules.path_prefix_ignore_case,
+                    );
+                    self.value(
+                        &at("max_body_size"),
+                        show_body_cap(old_rules.max_body_size),
+                        show_body_cap(new_rules.max_body_size),
+                    );
+                    self.value(
+                        &at("underscores_in_headers"),
+                        old_rules.underscores_in_headers,
+                        new_rules.underscores_in_headers,
+                    );
                 }
                 None => self.push(format!("{path}: removed")),
             }
@@ -518,6 +569,11 @@ fn show_duration(duration: Duration) -> String {
 fn show_list<T: Display>(items: &[T]) -> String {
     let items: Vec<String> = items.iter().map(ToString::to_string).collect();
     format!("[{}]", items.join(", "))
+}
+
+/// A route's `max_body_size`: bytes, or no cap.
+fn show_body_cap(cap: Option<u64>) -> String {
+    cap.map_or_else(|| "(none)".to_owned(), |bytes| bytes.to_string())
 }
 
 /// A route's `connect_timeout`: its own, or the upstream's when left out.

@@ -132,6 +132,14 @@ pub struct GatewaySettings {
     /// `gateway.allow_fault_injection`, default `true`: `false` makes this gateway refuse any
     /// config with a route's `fault` (keep game-day faults off production edges).
     pub allow_fault_injection: bool,
+    /// `gateway.shutdown_grace`, default 5 s: after SIGTERM, how long requests in flight may take
+    /// to finish before the process exits anyway.
+    pub shutdown_grace: Duration,
+}
+
+impl GatewaySettings {
+    pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+    pub const MAX_SHUTDOWN_GRACE: Duration = Duration::from_secs(300);
 }
 
 impl Default for GatewaySettings {
@@ -140,6 +148,7 @@ impl Default for GatewaySettings {
             id: None,
             region: None,
             allow_fault_injection: true,
+            shutdown_grace: Self::DEFAULT_SHUTDOWN_GRACE,
         }
     }
 }
@@ -148,6 +157,22 @@ impl Default for GatewaySettings {
 pub struct ListenSettings {
     /// `listen.http`, default `127.0.0.1:8080`.
     pub http: SocketAddr,
+    /// `listen.header_read_timeout`, default 10 s: the most a client may take to send a request's
+    /// header, from the connection's start (first request) or the header's first byte (later
+    /// requests on a kept-alive connection).
+    pub header_read_timeout: Duration,
+    /// `listen.max_header_bytes`, default 64 KiB: the most bytes a request line and header may
+    /// take.
+    pub max_header_bytes: u32,
+}
+
+impl ListenSettings {
+    pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+    pub const HEADER_READ_TIMEOUT_RANGE: (Duration, Duration) =
+        (Duration::from_millis(100), Duration::from_secs(300));
+    pub const DEFAULT_MAX_HEADER_BYTES: u32 = 64 * 1024;
+    /// Pingora itself refuses headers above 1 MiB.
+    pub const MAX_HEADER_BYTES_RANGE: (u32, u32) = (1024, 1024 * 1024);
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,6 +187,9 @@ pub struct AccessLogSettings {
     pub enabled: bool,
     /// `access_log.path`: `None` (the default, or the value `"stdout"`) writes to standard output.
     pub path: Option<std::path::PathBuf>,
+    /// `access_log.query`, default `true`: log the query string (`false` leaves it out, e.g. when
+    /// clients put tokens in it).
+    pub query: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -236,6 +264,9 @@ pub struct Pool {
     pub weight: u32,
     /// `endpoints`: at least one, `ip:port`, no duplicates within the pool.
     pub endpoints: Vec<SocketAddr>,
+    /// `drained`, default empty: endpoints of this pool that get no new requests (those in
+    /// flight finish; health checks go on). Each is one of `endpoints`, listed once.
+    pub drained: Vec<SocketAddr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -279,6 +310,48 @@ pub struct Route {
     /// `Config::rate_limits`, no duplicates, in the order written. A request must be admitted by
     /// all of them.
     pub rate_limits: Vec<String>,
+    /// What the gateway does to a request's path, headers and body on this route.
+    pub request: RequestRules,
+}
+
+/// A route's rules for the request itself (flat keys of the route table). Paths are always
+/// normalised for matching (see `docs/config.md`, *Paths*); these decide the rest.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RequestRules {
+    /// `forward_raw_path`, default `false`: send the origin the path as the client wrote it
+    /// instead of the normalised one (matching and limits still use the normalised path).
+    pub forward_raw_path: bool,
+    /// `encoded_slashes`, default `keep`: what a `%2F` in the path does.
+    pub encoded_slashes: EncodedSlashes,
+    /// `path_prefix_ignore_case`, default `false`: match `path_prefix` ignoring ASCII case.
+    pub path_prefix_ignore_case: bool,
+    /// `max_body_size`: the largest request body in bytes, `0..=4294967295`; larger ones get
+    /// `413`. `None` (the default) sets no cap.
+    pub max_body_size: Option<u64>,
+    /// `underscores_in_headers`, default `false`: pass request headers whose names contain `_`
+    /// (dropped by default, like nginx, since `X_Forwarded_For` and `X-Forwarded-For` look the same
+    /// to many frameworks).
+    pub underscores_in_headers: bool,
+}
+
+/// `encoded_slashes`: what an encoded slash (`%2F`) in a request path does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EncodedSlashes {
+    /// `"keep"`: it stays `%2F`, data within one segment, not a separator.
+    #[default]
+    Keep,
+    /// `"reject"`: the request is answered `400`.
+    Reject,
+}
+
+impl std::fmt::Display for EncodedSlashes {
+    /// The config spelling: `keep` or `reject`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Keep => "keep",
+            Self::Reject => "reject",
+        })
+    }
 }
 
 /// `[client_ip]`: which address a request is keyed by (`key = "client_ip"`) and logged as.
@@ -484,6 +557,8 @@ impl Default for ListenSettings {
     fn default() -> Self {
         Self {
             http: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            header_read_timeout: Self::DEFAULT_HEADER_READ_TIMEOUT,
+            max_header_bytes: Self::DEFAULT_MAX_HEADER_BYTES,
         }
     }
 }
@@ -501,6 +576,7 @@ impl Default for AccessLogSettings {
         Self {
             enabled: true,
             path: None,
+            query: true,
         }
     }
 }
@@ -524,6 +600,16 @@ impl Upstream {
     pub const DEFAULT_SLOW_START: Duration = Duration::from_secs(10);
     /// Longest allowed `slow_start`.
     pub const MAX_SLOW_START: Duration = Duration::from_secs(600);
+    /// Longest allowed `connect_timeout` (upstream's and route's).
+    pub const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
+    /// Longest allowed `health.interval`.
+    pub const MAX_HEALTH_INTERVAL: Duration = Duration::from_secs(3600);
+    /// Longest allowed `health.timeout`.
+    pub const MAX_HEALTH_TIMEOUT: Duration = Duration::from_secs(60);
+    /// Longest allowed `outlier.base_ejection_time` and `outlier.max_ejection_time`.
+    pub const MAX_EJECTION_TIME: Duration = Duration::from_secs(3600);
+    /// Longest allowed `circuit_breaker.open_for` and `circuit_breaker.max_open_for`.
+    pub const MAX_OPEN_FOR: Duration = Duration::from_secs(3600);
 }
 
 impl Default for HealthCheck {
@@ -570,6 +656,8 @@ impl std::fmt::Display for HostMatch {
 impl Route {
     /// Default for `timeout`.
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
+    /// Longest allowed `timeout` and `read_timeout`.
+    pub const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
 }
 
 /// A route's priority class (`priority`): who is shed first when capacity runs out.

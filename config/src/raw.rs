@@ -35,6 +35,7 @@ pub(crate) struct RawGateway {
     pub(crate) id: Option<At<String>>,
     pub(crate) region: Option<At<String>>,
     pub(crate) allow_fault_injection: Option<At<bool>>,
+    pub(crate) shutdown_grace: Option<At<Duration>>,
 }
 
 /// `[control_plane]` as written.
@@ -52,6 +53,8 @@ pub(crate) struct RawControlPlane {
 #[derive(Debug, Default)]
 pub(crate) struct RawListen {
     pub(crate) http: Option<At<String>>,
+    pub(crate) header_read_timeout: Option<At<Duration>>,
+    pub(crate) max_header_bytes: Option<At<i64>>,
 }
 
 #[derive(Debug, Default)]
@@ -63,6 +66,7 @@ pub(crate) struct RawAdmin {
 pub(crate) struct RawAccessLog {
     pub(crate) enabled: Option<At<bool>>,
     pub(crate) path: Option<At<String>>,
+    pub(crate) query: Option<At<bool>>,
 }
 
 #[derive(Debug)]
@@ -107,6 +111,8 @@ pub(crate) struct RawPool {
     pub(crate) weight: Option<At<i64>>,
     /// Each endpoint as written; `None` for an element that is not a string (already reported).
     pub(crate) endpoints: Option<At<Vec<Option<At<String>>>>>,
+    /// `drained`, as `endpoints`.
+    pub(crate) drained: Option<At<Vec<Option<At<String>>>>>,
 }
 
 #[derive(Debug)]
@@ -126,6 +132,11 @@ pub(crate) struct RawRoute {
     /// Each policy name as written; `None` for an element that is not a string (already
     /// reported).
     pub(crate) rate_limits: Option<At<Vec<Option<At<String>>>>>,
+    pub(crate) forward_raw_path: Option<At<bool>>,
+    pub(crate) encoded_slashes: Option<At<String>>,
+    pub(crate) path_prefix_ignore_case: Option<At<bool>>,
+    pub(crate) max_body_size: Option<At<i64>>,
+    pub(crate) underscores_in_headers: Option<At<bool>>,
 }
 
 #[derive(Debug, Default)]

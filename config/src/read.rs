@@ -27,7 +27,7 @@ const ROOT_KEYS: &[&str] = &[
     "load_shedding",
     "control_plane",
 ];
-const GATEWAY_KEYS: &[&str] = &["id", "region", "allow_fault_injection"];
+const GATEWAY_KEYS: &[&str] = &["id", "region", "allow_fault_injection", "shutdown_grace"];
 const CONTROL_PLANE_KEYS: &[&str] = &[
     "url",
     "token_file",
@@ -37,9 +37,9 @@ const CONTROL_PLANE_KEYS: &[&str] = &[
     "reconnect_backoff",
     "max_reconnect_backoff",
 ];
-const LISTEN_KEYS: &[&str] = &["http"];
+const LISTEN_KEYS: &[&str] = &["http", "header_read_timeout", "max_header_bytes"];
 const ADMIN_KEYS: &[&str] = &["listen"];
-const ACCESS_LOG_KEYS: &[&str] = &["enabled", "path"];
+const ACCESS_LOG_KEYS: &[&str] = &["enabled", "path", "query"];
 const UPSTREAM_KEYS: &[&str] = &[
     "region_policy",
     "health",
@@ -99,7 +99,7 @@ const OUTLIER_KEYS: &[&str] = &[
     "max_ejection_time",
     "max_ejected_fraction",
 ];
-const POOL_KEYS: &[&str] = &["region", "weight", "endpoints"];
+const POOL_KEYS: &[&str] = &["region", "weight", "endpoints", "drained"];
 const ROUTE_KEYS: &[&str] = &[
     "name",
     "host",
@@ -112,6 +112,11 @@ const ROUTE_KEYS: &[&str] = &[
     "retry",
     "fault",
     "rate_limits",
+    "forward_raw_path",
+    "encoded_slashes",
+    "path_prefix_ignore_case",
+    "max_body_size",
+    "underscores_in_headers",
 ];
 const CLIENT_IP_KEYS: &[&str] = &["trusted_proxies", "header"];
 const REDIS_KEYS: &[&str] = &["url", "timeout", "pool_size", "key_prefix"];
@@ -153,12 +158,15 @@ pub(crate) fn read_document<'a>(
                 id: table.string("id", report),
                 region: table.string("region", report),
                 allow_fault_injection: table.boolean("allow_fault_injection", report),
+                shutdown_grace: table.duration("shutdown_grace", report),
             })
             .unwrap_or_default(),
         listen: root
             .table("listen", LISTEN_KEYS, report)
             .map(|table| RawListen {
                 http: table.string("http", report),
+                header_read_timeout: table.duration("header_read_timeout", report),
+                max_header_bytes: table.integer("max_header_bytes", report),
             })
             .unwrap_or_default(),
         admin: root
@@ -172,6 +180,7 @@ pub(crate) fn read_document<'a>(
             .map(|table| RawAccessLog {
                 enabled: table.boolean("enabled", report),
                 path: table.string("path", report),
+                query: table.boolean("query", report),
             })
             .unwrap_or_default(),
         control_plane: root
@@ -338,6 +347,7 @@ fn read_pool(table: &Table<'_>, report: &mut Reporter<'_>) -> RawPool {
         region: table.string("region", report),
         weight: table.integer("weight", report),
         endpoints: table.strings("endpoints", report),
+        drained: table.strings("drained", report),
     }
 }
 
@@ -382,6 +392,11 @@ fn read_route(table: &Table<'_>, report: &mut Reporter<'_>) -> RawRoute {
                 abort_percent: fault.number("abort_percent", report),
             }),
         rate_limits: table.strings("rate_limits", report),
+        forward_raw_path: table.boolean("forward_raw_path", report),
+        encoded_slashes: table.string("encoded_slashes", report),
+        path_prefix_ignore_case: table.boolean("path_prefix_ignore_case", report),
+        max_body_size: table.integer("max_body_size", report),
+        underscores_in_headers: table.boolean("underscores_in_headers", report),
     }
 }
 

@@ -66,11 +66,72 @@ impl fmt::Display for Role {
     }
 }
 
-/// Who made a request: the token's name and role.
+/// Who made a request: the token's name and role, and for a gateway token the gateway ids it
+/// may speak for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
     pub name: String,
     pub role: Role,
+    /// `gateway_id` of a gateway token; `None` for the other roles.
+    pub gateway_ids: Option<IdPattern>,
+}
+
+impl Identity {
+    /// Whether this token may hold the stream of, and report for, gateway `id`.
+    pub fn speaks_for(&self, id: &str) -> bool {
+        self.gateway_ids
+            .as_ref()
+            .is_some_and(|pattern| pattern.matches(id))
+    }
+}
+
+/// The gateway ids a gateway token is bound to: one id (`gw-a`), a prefix pattern (`us-east-*`),
+/// or `*` (any id: the behaviour of tokens before binding existed, chosen explicitly).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdPattern {
+    Exact(String),
+    Prefix(String),
+}
+
+impl IdPattern {
+    /// Parses `gateway_id`: id characters (letters, digits, `-`, `_`, `.`), optionally ending in
+    /// one `*`.
+    pub fn parse(text: &str) -> Result<IdPattern, String> {
+        let (body, prefix) = match text.strip_suffix('*') {
+            Some(body) => (body, true),
+            None => (text, false),
+        };
+        let valid = body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        if !valid || (body.is_empty() && !prefix) || body.len() > 128 {
+            return Err(format!(
+                "must be a gateway id (letters, digits, '-', '_', '.'), or a prefix ending in \
+                 '*' such as \"us-east-*\", got {text:?}"
+            ));
+        }
+        Ok(if prefix {
+            IdPattern::Prefix(body.to_owned())
+        } else {
+            IdPattern::Exact(body.to_owned())
+        })
+    }
+
+    pub fn matches(&self, id: &str) -> bool {
+        match self {
+            IdPattern::Exact(exact) => id == exact,
+            IdPattern::Prefix(prefix) => id.starts_with(prefix.as_str()),
+        }
+    }
+}
+
+impl fmt::Display for IdPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IdPattern::Exact(id) => f.write_str(id),
+            IdPattern::Prefix(prefix) => write!(f, "{prefix}*"),
+        }
+    }
 }
 
 /// Why a request was not authorised.
@@ -86,6 +147,12 @@ pub enum Denied {
         held: Role,
         needed: Role,
     },
+    #[error("token '{name}' may speak for gateway ids '{pattern}', not '{id}'")]
+    OtherGateway {
+        name: String,
+        pattern: String,
+        id: String,
+    },
 }
 
 impl Denied {
@@ -95,13 +162,14 @@ impl Denied {
             Denied::Missing => "missing",
             Denied::Invalid => "invalid",
             Denied::Forbidden { .. } => "forbidden",
+            Denied::OtherGateway { .. } => "other_gateway",
         }
     }
 
     pub fn status(&self) -> u16 {
         match self {
             Denied::Missing | Denied::Invalid => 401,
-            Denied::Forbidden { .. } => 403,
+            Denied::Forbidden { .. } | Denied::OtherGateway { .. } => 403,
         }
     }
 }
@@ -131,6 +199,9 @@ struct RawEntry {
     name: String,
     role: String,
     sha256: String,
+    /// Gateway tokens only: the gateway id (or `prefix*` pattern) the token speaks for.
+    #[serde(default)]
+    gateway_id: Option<String>,
 }
 
 /// A token file that cannot be used; each line names the entry and what is wrong.
@@ -181,11 +252,37 @@ impl Tokens {
                     "{at}.sha256: must be 64 hex digits (the SHA-256 of the token)"
                 ));
             }
+            let gateway_ids = match (role, raw.gateway_id.as_deref()) {
+                (Some(Role::Gateway), Some(text)) => match IdPattern::parse(text) {
+                    Ok(pattern) => Some(pattern),
+                    Err(e) => {
+                        problems.push(format!("{at}.gateway_id: {e}"));
+                        None
+                    }
+                },
+                (Some(Role::Gateway), None) => {
+                    problems.push(format!(
+                        "{at}.gateway_id: a gateway token must name the gateway id it speaks for \
+                         (e.g. gateway_id = \"{}\", or a pattern such as \"us-east-*\"; \"*\" \
+                         allows any id)",
+                        raw.name
+                    ));
+                    None
+                }
+                (Some(_), Some(_)) => {
+                    problems.push(format!(
+                        "{at}.gateway_id: only tokens with role 'gateway' are bound to gateway ids"
+                    ));
+                    None
+                }
+                _ => None,
+            };
             if let (Some(role), Some(sha256)) = (role, sha256) {
                 entries.push(Entry {
                     identity: Identity {
                         name: raw.name.clone(),
                         role,
+                        gateway_ids,
                     },
                     sha256,
                 });
@@ -218,6 +315,29 @@ impl Tokens {
                 needed,
             })
         }
+    }
+
+    /// As [`Tokens::authorize`] for role `gateway`, and the token must speak for gateway `id`.
+    pub fn authorize_gateway(&self, header: Option<&str>, id: &str) -> Result<Identity, Denied> {
+        let identity = self.authorize(header, Role::Gateway)?;
+        if identity.speaks_for(id) {
+            Ok(identity)
+        } else {
+            Err(Denied::OtherGateway {
+                pattern: identity
+                    .gateway_ids
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+                name: identity.name,
+                id: id.to_owned(),
+            })
+        }
+    }
+
+    /// Whether the request carries a known token (any role).
+    pub fn knows(&self, header: Option<&str>) -> bool {
+        self.identify(header).is_ok()
     }
 
     fn identify(&self, header: Option<&str>) -> Result<Identity, Denied> {

@@ -1,11 +1,13 @@
 //! Edits to the fleet config's TOML text that keep the operator's formatting and comments: set one
-//! pool's weight, drain a region (weight 0 on its pools, remembering what they had) and restore it.
+//! pool's weight, drain a region (weight 0 on its pools, remembering what they had) and restore it,
+//! drain or restore one endpoint (its address in its pools' `drained` lists).
 //! Everything not edited is kept byte for byte. An edit that cannot be made (the text is not TOML,
 //! an upstream, pool or region does not exist, a drain is in the wrong state) fails with an
 //! [`EditError`] naming what to fix, and no text is returned. Whether the result is a valid fleet
 //! config is not checked here: the caller validates it like any other change.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
 
 use toml_edit::{Decor, DocumentMut, InlineTable, Item, Key, RawString, Table, Value};
 
@@ -49,6 +51,16 @@ pub enum EditError {
     WeightOutOfRange(u32),
     #[error("region {0:?} is already drained: restore it before draining it again")]
     AlreadyDrained(String),
+    /// No pool (of the upstream, when one is named) lists the endpoint.
+    #[error("no pool{} lists endpoint {addr}", .upstream.as_ref().map(|u| format!(" of upstream {u:?}")).unwrap_or_default())]
+    UnknownEndpoint {
+        addr: SocketAddr,
+        upstream: Option<String>,
+    },
+    #[error("endpoint {0} is already drained everywhere it is listed")]
+    EndpointAlreadyDrained(SocketAddr),
+    #[error("endpoint {0} is not drained anywhere it is listed, so there is nothing to restore")]
+    EndpointNotDrained(SocketAddr),
     #[error(
         "region {0:?} is not drained, so there are no weights to restore: set pool weights one by \
          one instead"
@@ -66,8 +78,12 @@ impl EditError {
         match self {
             EditError::UnknownUpstream { .. }
             | EditError::UnknownPool { .. }
-            | EditError::UnknownRegion { .. } => 404,
-            EditError::AlreadyDrained(_) | EditError::NotDrained(_) => 409,
+            | EditError::UnknownRegion { .. }
+            | EditError::UnknownEndpoint { .. } => 404,
+            EditError::AlreadyDrained(_)
+            | EditError::NotDrained(_)
+            | EditError::EndpointAlreadyDrained(_)
+            | EditError::EndpointNotDrained(_) => 409,
             EditError::Syntax(_) | EditError::WeightOutOfRange(_) | EditError::Malformed(_) => 422,
         }
     }
@@ -192,6 +208,63 @@ pub fn restore_region(
     Ok((doc.to_string(), drained, skipped))
 }
 
+/// Drains (`drain = true`) or restores endpoint `addr` in every pool that lists it (only the
+/// pools of `upstream` when given): its address is added to, or removed from, the pool's
+/// `drained` list (the key is added at the end of the pool, and removed when it empties). Returns
+/// the new text and the pools changed (`"upstream/region"`). Endpoints are compared as addresses,
+/// so `"[::1]:80"` and `"[0:0::1]:80"` are the same endpoint.
+pub fn set_endpoint_drained(
+    text: &str,
+    addr: SocketAddr,
+    upstream: Option<&str>,
+    drain: bool,
+) -> Result<(String, Vec<String>), EditError> {
+    let mut doc = parse(text)?;
+    let changed = {
+        let mut upstreams = read_upstreams(&mut doc)?;
+        if let Some(name) = upstream
+            && !upstreams.iter().any(|u| u.name == name)
+        {
+            return Err(EditError::UnknownUpstream {
+                upstream: name.to_owned(),
+                known: upstreams.iter().map(|u| u.name.clone()).collect(),
+            });
+        }
+        let mut listed = false;
+        let mut changed = Vec::new();
+        for up in upstreams
+            .iter_mut()
+            .filter(|u| upstream.is_none_or(|name| u.name == name))
+        {
+            let name = up.name.clone();
+            for pool in &mut up.pools {
+                if !pool.lists(addr) {
+                    continue;
+                }
+                listed = true;
+                if pool.set_drained(addr, drain) {
+                    changed.push(format!("{name}/{}", pool.region));
+                }
+            }
+        }
+        if !listed {
+            return Err(EditError::UnknownEndpoint {
+                addr,
+                upstream: upstream.map(str::to_owned),
+            });
+        }
+        if changed.is_empty() {
+            return Err(if drain {
+                EditError::EndpointAlreadyDrained(addr)
+            } else {
+                EditError::EndpointNotDrained(addr)
+            });
+        }
+        changed
+    };
+    Ok((doc.to_string(), changed))
+}
+
 /// Every pool's weight by (upstream, region), [`DEFAULT_WEIGHT`] where the key is absent.
 pub fn weights(text: &str) -> Result<Weights, EditError> {
     let mut doc = parse(text)?;
@@ -242,6 +315,20 @@ enum PoolBody<'a> {
 
 const REGION: &str = "region";
 const WEIGHT: &str = "weight";
+const ENDPOINTS: &str = "endpoints";
+const DRAINED: &str = "drained";
+
+/// The addresses in an array of strings (what does not parse is skipped: validation reports it).
+fn addresses(item: Option<&Item>) -> Vec<SocketAddr> {
+    item.and_then(Item::as_array)
+        .map(|array| {
+            array
+                .iter()
+                .filter_map(|v| v.as_str()?.parse::<SocketAddr>().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
 
 /// Reads the upstreams and their pools; `Malformed` if any is not shaped as documented, a pool has
 /// no region, a weight is not an integer in `0..=u32::MAX`, or two pools of an upstream share a
@@ -380,6 +467,86 @@ impl PoolBody<'_> {
             PoolBody::Table(table) => table.get(key),
             PoolBody::Inline(table) => table.get_key_value(key).map(|(_, item)| item),
         }
+    }
+
+    fn array_mut(&mut self, key: &str) -> Option<&mut toml_edit::Array> {
+        match self {
+            PoolBody::Table(table) => table.get_mut(key).and_then(Item::as_array_mut),
+            PoolBody::Inline(table) => table.get_mut(key).and_then(Value::as_array_mut),
+        }
+    }
+
+    fn insert_array(&mut self, key: &str, array: toml_edit::Array) {
+        match self {
+            PoolBody::Table(table) => {
+                table.insert(key, Item::Value(Value::Array(array)));
+            }
+            PoolBody::Inline(table) => {
+                table.insert(key, Value::Array(array));
+            }
+        }
+    }
+
+    fn remove(&mut self, key: &str) {
+        match self {
+            PoolBody::Table(table) => {
+                table.remove(key);
+            }
+            PoolBody::Inline(table) => {
+                table.remove(key);
+            }
+        }
+    }
+}
+
+impl Pool<'_> {
+    /// Whether the pool's `endpoints` list `addr`.
+    fn lists(&self, addr: SocketAddr) -> bool {
+        addresses(self.body.get(ENDPOINTS)).contains(&addr)
+    }
+
+    /// Adds `addr` to `drained` (`drain`) or removes it; whether the text changed.
+    fn set_drained(&mut self, addr: SocketAddr, drain: bool) -> bool {
+        let is_drained = addresses(self.body.get(DRAINED)).contains(&addr);
+        if is_drained == drain {
+            return false;
+        }
+        // Written as the endpoint is written in `endpoints`.
+        let written = self
+            .body
+            .get(ENDPOINTS)
+            .and_then(Item::as_array)
+            .and_then(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str())
+                    .find(|t| t.parse::<SocketAddr>().ok() == Some(addr))
+                    .map(str::to_owned)
+            })
+            .unwrap_or_else(|| addr.to_string());
+        if drain {
+            match self.body.array_mut(DRAINED) {
+                Some(array) => array.push(written),
+                None => {
+                    let mut array = toml_edit::Array::new();
+                    array.push(written);
+                    self.body.insert_array(DRAINED, array);
+                }
+            }
+        } else {
+            let empty = match self.body.array_mut(DRAINED) {
+                Some(array) => {
+                    array.retain(|v| {
+                        v.as_str().and_then(|t| t.parse::<SocketAddr>().ok()) != Some(addr)
+                    });
+                    array.is_empty()
+                }
+                None => false,
+            };
+            if empty {
+                self.body.remove(DRAINED);
+            }
+        }
+        true
     }
 }
 
@@ -955,6 +1122,64 @@ upstream = "app"
         assert_eq!(
             edited,
             "[upstreams.app]\npools = [\n  {\n    region = \"us-east\", # east\n    weight = 0,\n    # where\n    endpoints = [],\n  },\n]\n"
+        );
+    }
+
+    #[test]
+    fn drain_and_restore_an_endpoint_keep_everything_else() {
+        let addr: SocketAddr = "10.0.1.11:9000".parse().unwrap();
+        let (text, pools) = set_endpoint_drained(FLEET, addr, None, true).unwrap();
+        assert_eq!(pools, vec!["app/us-east".to_owned()]);
+        assert_eq!(
+            text,
+            FLEET.replace(
+                "endpoints = [\"10.0.1.10:9000\", \"10.0.1.11:9000\"]\n",
+                "endpoints = [\"10.0.1.10:9000\", \"10.0.1.11:9000\"]\ndrained = [\"10.0.1.11:9000\"]\n"
+            )
+        );
+        let config = weir_config::parse_fleet(&format!("{text}path_prefix = \"/\"\n")).unwrap();
+        assert_eq!(config.upstreams["app"].pools[0].drained, vec![addr]);
+        assert_eq!(
+            set_endpoint_drained(&text, addr, None, true).unwrap_err(),
+            EditError::EndpointAlreadyDrained(addr)
+        );
+        let (restored, pools) = set_endpoint_drained(&text, addr, None, false).unwrap();
+        assert_eq!(pools, vec!["app/us-east".to_owned()]);
+        assert_eq!(
+            restored, FLEET,
+            "restoring the only drained endpoint removes the key"
+        );
+        let error = set_endpoint_drained(FLEET, addr, None, false).unwrap_err();
+        assert_eq!(error, EditError::EndpointNotDrained(addr));
+        assert_eq!(error.status(), 409);
+    }
+
+    #[test]
+    fn drain_an_endpoint_in_an_inline_pool_and_by_upstream() {
+        let addr: SocketAddr = "10.1.2.10:9000".parse().unwrap();
+        let (text, pools) = set_endpoint_drained(FLEET, addr, Some("api"), true).unwrap();
+        assert_eq!(pools, vec!["api/eu-west".to_owned()]);
+        assert!(
+            text.contains(
+                r#"{ region = "eu-west", weight = 50 , endpoints = ["10.1.2.10:9000"] , drained = ["10.1.2.10:9000"] }"#
+            ),
+            "{text}"
+        );
+        let error = set_endpoint_drained(FLEET, addr, Some("app"), true).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            r#"no pool of upstream "app" lists endpoint 10.1.2.10:9000"#
+        );
+        assert_eq!(error.status(), 404);
+        let error = set_endpoint_drained(FLEET, addr, Some("web"), true).unwrap_err();
+        assert!(matches!(error, EditError::UnknownUpstream { .. }));
+        let unknown: SocketAddr = "10.9.9.9:1".parse().unwrap();
+        assert_eq!(
+            set_endpoint_drained(FLEET, unknown, None, true).unwrap_err(),
+            EditError::UnknownEndpoint {
+                addr: unknown,
+                upstream: None
+            }
         );
     }
 }

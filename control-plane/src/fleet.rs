@@ -1,11 +1,14 @@
 //! The fleet as the control plane sees it: the latest version to push (one `watch` channel every
 //! stream follows, so a slow gateway skips to the newest version instead of queueing old ones)
-//! and what each gateway last said. Memory is bounded: at most `MAX_GATEWAYS` are remembered, the
-//! longest-gone disconnected one is forgotten first.
+//! and what each gateway last said. Memory is bounded: at most `Limits::max_gateways` are
+//! remembered, each token registers at most `Limits::max_per_token` of them, and each report keeps
+//! at most `weir_protocol::MAX_REPORT_ERRORS` errors of at most `MAX_ERROR_CHARS` characters. A new gateway past a
+//! cap is refused ([`Refused`]); only a gateway disconnected for longer than `FORGET_AFTER` is
+//! forgotten to make room, so a flood of new ids can never evict a gateway that is in use.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 use tokio::sync::watch;
@@ -13,8 +16,53 @@ use weir_protocol::{ConfigPush, Outcome, Report, StreamMessage};
 
 use crate::metrics::Metrics;
 
-/// Most gateways remembered at once.
+/// Default of `--max-gateways`: most gateways remembered at once.
 pub const MAX_GATEWAYS: usize = 10_000;
+/// Default of `--max-gateways-per-token`: most gateways one token may register.
+pub const MAX_GATEWAYS_PER_TOKEN: usize = 1_000;
+/// A gateway disconnected for longer than this may be forgotten to make room for a new one.
+pub const FORGET_AFTER: Duration = Duration::from_secs(3600);
+
+/// The caps on the gateway table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_gateways: usize,
+    pub max_per_token: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_gateways: MAX_GATEWAYS,
+            max_per_token: MAX_GATEWAYS_PER_TOKEN,
+        }
+    }
+}
+
+/// Why a new gateway id was not registered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    #[error(
+        "token '{token}' already speaks for {cap} gateways, its cap (--max-gateways-per-token); \
+         a gateway is forgotten an hour after it disconnects"
+    )]
+    TokenCap { token: String, cap: usize },
+    #[error(
+        "the control plane already tracks {cap} gateways, its cap (--max-gateways); a gateway \
+         is forgotten an hour after it disconnects"
+    )]
+    FleetCap { cap: usize },
+}
+
+impl Refused {
+    /// The `reason` label of `weir_cp_gateways_refused_total`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Refused::TokenCap { .. } => "token_cap",
+            Refused::FleetCap { .. } => "fleet_cap",
+        }
+    }
+}
 
 /// A version ready to send: the stream line is serialized once, not once per gateway.
 #[derive(Debug)]
@@ -61,6 +109,8 @@ pub struct GatewayView {
 
 #[derive(Debug)]
 struct Entry {
+    /// The name of the token that registered this gateway (counted against its cap).
+    token: String,
     region: Option<String>,
     streams: usize,
     applied_version: Option<u64>,
@@ -72,14 +122,20 @@ struct Entry {
 pub struct Fleet {
     latest: watch::Sender<Option<Arc<Pushed>>>,
     gateways: Mutex<BTreeMap<String, Entry>>,
+    limits: Limits,
     metrics: Metrics,
 }
 
 impl Fleet {
     pub fn new(metrics: Metrics) -> Fleet {
+        Fleet::with_limits(metrics, Limits::default())
+    }
+
+    pub fn with_limits(metrics: Metrics, limits: Limits) -> Fleet {
         Fleet {
             latest: watch::Sender::new(None),
             gateways: Mutex::new(BTreeMap::new()),
+            limits,
             metrics,
         }
     }
@@ -108,29 +164,56 @@ impl Fleet {
         self.gateways.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A gateway opened a stream; it counts as connected until the guard is dropped.
-    pub fn connect(self: &Arc<Self>, id: &str, region: Option<String>) -> StreamGuard {
+    /// A gateway opened a stream; it counts as connected until the guard is dropped. `token` is
+    /// the name of the token it presented.
+    pub fn connect(
+        self: &Arc<Self>,
+        id: &str,
+        region: Option<String>,
+        token: &str,
+    ) -> Result<StreamGuard, Refused> {
         let now = SystemTime::now();
         let mut gateways = self.lock();
-        make_room(&mut gateways, id);
-        let entry = gateways.entry(id.to_string()).or_insert_with(|| Entry {
-            region: None,
-            streams: 0,
-            applied_version: None,
-            applied_at_unix_us: None,
-            last_report: None,
-            last_seen: now,
-        });
+        let entry = self.admit(&mut gateways, id, token, now)?;
         entry.streams += 1;
         entry.last_seen = now;
         if region.is_some() {
             entry.region = region;
         }
         self.metrics.gateways_connected.inc();
-        StreamGuard {
+        Ok(StreamGuard {
             fleet: Arc::clone(self),
             id: id.to_string(),
+        })
+    }
+
+    /// The entry of `id`, registered for `token` if it is new and the caps allow it.
+    fn admit<'a>(
+        &self,
+        gateways: &'a mut BTreeMap<String, Entry>,
+        id: &str,
+        token: &str,
+        now: SystemTime,
+    ) -> Result<&'a mut Entry, Refused> {
+        if !gateways.contains_key(id) {
+            if let Err(refused) = make_room(gateways, token, self.limits, now) {
+                self.metrics
+                    .gateways_refused
+                    .with_label_values(&[refused.reason()])
+                    .inc();
+                return Err(refused);
+            }
+            self.metrics.gateways_known.set(gateways.len() as i64 + 1);
         }
+        Ok(gateways.entry(id.to_string()).or_insert_with(|| Entry {
+            token: token.to_string(),
+            region: None,
+            streams: 0,
+            applied_version: None,
+            applied_at_unix_us: None,
+            last_report: None,
+            last_seen: now,
+        }))
     }
 
     /// The stream of `id` is still alive (a heartbeat or a push went out).
@@ -140,8 +223,16 @@ impl Fleet {
         }
     }
 
-    /// Records a gateway's report.
-    pub fn report(&self, id: &str, report: Report, now: SystemTime) {
+    /// Records a gateway's report, sent with the token named `token`.
+    pub fn report(
+        &self,
+        id: &str,
+        token: &str,
+        report: Report,
+        now: SystemTime,
+    ) -> Result<(), Refused> {
+        let mut gateways = self.lock();
+        let entry = self.admit(&mut gateways, id, token, now)?;
         self.metrics
             .reports
             .with_label_values(&[match report.outcome {
@@ -149,16 +240,6 @@ impl Fleet {
                 Outcome::Nack => "nack",
             }])
             .inc();
-        let mut gateways = self.lock();
-        make_room(&mut gateways, id);
-        let entry = gateways.entry(id.to_string()).or_insert_with(|| Entry {
-            region: None,
-            streams: 0,
-            applied_version: None,
-            applied_at_unix_us: None,
-            last_report: None,
-            last_seen: now,
-        });
         entry.last_seen = now;
         if report.region.is_some() {
             entry.region = report.region;
@@ -172,9 +253,10 @@ impl Fleet {
         entry.last_report = Some(LastReport {
             version: report.version,
             outcome: report.outcome,
-            errors: report.errors.into_iter().take(100).collect(),
+            errors: weir_protocol::cap_errors(report.errors),
             at: humantime::format_rfc3339_millis(now).to_string(),
         });
+        Ok(())
     }
 
     /// Every remembered gateway, by id.
@@ -202,19 +284,41 @@ impl Fleet {
     }
 }
 
-/// Forget the longest-gone disconnected gateway when the table is full and `id` is new.
-fn make_room(gateways: &mut BTreeMap<String, Entry>, id: &str) {
-    if gateways.len() < MAX_GATEWAYS || gateways.contains_key(id) {
-        return;
+/// Makes room for one more gateway of `token`: when a cap is reached, gateways disconnected for
+/// longer than [`FORGET_AFTER`] are forgotten; if that is not enough, the new one is refused.
+/// A gateway in use (connected, or heard from within the hour) is never forgotten.
+fn make_room(
+    gateways: &mut BTreeMap<String, Entry>,
+    token: &str,
+    limits: Limits,
+    now: SystemTime,
+) -> Result<(), Refused> {
+    let count =
+        |gateways: &BTreeMap<String, Entry>| gateways.values().filter(|e| e.token == token).count();
+    let full = |gateways: &BTreeMap<String, Entry>| {
+        gateways.len() >= limits.max_gateways || count(gateways) >= limits.max_per_token
+    };
+    if !full(gateways) {
+        return Ok(());
     }
-    let oldest = gateways
-        .iter()
-        .filter(|(_, entry)| entry.streams == 0)
-        .min_by_key(|(_, entry)| entry.last_seen)
-        .map(|(id, _)| id.clone());
-    if let Some(oldest) = oldest {
-        gateways.remove(&oldest);
+    gateways.retain(|_, entry| {
+        entry.streams > 0
+            || now
+                .duration_since(entry.last_seen)
+                .map_or(true, |gone| gone <= FORGET_AFTER)
+    });
+    if count(gateways) >= limits.max_per_token {
+        return Err(Refused::TokenCap {
+            token: token.to_string(),
+            cap: limits.max_per_token,
+        });
     }
+    if gateways.len() >= limits.max_gateways {
+        return Err(Refused::FleetCap {
+            cap: limits.max_gateways,
+        });
+    }
+    Ok(())
 }
 
 /// Marks a stream closed when dropped (however the stream ended).
@@ -253,21 +357,24 @@ mod tests {
     #[test]
     fn streams_and_reports_make_the_gateway_view() {
         let fleet = fleet();
-        let guard = fleet.connect("g1", Some("us-east".into()));
-        let second = fleet.connect("g1", None);
+        let guard = fleet.connect("g1", Some("us-east".into()), "t").unwrap();
+        let second = fleet.connect("g1", None, "t").unwrap();
         drop(guard);
-        fleet.report(
-            "g1",
-            Report {
-                region: None,
-                version: 4,
-                outcome: Outcome::Nack,
-                errors: vec!["routes[0].upstream: unknown".into()],
-                applied_version: 3,
-                applied_at_unix_us: Some(10),
-            },
-            SystemTime::now(),
-        );
+        fleet
+            .report(
+                "g1",
+                "t",
+                Report {
+                    region: None,
+                    version: 4,
+                    outcome: Outcome::Nack,
+                    errors: vec!["routes[0].upstream: unknown".into()],
+                    applied_version: 3,
+                    applied_at_unix_us: Some(10),
+                },
+                SystemTime::now(),
+            )
+            .unwrap();
         let view = &fleet.gateways()[0];
         assert!(view.connected, "one stream is still open");
         assert_eq!(view.region.as_deref(), Some("us-east"));
@@ -278,22 +385,70 @@ mod tests {
         assert!(!fleet.gateways()[0].connected);
     }
 
-    #[test]
-    fn a_full_table_forgets_the_longest_gone() {
-        let fleet = fleet();
-        let mut guards = Vec::new();
-        for i in 0..MAX_GATEWAYS {
-            let guard = fleet.connect(&format!("g{i}"), None);
-            if i == 0 {
-                drop(guard);
-            } else {
-                guards.push(guard);
-            }
+    fn ack(version: u64) -> Report {
+        Report {
+            region: None,
+            version,
+            outcome: Outcome::Ack,
+            errors: Vec::new(),
+            applied_version: version,
+            applied_at_unix_us: None,
         }
-        let _new = fleet.connect("newcomer", None);
+    }
+
+    #[test]
+    fn a_token_past_its_cap_is_refused_and_evicts_nobody() {
+        let fleet = Arc::new(Fleet::with_limits(
+            Metrics::new().unwrap(),
+            Limits {
+                max_gateways: 100,
+                max_per_token: 3,
+            },
+        ));
+        let now = SystemTime::now();
+        let _real = fleet.connect("real", None, "honest").unwrap();
+        for i in 0..3 {
+            fleet
+                .report(&format!("p{i}"), "leaked", ack(1), now)
+                .unwrap();
+        }
+        let refused = fleet.report("p3", "leaked", ack(1), now).unwrap_err();
+        assert_eq!(
+            refused,
+            Refused::TokenCap {
+                token: "leaked".into(),
+                cap: 3
+            }
+        );
+        assert!(fleet.connect("p4", None, "leaked").is_err());
+        // A known id is not new: its reports still count.
+        fleet.report("p0", "leaked", ack(2), now).unwrap();
         let ids: Vec<String> = fleet.gateways().into_iter().map(|g| g.id).collect();
-        assert_eq!(ids.len(), MAX_GATEWAYS);
-        assert!(!ids.contains(&"g0".to_string()));
-        assert!(ids.contains(&"newcomer".to_string()));
+        assert_eq!(ids, ["p0", "p1", "p2", "real"]);
+        // An hour after they went quiet, they may be forgotten to make room.
+        let later = now + FORGET_AFTER + Duration::from_secs(1);
+        fleet.report("p5", "leaked", ack(1), later).unwrap();
+        let ids: Vec<String> = fleet.gateways().into_iter().map(|g| g.id).collect();
+        assert_eq!(ids, ["p5", "real"], "the connected gateway is kept");
+    }
+
+    #[test]
+    fn a_full_table_refuses_new_ids_and_keeps_those_in_use() {
+        let fleet = Arc::new(Fleet::with_limits(
+            Metrics::new().unwrap(),
+            Limits {
+                max_gateways: 3,
+                max_per_token: 10,
+            },
+        ));
+        let now = SystemTime::now();
+        for token in ["a", "b", "c"] {
+            fleet.report(token, token, ack(1), now).unwrap();
+        }
+        assert_eq!(
+            fleet.report("d", "d", ack(1), now).unwrap_err(),
+            Refused::FleetCap { cap: 3 }
+        );
+        assert_eq!(fleet.gateways().len(), 3);
     }
 }

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use weir_control_plane::auth::{Role, new_token, token_hash};
+use weir_control_plane::auth::{IdPattern, Role, new_token, token_hash};
 use weir_control_plane::server::{ServeOptions, serve};
 
 #[derive(Parser)]
@@ -47,6 +47,12 @@ enum Command {
         /// PEM private key for --tls-cert.
         #[arg(long, requires = "tls_cert")]
         tls_key: Option<PathBuf>,
+        /// Most gateways remembered; a new id past it is refused (429).
+        #[arg(long, default_value_t = weir_control_plane::fleet::MAX_GATEWAYS, value_parser = clap::value_parser!(usize))]
+        max_gateways: usize,
+        /// Most gateways one token may register; a new id past it is refused (429).
+        #[arg(long, default_value_t = weir_control_plane::fleet::MAX_GATEWAYS_PER_TOKEN)]
+        max_gateways_per_token: usize,
     },
     /// Make a new random token: prints it once, and the entry to add to the token file.
     Token {
@@ -56,6 +62,10 @@ enum Command {
         /// read, operate, admin or gateway.
         #[arg(long, value_parser = parse_role)]
         role: Role,
+        /// Gateway tokens: the gateway id the token speaks for, or a prefix pattern such as
+        /// `us-east-*` (`*` allows any id). Required with `--role gateway`.
+        #[arg(long, value_name = "ID_OR_PATTERN")]
+        gateway_id: Option<String>,
     },
 }
 
@@ -66,7 +76,31 @@ fn parse_role(text: &str) -> Result<Role, String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Token { name, role } => {
+        Command::Token {
+            name,
+            role,
+            gateway_id,
+        } => {
+            match (role, &gateway_id) {
+                (Role::Gateway, None) => {
+                    eprintln!(
+                        "weir-control-plane: a gateway token needs --gateway-id ID (or a pattern \
+                         such as 'us-east-*'): it may speak only for those gateways"
+                    );
+                    return ExitCode::from(2);
+                }
+                (Role::Gateway, Some(id)) => {
+                    if let Err(e) = IdPattern::parse(id) {
+                        eprintln!("weir-control-plane: --gateway-id {e}");
+                        return ExitCode::from(2);
+                    }
+                }
+                (_, Some(_)) => {
+                    eprintln!("weir-control-plane: --gateway-id is only for --role gateway");
+                    return ExitCode::from(2);
+                }
+                (_, None) => {}
+            }
             let token = new_token();
             println!("token (shown once; give it to its holder): {token}");
             println!();
@@ -74,6 +108,9 @@ fn main() -> ExitCode {
             println!("name = {name:?}");
             println!("role = \"{role}\"");
             println!("sha256 = \"{}\"", token_hash(&token));
+            if let Some(id) = gateway_id {
+                println!("gateway_id = {id:?}");
+            }
             ExitCode::SUCCESS
         }
         Command::Serve {
@@ -84,6 +121,8 @@ fn main() -> ExitCode {
             heartbeat,
             tls_cert,
             tls_key,
+            max_gateways,
+            max_gateways_per_token,
         } => {
             init_logging();
             let options = ServeOptions {
@@ -93,6 +132,10 @@ fn main() -> ExitCode {
                 seed,
                 heartbeat,
                 tls: tls_cert.zip(tls_key),
+                limits: weir_control_plane::fleet::Limits {
+                    max_gateways,
+                    max_per_token: max_gateways_per_token,
+                },
             };
             match serve(options) {
                 Ok(()) => ExitCode::SUCCESS,

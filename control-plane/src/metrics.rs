@@ -17,6 +17,9 @@ pub struct Metrics {
     pub gateways_connected: IntGauge,
     pub pushes: IntCounter,
     pub reports: IntCounterVec,
+    pub gateways_known: IntGauge,
+    pub gateways_refused: IntCounterVec,
+    pub bodies_refused: IntCounterVec,
 }
 
 impl Metrics {
@@ -47,6 +50,21 @@ impl Metrics {
             "ACK and NACK reports received from gateways.",
             &["outcome"],
         )?;
+        let gateways_refused = counter(
+            "weir_cp_gateways_refused_total",
+            "New gateway ids refused by a cap (token_cap, fleet_cap).",
+            &["reason"],
+        )?;
+        let bodies_refused = counter(
+            "weir_cp_bodies_refused_total",
+            "Request bodies refused before a handler saw them (too_large, timeout, broken).",
+            &["reason"],
+        )?;
+        let gateways_known = IntGauge::new(
+            "weir_cp_gateways_known",
+            "Gateways the control plane remembers (connected or not).",
+        )?;
+        registry.register(Box::new(gateways_known.clone()))?;
         let config_version = IntGauge::new("weir_cp_config_version", "The current version.")?;
         registry.register(Box::new(config_version.clone()))?;
         let gateways_connected = IntGauge::new("weir_cp_gateways_connected", "Open push streams.")?;
@@ -76,6 +94,9 @@ impl Metrics {
             gateways_connected,
             pushes,
             reports,
+            gateways_known,
+            gateways_refused,
+            bodies_refused,
         })
     }
 

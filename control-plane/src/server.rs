@@ -25,6 +25,8 @@ pub struct ServeOptions {
     pub heartbeat: Duration,
     /// Certificate chain and key (PEM) to serve HTTPS.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// Caps on the gateways remembered.
+    pub limits: crate::fleet::Limits,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,7 +82,7 @@ pub fn serve(options: ServeOptions) -> Result<(), ServeError> {
         let app = Arc::new(App {
             store: Arc::new(store),
             tokens,
-            fleet: Arc::new(Fleet::new(metrics.clone())),
+            fleet: Arc::new(Fleet::with_limits(metrics.clone(), options.limits)),
             metrics,
             heartbeat: options.heartbeat,
             shutdown,

@@ -50,6 +50,16 @@ fn routes() -> Vec<(&'static str, &'static str, Option<&'static str>)> {
         ),
         ("POST", "/v1/regions/eu-west/drain", Some("operate")),
         ("POST", "/v1/regions/eu-west/restore", Some("operate")),
+        (
+            "POST",
+            "/v1/endpoints/127.0.0.1:9001/drain",
+            Some("operate"),
+        ),
+        (
+            "POST",
+            "/v1/endpoints/127.0.0.1:9001/restore",
+            Some("operate"),
+        ),
         ("GET", "/v1/gateways", Some("read")),
         ("POST", "/v1/gateways/g1/report", Some("gateway")),
         ("GET", "/v1/stream?gateway=g1", Some("gateway")),

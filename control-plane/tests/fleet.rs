@@ -7,7 +7,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::{ControlPlane, Gateway, OPERATE, Origins, READ, fleet_config};
+use support::{ControlPlane, Gateway, OPERATE, Origins, READ, agent, fleet_config};
 
 /// The `gateways` view of one gateway.
 fn gateway_view(cp: &ControlPlane, id: &str) -> serde_json::Value {
@@ -184,6 +184,15 @@ fn draining_a_region_moves_its_traffic() {
     );
     assert_eq!(restore.status, 201, "{}", restore.body);
     assert!(cp.eventually(Duration::from_secs(10), || all_applied(&cp, &ids, 3)));
+    // The restore put the region back in service: its endpoints ramp through slow start (10 s
+    // by default), so right after the version is applied they take a reduced share.
+    let status = gateway.status();
+    let east_pool = &status["upstreams"][0]["pools"][0];
+    assert_eq!(east_pool["region"], "us-east", "{status}");
+    for endpoint in east_pool["endpoints"].as_array().unwrap() {
+        let share = endpoint["slow_start"].as_f64().unwrap();
+        assert!(share < 1.0, "not ramping after restore: {status}");
+    }
     // The restored pool comes back through slow start; within a few seconds it is home again.
     assert!(
         cp.eventually(Duration::from_secs(20), || regions(10)
@@ -269,4 +278,158 @@ fn a_new_gateway_without_cache_or_control_plane_waits_and_says_so() {
         gateway.logs()
     );
     assert_eq!(gateway.get("/"), (200, "us-east".to_string()));
+}
+
+/// `GET /` through `gateway`: (status, the origin that answered).
+fn origin_of(gateway: &Gateway) -> (u16, String) {
+    match agent().get(format!("http://{}/", gateway.proxy)).call() {
+        Ok(resp) => (
+            resp.status().as_u16(),
+            resp.headers()
+                .get("x-weir-origin")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string(),
+        ),
+        Err(e) => panic!("GET / via {}: {e}", gateway.id),
+    }
+}
+
+fn weirctl(cp: &ControlPlane, args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_weirctl"))
+        .args(args)
+        .env("WEIR_URL", cp.url())
+        .env("WEIR_TOKEN", OPERATE)
+        .output()
+        .expect("run weirctl");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "weirctl {args:?}: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// The `/status` entry of endpoint `addr` of upstream `app`.
+fn endpoint_status(gateway: &Gateway, addr: std::net::SocketAddr) -> serde_json::Value {
+    let status = gateway.status();
+    status["upstreams"][0]["pools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|pool| pool["endpoints"].as_array().unwrap().iter())
+        .find(|e| e["address"] == addr.to_string())
+        .cloned()
+        .unwrap_or(serde_json::Value::Null)
+}
+
+#[test]
+fn a_drained_endpoint_takes_no_new_requests_and_finishes_its_own() {
+    let cp = ControlPlane::start();
+    let east = Origins::start("us-east", &["a", "b"]);
+    let west = Origins::start("eu-west", &["c"]);
+    let mut fleet = fleet_config(&[("us-east", 100, &east), ("eu-west", 100, &west)]);
+    fleet = fleet.replace(
+        "region_policy = \"nearest\"\n",
+        "region_policy = \"nearest\"\nhealth = { path = \"/healthz\", interval = \"200ms\", timeout = \"100ms\" }\n",
+    );
+    assert_eq!(cp.put_config(&fleet).status, 201);
+    let gateway = Gateway::start(&cp.url(), "edge-east", "us-east");
+    let ids = vec!["edge-east".to_string()];
+    assert!(cp.eventually(Duration::from_secs(20), || all_applied(&cp, &ids, 1)));
+    let (a, b) = (east.addr("a"), east.addr("b"));
+
+    // Only `a` takes us-east's traffic once `b` is drained.
+    let out = weirctl(
+        &cp,
+        &["drain", "--endpoint", &b.to_string(), "-m", "reboot b"],
+    );
+    assert!(out.contains("drained endpoint"), "{out}");
+    assert!(cp.eventually(Duration::from_secs(10), || all_applied(&cp, &ids, 2)));
+    for _ in 0..20 {
+        assert_eq!(origin_of(&gateway), (200, "a".to_string()));
+    }
+    assert_eq!(endpoint_status(&gateway, b)["drained"], true);
+    let drained_gauge = |addr: std::net::SocketAddr| {
+        let metrics = agent()
+            .get(format!("http://{}/metrics", gateway.admin))
+            .call()
+            .expect("metrics")
+            .body_mut()
+            .read_to_string()
+            .expect("metrics text");
+        weir_testkit::metric_sum(
+            &metrics,
+            "weir_endpoint_drained",
+            &[&format!("endpoint=\"{addr}\"")],
+        )
+    };
+    assert_eq!((drained_gauge(a), drained_gauge(b)), (0.0, 1.0));
+
+    // A slow request on `a`, then `a` is drained too while it is in flight.
+    east.set_fault("a", r#"{"delay_ms":1500}"#);
+    let slow = {
+        let proxy = gateway.proxy;
+        std::thread::spawn(move || {
+            let resp = agent()
+                .get(format!("http://{proxy}/"))
+                .call()
+                .expect("slow request");
+            let origin = resp
+                .headers()
+                .get("x-weir-origin")
+                .map(|v| v.to_str().unwrap().to_string());
+            (resp.status().as_u16(), origin)
+        })
+    };
+    assert!(cp.eventually(Duration::from_secs(10), || {
+        endpoint_status(&gateway, a)["in_flight"] == 1
+    }));
+    weirctl(
+        &cp,
+        &["drain", "--endpoint", &a.to_string(), "--upstream", "app"],
+    );
+    assert!(cp.eventually(Duration::from_secs(10), || all_applied(&cp, &ids, 3)));
+    assert_eq!(endpoint_status(&gateway, a)["drained"], true);
+    let served_by_a = east.served("a");
+    for _ in 0..20 {
+        assert_eq!(
+            origin_of(&gateway),
+            (200, "c".to_string()),
+            "us-east is all drained"
+        );
+    }
+    assert_eq!(
+        east.served("a"),
+        served_by_a,
+        "no new request reached the drained endpoint"
+    );
+    assert_eq!(
+        slow.join().unwrap(),
+        (200, Some("a".to_string())),
+        "in flight, it finished"
+    );
+    east.clear_fault("a");
+    // Health checks go on while drained.
+    let checks = east.stats("a").healthz;
+    assert!(
+        cp.eventually(Duration::from_secs(10), || east.stats("a").healthz
+            > checks + 2)
+    );
+    assert_eq!(endpoint_status(&gateway, a)["healthy"], true);
+
+    // Restored: back in rotation, ramping up through slow start; history says who and why.
+    let out = weirctl(&cp, &["restore", "--endpoint", &a.to_string()]);
+    assert!(out.contains("restored endpoint"), "{out}");
+    assert!(cp.eventually(Duration::from_secs(10), || all_applied(&cp, &ids, 4)));
+    let status = endpoint_status(&gateway, a);
+    assert_eq!(status["drained"], false);
+    assert!(status["slow_start"].as_f64().unwrap() < 1.0, "{status}");
+    assert!(cp.eventually(Duration::from_secs(20), || origin_of(&gateway).1 == "a"));
+    let history = cp.get("/v1/versions", READ).json();
+    let second = &history["versions"].as_array().unwrap()[2];
+    assert_eq!(second["action"], "endpoint_drain");
+    assert_eq!(second["author"], "oscar");
+    assert_eq!(second["message"], "reboot b");
 }

@@ -97,6 +97,11 @@ fn apply_history_weight_drain_restore_rollback() {
 
     let (code, out, err) = admin.ok(&["weight", "app", "eu-west", "40", "-m", "less west"]);
     assert_eq!(code, 0, "{out}{err}");
+    // `app` is `nearest` (the default): the weight is stored, and weirctl says it shows nowhere.
+    assert!(
+        out.contains("warning: upstream \"app\" has region_policy = \"nearest\""),
+        "{out}"
+    );
     let (code, out, err) = admin.ok(&["drain", "us-east"]);
     assert_eq!(code, 0, "{out}{err}");
     let (code, _, err) = admin.ok(&["drain", "us-east"]);
@@ -129,6 +134,43 @@ fn apply_history_weight_drain_restore_rollback() {
     assert!(out.contains("rollback") && out.contains("alice"), "{out}");
     let (code, _, _) = admin.ok(&["gateways"]);
     assert_eq!(code, 0);
+
+    // A file that means the same (a comment added) makes no version, unless forced.
+    let commented = admin.file("commented.toml", &format!("# reviewed\n{FLEET}"));
+    let (code, out, err) = admin.ok(&["config", "apply", "-f", &commented]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.starts_with("no changes: version 5"), "{out}");
+    let (code, out, err) = admin.ok(&["config", "apply", "-f", &commented, "--force"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(cp.current_version(), 6);
+}
+
+#[test]
+fn status_shows_which_gateway_runs_which_version() {
+    let cp = ControlPlane::start();
+    assert_eq!(cp.put_config(FLEET).status, 201);
+    for (id, version) in [("gw-1", 1), ("gw-0", 0)] {
+        let body = format!(r#"{{"version":1,"outcome":"ack","applied_version":{version}}}"#);
+        let resp = cp.call(
+            "POST",
+            &format!("/v1/gateways/{id}/report"),
+            Some(support::GATEWAY),
+            Some(("application/json", &body)),
+            &[],
+        );
+        assert_eq!(resp.status, 204, "{}", resp.body);
+    }
+    let (code, out, err) = ctl(&cp, READ).ok(&["status"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("RUNS VERSION"), "{out}");
+    let row = |id: &str| {
+        out.lines()
+            .find(|l| l.trim_start().starts_with(id))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(row("gw-1").contains("1 (current)"), "{out}");
+    assert!(row("gw-0").contains("- (none yet)"), "{out}");
 }
 
 #[test]

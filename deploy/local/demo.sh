@@ -11,6 +11,9 @@
 #
 # Once everything is ready the script prints what to try (weirctl drain, restore, rollback;
 # traffic through both gateways; the control plane stopped while the gateways keep serving).
+# The script owns the control plane's restarts: `<state dir>/cp stop|start|restart` (printed in
+# the guide) asks it, by SIGUSR1 (stop) and SIGUSR2 (start), to stop or start the control plane
+# it tracks, so every process stays one the script will stop.
 # Ctrl-C (SIGINT) or SIGTERM stops every process it started, by pid.
 # (Started in the background from another script, bash ignores SIGINT: use SIGTERM then.)
 # Tokens, node files, the store, the gateways' caches and the logs go to a fresh temporary
@@ -184,18 +187,24 @@ log "state and logs in $LOG_DIR"
 new_token() { printf 'demo_%s' "$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"; }
 ADMIN_TOKEN=$(new_token)
 READ_TOKEN=$(new_token)
-GATEWAY_TOKEN=$(new_token)
+EAST_TOKEN=$(new_token)
+WEST_TOKEN=$(new_token)
+# token_entry NAME ROLE TOKEN [GATEWAY_ID]: a gateway token speaks only for its gateway id.
 token_entry() {
-	printf '[[tokens]]\nname = "%s"\nrole = "%s"\nsha256 = "%s"\n\n' \
+	printf '[[tokens]]\nname = "%s"\nrole = "%s"\nsha256 = "%s"\n' \
 		"$1" "$2" "$(printf '%s' "$3" | sha256sum | cut -d' ' -f1)"
+	if [[ -n ${4:-} ]]; then printf 'gateway_id = "%s"\n' "$4"; fi
+	printf '\n'
 }
 {
 	token_entry operator admin "$ADMIN_TOKEN"
 	token_entry dashboard read "$READ_TOKEN"
-	token_entry edge gateway "$GATEWAY_TOKEN"
+	token_entry edge-us-east gateway "$EAST_TOKEN" demo-us-east
+	token_entry edge-eu-west gateway "$WEST_TOKEN" demo-eu-west
 } >"$LOG_DIR/tokens.toml"
-printf '%s\n' "$GATEWAY_TOKEN" >"$LOG_DIR/gateway.token"
-chmod 600 "$LOG_DIR/tokens.toml" "$LOG_DIR/gateway.token"
+printf '%s\n' "$EAST_TOKEN" >"$LOG_DIR/gateway-us-east.token"
+printf '%s\n' "$WEST_TOKEN" >"$LOG_DIR/gateway-eu-west.token"
+chmod 600 "$LOG_DIR/tokens.toml" "$LOG_DIR/gateway-us-east.token" "$LOG_DIR/gateway-eu-west.token"
 
 # node_file REGION PROXY ADMIN: a gateway's own file; the fleet part comes from the control plane.
 node_file() {
@@ -205,7 +214,7 @@ node_file() {
 		'[admin]' "listen = \"$3\"" '' \
 		'[access_log]' 'enabled = true' 'path = "stdout"' '' \
 		'[control_plane]' "url = \"http://$CONTROL_PLANE\"" \
-		"token_file = \"$LOG_DIR/gateway.token\"" "cache_path = \"$LOG_DIR/cache-$1.json\"" \
+		"token_file = \"$LOG_DIR/gateway-$1.token\"" "cache_path = \"$LOG_DIR/cache-$1.json\"" \
 		>"$LOG_DIR/gateway-$1.toml"
 	"$GATEWAY_BIN" --config "$LOG_DIR/gateway-$1.toml" --check >/dev/null ||
 		die "the node file $LOG_DIR/gateway-$1.toml is invalid (errors above)"
@@ -244,6 +253,78 @@ EU_WEST_PID=${PIDS[-1]}
 CP_ARGS=(serve --listen "$CONTROL_PLANE" --data-dir "$LOG_DIR/cp-data" --tokens "$LOG_DIR/tokens.toml")
 start "control plane" "$LOG_DIR/control-plane.log" "$LOG_DIR/control-plane.log" "$CP_BIN" "${CP_ARGS[@]}" --seed "$FLEET"
 CP_PID=${PIDS[-1]}
+
+# ---------------------------------------------------------------- control-plane restarts
+
+# The guide's `cp` helper signals this script; the main loop does the work, so the control plane
+# is always a process this script tracks and stops on exit.
+# Requests are counted, never reset, so one arriving while another is handled is not lost.
+CP_STOPS=0 CP_STARTS=0 CP_STOPS_DONE=0 CP_STARTS_DONE=0
+trap 'CP_STOPS=$((CP_STOPS + 1))' USR1
+trap 'CP_STARTS=$((CP_STARTS + 1))' USR2
+
+# index_of NAME: the index of a tracked process, or nothing.
+index_of() {
+	local i
+	for i in "${!NAMES[@]}"; do
+		if [[ ${NAMES[i]} == "$1" ]]; then
+			echo "$i"
+			return
+		fi
+	done
+}
+
+stop_control_plane() {
+	local i
+	i=$(index_of "control plane")
+	if [[ -z $i ]]; then
+		log "the control plane is not running"
+		return
+	fi
+	stop_pid "${PIDS[i]}"
+	log "stopped the control plane (pid ${PIDS[i]}); the gateways keep serving what they hold"
+	forget "$i"
+}
+
+start_control_plane() {
+	if [[ -n $(index_of "control plane") ]]; then
+		log "the control plane already runs (pid $CP_PID)"
+		return
+	fi
+	# Appended to the log of the first start.
+	"$CP_BIN" "${CP_ARGS[@]}" >>"$LOG_DIR/control-plane.log" 2>&1 </dev/null &
+	NAMES+=("control plane")
+	PIDS+=("$!")
+	LOGS+=("$LOG_DIR/control-plane.log")
+	CP_PID=$!
+	log "started the control plane again (pid $CP_PID); the gateways reconnect and catch up by themselves"
+}
+
+# The helper the guide prints: asks this script (pid $$) and waits for the answer on the port.
+cat >"$LOG_DIR/cp" <<HELPER
+#!/usr/bin/env bash
+# Stop or start the demo's control plane; demo.sh (pid $$) does it and keeps track of it.
+set -euo pipefail
+up() { curl -fsS -o /dev/null --max-time 1 "http://$CONTROL_PLANE/healthz" 2>/dev/null; }
+wait_for() {
+	local want=\$1 _
+	for _ in \$(seq 100); do
+		if [[ \$want == up ]] && up; then echo "control plane up on $CONTROL_PLANE"; return 0; fi
+		if [[ \$want == down ]] && ! up; then echo "control plane stopped"; return 0; fi
+		sleep 0.1
+	done
+	echo "the control plane did not come \$want within 10 s; see $LOG_DIR/control-plane.log" >&2
+	return 1
+}
+kill -0 $$ 2>/dev/null || { echo "demo.sh (pid $$) is not running" >&2; exit 1; }
+case \${1:-} in
+stop) kill -USR1 $$ && wait_for down ;;
+start) kill -USR2 $$ && wait_for up ;;
+restart) kill -USR1 $$ && wait_for down && kill -USR2 $$ && wait_for up ;;
+*) echo "usage: \$0 stop|start|restart" >&2; exit 2 ;;
+esac
+HELPER
+chmod 755 "$LOG_DIR/cp"
 start "gateway us-east" "$LOG_DIR/gateway-us-east.log" "$LOG_DIR/gateway-us-east-access.log" \
 	"$GATEWAY_BIN" --config "$LOG_DIR/gateway-us-east.toml"
 GATEWAY_PID=${PIDS[-1]}
@@ -315,16 +396,22 @@ Drain a region and watch its traffic move (both gateways apply it within millise
   weirctl drain us-east -m "game day"
   for i in \$(seq 10); do curl -s -o /dev/null -w '%{http_code} %header{x-weir-origin-region}\n' http://$PROXY/; done | sort | uniq -c
   weirctl restore us-east                 # back home, ramping up over 10 s (slow start)
+Take one endpoint out of rotation (no new requests; those in flight finish; health checks go on):
+  weirctl drain --endpoint ${US_EAST[3]} -m "reboot b"
+  curl -s http://$ADMIN/status | grep -E '"(address|drained|slow_start)"'
+  weirctl restore --endpoint ${US_EAST[3]}    # back in rotation, through slow start
 Shift weight, read the history, roll back in one command:
   weirctl weight app eu-west 50 -m "less to eu-west"
   weirctl config history
   weirctl config rollback 1
   weirctl config get > /tmp/fleet.toml    # edit, then: weirctl config apply -f /tmp/fleet.toml --dry-run
   weirctl gateways ; weirctl audit
-The fleet keeps serving without its control plane:
-  kill $CP_PID                            # the gateways answer as before, from the config they hold
-  $CP_BIN ${CP_ARGS[*]} &
-                                          # back: the gateways reconnect and catch up by themselves
+The fleet keeps serving without its control plane (this script stops and starts it, and
+stops it on exit like everything else):
+  # stop it: the gateways answer as before, from the config they hold
+  $LOG_DIR/cp stop
+  # start it again: the gateways reconnect and catch up by themselves
+  $LOG_DIR/cp start
 
 Fail the us-east region (nearest spills to eu-west within about 2 s, after two failed health checks):
   for p in 9001 9002; do curl -s -X POST -d '{"status":503}' http://127.0.0.1:\$p/_origin/fault; done
@@ -349,8 +436,16 @@ EOF
 # ---------------------------------------------------------------- run until stopped
 
 # Report processes that exit (e.g. the control plane or an origin stopped on purpose); the demo
-# goes on without them, except without a gateway.
+# goes on without them, except without a gateway. Stop and start the control plane when asked.
 while :; do
+	if ((CP_STOPS > CP_STOPS_DONE)); then
+		CP_STOPS_DONE=$CP_STOPS
+		stop_control_plane
+	fi
+	if ((CP_STARTS > CP_STARTS_DONE)); then
+		CP_STARTS_DONE=$CP_STARTS
+		start_control_plane
+	fi
 	for i in "${!PIDS[@]}"; do
 		if ! is_running "${PIDS[i]}"; then
 			name=${NAMES[i]} pid=${PIDS[i]} logfile=${LOGS[i]} status=0

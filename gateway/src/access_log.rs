@@ -1,12 +1,15 @@
 //! The JSON access log: one line per request, written off the request path through a bounded,
-//! lossy queue, so a slow disk or pipe drops lines (counted) instead of stalling or growing.
+//! lossy queue, so a slow disk or pipe drops lines (counted) instead of stalling or growing. The
+//! file is reopened on request (SIGUSR1, for log rotation) and flushed at exit.
 
-use std::io::Write;
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use serde::Serialize;
-use tracing_appender::non_blocking::{ErrorCounter, NonBlocking, NonBlockingBuilder, WorkerGuard};
 use weir_config::AccessLogSettings;
 
 /// Lines that may wait for the writer thread before new ones are dropped.
@@ -23,7 +26,18 @@ pub struct AccessEntry<'a> {
     pub peer: Option<String>,
     pub method: &'a str,
     pub host: &'a str,
+    /// The path as the origin got it (normalised unless the route forwards the raw path).
     pub path: &'a str,
+    /// The query string, without `?` (left out with `access_log.query = false`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query: Option<&'a str>,
+    /// `HTTP/1.0`, `HTTP/1.1` or `HTTP/2`.
+    pub http_version: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<&'a str>,
+    /// The W3C trace id sent upstream (the client's, or the trace started here).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<&'a str>,
     pub status: u16,
     pub route: &'a str,
     pub upstream: &'a str,
@@ -32,6 +46,9 @@ pub struct AccessEntry<'a> {
     /// How the region was chosen: normal, spill or panic.
     pub selection: &'a str,
     pub attempts: u32,
+    /// The endpoints tried before the last one (`endpoint`), in order.
+    #[serde(skip_serializing_if = "EndpointList::is_empty")]
+    pub tried: EndpointList<'a>,
     pub duration_ms: f64,
     pub upstream_ms: Option<f64>,
     pub bytes: usize,
@@ -48,11 +65,71 @@ pub struct AccessEntry<'a> {
     pub fault: Option<&'a str>,
     /// The priority class of the route.
     pub priority: &'a str,
+    /// Why the gateway refused the request itself (`path_above_root`, `method_trace`,
+    /// `missing_host`, `body_too_large`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejected: Option<&'a str>,
+    /// Whose failure `error` was: upstream, client or gateway.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure_side: Option<&'a str>,
+}
+
+/// Endpoint labels serialised as a JSON array straight from the request's list, without
+/// collecting them first.
+#[derive(Debug, Clone, Copy)]
+pub struct EndpointList<'a>(pub &'a [std::sync::Arc<crate::endpoint::EndpointState>]);
+
+impl EndpointList<'_> {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Serialize for EndpointList<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(|e| e.label.as_str()))
+    }
 }
 
 pub struct AccessLog {
-    writer: Option<(NonBlocking, ErrorCounter, WorkerGuard)>,
+    writer: Option<Writer>,
     dropped_reported: AtomicUsize,
+}
+
+/// The request path's end of the queue to the writer thread.
+struct Writer {
+    queue: SyncSender<Command>,
+    dropped: Arc<AtomicUsize>,
+    /// The writer thread, joined by `flush` at exit.
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+enum Command {
+    Line(Vec<u8>),
+    /// Close and open the file again (after a rotation moved it).
+    Reopen,
+    /// Write out what is buffered and end the thread.
+    Stop,
+}
+
+/// Where lines go: standard output, or a file opened for appending (created if missing).
+enum Sink {
+    Stdout,
+    File(PathBuf),
+}
+
+impl Sink {
+    fn open(&self) -> std::io::Result<Box<dyn Write + Send>> {
+        Ok(match self {
+            Sink::Stdout => Box::new(std::io::stdout()),
+            Sink::File(path) => Box::new(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)?,
+            ),
+        })
+    }
 }
 
 impl AccessLog {
@@ -60,23 +137,21 @@ impl AccessLog {
         if !settings.enabled {
             return Ok(Self::disabled());
         }
-        let builder = NonBlockingBuilder::default()
-            .lossy(true)
-            .buffered_lines_limit(QUEUE_LINES)
-            .thread_name("weir-access-log");
-        let (writer, guard) = match &settings.path {
-            None => builder.finish(std::io::stdout()),
-            Some(path) => {
-                let file = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)?;
-                builder.finish(file)
-            }
+        let sink = match &settings.path {
+            None => Sink::Stdout,
+            Some(path) => Sink::File(path.clone()),
         };
-        let errors = writer.error_counter();
+        let out = sink.open()?;
+        let (queue, commands) = sync_channel(QUEUE_LINES);
+        let thread = std::thread::Builder::new()
+            .name("weir-access-log".to_string())
+            .spawn(move || write_lines(&sink, out, &commands))?;
         Ok(Self {
-            writer: Some((writer, errors, guard)),
+            writer: Some(Writer {
+                queue,
+                dropped: Arc::new(AtomicUsize::new(0)),
+                thread: Mutex::new(Some(thread)),
+            }),
             dropped_reported: AtomicUsize::new(0),
         })
     }
@@ -93,26 +168,86 @@ impl AccessLog {
     }
 
     pub fn write(&self, entry: &AccessEntry<'_>) {
-        let Some((writer, _, _)) = &self.writer else {
+        let Some(writer) = &self.writer else {
             return;
         };
         let mut line = Vec::with_capacity(512);
         if serde_json::to_writer(&mut line, entry).is_ok() {
             line.push(b'\n');
             // Lossy: a full queue drops the line and counts it; nothing else can fail here.
-            let _ = writer.clone().write_all(&line);
+            if writer.queue.try_send(Command::Line(line)).is_err() {
+                writer.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Reopen the log file (for rotation: after it was renamed, lines go to a new file at the
+    /// configured path). Lines already queued go to the old file. Nothing for standard output.
+    pub fn reopen(&self) {
+        if let Some(writer) = &self.writer {
+            // Blocking send: a reopen must not be dropped when the queue is full.
+            let _ = writer.queue.send(Command::Reopen);
+        }
+    }
+
+    /// Write out every queued line and stop the writer (at exit); later lines are dropped.
+    pub fn flush(&self) {
+        let Some(writer) = &self.writer else {
+            return;
+        };
+        let _ = writer.queue.send(Command::Stop);
+        let thread = writer.thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(thread) = thread {
+            let _ = thread.join();
         }
     }
 
     /// Lines dropped since the last call (for the metrics counter).
     pub fn take_dropped(&self) -> usize {
-        let Some((_, errors, _)) = &self.writer else {
+        let Some(writer) = &self.writer else {
             return 0;
         };
-        let total = errors.dropped_lines();
+        let total = writer.dropped.load(Ordering::Relaxed);
         let before = self.dropped_reported.swap(total, Ordering::Relaxed);
         total.saturating_sub(before)
     }
+}
+
+/// The writer thread: write lines as they come, flushing whenever the queue runs empty.
+fn write_lines(sink: &Sink, out: Box<dyn Write + Send>, commands: &Receiver<Command>) {
+    let mut out = BufWriter::with_capacity(64 * 1024, out);
+    let mut next = commands.recv().ok();
+    while let Some(command) = next {
+        match command {
+            Command::Line(line) => {
+                if let Err(e) = out.write_all(&line) {
+                    tracing::warn!(error = %e, "access log write failed");
+                }
+            }
+            Command::Reopen => {
+                let _ = out.flush();
+                match sink.open() {
+                    Ok(file) => {
+                        out = BufWriter::with_capacity(64 * 1024, file);
+                        tracing::info!("access log reopened");
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot reopen the access log; writing to the old file")
+                    }
+                }
+            }
+            Command::Stop => break,
+        }
+        next = match commands.try_recv() {
+            Ok(command) => Some(command),
+            Err(TryRecvError::Empty) => {
+                let _ = out.flush();
+                commands.recv().ok()
+            }
+            Err(TryRecvError::Disconnected) => None,
+        };
+    }
+    let _ = out.flush();
 }
 
 /// Now, as RFC 3339 with milliseconds (UTC).

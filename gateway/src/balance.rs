@@ -1,7 +1,9 @@
 //! Region and endpoint selection: pick a pool by region policy, health and weight (spilling to
 //! other regions, or panic mode when no pool is healthy), then an endpoint in it by
 //! power-of-two-choices on peak-EWMA latency × (in-flight + 1). Endpoints whose circuit breaker
-//! is open are never candidates, and endpoints and pools in slow start take a reduced share.
+//! is open are never candidates, nor are endpoints an operator drained (`pools[].drained`: not
+//! even in panic mode, as an operator's decision beats a policy's; requests already on them
+//! finish), and endpoints and pools in slow start take a reduced share.
 //! Pure: time and randomness are passed in.
 
 use std::sync::Arc;
@@ -57,7 +59,8 @@ pub fn pick(
     let ready = |e: &Arc<EndpointState>| e.is_available(now) && untried(e);
     let ramp = upstream.slow_start;
     let pool_ready = |p: &PoolRuntime| {
-        p.is_healthy(upstream.min_healthy_fraction, now) && p.endpoints.iter().any(ready)
+        p.is_healthy(upstream.min_healthy_fraction, now)
+            && p.endpoints.iter().any(|e| ready(e) && !p.is_drained(e))
     };
     let pools = &upstream.pools;
 
@@ -98,7 +101,7 @@ pub fn pick(
         }
     };
     if let Some((pool, mode)) = normal {
-        let endpoint = power_of_two(&pools[pool].endpoints, ready, ramp, now, rng)?;
+        let endpoint = power_of_two(&pools[pool], ready, ramp, now, rng)?;
         return Some(Pick {
             pool,
             endpoint,
@@ -113,13 +116,13 @@ pub fn pick(
         // Healthy pools exist but retries used up their endpoints: any available one will do.
         let pool = choose_pool(
             pools,
-            |p| p.weight > 0 && p.endpoints.iter().any(ready),
+            |p| p.weight > 0 && p.endpoints.iter().any(|e| ready(e) && !p.is_drained(e)),
             false,
             ramp,
             now,
             rng,
         )?;
-        let endpoint = power_of_two(&pools[pool].endpoints, ready, ramp, now, rng)?;
+        let endpoint = power_of_two(&pools[pool], ready, ramp, now, rng)?;
         return Some(Pick {
             pool,
             endpoint,
@@ -131,13 +134,13 @@ pub fn pick(
     // rather than fail every request.
     let pool = choose_pool(
         pools,
-        |p| p.weight > 0 && p.endpoints.iter().any(untried),
+        |p| p.weight > 0 && p.endpoints.iter().any(|e| untried(e) && !p.is_drained(e)),
         false,
         Duration::ZERO,
         now,
         rng,
     )?;
-    let endpoint = power_of_two(&pools[pool].endpoints, untried, Duration::ZERO, now, rng)?;
+    let endpoint = power_of_two(&pools[pool], untried, Duration::ZERO, now, rng)?;
     Some(Pick {
         pool,
         endpoint,
@@ -201,18 +204,21 @@ impl WeightedDraw {
 /// Loads closer than this share of the larger one count as equal.
 const LOAD_TOLERANCE: f64 = 0.2;
 
-/// Power of two choices: two distinct random candidates, keep the one with the lower load.
+/// Power of two choices among the pool's endpoints that pass `eligible` and are not drained: two
+/// distinct random candidates, keep the one with the lower load.
 /// Loads within [`LOAD_TOLERANCE`] count as equal and the (random) first candidate wins, so
 /// jitter between equally fast endpoints does not pin traffic to one of them. A winner in slow
 /// start keeps the request only with its ramped probability; otherwise the other candidate
 /// takes it.
 fn power_of_two(
-    endpoints: &[Arc<EndpointState>],
+    pool: &PoolRuntime,
     eligible: impl Fn(&Arc<EndpointState>) -> bool,
     ramp: Duration,
     now: Instant,
     rng: &mut impl Rng,
 ) -> Option<usize> {
+    let endpoints = &pool.endpoints;
+    let eligible = |e: &Arc<EndpointState>| eligible(e) && !pool.is_drained(e);
     let nth = |n: usize| {
         endpoints
             .iter()
@@ -257,6 +263,16 @@ mod tests {
     use rand::rngs::StdRng;
 
     fn upstream(policy: &str, local: &str, pools: &[(&str, u32, &[u16])]) -> Arc<UpstreamRuntime> {
+        upstream_drained(policy, local, pools, &[])
+    }
+
+    /// As `upstream`, with the ports in `drained` drained in the first pool.
+    fn upstream_drained(
+        policy: &str,
+        local: &str,
+        pools: &[(&str, u32, &[u16])],
+        drained: &[u16],
+    ) -> Arc<UpstreamRuntime> {
         let mut text = format!(
             "[gateway]\nregion = \"{local}\"\n[upstreams.api]\nregion_policy = \"{policy}\"\n"
         );
@@ -266,6 +282,13 @@ mod tests {
                 "[[upstreams.api.pools]]\nregion = \"{region}\"\nweight = {weight}\nendpoints = [{}]\n",
                 eps.join(", ")
             ));
+            if text.matches("[[upstreams.api.pools]]").count() == 1 {
+                let drained: Vec<String> = drained
+                    .iter()
+                    .map(|p| format!("\"127.0.0.1:{p}\""))
+                    .collect();
+                text.push_str(&format!("drained = [{}]\n", drained.join(", ")));
+            }
         }
         text.push_str("[[routes]]\nupstream = \"api\"\n");
         let config = weir_config::parse(&text).expect("valid test config");
@@ -446,6 +469,44 @@ mod tests {
         for _ in 0..100 {
             assert_eq!(pick(&up, &[], now, &mut rng).unwrap().endpoint, 1);
         }
+    }
+
+    #[test]
+    fn a_drained_endpoint_gets_no_new_requests() {
+        let up = upstream_drained(
+            "nearest",
+            "us-east",
+            &[("us-east", 100, &[1, 2]), ("eu-west", 100, &[3])],
+            &[1],
+        );
+        let mut rng = StdRng::seed_from_u64(13);
+        let now = Instant::now();
+        for _ in 0..500 {
+            let pick = pick(&up, &[], now, &mut rng).unwrap();
+            assert_eq!((pick.pool, pick.endpoint), (0, 1), "{pick:?}");
+        }
+        // Not even when retries used up the others, nor in panic mode.
+        let tried = vec![Arc::clone(&up.pools[0].endpoints[1])];
+        assert_eq!(pick(&up, &tried, now, &mut rng).unwrap().pool, 1);
+        up.pools[0].endpoints[1].mark_down();
+        up.pools[1].endpoints[0].mark_down();
+        for _ in 0..200 {
+            let pick = pick(&up, &[], now, &mut rng).unwrap();
+            assert_eq!(pick.mode, PickMode::Panic);
+            assert_ne!((pick.pool, pick.endpoint), (0, 0));
+        }
+    }
+
+    #[test]
+    fn a_pool_with_every_endpoint_drained_spills() {
+        let up = upstream_drained(
+            "nearest",
+            "us-east",
+            &[("us-east", 100, &[1, 2]), ("eu-west", 100, &[3])],
+            &[1, 2],
+        );
+        let counts = region_counts(&up, 200);
+        assert_eq!((counts[0].1, counts[1].1), (0, 200));
     }
 
     #[test]

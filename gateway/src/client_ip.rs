@@ -33,6 +33,11 @@ impl ClientIpResolver {
         self.trusted.iter().any(|net| net.contains(&ip))
     }
 
+    /// Whether `peer` is a trusted proxy, whose forwarding headers are believed and passed on.
+    pub fn trusts(&self, peer: IpAddr) -> bool {
+        !self.trusted.is_empty() && self.is_trusted(peer.to_canonical())
+    }
+
     /// The client address of a request from `peer`. Walks the header from the right, skipping
     /// trusted proxies; stops at the first untrusted address. An entry that cannot be read
     /// ends the walk at the address to its right; if every entry is trusted, the left-most wins.

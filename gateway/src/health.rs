@@ -18,6 +18,8 @@ use crate::state::Gateway;
 
 /// How often the scheduler looks for due checks; bounds how late a check can start.
 const TICK: Duration = Duration::from_millis(50);
+/// The longest interval between checks of one endpoint (validation's bound).
+const MAX_INTERVAL: Duration = weir_config::Upstream::MAX_HEALTH_INTERVAL;
 /// The most of a health response we read: the status line is all we need.
 const MAX_STATUS_LINE: usize = 1024;
 
@@ -63,7 +65,10 @@ impl HealthChecker {
                     if *due > now {
                         continue;
                     }
-                    *due = now + check.interval;
+                    // Validation bounds the interval; never panic on the clock regardless.
+                    *due = now
+                        .checked_add(check.interval)
+                        .unwrap_or(now + MAX_INTERVAL);
                     let probe = Probe {
                         gateway: Arc::clone(&self.gateway),
                         endpoint: Arc::clone(endpoint),

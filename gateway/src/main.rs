@@ -30,8 +30,13 @@ struct Cli {
     watch_interval: Duration,
 }
 
+/// A `--watch-interval`: above zero and at most an hour.
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text).map_err(|e| e.to_string())
+    let duration = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if duration.is_zero() || duration > Duration::from_secs(3600) {
+        return Err(format!("must be between 1ms and 1h, got {text}"));
+    }
+    Ok(duration)
 }
 
 fn main() -> ExitCode {
@@ -75,13 +80,53 @@ fn main() -> ExitCode {
     }
 }
 
+/// Pingora's per-request and per-connection messages (a WARN per failed or retried upstream
+/// attempt, an ERROR per broken client connection), without a request id: the gateway logs those
+/// events itself, with the request id, at debug. Its start-up and shutdown messages
+/// (`pingora_core::server`, `pingora_core::services`) stay at `info`.
+const PINGORA_QUIET: &str = "pingora_proxy=off,pingora_core::protocols=off,\
+pingora_core::connectors=off,pingora_core::upstreams=off,pingora_core::apps=off,pingora_pool=off";
+
+/// The log filter: `RUST_LOG` (default `info`), with Pingora's per-request messages off unless
+/// `RUST_LOG` says something about `pingora` itself.
+fn log_filter(rust_log: Option<&str>) -> String {
+    let base = rust_log.filter(|s| !s.trim().is_empty()).unwrap_or("info");
+    if base.contains("pingora") {
+        base.to_string()
+    } else {
+        format!("{base},{PINGORA_QUIET}")
+    }
+}
+
 /// Operational logs as JSON lines on stderr (the access log has its own stream).
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let directives = log_filter(std::env::var("RUST_LOG").ok().as_deref());
+    let filter = tracing_subscriber::EnvFilter::try_new(&directives)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(log_filter(None)));
     tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pingora_per_request_logs_are_off_unless_asked_for() {
+        assert_eq!(log_filter(None), format!("info,{PINGORA_QUIET}"));
+        assert_eq!(log_filter(Some("debug")), format!("debug,{PINGORA_QUIET}"));
+        assert_eq!(
+            log_filter(Some("info,pingora_proxy=debug")),
+            "info,pingora_proxy=debug"
+        );
+        for directive in log_filter(None).split(',') {
+            assert!(
+                tracing_subscriber::EnvFilter::try_new(directive).is_ok(),
+                "{directive}"
+            );
+        }
+    }
 }

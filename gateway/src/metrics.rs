@@ -19,6 +19,7 @@ pub struct Metrics {
     pub request_duration: HistogramVec,
     pub upstream_duration: HistogramVec,
     pub endpoint_healthy: IntGaugeVec,
+    pub endpoint_drained: IntGaugeVec,
     pub endpoint_ejected: IntGaugeVec,
     pub config_version: IntGauge,
     pub config_reloads: IntCounterVec,
@@ -47,7 +48,24 @@ pub struct Metrics {
     pub control_plane_connected: IntGauge,
     pub control_plane_streams: IntCounterVec,
     pub control_plane_pushes: IntCounterVec,
+    pub control_plane_reports: IntCounterVec,
+    /// 1 from the shutdown signal until exit.
+    pub draining: IntGauge,
+    pub proxy_connections: IntGauge,
+    pub background_task_restarts: IntCounterVec,
+    pub header_rejections: IntCounterVec,
+    pub log_reopens: IntCounter,
 }
+
+/// The background tasks run under `supervise`, by the name their restarts are counted under.
+pub const BACKGROUND_TASKS: &[&str] = &[
+    "health checks",
+    "rate-limit janitor",
+    "config watcher",
+    "control-plane client",
+    "admin listener",
+    "log reopener",
+];
 
 /// Redis round trips are short: buckets from 0.1 ms to 100 ms.
 const REDIS_BUCKETS: &[f64] = &[
@@ -112,7 +130,58 @@ impl Metrics {
                 shed.with_label_values(&[scope, priority.as_str()]);
             }
         }
+        let build_info = IntGaugeVec::new(
+            Opts::new(
+                "weir_build_info",
+                "Always 1; the labels say which build of the gateway runs.",
+            ),
+            &["version", "pingora"],
+        )?;
+        registry.register(Box::new(build_info.clone()))?;
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION"), "0.9"])
+            .set(1);
+        #[cfg(target_os = "linux")]
+        registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
+        let draining = IntGauge::new(
+            "weir_draining",
+            "1 from a shutdown signal (SIGTERM) until the process exits: not ready, finishing requests in flight.",
+        )?;
+        registry.register(Box::new(draining.clone()))?;
+        let proxy_connections = IntGauge::new(
+            "weir_proxy_connections",
+            "Client connections open on the proxy listener (sampled when scraped).",
+        )?;
+        registry.register(Box::new(proxy_connections.clone()))?;
+        let background_task_restarts = counter(
+            "weir_background_task_restarts_total",
+            "Background tasks restarted after they panicked or stopped before shutdown, by task.",
+            &["task"],
+        )?;
+        for task in BACKGROUND_TASKS {
+            background_task_restarts.with_label_values(&[task]);
+        }
+        let header_rejections = counter(
+            "weir_header_rejections_total",
+            "Client connections closed while sending a request header, by reason (timeout: listen.header_read_timeout passed; too_large: over listen.max_header_bytes).",
+            &["reason"],
+        )?;
+        for reason in ["timeout", "too_large"] {
+            header_rejections.with_label_values(&[reason]);
+        }
+        let log_reopens = IntCounter::new(
+            "weir_log_reopens_total",
+            "Access-log reopens asked for by SIGUSR1.",
+        )?;
+        registry.register(Box::new(log_reopens.clone()))?;
         Ok(Self {
+            draining,
+            proxy_connections,
+            background_task_restarts,
+            header_rejections,
+            log_reopens,
             retries_refused: counter(
                 "weir_retries_refused_total",
                 "Retries wanted but not made, by reason (budget_exhausted, attempts_exhausted, deadline).",
@@ -180,6 +249,11 @@ impl Metrics {
                 "1 when the endpoint passes its health checks (or has none), 0 when marked down.",
                 &["upstream", "region", "endpoint"],
             )?,
+            endpoint_drained: gauge(
+                "weir_endpoint_drained",
+                "1 while an operator has the endpoint drained (pools[].drained): no new requests.",
+                &["upstream", "region", "endpoint"],
+            )?,
             endpoint_ejected: gauge(
                 "weir_endpoint_ejected",
                 "1 while passive outlier detection has the endpoint ejected.",
@@ -195,7 +269,12 @@ impl Metrics {
             )?,
             control_plane_pushes: counter(
                 "weir_control_plane_pushes_total",
-                "Config versions received from the control plane, by outcome (ack, nack).",
+                "Config versions received from the control plane, by outcome (ack, nack, stale: refused as not newer than the version served).",
+                &["outcome"],
+            )?,
+            control_plane_reports: counter(
+                "weir_control_plane_reports_total",
+                "Reports to the control plane, by outcome (sent, refused, failed, timeout, superseded: replaced by a newer one before it was sent).",
                 &["outcome"],
             )?,
             ejections: counter(
@@ -288,12 +367,37 @@ impl Metrics {
     pub fn forget_endpoint(&self, upstream: &str, region: &str, endpoint: &str) {
         let labels = [upstream, region, endpoint];
         let _ = self.endpoint_healthy.remove_label_values(&labels);
+        let _ = self.endpoint_drained.remove_label_values(&labels);
         let _ = self.endpoint_ejected.remove_label_values(&labels);
         let _ = self.breaker_state_endpoint.remove_label_values(&labels);
     }
 
+    /// Forget the per-route series of a route the config no longer names.
+    pub fn forget_route(&self, route: &str) {
+        let _ = self.request_duration.remove_label_values(&[route]);
+        for kind in ["delay", "abort"] {
+            let _ = self.faults.remove_label_values(&[route, kind]);
+        }
+    }
+
     /// Forget the per-upstream resilience series of an upstream the config no longer names.
     pub fn forget_upstream(&self, upstream: &str) {
+        for reason in ["connect_failure", "reset", "status"] {
+            let _ = self.retries.remove_label_values(&[upstream, reason]);
+        }
+        for reason in ["budget_exhausted", "attempts_exhausted", "deadline"] {
+            let _ = self
+                .retries_refused
+                .remove_label_values(&[upstream, reason]);
+        }
+        for scope in ["endpoint", "upstream"] {
+            for to in ["closed", "open", "half_open"] {
+                let _ = self
+                    .breaker_transitions
+                    .remove_label_values(&[upstream, scope, to]);
+            }
+        }
+        let _ = self.panic_routing.remove_label_values(&[upstream]);
         let _ = self.breaker_state_upstream.remove_label_values(&[upstream]);
         let _ = self.breaker_rejections.remove_label_values(&[upstream]);
         let _ = self.bulkhead_in_flight.remove_label_values(&[upstream]);

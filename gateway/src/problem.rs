@@ -57,6 +57,9 @@ fn title(status: u16) -> &'static str {
     match status {
         400 => "Bad Request",
         404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        413 => "Content Too Large",
         429 => "Too Many Requests",
         500 => "Internal Server Error",
         502 => "Bad Gateway",

@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::HttpPeer;
-use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::proxy::{FailToProxy, ProxyHttp, ProxyWarnLogContext, Session};
 use pingora::{Error, ErrorSource, ErrorType, Result};
 
-use crate::access_log::{self, AccessEntry};
+use crate::access_log::{self, AccessEntry, EndpointList};
 use crate::balance::{self, PickMode};
 use crate::endpoint::{EndpointState, InFlight};
 use crate::metrics::Metrics;
@@ -19,6 +19,9 @@ use crate::outlier::{self, Outcome, Verdict};
 use crate::problem::{self, Problem};
 use crate::ratelimit;
 use crate::ratelimit::key::RequestFacts;
+use crate::request::body::BodyCap;
+use crate::request::failure::{self, Side};
+use crate::request::{headers, path, response};
 use crate::resilience::admission::{self, ShedBy};
 use crate::resilience::backoff::backoff;
 use crate::resilience::breaker::{Admission as BreakerAdmission, BreakerState, Transition};
@@ -41,6 +44,16 @@ const DEADLINE_EXCEEDED: ErrorType = ErrorType::CustomCode("DeadlineExceeded", 5
 const CONNECTS_FULL: ErrorType = ErrorType::CustomCode("PendingConnectsFull", 503);
 /// The error that turns a retryable status into a retry (the response is not forwarded).
 const RETRY_STATUS: ErrorType = ErrorType::Custom("RetryableStatus");
+/// The custom error for "the request body grew past the route's `max_body_size`".
+const BODY_TOO_LARGE: ErrorType = ErrorType::CustomCode("BodyTooLarge", 413);
+/// The custom error for "the origin switched protocols although the client asked for no upgrade".
+const UNSOLICITED_UPGRADE: ErrorType = ErrorType::CustomCode("UnsolicitedUpgrade", 502);
+/// The custom error for "the request body was still arriving at the route's deadline".
+const BODY_TOO_SLOW: ErrorType = ErrorType::CustomCode("RequestBodyTimeout", 408);
+/// How long past the route's deadline a response may still take to reach a slow client.
+const DOWNSTREAM_WRITE_GRACE: Duration = Duration::from_secs(1);
+/// The write timeout for answers the gateway makes before routing (small problem documents).
+const UNROUTED_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct WeirProxy {
     pub gateway: Arc<Gateway>,
@@ -69,8 +82,11 @@ pub struct RequestCtx {
     limited_by: Option<Arc<str>>,
     /// When the route's total deadline passes.
     deadline: Option<Instant>,
-    /// Gateway and upstream in-flight slots, held until the request is over.
-    permits: Option<(Permit, Permit)>,
+    /// The gateway-wide in-flight slot, held until the request is over.
+    gateway_permit: Option<Permit>,
+    /// The upstream's in-flight (bulkhead) slot, held until the upstream is done with the
+    /// request (its response read to the end) or the request is over.
+    upstream_permit: Option<Permit>,
     /// A pending-connect slot, held from choosing a peer until connected (or failed).
     connect_permit: Option<ConnectPermit>,
     /// The upstream breaker admitted this request as a half-open probe, not yet reported.
@@ -81,6 +97,10 @@ pub struct RequestCtx {
     shed_retry_after: Option<u64>,
     /// The fault injected, for the access log.
     fault: Option<&'static str>,
+    /// Why the gateway refused the request itself (a bad path, TRACE, no Host, too large).
+    rejected: Option<&'static str>,
+    /// The route's request-body cap and what was read of the body so far.
+    body_cap: Option<BodyCap>,
 }
 
 struct Attempt {
@@ -183,16 +203,22 @@ impl RequestCtx {
         self.attempt = None;
     }
 
-    /// The request is over without reporting some outcome: give back half-open probe slots so
-    /// a breaker is not left waiting for an answer that will never come.
-    fn release_probes(&mut self) {
-        let Some(route) = &self.route else { return };
+    /// End the attempt without an outcome (the client or the gateway ended it): its half-open
+    /// probe slot, if it had one, goes back, and nothing is counted against the endpoint.
+    fn abandon_attempt(&mut self) {
         if let Some(attempt) = self.attempt.take()
             && attempt.probe
             && !attempt.reported
         {
             attempt.in_flight.endpoint().breaker.release_probe();
         }
+    }
+
+    /// The request is over without reporting some outcome: give back half-open probe slots so
+    /// a breaker is not left waiting for an answer that will never come.
+    fn release_probes(&mut self) {
+        self.abandon_attempt();
+        let Some(route) = &self.route else { return };
         if std::mem::take(&mut self.upstream_probe) {
             route.upstream.guard.breaker.release_probe();
         }
@@ -204,10 +230,11 @@ impl RequestCtx {
             .map_or(Duration::ZERO, |d| d.saturating_duration_since(now))
     }
 
-    /// Count a timed-out attempt by kind: `deadline` when the deadline is what ran out.
+    /// Count a timeout by kind (connect, read, deadline, downstream_write): a read timeout is
+    /// `deadline` when the deadline is what ran out.
     fn count_timeout(&self, metrics: &Metrics, kind: &'static str, now: Instant) {
         let Some(route) = &self.route else { return };
-        let kind = if kind != "connect" && self.remaining(now) < Duration::from_millis(1) {
+        let kind = if kind == "read" && self.remaining(now) < Duration::from_millis(1) {
             "deadline"
         } else {
             kind
@@ -317,7 +344,8 @@ impl WeirProxy {
             now,
         ) {
             Ok(admitted) => {
-                ctx.permits = Some((admitted.gateway_permit, admitted.upstream_permit));
+                ctx.gateway_permit = Some(admitted.gateway_permit);
+                ctx.upstream_permit = Some(admitted.upstream_permit);
                 ctx.upstream_probe = admitted.upstream_probe;
                 if let Some(t) = admitted.transition {
                     breaker_transition(metrics, upstream, None, t, ctx.request_id.as_str());
@@ -397,6 +425,84 @@ impl WeirProxy {
         Ok(false)
     }
 
+    /// Answer a request the gateway refuses itself (`reason` goes to the access log), closing
+    /// the connection: what follows the refused request cannot be trusted to be framed right.
+    async fn reject(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+        status: u16,
+        reason: &'static str,
+        detail: String,
+        headers: Vec<(&'static str, String)>,
+    ) -> Result<()> {
+        ctx.rejected = Some(reason);
+        tracing::debug!(request_id = %ctx.request_id.as_str(), status, reason, "request refused by the gateway");
+        let problem = Problem::new(status, detail, ctx.request_id.as_str());
+        respond_with(session, problem, &ctx.request_id.value, false, headers).await
+    }
+
+    /// The matched route's rules for the request itself, in order: encoded slashes, the body
+    /// cap on a declared length, the path the origin gets, and the headers it may see. Returns
+    /// whether the request was answered here.
+    async fn apply_request_rules(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+        snapshot: &Snapshot,
+        route: &RouteEntry,
+        normalized: Option<String>,
+    ) -> Result<bool> {
+        let rules = &route.request;
+        let req = session.req_header();
+        if rules.encoded_slashes == weir_config::EncodedSlashes::Reject {
+            let path = normalized.as_deref().unwrap_or(req.uri.path());
+            if path.contains("%2F") || path.contains("%2f") {
+                let detail = format!(
+                    "route {} does not accept an encoded slash (%2F) in the path",
+                    route.name
+                );
+                self.reject(session, ctx, 400, "path_encoded_slash", detail, Vec::new())
+                    .await?;
+                return Ok(true);
+            }
+        }
+        if let Some(limit) = rules.max_body_size {
+            let declared = req
+                .headers
+                .get(http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(',').next())
+                .and_then(|v| v.trim().parse::<u64>().ok());
+            match BodyCap::new(limit, declared) {
+                Ok(cap) => ctx.body_cap = Some(cap),
+                Err(too_large) => {
+                    self.reject(
+                        session,
+                        ctx,
+                        413,
+                        "body_too_large",
+                        too_large.detail(),
+                        Vec::new(),
+                    )
+                    .await?;
+                    return Ok(true);
+                }
+            }
+        }
+        let trusted = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .is_some_and(|a| snapshot.client_ip.trusts(a.ip()));
+        let req = session.req_header_mut();
+        if let Some(normalized) = normalized.filter(|_| !rules.forward_raw_path) {
+            let target = path::with_path(req.raw_path(), &normalized);
+            req.set_raw_path(&target)?;
+        }
+        headers::sanitize(req, rules.underscores_in_headers, trusted);
+        Ok(false)
+    }
+
     /// Whether to retry after `failure`: the route's policy, then the upstream's budget. Counts
     /// the retry, or the refusal of a retry that was otherwise wanted.
     fn decide_retry(&self, session: &Session, ctx: &RequestCtx, failure: Failure) -> bool {
@@ -467,28 +573,75 @@ impl ProxyHttp for WeirProxy {
             rate_limit_header: None,
             limited_by: None,
             deadline: None,
-            permits: None,
+            gateway_permit: None,
+            upstream_permit: None,
             connect_permit: None,
             upstream_probe: false,
             shed_by: None,
             shed_retry_after: None,
             fault: None,
+            rejected: None,
+            body_cap: None,
         }
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        // Until a route sets its deadline, answers are small and must not wait on a client
+        // that does not read.
+        session.set_write_timeout(Some(UNROUTED_WRITE_TIMEOUT));
         let req = session.req_header();
         {
             let mut rng = rand::rng();
             ctx.request_id = trace_ctx::request_id(req.headers.get("x-request-id"), &mut rng);
-            ctx.new_traceparent = trace_ctx::traceparent(header(req, "traceparent"), &mut rng);
+            let client_trace = trace_ctx::only(req.headers.get_all("traceparent"));
+            ctx.new_traceparent = trace_ctx::traceparent(client_trace, &mut rng);
         }
         let snapshot = self.gateway.snapshot();
+        ctx.snapshot = Some(Arc::clone(&snapshot));
+        if let Some(refusal) = headers::refuse(req) {
+            let extra = match refusal {
+                headers::Refusal::Trace => {
+                    vec![(
+                        "allow",
+                        "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS".to_string(),
+                    )]
+                }
+                headers::Refusal::MissingHost => Vec::new(),
+            };
+            let detail = refusal.detail().to_string();
+            self.reject(
+                session,
+                ctx,
+                refusal.status(),
+                refusal.as_str(),
+                detail,
+                extra,
+            )
+            .await?;
+            return Ok(true);
+        }
+        // Routes, limits and the origin all see the normalised path.
+        let normalized = match normalize_target(req) {
+            Ok(normalized) => normalized,
+            Err(e) => {
+                let detail = e.detail().to_string();
+                self.reject(session, ctx, 400, e.as_str(), detail, Vec::new())
+                    .await?;
+                return Ok(true);
+            }
+        };
         let host = request_host(req);
-        let path = req.uri.path();
+        let path = normalized.as_deref().unwrap_or(req.uri.path());
         match snapshot.router.find(host, path) {
             Some(route) => {
                 let route = Arc::clone(route);
+                ctx.route = Some(Arc::clone(&route));
+                if self
+                    .apply_request_rules(session, ctx, &snapshot, &route, normalized)
+                    .await?
+                {
+                    return Ok(true);
+                }
                 let refused = if route.limits.is_empty() {
                     false
                 } else {
@@ -509,7 +662,9 @@ impl ProxyHttp for WeirProxy {
                     self.apply_verdict(session, ctx, verdict).await?
                 };
                 ctx.deadline = Some(ctx.started + route.timeout);
-                ctx.route = Some(Arc::clone(&route));
+                // The deadline bounds writing the answer too (plus a grace for the last bytes).
+                session
+                    .set_write_timeout(Some(route.timeout.saturating_add(DOWNSTREAM_WRITE_GRACE)));
                 let answered = refused
                     || self
                         .resilience_filter(session, ctx, &snapshot, &route)
@@ -521,11 +676,9 @@ impl ProxyHttp for WeirProxy {
                         .budget
                         .record_request(&route.upstream.retry_budget, Instant::now());
                 }
-                ctx.snapshot = Some(snapshot);
                 Ok(answered)
             }
             None if snapshot.awaiting_config() => {
-                ctx.snapshot = Some(snapshot);
                 let detail = "this gateway has not received its config from the control plane \
                               yet"
                 .to_string();
@@ -545,7 +698,6 @@ impl ProxyHttp for WeirProxy {
                     problem::echo(host),
                     problem::echo(path)
                 );
-                ctx.snapshot = Some(snapshot);
                 respond(
                     session,
                     Problem::new(404, detail, ctx.request_id.as_str()),
@@ -556,6 +708,30 @@ impl ProxyHttp for WeirProxy {
                 Ok(true)
             }
         }
+    }
+
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<bytes::Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        if let (Some(cap), Some(chunk)) = (ctx.body_cap.as_mut(), body.as_ref())
+            && let Err(too_large) = cap.add(chunk.len())
+        {
+            ctx.rejected = Some("body_too_large");
+            return Error::e_explain(BODY_TOO_LARGE, too_large.detail());
+        }
+        // A body trickled in holds the request's slots too: the deadline bounds it.
+        if ctx.deadline.is_some_and(|d| Instant::now() > d) {
+            ctx.rejected = Some("body_too_slow");
+            return Error::e_explain(
+                BODY_TOO_SLOW,
+                "the request body was still arriving at the route's deadline",
+            );
+        }
+        Ok(())
     }
 
     async fn upstream_peer(
@@ -712,25 +888,29 @@ impl ProxyHttp for WeirProxy {
         upstream_request: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        // A client's own id and valid traceparent are in the request already.
-        if !ctx.request_id.from_client {
-            upstream_request.insert_header("x-request-id", ctx.request_id.value.clone())?;
-        }
-        if let Some(traceparent) = &ctx.new_traceparent {
-            upstream_request.insert_header("traceparent", traceparent.clone())?;
-        }
-        if let Some(client) = session.client_addr().and_then(|a| a.as_inet()) {
-            let forwarded = match upstream_request.headers.get("x-forwarded-for") {
-                Some(prior) => format!(
-                    "{}, {}",
-                    String::from_utf8_lossy(prior.as_bytes()),
-                    client.ip()
-                ),
-                None => client.ip().to_string(),
-            };
-            upstream_request.insert_header("x-forwarded-for", forwarded)?;
-        }
-        Ok(())
+        let peer = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip());
+        let trusted = peer
+            .zip(ctx.snapshot.as_ref())
+            .is_some_and(|(peer, s)| s.client_ip.trusts(peer));
+        let client = ctx.client_ip.or_else(|| {
+            let snapshot = ctx.snapshot.as_ref()?;
+            Some(client_ip(session, snapshot))
+        });
+        let endpoint = ctx.tried.last().map_or("", |e| e.label.as_str());
+        headers::forward(
+            upstream_request,
+            &headers::Forwarding {
+                request_id: &ctx.request_id.value,
+                traceparent: ctx.new_traceparent.as_ref(),
+                peer,
+                client,
+                trusted,
+                endpoint,
+            },
+        )
     }
 
     async fn upstream_response_filter(
@@ -748,13 +928,25 @@ impl ProxyHttp for WeirProxy {
                 .observe(elapsed.as_secs_f64());
             ctx.upstream_time = Some(elapsed);
         }
-        let outcome = if response.status.is_server_error() {
+        let upgrade_requested = session
+            .req_header()
+            .headers
+            .contains_key(http::header::UPGRADE);
+        let unsolicited = response::is_unsolicited_upgrade(response, upgrade_requested);
+        response::strip_length_of_bodiless(response);
+        let outcome = if response.status.is_server_error() || unsolicited {
             Outcome::Failure
         } else {
             Outcome::Success
         };
         // The in-flight slot is held until the body is done (released in `logging`).
         ctx.report(outcome, now, &self.gateway.metrics);
+        if unsolicited {
+            return Error::e_explain(
+                UNSOLICITED_UPGRADE,
+                "the upstream switched protocols (101) although the request asked for no upgrade",
+            );
+        }
         let code = response.status.as_u16();
         let retryable_status = ctx
             .route
@@ -777,9 +969,16 @@ impl ProxyHttp for WeirProxy {
         &self,
         _session: &mut Session,
         _body: &mut Option<bytes::Bytes>,
-        _end_of_stream: bool,
+        end_of_stream: bool,
         ctx: &mut RequestCtx,
     ) -> Result<Option<Duration>> {
+        if end_of_stream {
+            // The upstream is done with this request: its bulkhead slot and the endpoint's
+            // in-flight count go back now, before the client has read the last of it.
+            ctx.upstream_permit = None;
+            ctx.attempt = None;
+            return Ok(None);
+        }
         // The deadline covers the body too; a response still streaming past it is cut.
         let now = Instant::now();
         if ctx.deadline.is_some_and(|d| now > d) {
@@ -805,6 +1004,40 @@ impl ProxyHttp for WeirProxy {
         Ok(())
     }
 
+    fn response_body_filter(
+        &self,
+        session: &mut Session,
+        _body: &mut Option<bytes::Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<Option<Duration>> {
+        // Each write to the client must end by the deadline (plus a grace): a client that does
+        // not read cannot hold the request, its slots and its upstream connection for longer.
+        if ctx.deadline.is_some() {
+            let left = ctx
+                .remaining(Instant::now())
+                .saturating_add(DOWNSTREAM_WRITE_GRACE);
+            session.set_write_timeout(Some(left));
+        }
+        Ok(None)
+    }
+
+    fn suppress_error_log(&self, _session: &Session, _ctx: &RequestCtx, _error: &Error) -> bool {
+        // `logging` records the failure with the request id (debug log and access log).
+        true
+    }
+
+    fn suppress_proxy_warn_log(
+        &self,
+        _session: &Session,
+        _ctx: &RequestCtx,
+        _error: &Error,
+        _context: ProxyWarnLogContext,
+    ) -> bool {
+        // Retried failures are logged (debug, with the request id) where they are decided.
+        true
+    }
+
     fn fail_to_connect(
         &self,
         session: &mut Session,
@@ -814,6 +1047,7 @@ impl ProxyHttp for WeirProxy {
     ) -> Box<Error> {
         let now = Instant::now();
         ctx.connect_permit = None;
+        tracing::debug!(request_id = %ctx.request_id.as_str(), endpoint = %ctx.endpoint_label(), side = failure::side(&e).as_str(), error = %e, "could not connect upstream");
         if matches!(e.etype(), ErrorType::ConnectTimedout) {
             ctx.count_timeout(&self.gateway.metrics, "connect", now);
         }
@@ -834,21 +1068,28 @@ impl ProxyHttp for WeirProxy {
         _client_reused: bool,
     ) -> Box<Error> {
         let now = Instant::now();
-        ctx.end_attempt(Outcome::Failure, now, &self.gateway.metrics);
         ctx.last_failure_was_connect = false;
         if e.etype() == &RETRY_STATUS {
-            return e; // decided and counted in `upstream_response_filter`
+            // Decided and counted in `upstream_response_filter`.
+            ctx.abandon_attempt();
+            return e;
         }
-        let mut e = e.more_context(format!("peer: {peer}"));
-        if e.esource() != &ErrorSource::Upstream {
-            // The client went away or the gateway failed: nothing to retry upstream.
+        let side = failure::side(&e);
+        tracing::debug!(request_id = %ctx.request_id.as_str(), endpoint = %ctx.endpoint_label(), side = side.as_str(), error = %e, "exchange failed");
+        if !side.counts_against_upstream() {
+            // The client went away, sent something unusable or did not read, or the gateway
+            // ended the exchange: nothing counts against the endpoint, and nothing is retried.
+            ctx.abandon_attempt();
+            if side == Side::Client && e.etype() == &ErrorType::WriteTimedout {
+                ctx.count_timeout(&self.gateway.metrics, "downstream_write", now);
+            }
+            let mut e = e;
             e.set_retry(false);
             return e;
         }
-        if matches!(
-            e.etype(),
-            ErrorType::ReadTimedout | ErrorType::WriteTimedout
-        ) {
+        ctx.end_attempt(Outcome::Failure, now, &self.gateway.metrics);
+        let mut e = e.more_context(format!("peer: {peer}"));
+        if failure::is_timeout(e.etype()) {
             ctx.count_timeout(&self.gateway.metrics, "read", now);
         }
         // Never once the response has started: the client already has part of an answer.
@@ -887,8 +1128,12 @@ impl ProxyHttp for WeirProxy {
         let now = Instant::now();
         // The exchange is over. An attempt that got no response header failed if the upstream
         // side broke; a client that went away says nothing about the endpoint.
-        if e.is_some_and(|e| e.esource() == &ErrorSource::Upstream) {
+        let side = e.map(failure::side);
+        if side.is_some_and(Side::counts_against_upstream) {
             ctx.report(Outcome::Failure, now, &self.gateway.metrics);
+        }
+        if let (Some(e), Some(side)) = (e, side) {
+            tracing::debug!(request_id = %ctx.request_id.as_str(), side = side.as_str(), error = %e, "request failed");
         }
         ctx.release_probes();
         ctx.attempt = None;
@@ -911,6 +1156,16 @@ impl ProxyHttp for WeirProxy {
             return;
         }
         let req = session.req_header();
+        let log_query = ctx
+            .snapshot
+            .as_ref()
+            .is_none_or(|s| s.config.access_log.query);
+        let traceparent = ctx
+            .new_traceparent
+            .as_ref()
+            .map(HeaderValue::as_bytes)
+            .or_else(|| trace_ctx::only(req.headers.get_all("traceparent")));
+        let tried = ctx.tried.len().saturating_sub(1);
         self.gateway.access_log.write(&AccessEntry {
             time: access_log::now_rfc3339(),
             request_id: ctx.request_id.as_str(),
@@ -929,6 +1184,17 @@ impl ProxyHttp for WeirProxy {
             method: req.method.as_str(),
             host: problem::echo(request_host(req)),
             path: problem::echo(req.uri.path()),
+            query: req.uri.query().filter(|_| log_query).map(problem::echo),
+            http_version: http_version(req.version),
+            user_agent: req
+                .headers
+                .get(http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(problem::echo),
+            trace_id: traceparent.and_then(trace_ctx::trace_id),
+            tried: EndpointList(&ctx.tried[..tried]),
+            rejected: ctx.rejected,
+            failure_side: side.map(Side::as_str),
             status,
             route: route_name,
             upstream: upstream_name,
@@ -1041,6 +1307,18 @@ async fn respond_with(
     }
 }
 
+/// The normal form of the request's path when it differs from the path as sent (`None` when it
+/// is already normal, or the target has no path: `*`, CONNECT).
+fn normalize_target(req: &RequestHeader) -> std::result::Result<Option<String>, path::PathError> {
+    if !path::has_path(req.raw_path(), req.method == http::Method::CONNECT)? {
+        return Ok(None);
+    }
+    Ok(match path::normalize(req.uri.path())? {
+        std::borrow::Cow::Borrowed(_) => None,
+        std::borrow::Cow::Owned(normalized) => Some(normalized),
+    })
+}
+
 /// The client address under the snapshot's `[client_ip]` rules.
 fn client_ip(session: &Session, snapshot: &Snapshot) -> std::net::IpAddr {
     let peer = session
@@ -1050,10 +1328,6 @@ fn client_ip(session: &Session, snapshot: &Snapshot) -> std::net::IpAddr {
     snapshot
         .client_ip
         .resolve(peer, &session.req_header().headers)
-}
-
-fn header<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a [u8]> {
-    req.headers.get(name).map(|v| v.as_bytes())
 }
 
 /// The request's host: the URI authority (HTTP/2, absolute-form) or the `Host` header.
@@ -1066,6 +1340,18 @@ fn request_host(req: &RequestHeader) -> &str {
                 .and_then(|h| h.to_str().ok())
         })
         .unwrap_or("")
+}
+
+/// The request's HTTP version as the access log spells it.
+fn http_version(version: http::Version) -> &'static str {
+    match version {
+        http::Version::HTTP_09 => "HTTP/0.9",
+        http::Version::HTTP_10 => "HTTP/1.0",
+        http::Version::HTTP_11 => "HTTP/1.1",
+        http::Version::HTTP_2 => "HTTP/2",
+        http::Version::HTTP_3 => "HTTP/3",
+        _ => "other",
+    }
 }
 
 /// A status code as a metric label, without allocating per request.

@@ -189,6 +189,8 @@ fn install(
         &gateway.metrics,
         now,
     );
+    // Endpoints back in service by this version (weight 0 -> above, or no longer drained) ramp.
+    crate::resilience::slow_start::ramp_returning(current, &next, now);
     gateway.publish(next);
     let published = gateway.snapshot();
     for key in gateway.registry.retain(|key| published.names_endpoint(key)) {

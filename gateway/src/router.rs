@@ -1,26 +1,67 @@
 //! Route matching: the most specific host rule (exact, then longest `*.suffix`, then `*`), then
-//! the longest path prefix within it. No match is `None` (the proxy answers 404).
+//! the longest path prefix within it (optionally ignoring ASCII case). No match is `None` (the
+//! proxy answers 404). Paths are matched as given: the proxy normalises them first.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 
 use weir_config::HostMatch;
 
+/// A route's path prefix and how it is compared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prefix {
+    pub text: String,
+    /// Compare ignoring ASCII case (`path_prefix_ignore_case`).
+    pub ignore_case: bool,
+}
+
+impl Prefix {
+    /// A case-sensitive prefix.
+    pub fn exact(text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            ignore_case: false,
+        }
+    }
+
+    fn matches(&self, path: &str) -> bool {
+        if self.ignore_case {
+            path.len() >= self.text.len()
+                && path.as_bytes()[..self.text.len()].eq_ignore_ascii_case(self.text.as_bytes())
+        } else {
+            path.starts_with(self.text.as_str())
+        }
+    }
+}
+
+impl From<&str> for Prefix {
+    fn from(text: &str) -> Self {
+        Self::exact(text)
+    }
+}
+
+impl From<String> for Prefix {
+    fn from(text: String) -> Self {
+        Self::exact(text)
+    }
+}
+
 /// Routes grouped by host rule, each group sorted by path prefix, longest first.
 #[derive(Debug)]
 pub struct Router<T> {
-    exact: HashMap<String, Vec<(String, T)>>,
+    exact: HashMap<String, Vec<(Prefix, T)>>,
     /// `(".example.com", routes)`, longest suffix first.
-    suffix: Vec<(String, Vec<(String, T)>)>,
-    any: Vec<(String, T)>,
+    suffix: Vec<(String, Vec<(Prefix, T)>)>,
+    any: Vec<(Prefix, T)>,
 }
 
 impl<T> Router<T> {
-    pub fn new(routes: impl IntoIterator<Item = (HostMatch, String, T)>) -> Self {
-        let mut exact: HashMap<String, Vec<(String, T)>> = HashMap::new();
-        let mut suffix: Vec<(String, Vec<(String, T)>)> = Vec::new();
+    pub fn new<P: Into<Prefix>>(routes: impl IntoIterator<Item = (HostMatch, P, T)>) -> Self {
+        let mut exact: HashMap<String, Vec<(Prefix, T)>> = HashMap::new();
+        let mut suffix: Vec<(String, Vec<(Prefix, T)>)> = Vec::new();
         let mut any = Vec::new();
         for (host, prefix, value) in routes {
+            let prefix = prefix.into();
             match host {
                 HostMatch::Any => any.push((prefix, value)),
                 HostMatch::Exact(name) => exact.entry(name).or_default().push((prefix, value)),
@@ -30,8 +71,8 @@ impl<T> Router<T> {
                 },
             }
         }
-        let by_prefix_len = |group: &mut Vec<(String, T)>| {
-            group.sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.len()));
+        let by_prefix_len = |group: &mut Vec<(Prefix, T)>| {
+            group.sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.text.len()));
         };
         exact.values_mut().for_each(by_prefix_len);
         suffix.iter_mut().for_each(|(_, g)| by_prefix_len(g));
@@ -56,7 +97,7 @@ impl<T> Router<T> {
             .unwrap_or(&self.any);
         group
             .iter()
-            .find(|(prefix, _)| path.starts_with(prefix.as_str()))
+            .find(|(prefix, _)| prefix.matches(path))
             .map(|(_, value)| value)
     }
 }
@@ -151,6 +192,24 @@ mod tests {
         let r = Router::new([(HostMatch::Any, "/api".to_string(), 1)]);
         assert_eq!(r.find("h", "/other"), None);
         assert_eq!(r.find("h", "/api"), Some(&1));
+    }
+
+    #[test]
+    fn a_prefix_may_ignore_ascii_case() {
+        let loose = Prefix {
+            text: "/api/".into(),
+            ignore_case: true,
+        };
+        let r = Router::new([
+            (HostMatch::Any, Prefix::exact("/"), "root"),
+            (HostMatch::Any, loose, "api"),
+        ]);
+        assert_eq!(r.find("h", "/API/x"), Some(&"api"));
+        assert_eq!(r.find("h", "/Api/"), Some(&"api"));
+        assert_eq!(r.find("h", "/ap"), Some(&"root"));
+        assert_eq!(r.find("h", "/é"), Some(&"root"), "short non-ASCII paths");
+        let strict = Router::new([(HostMatch::Any, "/api/", 1)]);
+        assert_eq!(strict.find("h", "/API/x"), None);
     }
 
     #[test]

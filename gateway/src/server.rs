@@ -1,32 +1,36 @@
 //! Assembling and running the gateway process: load the first config (or refuse to start), build
-//! the shared state, and hand the proxy, admin listener, health checker and config watcher to a
-//! Pingora server.
+//! the shared state, and hand the proxy, admin listener and the supervised background tasks
+//! (health checker, janitor, config watcher or control-plane client, log reopener) to a Pingora
+//! server whose shutdown signals start Weir's drain (`drain.rs`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pingora::server::Server;
 use pingora::server::configuration::ServerConf;
-use pingora::services::background::background_service;
+use pingora::server::{RunArgs, Server};
 use pingora::services::listening::Service;
 
 use crate::access_log::AccessLog;
-use crate::admin::AdminApp;
+use crate::admin::AdminServer;
 use crate::control_plane::cache;
 use crate::control_plane::client::ControlPlaneClient;
 use crate::control_plane::http::Endpoint;
+use crate::drain::DrainSignals;
 use crate::endpoint::EndpointRegistry;
 use crate::health::HealthChecker;
+use crate::listener::ProxyListener;
 use crate::metrics::Metrics;
 use crate::proxy::WeirProxy;
 use crate::ratelimit::LimiterRegistry;
 use crate::ratelimit::janitor::BucketJanitor;
 use crate::reload::checksum;
+use crate::reopen::LogReopener;
 use crate::resilience::guards::GuardRegistry;
 use crate::snapshot::Snapshot;
 use crate::state::Gateway;
+use crate::supervise;
 use crate::watcher::ConfigWatcher;
 
 /// How the process runs, from the command line.
@@ -81,17 +85,13 @@ pub fn load_config(path: &std::path::Path) -> Result<(weir_config::Config, Strin
 /// Start the gateway and serve until a signal stops it. Returns only on a start-up error.
 pub fn run(options: RunOptions) -> Result<(), StartError> {
     let (config, text) = load_config(&options.config_path)?;
-    // Say clearly which address is taken, rather than letting the listener fail later.
-    for (addr, what) in [
-        (config.listen.http, "listen.http"),
-        (config.admin.listen, "admin.listen"),
-    ] {
-        std::net::TcpListener::bind(addr).map_err(|source| StartError::Listen {
-            addr,
-            what,
-            source,
-        })?;
-    }
+    // Say clearly which address is taken, rather than letting the listener fail later. The
+    // admin listener is ours (not Pingora's), so it is kept.
+    let listen_error = |addr, what| move |source| StartError::Listen { addr, what, source };
+    std::net::TcpListener::bind(config.listen.http)
+        .map_err(listen_error(config.listen.http, "listen.http"))?;
+    let admin_listener = std::net::TcpListener::bind(config.admin.listen)
+        .map_err(listen_error(config.admin.listen, "admin.listen"))?;
     let gateway_id = config.gateway.id.clone().unwrap_or_else(host_name);
     let metrics = Metrics::new()?;
     let access_log = AccessLog::open(&config.access_log).map_err(StartError::AccessLog)?;
@@ -125,49 +125,68 @@ pub fn run(options: RunOptions) -> Result<(), StartError> {
 
     let conf = ServerConf {
         threads: options.threads.max(1),
-        grace_period_seconds: Some(0),
-        graceful_shutdown_timeout_seconds: Some(5),
+        // Weir's drain (`drain.rs`) exits as soon as the connections are gone or
+        // `gateway.shutdown_grace` is over; Pingora's own grace period is only a backstop.
+        grace_period_seconds: Some(weir_config::GatewaySettings::MAX_SHUTDOWN_GRACE.as_secs() + 1),
+        graceful_shutdown_timeout_seconds: Some(1),
         upstream_keepalive_pool_size: 1024,
         ..ServerConf::default()
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
 
-    let mut proxy = pingora::proxy::http_proxy_service_with_name(
+    let proxy = pingora::proxy::http_proxy(
         &server.configuration,
         WeirProxy {
             gateway: Arc::clone(&gateway),
         },
-        "weir proxy",
+    );
+    let mut proxy = Service::new(
+        "weir proxy".to_string(),
+        ProxyListener::new(proxy, Arc::clone(&gateway)),
     );
     proxy.add_tcp(&proxy_addr.to_string());
-    let mut admin = Service::new(
-        "weir admin".to_string(),
-        AdminApp {
-            gateway: Arc::clone(&gateway),
-        },
-    );
-    admin.add_tcp(&admin_addr.to_string());
     server.add_service(proxy);
-    server.add_service(admin);
-    server.add_service(background_service(
-        "weir health checks",
+    let metrics = gateway.metrics.clone();
+    server.add_service(supervise::service(
+        "admin listener",
+        &metrics,
+        AdminServer {
+            gateway: Arc::clone(&gateway),
+            listener: admin_listener,
+        },
+    ));
+    server.add_service(supervise::service(
+        "health checks",
+        &metrics,
         HealthChecker {
             gateway: Arc::clone(&gateway),
         },
     ));
-    server.add_service(background_service(
-        "weir rate-limit janitor",
+    server.add_service(supervise::service(
+        "rate-limit janitor",
+        &metrics,
         BucketJanitor {
             gateway: Arc::clone(&gateway),
         },
     ));
+    server.add_service(supervise::service(
+        "log reopener",
+        &metrics,
+        LogReopener {
+            gateway: Arc::clone(&gateway),
+        },
+    ));
+    let signals = DrainSignals {
+        gateway: Arc::clone(&gateway),
+    };
     match &node.control_plane {
         None => {
-            server.add_service(background_service(
-                "weir config watcher",
+            server.add_service(supervise::service(
+                "config watcher",
+                &metrics,
                 ConfigWatcher {
-                    gateway,
+                    gateway: Arc::clone(&gateway),
                     path: options.config_path,
                     poll_interval: options.watch_interval,
                     proxy_addr,
@@ -183,10 +202,11 @@ pub fn run(options: RunOptions) -> Result<(), StartError> {
             })?;
             let endpoint = Endpoint::new(&settings.url, settings.ca_file.as_deref(), &token)
                 .map_err(StartError::ControlPlane)?;
-            server.add_service(background_service(
-                "weir control-plane client",
+            server.add_service(supervise::service(
+                "control-plane client",
+                &metrics,
                 ControlPlaneClient {
-                    gateway,
+                    gateway: Arc::clone(&gateway),
                     settings: settings.clone(),
                     node: Arc::clone(&node),
                     endpoint,
@@ -196,7 +216,12 @@ pub fn run(options: RunOptions) -> Result<(), StartError> {
             ));
         }
     }
-    server.run_forever()
+    server.run(RunArgs {
+        shutdown_signal: Box::new(signals),
+    });
+    // Pingora's backstop ended the run (or SIGINT did): keep what the access log holds.
+    gateway.access_log.flush();
+    std::process::exit(0)
 }
 
 /// The first config of a gateway run by a control plane: the cached version when there is a

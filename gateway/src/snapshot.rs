@@ -19,7 +19,7 @@ use crate::ratelimit::{LimiterRegistry, Policy};
 use crate::resilience::adaptive::GradientLimit;
 use crate::resilience::fault::FaultPlan;
 use crate::resilience::guards::{GuardRegistry, UpstreamGuard};
-use crate::router::Router;
+use crate::router::{Prefix, Router};
 
 /// One config version, ready to serve.
 pub struct Snapshot {
@@ -57,6 +57,8 @@ pub struct RouteEntry {
     /// The route's rate-limit policies (locals, then globals, each in the order written); all
     /// must admit.
     pub limits: RouteLimits,
+    /// What the gateway does to the request's path, headers and body.
+    pub request: weir_config::RequestRules,
 }
 
 /// An upstream with its pools and their live endpoints.
@@ -94,6 +96,9 @@ pub struct PoolRuntime {
     pub weight: u32,
     pub is_local: bool,
     pub endpoints: Vec<Arc<EndpointState>>,
+    /// `drained`: endpoints an operator took out of rotation (no new requests; health checks go
+    /// on). Usually empty, so the look-up is a few comparisons at most.
+    pub drained: Vec<std::net::SocketAddr>,
     pub upstream_duration: Histogram,
     pub connect_failures: IntCounter,
     pub ejections: IntCounter,
@@ -101,21 +106,29 @@ pub struct PoolRuntime {
 }
 
 impl PoolRuntime {
-    /// Endpoints that may take new requests now.
+    /// Whether an operator drained `endpoint` in this pool.
+    pub fn is_drained(&self, endpoint: &EndpointState) -> bool {
+        self.drained.contains(&endpoint.key.addr)
+    }
+
+    /// Endpoints that may take new requests now (drained ones never may).
     pub fn available(&self, now: Instant) -> usize {
         self.endpoints
             .iter()
-            .filter(|e| e.is_available(now))
+            .filter(|e| e.is_available(now) && !self.is_drained(e))
             .count()
     }
 
-    /// Weighted above 0 and with at least `min_fraction` of its endpoints available.
+    /// Weighted above 0 and with at least `min_fraction` of its endpoints available. Drained
+    /// endpoints count on neither side: draining one for maintenance does not by itself make the
+    /// region spill.
     pub fn is_healthy(&self, min_fraction: f64, now: Instant) -> bool {
-        if self.weight == 0 || self.endpoints.is_empty() {
+        let in_rotation = self.endpoints.len().saturating_sub(self.drained.len());
+        if self.weight == 0 || in_rotation == 0 {
             return false;
         }
         let available = self.available(now);
-        available > 0 && available as f64 >= min_fraction * self.endpoints.len() as f64
+        available > 0 && available as f64 >= min_fraction * in_rotation as f64
     }
 
     /// The pool's slow-start share: the mean of its available endpoints' (1 when none is
@@ -210,6 +223,10 @@ impl Snapshot {
                                     .endpoint_ejected
                                     .with_label_values(&labels)
                                     .set(i64::from(state.is_ejected(now)));
+                                metrics
+                                    .endpoint_drained
+                                    .with_label_values(&labels)
+                                    .set(i64::from(pool.drained.contains(addr)));
                                 state
                             })
                             .collect();
@@ -218,6 +235,7 @@ impl Snapshot {
                             is_local: local_region.as_deref() == Some(pool.region.as_str()),
                             weight: pool.weight,
                             endpoints,
+                            drained: pool.drained.clone(),
                             upstream_duration: metrics.upstream_duration.with_label_values(&labels),
                             connect_failures: metrics.connect_failures.with_label_values(&labels),
                             ejections: metrics.ejections.with_label_values(&labels),
@@ -282,12 +300,13 @@ impl Snapshot {
                         .iter()
                         .filter_map(|name| policies.get(name).cloned()),
                 ),
+                request: route.request.clone(),
             };
-            Some((
-                route.host.clone(),
-                route.path_prefix.clone(),
-                Arc::new(entry),
-            ))
+            let prefix = Prefix {
+                text: route.path_prefix.clone(),
+                ignore_case: route.request.path_prefix_ignore_case,
+            };
+            Some((route.host.clone(), prefix, Arc::new(entry)))
         }));
         Self {
             version,

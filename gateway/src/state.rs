@@ -1,9 +1,10 @@
 //! The gateway's shared state: the current snapshot (swapped whole), the endpoint, limiter and
-//! upstream-guard registries that outlive snapshots, the gateway-wide in-flight count, metrics, the access log and readiness.
+//! upstream-guard registries that outlive snapshots, the gateway-wide in-flight count, the open
+//! proxy connections, metrics, the access log, and readiness (listening, not draining).
 
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use arc_swap::ArcSwap;
 
@@ -13,6 +14,7 @@ use crate::metrics::Metrics;
 use crate::ratelimit::LimiterRegistry;
 use crate::resilience::bulkhead::Bulkhead;
 use crate::resilience::guards::GuardRegistry;
+use crate::series;
 use crate::snapshot::Snapshot;
 
 pub struct Gateway {
@@ -28,6 +30,10 @@ pub struct Gateway {
     pub access_log: AccessLog,
     /// Set once the proxy listener accepts connections.
     listening: AtomicBool,
+    /// Set when a shutdown signal arrives: `/readyz` fails from then on.
+    draining: AtomicBool,
+    /// Proxy connections open now (from accept to close), for the drain at shutdown.
+    connections: Arc<AtomicUsize>,
     /// Serialises config changes (signal, file watch) so versions are applied one at a time.
     pub(crate) apply_lock: Mutex<()>,
 }
@@ -42,6 +48,7 @@ impl Gateway {
         access_log: AccessLog,
     ) -> Self {
         metrics.config_version.set(first.version as i64);
+        series::preregister(&first.config, &metrics);
         Self {
             snapshot: ArcSwap::from_pointee(first),
             registry,
@@ -51,6 +58,8 @@ impl Gateway {
             metrics,
             access_log,
             listening: AtomicBool::new(false),
+            draining: AtomicBool::new(false),
+            connections: Arc::new(AtomicUsize::new(0)),
             apply_lock: Mutex::new(()),
         }
     }
@@ -63,16 +72,66 @@ impl Gateway {
     /// Publish a new snapshot: one atomic store, so each request sees the old or the new.
     pub(crate) fn publish(&self, next: Snapshot) {
         self.metrics.config_version.set(next.version as i64);
-        self.snapshot.store(Arc::new(next));
+        series::preregister(&next.config, &self.metrics);
+        let previous = self.snapshot.swap(Arc::new(next));
+        series::forget_removed_routes(&previous.config, &self.snapshot().config, &self.metrics);
     }
 
     pub fn set_listening(&self) {
         self.listening.store(true, Ordering::Release);
     }
 
-    /// Ready when the proxy listens and a config is loaded (always with a config file; with a
-    /// control plane, once the first version came from it or from the cache).
+    /// Ready when the proxy listens, a config is loaded (always with a config file; with a
+    /// control plane, once the first version came from it or from the cache) and no shutdown
+    /// has begun.
     pub fn is_ready(&self) -> bool {
-        self.listening.load(Ordering::Acquire) && !self.snapshot.load().awaiting_config()
+        self.not_ready_because().is_none()
+    }
+
+    /// Why the gateway is not ready, or `None` when it is.
+    pub fn not_ready_because(&self) -> Option<&'static str> {
+        if self.draining.load(Ordering::Acquire) {
+            Some("shutting down")
+        } else if !self.listening.load(Ordering::Acquire) {
+            Some("proxy listener not up yet")
+        } else if self.snapshot.load().awaiting_config() {
+            Some("no config yet")
+        } else {
+            None
+        }
+    }
+
+    /// From now on `/readyz` fails, so load balancers stop sending; returns whether this call
+    /// started the drain.
+    pub fn start_draining(&self) -> bool {
+        let first = !self.draining.swap(true, Ordering::AcqRel);
+        if first {
+            self.metrics.draining.set(1);
+        }
+        first
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
+    }
+
+    /// Counts one proxy connection open until the returned guard is dropped.
+    pub fn open_connection(&self) -> ConnectionGuard {
+        self.connections.fetch_add(1, Ordering::AcqRel);
+        ConnectionGuard(Arc::clone(&self.connections))
+    }
+
+    /// Proxy connections open now.
+    pub fn open_connections(&self) -> usize {
+        self.connections.load(Ordering::Acquire)
+    }
+}
+
+/// One open proxy connection; dropping it closes the count.
+pub struct ConnectionGuard(Arc<AtomicUsize>);
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }

@@ -86,6 +86,8 @@ pub struct EndpointStatus {
     pub ejected: bool,
     pub ewma_latency_ms: Option<f64>,
     pub in_flight: u32,
+    /// Drained by an operator (`pools[].drained`): no new requests; health checks go on.
+    pub drained: bool,
     /// The endpoint's circuit breaker: closed, open or half_open.
     pub breaker: &'static str,
     /// Its share of normal traffic while in slow start (1 when not ramping).
@@ -134,6 +136,7 @@ pub fn build(snapshot: &Snapshot, gateway_in_flight: u32, now: Instant) -> Statu
                                 .latency_estimate()
                                 .map(|d| (d.as_secs_f64() * 1e6).round() / 1e3),
                             in_flight: e.in_flight(),
+                            drained: pool.is_drained(e),
                             breaker: e.breaker.state(&up.breaker, now).as_str(),
                             slow_start: (e.slow_start_factor(now, up.slow_start) * 1e3).round()
                                 / 1e3,
@@ -175,6 +178,9 @@ pub fn sample_gauges(gateway: &Gateway, now: Instant) {
     metrics
         .gateway_in_flight
         .set(i64::from(gateway.in_flight.in_flight()));
+    metrics
+        .proxy_connections
+        .set(i64::try_from(gateway.open_connections()).unwrap_or(i64::MAX));
     for up in snapshot.upstreams.values() {
         sample_upstream(up, metrics, now);
     }

@@ -62,6 +62,16 @@ pub fn traceparent(from_client: Option<&[u8]>, rng: &mut impl Rng) -> Option<Hea
     }
 }
 
+/// The value of a header sent exactly once; `None` when it is absent or repeated (W3C Trace
+/// Context: several `traceparent` lines are invalid, so a new trace starts).
+pub fn only<'a>(values: http::header::GetAll<'a, HeaderValue>) -> Option<&'a [u8]> {
+    let mut lines = values.iter();
+    match (lines.next(), lines.next()) {
+        (Some(value), None) => Some(value.as_bytes()),
+        _ => None,
+    }
+}
+
 /// Append the low `digits` hex digits of `value`, lower-case, zero-padded. (Much cheaper than
 /// `format!` on the request path.)
 fn push_hex(out: &mut String, value: u128, digits: u32) {
@@ -74,6 +84,14 @@ fn push_hex(out: &mut String, value: u128, digits: u32) {
 fn header_value(hex: String) -> HeaderValue {
     // Hex digits and dashes are always a valid header value.
     HeaderValue::try_from(hex).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
+}
+
+/// The trace id of a valid `traceparent` (the 32 hex digits after the version).
+pub fn trace_id(traceparent: &[u8]) -> Option<&str> {
+    if !is_valid_traceparent(traceparent) {
+        return None;
+    }
+    std::str::from_utf8(traceparent.get(3..35)?).ok()
 }
 
 /// `00-<32 hex, not all 0>-<16 hex, not all 0>-<2 hex>` (W3C Trace Context, level 1).
@@ -124,6 +142,16 @@ mod tests {
     }
 
     #[test]
+    fn a_repeated_header_counts_as_absent() {
+        let mut headers = http::HeaderMap::new();
+        assert_eq!(only(headers.get_all("traceparent")), None);
+        headers.append("traceparent", HeaderValue::from_static("a"));
+        assert_eq!(only(headers.get_all("traceparent")), Some(&b"a"[..]));
+        headers.append("traceparent", HeaderValue::from_static("b"));
+        assert_eq!(only(headers.get_all("traceparent")), None);
+    }
+
+    #[test]
     fn hex_is_zero_padded_lower_case() {
         let mut out = String::new();
         push_hex(&mut out, 0xab, 4);
@@ -138,6 +166,8 @@ mod tests {
         let fresh = traceparent(Some(b"garbage"), &mut rng).unwrap();
         assert!(is_valid_traceparent(fresh.as_bytes()), "{fresh:?}");
         assert!(traceparent(None, &mut rng).is_some());
+        assert_eq!(trace_id(valid), Some("4bf92f3577b34da6a3ce929d0e0e4736"));
+        assert_eq!(trace_id(b"garbage"), None);
         assert!(!is_valid_traceparent(
             b"00-00000000000000000000000000000000-00f067aa0ba902b7-01"
         ));

@@ -5,7 +5,7 @@
 //! | metric | value | measures |
 //! | --- | --- | --- |
 //! | `p50` `p99.9` … (any `pNN[.N]`, 0 < NN ≤ 100), `min`, `mean`, `max` | a duration: `ns` `us` `µs` `ms` `s` | the corrected latency view |
-//! | `errors` | a count, or a share with `%` | failed + 5xx; with `%` the summary's `error_rate` |
+//! | `errors` | a count, or a share with `%` | failed + 5xx (+ 429 with `--count-429-as-error`): the summary's `error_count`; with `%` its `error_rate` |
 //! | `2xx` `3xx` `4xx` `429` `5xx` | a count, or a share with `%` of the requests that ended | responses by status (`4xx` does not include `429`, as in the report) |
 //! | `rps` (or `throughput`), `sent_rate` | requests/s, optionally written `1000/s` | completed (sent) per second |
 //!
@@ -164,7 +164,7 @@ impl Assertion {
             Metric::Max => Ok(stats.max_ms),
             Metric::Errors | Metric::Status(_) if ended == 0 => Err("no requests ended"),
             Metric::Errors if self.unit == Unit::Percent => Ok(summary.error_rate),
-            Metric::Errors => Ok((summary.failed + summary.status.s5xx) as f64),
+            Metric::Errors => Ok(summary.error_count as f64),
             Metric::Status(class) => {
                 let count = class.count(summary) as f64;
                 if self.unit == Unit::Percent {
@@ -385,6 +385,7 @@ mod tests {
                 s5xx: 20,
                 ..StatusCounts::default()
             },
+            error_count: 30,
             error_rate: 0.03,
             ..Summary::default()
         }
@@ -479,6 +480,25 @@ mod tests {
         assert!(result.passed);
         assert_eq!(result.actual, "30");
         assert!(!check("errors < 30").passed);
+    }
+
+    #[test]
+    fn errors_follow_the_summary_when_429_counts() {
+        // With --count-429-as-error the summary counts the 50 429s as errors too.
+        let counted = Summary {
+            error_count: 80,
+            error_rate: 0.08,
+            ..summary()
+        };
+        let check = |text: &str| {
+            Assertion::parse(text)
+                .unwrap()
+                .check("run", &counted, &latency(), &|_| 0.0)
+        };
+        let result = check("errors <= 30");
+        assert!(!result.passed);
+        assert_eq!(result.actual, "80");
+        assert_eq!(check("errors < 5%").actual, "8%");
     }
 
     #[test]

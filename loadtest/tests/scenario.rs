@@ -284,3 +284,106 @@ fn a_closed_run_against_nothing_still_matches_the_schema() {
         "the target URL is not escaped"
     );
 }
+
+#[test]
+fn an_invalid_rate_does_not_hide_a_late_action() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (output, _, _) = scenario(
+        dir.path(),
+        r#"
+name = "two mistakes"
+
+[load]
+targets = [{ url = "http://127.0.0.1:1/" }]
+
+[[phases]]
+kind = "steady"
+rate = 0
+duration = "5s"
+
+[[actions]]
+name = "too late"
+at = "9s"
+command = ["true"]
+"#,
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let err = stderr(&output);
+    assert!(err.contains("(2 errors)"), "{err}");
+    assert!(err.contains("phases[0].rate: must be > 0"), "{err}");
+    assert!(
+        err.contains("actions[0].at: 9s is not before the end of the phases (5s)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_failover_shows_in_the_responses_by_region() {
+    // Two origins standing for two regions; the phases move the load from one to the other, as
+    // a gateway's failover would, and the report shows which region answered when.
+    let east = OriginProc::start(&["--listen", "127.0.0.1:0", "--region", "us-east"], 1);
+    let west = OriginProc::start(&["--listen", "127.0.0.1:0", "--region", "eu-west"], 1);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("scenario.toml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"
+name = "failover"
+
+[load]
+targets = [{{ name = "east", url = "http://{east}/" }}, {{ name = "west", url = "http://{west}/" }}]
+connections = 4
+
+[[phases]]
+name = "east"
+kind = "steady"
+rate = 50
+duration = "2s"
+weights = {{ east = 1 }}
+
+[[phases]]
+name = "west"
+kind = "ramp"
+from = 50
+to = 150
+duration = "2s"
+weights = {{ west = 1 }}
+"#,
+            east = east.addr(0),
+            west = west.addr(0)
+        ),
+    )
+    .expect("write scenario");
+    let (output, report, page) = loadtest(
+        dir.path(),
+        &[
+            "scenario",
+            file.to_str().expect("utf-8 path"),
+            "--group-by-header",
+            "x-weir-origin-region",
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_matches_schema(&report);
+    let values = report["group_by"]["values"].as_array().expect("values");
+    assert_eq!(values[0]["value"], "us-east");
+    assert_eq!(values[0]["responses"], 100);
+    assert_eq!(values[1]["value"], "eu-west");
+    assert_eq!(values[1]["responses"], 200);
+    // By second: east answers in seconds 0-1 only, west in 2-3 (a request due just before
+    // second 2 may end just after it).
+    let timeline = report["timeline"].as_array().expect("timeline");
+    let in_second = |t: usize, group: usize| timeline[t]["groups"][group].as_u64().unwrap_or(0);
+    assert_eq!(in_second(0, 1), 0);
+    assert!(in_second(3, 0) == 0 && in_second(3, 1) > 0, "{timeline:?}");
+    assert!(in_second(0, 0) > 0);
+    // The text header gives each phase's rate, not the mean (75/s).
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        text.contains("(constant arrival rate), east 50, west 50 -> 150 requests/s\n"),
+        "{text}"
+    );
+    assert!(page.contains("<h2>Responses by x-weir-origin-region</h2>"));
+    assert_self_contained(&page);
+}

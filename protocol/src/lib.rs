@@ -10,6 +10,35 @@ pub const STREAM_PATH: &str = "/v1/stream";
 /// The stream's content type: one JSON message per line.
 pub const NDJSON: &str = "application/x-ndjson";
 
+/// The largest report body the control plane reads (`413` beyond it).
+pub const MAX_REPORT_BYTES: usize = 64 << 10;
+/// Most errors a report carries; the control plane keeps no more.
+pub const MAX_REPORT_ERRORS: usize = 20;
+/// Longest error a report carries, in characters; the control plane keeps no more.
+pub const MAX_ERROR_CHARS: usize = 256;
+
+/// At most [`MAX_REPORT_ERRORS`] errors of at most [`MAX_ERROR_CHARS`] characters (a cut error
+/// ends in `…`); when some are left out, the last line says how many. What both sides keep.
+pub fn cap_errors(errors: Vec<String>) -> Vec<String> {
+    let total = errors.len();
+    let mut kept: Vec<String> = errors
+        .into_iter()
+        .take(MAX_REPORT_ERRORS)
+        .map(|error| match error.char_indices().nth(MAX_ERROR_CHARS) {
+            Some((cut, _)) => format!("{}…", &error[..cut]),
+            None => error,
+        })
+        .collect();
+    if total > MAX_REPORT_ERRORS {
+        kept.pop();
+        kept.push(format!(
+            "… and {} more errors (see the gateway's log)",
+            total - MAX_REPORT_ERRORS + 1
+        ));
+    }
+    kept
+}
+
 /// `POST` a [`Report`] here (role `gateway`), with `{id}` the gateway's id.
 pub fn report_path(gateway_id: &str) -> String {
     format!("/v1/gateways/{gateway_id}/report")
@@ -99,6 +128,33 @@ mod tests {
             StreamMessage::Heartbeat.to_line(),
             "{\"type\":\"heartbeat\"}\n"
         );
+    }
+
+    #[test]
+    fn report_errors_are_capped_in_number_and_length() {
+        let long = "x".repeat(10_000);
+        let kept = cap_errors((0..500).map(|_| long.clone()).collect());
+        assert_eq!(kept.len(), MAX_REPORT_ERRORS);
+        assert!(
+            kept.iter()
+                .all(|e| e.chars().count() <= MAX_ERROR_CHARS + 1)
+        );
+        assert_eq!(
+            kept.last().unwrap(),
+            "… and 481 more errors (see the gateway's log)"
+        );
+        assert_eq!(cap_errors(vec!["é".repeat(300)])[0].chars().count(), 257);
+        assert_eq!(cap_errors(vec!["short".into()]), vec!["short".to_string()]);
+        // Capped errors always fit the body cap, with room for the rest of the report.
+        let report = Report {
+            region: Some("r".repeat(128)),
+            version: u64::MAX,
+            outcome: Outcome::Nack,
+            errors: cap_errors((0..500).map(|_| "\u{1}".repeat(10_000)).collect()),
+            applied_version: u64::MAX,
+            applied_at_unix_us: Some(u64::MAX),
+        };
+        assert!(serde_json::to_vec(&report).unwrap().len() < MAX_REPORT_BYTES);
     }
 
     #[test]

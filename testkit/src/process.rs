@@ -128,6 +128,23 @@ impl Process {
         }
     }
 
+    /// Waits up to `within` for the process to exit by itself; its status, or `None` if it still
+    /// runs (it is left running).
+    pub fn wait_exit(&mut self, within: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + within;
+        loop {
+            let child = self.child.as_mut()?;
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                self.child = None;
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// SIGTERM, and wait for it to exit by itself.
     pub fn stop(&mut self) -> ExitStatus {
         self.signal(Signal::SIGTERM);

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use crate::model::{AccessLogSettings, AdminSettings, Config, GatewaySettings, ListenSettings};
 use crate::raw::{RawAccessLog, RawConfig, RawGateway};
 use crate::report::Reporter;
-use checks::{address, check_name};
+use checks::{address, check_name, duration_in, integer_in};
 
 /// Builds the config, reporting every rule violation. The result is only meaningful when
 /// nothing was reported.
@@ -80,6 +80,16 @@ fn validate_gateway(raw: &RawGateway, report: &mut Reporter<'_>) -> GatewaySetti
             .allow_fault_injection
             .as_ref()
             .is_none_or(|allow| allow.value),
+        shutdown_grace: duration_in(
+            raw.shutdown_grace.as_ref(),
+            (
+                std::time::Duration::ZERO,
+                GatewaySettings::MAX_SHUTDOWN_GRACE,
+            ),
+            GatewaySettings::DEFAULT_SHUTDOWN_GRACE,
+            "gateway.shutdown_grace",
+            report,
+        ),
     }
 }
 
@@ -119,6 +129,20 @@ fn validate_listeners(
     (
         ListenSettings {
             http: http.unwrap_or(ListenSettings::default().http),
+            header_read_timeout: duration_in(
+                raw.listen.header_read_timeout.as_ref(),
+                ListenSettings::HEADER_READ_TIMEOUT_RANGE,
+                ListenSettings::DEFAULT_HEADER_READ_TIMEOUT,
+                "listen.header_read_timeout",
+                report,
+            ),
+            max_header_bytes: integer_in(
+                raw.listen.max_header_bytes.as_ref(),
+                ListenSettings::MAX_HEADER_BYTES_RANGE.0..=ListenSettings::MAX_HEADER_BYTES_RANGE.1,
+                ListenSettings::DEFAULT_MAX_HEADER_BYTES,
+                "listen.max_header_bytes",
+                report,
+            ),
         },
         AdminSettings {
             listen: admin.unwrap_or(AdminSettings::default().listen),
@@ -153,5 +177,9 @@ fn validate_access_log(raw: &RawAccessLog, report: &mut Reporter<'_>) -> AccessL
                 enabled.value
             }),
         path,
+        query: raw
+            .query
+            .as_ref()
+            .map_or(AccessLogSettings::default().query, |query| query.value),
     }
 }

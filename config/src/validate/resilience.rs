@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use super::checks::{
     check_not_shorter, duration_in, duration_up_to, fraction, header_name, integer_in,
-    number_where, one_of, positive_duration, show,
+    number_where, one_of, show,
 };
 use crate::document::{At, join_index, join_key};
 use crate::model::{
     AdaptiveLimit, Bulkhead, CircuitBreaker, FaultInjection, LoadShedding, Priority, RetryBudget,
-    RetryPolicy, Upstream,
+    RetryPolicy, Route, Upstream,
 };
 use crate::raw::{
     RawAdaptive, RawBulkhead, RawCircuitBreaker, RawFault, RawLoadShedding, RawRetry,
@@ -74,16 +74,18 @@ pub(super) fn validate_route(
 ) -> RouteResilience {
     let at = |key: &str| join_key(path, key);
     RouteResilience {
-        read_timeout: positive_duration(
+        read_timeout: duration_up_to(
             raw.read_timeout.as_ref(),
             timeout,
+            Route::MAX_TIMEOUT,
             &at("read_timeout"),
             report,
         ),
         connect_timeout: raw.connect_timeout.as_ref().map(|value| {
-            positive_duration(
+            duration_up_to(
                 Some(value),
                 Upstream::DEFAULT_CONNECT_TIMEOUT,
+                Upstream::MAX_CONNECT_TIMEOUT,
                 &at("connect_timeout"),
                 report,
             )
@@ -393,16 +395,18 @@ fn validate_breaker(
 ) -> CircuitBreaker {
     let defaults = CircuitBreaker::default();
     let at = |key: &str| join_key(path, key);
-    let open_for = positive_duration(
+    let open_for = duration_up_to(
         raw.open_for.as_ref(),
         defaults.open_for,
+        Upstream::MAX_OPEN_FOR,
         &at("open_for"),
         report,
     );
     // Left out, max_open_for is its default or open_for, whichever is longer.
-    let max_open_for = positive_duration(
+    let max_open_for = duration_up_to(
         raw.max_open_for.as_ref(),
         defaults.max_open_for.max(open_for),
+        Upstream::MAX_OPEN_FOR,
         &at("max_open_for"),
         report,
     );

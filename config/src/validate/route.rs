@@ -3,9 +3,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::checks::{check_name, check_url_path, positive_duration};
+use super::checks::{check_name, check_url_path, duration_up_to, integer_in, one_of};
 use crate::document::{At, join_index, join_key};
-use crate::model::{HostMatch, Route};
+use crate::model::{EncodedSlashes, HostMatch, RequestRules, Route};
 use crate::raw::RawRoute;
 use crate::report::Reporter;
 
@@ -90,7 +90,8 @@ fn validate_route(
     let path_prefix = match &raw.path_prefix {
         None => "/".to_owned(),
         Some(prefix) => {
-            match_is_valid &= check_url_path(prefix, &at("path_prefix"), report);
+            match_is_valid &= check_url_path(prefix, &at("path_prefix"), report)
+                && check_normal_prefix(prefix, &at("path_prefix"), report);
             prefix.value.clone()
         }
     };
@@ -110,9 +111,10 @@ fn validate_route(
             format!("no upstream named {:?}", upstream.value),
         );
     }
-    let timeout = positive_duration(
+    let timeout = duration_up_to(
         raw.timeout.as_ref(),
         Route::DEFAULT_TIMEOUT,
+        Route::MAX_TIMEOUT,
         &at("timeout"),
         report,
     );
@@ -139,8 +141,80 @@ fn validate_route(
                 validate_rate_limits(policies, &at("rate_limits"), names.rate_limits, report)
             })
             .unwrap_or_default(),
+        request: validate_request_rules(raw, path, report),
     };
     (route, match_is_valid)
+}
+
+/// A prefix in the normal form requests are matched in (see the gateway's path normalisation):
+/// no empty, `.` or `..` segment, no escape of an unreserved character, upper-case hex. Another
+/// prefix could never match. Returns whether it passed.
+fn check_normal_prefix(prefix: &At<String>, path: &str, report: &mut Reporter<'_>) -> bool {
+    let value = &prefix.value;
+    let segments: Vec<&str> = value[1..].split('/').collect();
+    let last = segments.len() - 1;
+    let dot_segment = segments
+        .iter()
+        .enumerate()
+        .any(|(i, s)| matches!(*s, "." | "..") || (s.is_empty() && i != last));
+    let bytes = value.as_bytes();
+    let bad_escape = bytes.iter().enumerate().any(|(i, &b)| {
+        b == b'%'
+            && match (bytes.get(i + 1), bytes.get(i + 2)) {
+                (Some(&hi), Some(&lo)) if hi.is_ascii_hexdigit() && lo.is_ascii_hexdigit() => {
+                    let hex = |d: u8| (d as char).to_digit(16).unwrap_or(0) as u8;
+                    let decoded = hex(hi) << 4 | hex(lo);
+                    hi.is_ascii_lowercase()
+                        || lo.is_ascii_lowercase()
+                        || decoded.is_ascii_alphanumeric()
+                        || matches!(decoded, b'-' | b'.' | b'_' | b'~')
+                }
+                _ => true,
+            }
+    });
+    if !(dot_segment || bad_escape) {
+        return true;
+    }
+    report.error(
+        path,
+        Some(&prefix.span),
+        format!(
+            "must be a normalised path (no \"//\", \".\" or \"..\" segments, no escapes of \
+             letters, digits or -._~, upper-case hex), since requests are matched on normalised \
+             paths; got {value:?}"
+        ),
+    );
+    false
+}
+
+/// The route's request rules: paths, header names and the body cap.
+fn validate_request_rules(raw: &RawRoute, path: &str, report: &mut Reporter<'_>) -> RequestRules {
+    let flag = |value: &Option<At<bool>>| value.as_ref().is_some_and(|v| v.value);
+    RequestRules {
+        forward_raw_path: flag(&raw.forward_raw_path),
+        encoded_slashes: one_of(
+            raw.encoded_slashes.as_ref(),
+            &[
+                ("keep", EncodedSlashes::Keep),
+                ("reject", EncodedSlashes::Reject),
+            ],
+            EncodedSlashes::Keep,
+            &join_key(path, "encoded_slashes"),
+            report,
+        ),
+        path_prefix_ignore_case: flag(&raw.path_prefix_ignore_case),
+        max_body_size: raw.max_body_size.as_ref().map(|size| {
+            let bytes = integer_in(
+                Some(size),
+                0..=u32::MAX,
+                u32::MAX,
+                &join_key(path, "max_body_size"),
+                report,
+            );
+            u64::from(bytes)
+        }),
+        underscores_in_headers: flag(&raw.underscores_in_headers),
+    }
 }
 
 /// `rate_limits = ["per-client", ...]`: each names a policy, none twice.
@@ -252,5 +326,97 @@ mod tests {
         ] {
             assert!(parse_host(bad).is_err(), "{bad:?} should be rejected");
         }
+    }
+}
+
+#[cfg(test)]
+mod request_rule_tests {
+    use crate::model::EncodedSlashes;
+
+    const UPSTREAM: &str = "[upstreams.api]\n[[upstreams.api.pools]]\nregion = \"us-east\"\n\
+                            endpoints = [\"127.0.0.1:9001\"]\n";
+
+    fn route(keys: &str) -> String {
+        format!("{UPSTREAM}[[routes]]\nupstream = \"api\"\n{keys}\n")
+    }
+
+    #[test]
+    fn request_rules_default_to_normalised_paths_and_no_cap() {
+        let config = crate::parse(&route("")).unwrap();
+        let rules = &config.routes[0].request;
+        assert_eq!(*rules, crate::model::RequestRules::default());
+        assert!(!rules.forward_raw_path && !rules.underscores_in_headers);
+        assert_eq!(rules.encoded_slashes, EncodedSlashes::Keep);
+        assert_eq!(rules.max_body_size, None);
+    }
+
+    #[test]
+    fn request_rules_are_read() {
+        let config = crate::parse(&route(
+            "forward_raw_path = true\nencoded_slashes = \"reject\"\n\
+             path_prefix_ignore_case = true\nmax_body_size = 1024\nunderscores_in_headers = true",
+        ))
+        .unwrap();
+        let rules = &config.routes[0].request;
+        assert!(rules.forward_raw_path && rules.path_prefix_ignore_case);
+        assert!(rules.underscores_in_headers);
+        assert_eq!(rules.encoded_slashes, EncodedSlashes::Reject);
+        assert_eq!(rules.max_body_size, Some(1024));
+    }
+
+    #[test]
+    fn bad_request_rules_are_reported_at_their_paths() {
+        let errors = crate::parse(&route(
+            "encoded_slashes = \"decode\"\nmax_body_size = -1\nforward_raw_path = \"yes\"",
+        ))
+        .unwrap_err()
+        .0;
+        let find = |path: &str| {
+            errors
+                .iter()
+                .find(|e| e.path == path)
+                .unwrap_or_else(|| panic!("no error at {path}: {errors:?}"))
+        };
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert!(
+            find("routes[0].forward_raw_path")
+                .message
+                .contains("boolean")
+        );
+        assert!(
+            find("routes[0].encoded_slashes")
+                .message
+                .contains("\"keep\" or \"reject\"")
+        );
+        assert!(
+            find("routes[0].max_body_size")
+                .message
+                .contains("at least 0")
+        );
+    }
+
+    #[test]
+    fn path_prefixes_must_be_normal() {
+        for good in ["/", "/api", "/api/", "/a%2Fb", "/.well-known/", "/a..b"] {
+            let text = route(&format!("path_prefix = {good:?}"));
+            assert!(crate::parse(&text).is_ok(), "{good}");
+        }
+        for bad in [
+            "//api", "/a//b", "/./x", "/a/../b", "/a/..", "/%61pi", "/a%2fb", "/a%zz",
+        ] {
+            let errors = crate::parse(&route(&format!("path_prefix = {bad:?}")))
+                .unwrap_err()
+                .0;
+            assert_eq!(errors.len(), 1, "{bad}: {errors:?}");
+            assert_eq!(errors[0].path, "routes[0].path_prefix");
+            assert!(errors[0].message.contains("normalised"), "{errors:?}");
+        }
+    }
+
+    #[test]
+    fn access_log_query_is_on_unless_turned_off() {
+        assert!(crate::parse("").unwrap().access_log.query);
+        let off = crate::parse("[access_log]\nquery = false\n").unwrap();
+        assert!(!off.access_log.query);
     }
 }

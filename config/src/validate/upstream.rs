@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use super::checks::{
-    address, check_name, check_url_path, fraction, integer_in, one_of, positive_duration, show,
+    address, check_name, check_url_path, duration_up_to, fraction, integer_in, one_of, show,
 };
 use crate::document::{At, join_index, join_key};
 use crate::model::{HealthCheck, OutlierDetection, Pool, RegionPolicy, Upstream};
@@ -39,9 +39,10 @@ pub(super) fn validate_upstream(raw: &RawUpstream, report: &mut Reporter<'_>) ->
             report,
         ),
         outlier: validate_outlier(&raw.outlier, &at("outlier"), report),
-        connect_timeout: positive_duration(
+        connect_timeout: duration_up_to(
             raw.connect_timeout.as_ref(),
             Upstream::DEFAULT_CONNECT_TIMEOUT,
+            Upstream::MAX_CONNECT_TIMEOUT,
             &at("connect_timeout"),
             report,
         ),
@@ -63,15 +64,17 @@ fn validate_health(raw: &RawHealth, path: &str, report: &mut Reporter<'_>) -> He
     if let Some(health_path) = &raw.path {
         check_url_path(health_path, &at("path"), report);
     }
-    let interval = positive_duration(
+    let interval = duration_up_to(
         raw.interval.as_ref(),
         defaults.interval,
+        Upstream::MAX_HEALTH_INTERVAL,
         &at("interval"),
         report,
     );
-    let timeout = positive_duration(
+    let timeout = duration_up_to(
         raw.timeout.as_ref(),
         defaults.timeout,
+        Upstream::MAX_HEALTH_TIMEOUT,
         &at("timeout"),
         report,
     );
@@ -119,16 +122,29 @@ fn validate_health(raw: &RawHealth, path: &str, report: &mut Reporter<'_>) -> He
 fn validate_outlier(raw: &RawOutlier, path: &str, report: &mut Reporter<'_>) -> OutlierDetection {
     let defaults = OutlierDetection::default();
     let at = |key: &str| join_key(path, key);
-    let base_ejection_time = positive_duration(
+    let base_ejection_time = duration_up_to(
         raw.base_ejection_time.as_ref(),
         defaults.base_ejection_time,
+        Upstream::MAX_EJECTION_TIME,
         &at("base_ejection_time"),
         report,
     );
-    let max_ejection_time = raw
-        .max_ejection_time
-        .as_ref()
-        .map_or(defaults.max_ejection_time, |value| value.value);
+    let max_ejection_time = match &raw.max_ejection_time {
+        None => defaults.max_ejection_time,
+        Some(value) if value.value > Upstream::MAX_EJECTION_TIME => {
+            report.error(
+                at("max_ejection_time"),
+                Some(&value.span),
+                format!(
+                    "must be at most {}, got {}",
+                    show(Upstream::MAX_EJECTION_TIME),
+                    show(value.value)
+                ),
+            );
+            defaults.max_ejection_time
+        }
+        Some(value) => value.value,
+    };
     let both_valid = !report.has_error_at(&at("base_ejection_time"))
         && !report.has_error_at(&at("max_ejection_time"));
     if both_valid && max_ejection_time < base_ejection_time {
@@ -204,11 +220,32 @@ fn validate_pools(
             Some(&raw.span),
             "every pool has weight 0; at least one must be above 0",
         );
+    } else if every_pool_read
+        && pools
+            .iter()
+            .filter(|pool| pool.weight > 0)
+            .all(|pool| !pool.endpoints.is_empty() && pool.drained.len() == pool.endpoints.len())
+    {
+        report.error(
+            path,
+            Some(&raw.span),
+            "every endpoint of every pool above weight 0 is drained; at least one must take requests",
+        );
     }
     pools
 }
 
 fn validate_pool(raw: &RawPool, path: &str, report: &mut Reporter<'_>) -> Pool {
+    let endpoints: Vec<SocketAddr> = raw
+        .endpoints
+        .as_ref()
+        .map(|endpoints| validate_endpoints(endpoints, &join_key(path, "endpoints"), report))
+        .unwrap_or_default();
+    let drained = raw
+        .drained
+        .as_ref()
+        .map(|drained| validate_drained(drained, &endpoints, &join_key(path, "drained"), report))
+        .unwrap_or_default();
     Pool {
         region: raw
             .region
@@ -222,12 +259,44 @@ fn validate_pool(raw: &RawPool, path: &str, report: &mut Reporter<'_>) -> Pool {
             &join_key(path, "weight"),
             report,
         ),
-        endpoints: raw
-            .endpoints
-            .as_ref()
-            .map(|endpoints| validate_endpoints(endpoints, &join_key(path, "endpoints"), report))
-            .unwrap_or_default(),
+        endpoints,
+        drained,
     }
+}
+
+/// `drained`: addresses of the pool's own endpoints, each once; may be empty.
+fn validate_drained(
+    raw: &At<Vec<Option<At<String>>>>,
+    endpoints: &[SocketAddr],
+    path: &str,
+    report: &mut Reporter<'_>,
+) -> Vec<SocketAddr> {
+    let mut drained: Vec<SocketAddr> = Vec::with_capacity(raw.value.len());
+    for (index, raw_endpoint) in raw.value.iter().enumerate() {
+        let Some(raw_endpoint) = raw_endpoint else {
+            continue; // not a string; already reported
+        };
+        let endpoint_path = join_index(path, index);
+        let Some(endpoint) = address(raw_endpoint, &endpoint_path, report) else {
+            continue;
+        };
+        if !endpoints.contains(&endpoint) {
+            report.error(
+                endpoint_path,
+                Some(&raw_endpoint.span),
+                format!("{endpoint} is not one of this pool's endpoints"),
+            );
+        } else if drained.contains(&endpoint) {
+            report.error(
+                endpoint_path,
+                Some(&raw_endpoint.span),
+                format!("{endpoint} is listed twice"),
+            );
+        } else {
+            drained.push(endpoint);
+        }
+    }
+    drained
 }
 
 fn validate_endpoints(

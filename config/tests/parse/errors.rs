@@ -493,7 +493,7 @@ rate_limit = ["per-client"]
     assert_eq!(
         found[3].message,
         "unknown key (expected one of: name, host, path_prefix, upstream, timeout, read_timeout, \
-         connect_timeout, priority, retry, fault, rate_limits)"
+         connect_timeout, priority, retry, fault, rate_limits, forward_raw_path, encoded_slashes, path_prefix_ignore_case, max_body_size, underscores_in_headers)"
     );
 }
 

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use weir_config::{
     AccessLogSettings, AdaptiveLimit, AdminSettings, Bulkhead, CircuitBreaker, ClientIpSettings,
-    Config, FaultInjection, ForwardedHeader, GatewaySettings, HealthCheck, HostMatch, KeyPart,
-    LimitScope, ListenSettings, LoadShedding, MissingKey, OutlierDetection, Pool, Priority,
-    RateLimitPolicy, RedisSettings, RegionPolicy, RetryBudget, RetryPolicy, Route,
-    StoreErrorAction, Upstream, parse,
+    Config, EncodedSlashes, FaultInjection, ForwardedHeader, GatewaySettings, HealthCheck,
+    HostMatch, KeyPart, LimitScope, ListenSettings, LoadShedding, MissingKey, OutlierDetection,
+    Pool, Priority, RateLimitPolicy, RedisSettings, RegionPolicy, RequestRules, RetryBudget,
+    RetryPolicy, Route, StoreErrorAction, Upstream, parse,
 };
 
 use crate::support::{parse_ok, with_api_upstream, with_upstream_keys};
@@ -29,6 +29,7 @@ listen = "127.0.0.1:9901"
 [access_log]
 enabled = true
 path = "stdout"
+query = false
 
 [upstreams.api]
 region_policy = "nearest"
@@ -90,6 +91,11 @@ read_timeout = "2s"
 connect_timeout = "300ms"
 priority = "critical"
 rate_limits = ["per-client", "per-key"]
+forward_raw_path = true
+encoded_slashes = "reject"
+path_prefix_ignore_case = true
+max_body_size = 1048576
+underscores_in_headers = true
 
 [routes.retry]
 attempts = 4
@@ -129,9 +135,12 @@ fn full_example_parses_to_the_expected_config() {
             id: Some("gw-use1".to_owned()),
             region: Some("us-east".to_owned()),
             allow_fault_injection: true,
+            shutdown_grace: Duration::from_secs(5),
         },
         listen: ListenSettings {
             http: addr("127.0.0.1:8080"),
+            header_read_timeout: Duration::from_secs(10),
+            max_header_bytes: 64 * 1024,
         },
         admin: AdminSettings {
             listen: addr("127.0.0.1:9901"),
@@ -139,6 +148,7 @@ fn full_example_parses_to_the_expected_config() {
         access_log: AccessLogSettings {
             enabled: true,
             path: None,
+            query: false,
         },
         upstreams: BTreeMap::from([(
             "api".to_owned(),
@@ -190,11 +200,13 @@ fn full_example_parses_to_the_expected_config() {
                         region: "us-east".to_owned(),
                         weight: 100,
                         endpoints: vec![addr("127.0.0.1:9001"), addr("127.0.0.1:9002")],
+                        drained: Vec::new(),
                     },
                     Pool {
                         region: "eu-west".to_owned(),
                         weight: 0,
                         endpoints: vec![addr("[::1]:9003")],
+                        drained: Vec::new(),
                     },
                 ],
             },
@@ -225,6 +237,13 @@ fn full_example_parses_to_the_expected_config() {
                 abort_percent: 1.0,
             }),
             rate_limits: vec!["per-client".to_owned(), "per-key".to_owned()],
+            request: RequestRules {
+                forward_raw_path: true,
+                encoded_slashes: EncodedSlashes::Reject,
+                path_prefix_ignore_case: true,
+                max_body_size: Some(1_048_576),
+                underscores_in_headers: true,
+            },
         }],
         control_plane: None,
         load_shedding: LoadShedding {
@@ -300,7 +319,8 @@ upstream = "api"
         config.access_log,
         AccessLogSettings {
             enabled: true,
-            path: None
+            path: None,
+            query: true,
         }
     );
     let upstream = &config.upstreams["api"];
@@ -329,6 +349,7 @@ upstream = "api"
             region: "us-east".to_owned(),
             weight: 100,
             endpoints: vec![addr("127.0.0.1:9001")],
+            drained: Vec::new(),
         }]
     );
     assert_eq!(
@@ -345,6 +366,7 @@ upstream = "api"
             retry: RetryPolicy::default(),
             fault: None,
             rate_limits: Vec::new(),
+            request: RequestRules::default(),
         }]
     );
     assert_eq!(config.client_ip, ClientIpSettings::default());
@@ -537,7 +559,8 @@ fn access_log_path_stdout_means_standard_output() {
         stdout.access_log,
         AccessLogSettings {
             enabled: false,
-            path: None
+            path: None,
+            query: true,
         }
     );
     let file = parse_ok("[access_log]\npath = \"/var/log/weir/access.log\"\n");

@@ -3,6 +3,8 @@
 mod support;
 
 mod control_plane;
+mod drained;
+mod durations;
 mod errors;
 mod example;
 mod reload;

@@ -23,6 +23,8 @@ const MAX_MESSAGE_CHARS: usize = 1000;
 pub struct WriteQuery {
     pub message: Option<String>,
     pub dry_run: Option<bool>,
+    /// Store a new version even when the config means the same as the current one.
+    pub force: Option<bool>,
 }
 
 impl WriteQuery {
@@ -91,7 +93,8 @@ where
                 version = version.meta.version,
                 author = version.meta.author,
                 action = version.meta.action,
-                message = version.meta.message,
+                // Not `message`: that key is the event's text in the JSON log.
+                change_message = version.meta.message,
                 "config version stored"
             );
             app.publish(&version);
@@ -229,10 +232,19 @@ pub async fn put_config(
         }))
         .into_response());
     }
+    let force = query.force.unwrap_or(false);
     let changed = Arc::new(std::sync::Mutex::new(Vec::new()));
     let changed_out = Arc::clone(&changed);
     let stored = commit(&app, expected, move |current| {
         if current.is_some_and(|c| c.config == text) {
+            return Ok(Update::Unchanged);
+        }
+        // Only comments, layout or explicitly written defaults differ: the fleet would run the
+        // same config, so no version is made unless asked for.
+        if !force
+            && current
+                .is_some_and(|c| weir_config::parse_fleet(&c.config).is_ok_and(|old| old == config))
+        {
             return Ok(Update::Unchanged);
         }
         let lines = changes(current.map(|c| c.config.as_str()), &config);

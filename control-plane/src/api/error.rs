@@ -61,7 +61,7 @@ impl ApiError {
             Denied::Missing | Denied::Invalid => {
                 ApiError::new(StatusCode::UNAUTHORIZED, "Unauthorized", denied.to_string())
             }
-            Denied::Forbidden { .. } => {
+            Denied::Forbidden { .. } | Denied::OtherGateway { .. } => {
                 ApiError::new(StatusCode::FORBIDDEN, "Forbidden", denied.to_string())
             }
         }

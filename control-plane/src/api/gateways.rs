@@ -1,7 +1,8 @@
 //! The gateways' side of the API: the push stream each gateway holds open (NDJSON: hello, the
 //! current version, every new version, heartbeats), the ACK/NACK reports they post, and the
 //! operators' view of both. A stream ends when the gateway goes away (a write fails) or on
-//! shutdown.
+//! shutdown. A gateway token speaks only for the ids it is bound to (`403` otherwise), a new id
+//! past the fleet's caps is `429`, and a report is logged as a summary, never its errors.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use std::time::SystemTime;
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
@@ -20,6 +21,7 @@ use weir_protocol::{Report, StreamMessage};
 
 use super::{ApiError, App};
 use crate::auth::Role;
+use crate::fleet::Refused;
 
 /// Longest gateway id or region accepted.
 const MAX_NAME_LEN: usize = 128;
@@ -57,6 +59,22 @@ pub async fn list(
     ))
 }
 
+/// `429` for a new gateway id past a cap.
+fn refused(app: &App, id: &str, token: &str, refused: &Refused) -> ApiError {
+    tracing::warn!(
+        gateway = id,
+        token,
+        reason = refused.reason(),
+        known = app.metrics.gateways_known.get(),
+        "new gateway id refused: a cap is reached"
+    );
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too Many Gateways",
+        refused.to_string(),
+    )
+}
+
 pub async fn report(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
@@ -65,16 +83,21 @@ pub async fn report(
 ) -> Result<Response, ApiError> {
     app.authorize(&headers, Role::Gateway)?;
     check_name("the gateway id", &id)?;
+    let who = app.authorize_gateway(&headers, &id)?;
     let Json(report) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
     if let Some(region) = &report.region {
         check_name("region", region)?;
     }
+    // A summary only: the errors are kept (capped) for GET /v1/gateways, never logged.
     tracing::info!(
-        gateway = id, version = report.version, outcome = ?report.outcome,
-        applied_version = report.applied_version, errors = ?report.errors, "gateway report"
+        gateway = id, token = who.name, version = report.version, outcome = ?report.outcome,
+        applied_version = report.applied_version, error_count = report.errors.len(),
+        "gateway report"
     );
-    app.fleet.report(&id, report, SystemTime::now());
-    Ok(axum::http::StatusCode::NO_CONTENT.into_response())
+    app.fleet
+        .report(&id, &who.name, report, SystemTime::now())
+        .map_err(|e| refused(&app, &id, &who.name, &e))?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 pub async fn stream(
@@ -87,11 +110,15 @@ pub async fn stream(
         .gateway
         .ok_or_else(|| ApiError::bad_request("the stream needs ?gateway=<gateway id>"))?;
     check_name("gateway", &id)?;
+    let who = app.authorize_gateway(&headers, &id)?;
     if let Some(region) = &query.region {
         check_name("region", region)?;
     }
+    let guard = app
+        .fleet
+        .connect(&id, query.region.clone(), &who.name)
+        .map_err(|e| refused(&app, &id, &who.name, &e))?;
     let (sender, receiver) = mpsc::channel::<Result<Bytes, Infallible>>(4);
-    let guard = app.fleet.connect(&id, query.region.clone());
     tracing::info!(gateway = id, region = ?query.region, "gateway stream opened");
     let feeder = Arc::clone(&app);
     tokio::spawn(async move {

@@ -1,7 +1,10 @@
 //! The HTTP API: routes, the shared state they use, authentication on every route but
 //! `/healthz`, request metrics, and problem+json errors. Handlers live in one module per
-//! concern (`config`, `weights`, `gateways`); each checks its role first.
+//! concern (`config`, `weights`, `gateways`); each checks its role first. Every request body is
+//! read (bounded, `body` module) before a handler answers, so an early answer such as a 401 never
+//! leaves unread bytes that make the connection close under the client.
 
+mod body;
 mod config;
 mod error;
 mod gateways;
@@ -27,6 +30,8 @@ use crate::store::{Store, Version};
 
 /// The largest request body accepted (a config of a few thousand routes fits easily).
 pub const MAX_BODY_BYTES: usize = 1 << 20;
+/// The largest gateway report accepted.
+pub use weir_protocol::MAX_REPORT_BYTES;
 
 /// Everything the handlers share.
 pub struct App {
@@ -53,6 +58,26 @@ impl App {
                 .with_label_values(&[denied.reason()])
                 .inc();
             tracing::warn!(reason = denied.reason(), needed = %needed, "request not authorised");
+            ApiError::denied(&denied)
+        })
+    }
+
+    /// Checks that the request's token has role `gateway` and speaks for gateway `id`.
+    pub fn authorize_gateway(&self, headers: &HeaderMap, id: &str) -> Result<Identity, ApiError> {
+        let header = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok());
+        self.tokens.authorize_gateway(header, id).map_err(|denied| {
+            self.metrics
+                .auth_failures
+                .with_label_values(&[denied.reason()])
+                .inc();
+            // The id is checked to be a config name before it is logged.
+            tracing::warn!(
+                reason = denied.reason(),
+                gateway = id,
+                "request not authorised"
+            );
             ApiError::denied(&denied)
         })
     }
@@ -89,12 +114,18 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/v1/regions/{region}/drain", post(weights::drain))
         .route("/v1/regions/{region}/restore", post(weights::restore))
+        .route("/v1/endpoints/{addr}/drain", post(weights::drain_endpoint))
+        .route(
+            "/v1/endpoints/{addr}/restore",
+            post(weights::restore_endpoint),
+        )
         .route("/v1/gateways", get(gateways::list))
         .route("/v1/gateways/{id}/report", post(gateways::report))
         .route(weir_protocol::STREAM_PATH, get(gateways::stream))
         .route("/v1/audit", get(config::audit))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(Arc::clone(&app), body::read))
         .layer(middleware::from_fn_with_state(Arc::clone(&app), observe))
         .with_state(app)
 }

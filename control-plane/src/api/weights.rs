@@ -1,6 +1,7 @@
-//! Traffic shifting: one pool's weight, and draining or restoring a whole region. Each is an edit
-//! of the current config text (formatting and comments kept) made under the store's lock, then
-//! validated in full like any other change.
+//! Traffic shifting: one pool's weight, draining or restoring a whole region, and draining or
+//! restoring one endpoint. Each is an edit of the current config text (formatting and comments
+//! kept) made under the store's lock, then validated in full like any other change. A weight that
+//! the upstream's region policy makes invisible is stored, with a warning in the answer.
 
 use std::sync::Arc;
 
@@ -46,6 +47,23 @@ fn validate(text: &str) -> Result<(), ApiError> {
         .map_err(|e| ApiError::invalid(&e))
 }
 
+/// Why a weight of `weight` on `upstream` changes nothing visible, if it does not: under
+/// `nearest`, each gateway keeps its own region's traffic home while that pool is healthy, so a
+/// weight above 0 matters only for how spilled traffic is split.
+fn weight_warning(config: &str, upstream: &str, weight: u32) -> Option<String> {
+    let config = weir_config::parse_fleet(config).ok()?;
+    let policy = config.upstreams.get(upstream)?.region_policy;
+    (policy == weir_config::RegionPolicy::Nearest && weight > 0).then(|| {
+        format!(
+            "upstream {upstream:?} has region_policy = \"nearest\": each gateway sends its own \
+             region's traffic to its own pool while that pool is healthy, whatever its weight; a \
+             weight above 0 only shapes how traffic that spills is split between the other \
+             regions. Weight 0 drains the pool; to split traffic by weight, set region_policy = \
+             \"weighted\""
+        )
+    })
+}
+
 pub async fn set_weight(
     State(app): State<Arc<App>>,
     Path((upstream, region)): Path<(String, String)>,
@@ -62,13 +80,16 @@ pub async fn set_weight(
     })?;
     let expected = if_match(&headers)?;
     let message = query.message()?;
-    let previous = Arc::new(std::sync::Mutex::new(None));
+    let previous = Arc::new(std::sync::Mutex::new((None, None)));
     let previous_out = Arc::clone(&previous);
     let stored = commit(&app, expected, move |current| {
         let current = require_current(current)?;
         let (text, was) =
             edit::set_weight(&current.config, &upstream, &region, weight).map_err(edit_error)?;
-        *previous_out.lock().unwrap_or_else(|p| p.into_inner()) = Some(was);
+        *previous_out.lock().unwrap_or_else(|p| p.into_inner()) = (
+            Some(was),
+            weight_warning(&current.config, &upstream, weight),
+        );
         if text == current.config {
             return Ok(Update::Unchanged);
         }
@@ -91,11 +112,96 @@ pub async fn set_weight(
         }))
     })
     .await?;
-    let previous = *previous.lock().unwrap_or_else(|p| p.into_inner());
+    let (previous, warning) =
+        std::mem::take(&mut *previous.lock().unwrap_or_else(|p| p.into_inner()));
+    if let Some(warning) = &warning {
+        tracing::info!(warning, "weight change without visible effect");
+    }
     Ok(written(
         &app,
         stored,
-        json!({ "previous_weight": previous }),
+        json!({ "previous_weight": previous, "warnings": warning.into_iter().collect::<Vec<_>>() }),
+    ))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct EndpointQuery {
+    pub message: Option<String>,
+    /// Only the pools of this upstream.
+    pub upstream: Option<String>,
+}
+
+/// `POST /v1/endpoints/{addr}/drain`: no new requests to the endpoint, wherever it is listed.
+pub async fn drain_endpoint(
+    state: State<Arc<App>>,
+    path: Path<String>,
+    query: Query<EndpointQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    endpoint_state(state, path, query, headers, true).await
+}
+
+/// `POST /v1/endpoints/{addr}/restore`: new requests again, ramping through slow start.
+pub async fn restore_endpoint(
+    state: State<Arc<App>>,
+    path: Path<String>,
+    query: Query<EndpointQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    endpoint_state(state, path, query, headers, false).await
+}
+
+async fn endpoint_state(
+    State(app): State<Arc<App>>,
+    Path(addr): Path<String>,
+    Query(query): Query<EndpointQuery>,
+    headers: HeaderMap,
+    drain: bool,
+) -> Result<Response, ApiError> {
+    let who = app.authorize(&headers, Role::Operate)?;
+    let addr: std::net::SocketAddr = addr.parse().map_err(|_| {
+        ApiError::bad_request(format!(
+            "the endpoint must be ip:port as in the config (e.g. 10.0.1.11:9000 or [::1]:9000), \
+             got {addr:?}"
+        ))
+    })?;
+    let expected = if_match(&headers)?;
+    let message = WriteQuery {
+        message: query.message.clone(),
+        ..WriteQuery::default()
+    }
+    .message()?;
+    let upstream = query.upstream.clone();
+    let pools_out = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let pools = Arc::clone(&pools_out);
+    let stored = commit(&app, expected, move |current| {
+        let current = require_current(current)?;
+        let (text, changed) =
+            edit::set_endpoint_drained(&current.config, addr, upstream.as_deref(), drain)
+                .map_err(edit_error)?;
+        validate(&text)?;
+        let (action, done) = if drain {
+            ("drain", "drained")
+        } else {
+            ("restore", "restored")
+        };
+        let detail = format!("endpoint {addr} {done} in {}", changed.join(", "));
+        *pools_out.lock().unwrap_or_else(|p| p.into_inner()) = changed;
+        Ok(Update::Commit(Change {
+            config: text,
+            author: who.name,
+            message,
+            action: format!("endpoint_{action}"),
+            drained: current.meta.drained.clone(),
+            detail,
+        }))
+    })
+    .await?;
+    let pools = std::mem::take(&mut *pools.lock().unwrap_or_else(|p| p.into_inner()));
+    Ok(written(
+        &app,
+        stored,
+        json!({ "endpoint": addr.to_string(), "pools": pools }),
     ))
 }
 

@@ -17,7 +17,12 @@ use weir_testkit::{Process, retry_port_races, retry_while_port_lingers};
 pub const ADMIN: &str = "admin-token-0123456789";
 pub const OPERATE: &str = "operate-token-0123456789";
 pub const READ: &str = "read-token-0123456789";
+/// A gateway token for any gateway id (`gateway_id = "*"`).
 pub const GATEWAY: &str = "gateway-token-0123456789";
+/// A gateway token bound to gateway `gw-a` only.
+pub const GW_A: &str = "gw-a-token-0123456789";
+/// A gateway token bound to the ids `us-east-*`.
+pub const US_EAST: &str = "us-east-token-0123456789";
 
 /// SHA-256 hex of `text`.
 pub fn sha256(text: &str) -> String {
@@ -56,15 +61,20 @@ impl ControlPlane {
         let dir = tempfile::tempdir().expect("temp dir");
         let extra_args = extra_args(dir.path());
         let tokens: String = [
-            ("alice", "admin", ADMIN),
-            ("oscar", "operate", OPERATE),
-            ("rita", "read", READ),
-            ("edge", "gateway", GATEWAY),
+            ("alice", "admin", ADMIN, None),
+            ("oscar", "operate", OPERATE, None),
+            ("rita", "read", READ, None),
+            ("edge", "gateway", GATEWAY, Some("*")),
+            ("gw-a", "gateway", GW_A, Some("gw-a")),
+            ("east", "gateway", US_EAST, Some("us-east-*")),
         ]
         .iter()
-        .map(|(name, role, token)| {
+        .map(|(name, role, token, gateway_id)| {
+            let binding = gateway_id
+                .map(|id| format!("gateway_id = \"{id}\"\n"))
+                .unwrap_or_default();
             format!(
-                "[[tokens]]\nname = \"{name}\"\nrole = \"{role}\"\nsha256 = \"{}\"\n\n",
+                "[[tokens]]\nname = \"{name}\"\nrole = \"{role}\"\nsha256 = \"{}\"\n{binding}\n",
                 sha256(token)
             )
         })
@@ -130,6 +140,22 @@ impl ControlPlane {
     /// Every log line of every start of this control plane.
     pub fn logs(&self) -> String {
         self.process.logs()
+    }
+
+    /// The size in bytes of every log file of this control plane.
+    pub fn log_bytes(&self) -> u64 {
+        self.process.logs().len() as u64
+    }
+
+    /// The process's resident memory in KiB (Linux `/proc`).
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("/proc/<pid>/status");
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS")
     }
 
     pub fn pid(&self) -> i32 {

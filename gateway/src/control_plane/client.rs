@@ -2,6 +2,14 @@
 //! pushed version (all or nothing), save it to the cache, report ACK or NACK; treat a stream
 //! silent for `stream_timeout` as dead and reconnect with jittered exponential backoff. Requests
 //! never wait on any of this: the proxy serves whatever snapshot is published.
+//!
+//! A pushed version is refused (NACKed, counted as `stale`, logged) when it is 0, older than the
+//! version served, or the served version's number with other content: versions only go forward
+//! (a rollback is a new version), so such a push comes from a control plane whose store was
+//! replaced, or from something that is not the control plane. Reports go through a one-slot
+//! mailbox to their own task, so a slow report endpoint never delays applying the next version;
+//! a report not yet sent when a newer one is made is replaced by it (the newer one carries the
+//! state the control plane shows).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,6 +20,7 @@ use http::{Method, StatusCode};
 use http_body_util::BodyExt;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
+use tokio::sync::Notify;
 use weir_config::{Config, ControlPlaneSettings};
 use weir_protocol::{ConfigPush, Outcome, Report, StreamMessage};
 
@@ -27,6 +36,43 @@ const MAX_LINE_BYTES: usize = 8 << 20;
 /// A report that takes longer is abandoned (the next one carries the state anyway).
 const REPORT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Why a pushed version is not applied, whatever it contains.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Stale {
+    #[error("version 0 is not a version (the control plane numbers versions from 1)")]
+    Zero,
+    #[error(
+        "version {pushed} is older than version {serving}, which this gateway serves: versions \
+         only go forward (a rollback is a new version). If the control plane's store was \
+         replaced, delete this gateway's cache file and restart it to follow the new history"
+    )]
+    Older { pushed: u64, serving: u64 },
+    #[error(
+        "version {0} differs from the version {0} this gateway serves (another checksum): the \
+         control plane's history was replaced; delete this gateway's cache file and restart it \
+         to follow the new history"
+    )]
+    Rewritten(u64),
+}
+
+/// Whether `push` may be applied by a gateway serving `serving` (version, checksum); version 0
+/// is served only before the first config.
+pub fn check_order(push: &ConfigPush, serving: (u64, &str)) -> Result<(), Stale> {
+    let (version, checksum) = serving;
+    if push.version == 0 {
+        Err(Stale::Zero)
+    } else if version > 0 && push.version < version {
+        Err(Stale::Older {
+            pushed: push.version,
+            serving: version,
+        })
+    } else if version > 0 && push.version == version && push.checksum != checksum {
+        Err(Stale::Rewritten(version))
+    } else {
+        Ok(())
+    }
+}
+
 pub struct ControlPlaneClient {
     pub gateway: Arc<Gateway>,
     /// This gateway's own settings (its local file), composed with every pushed fleet config.
@@ -35,6 +81,33 @@ pub struct ControlPlaneClient {
     pub endpoint: Endpoint,
     pub gateway_id: String,
     pub proxy_addr: std::net::SocketAddr,
+}
+
+/// The newest report not yet sent: one slot, and a wake-up for the reporter.
+#[derive(Default)]
+struct Mailbox {
+    slot: std::sync::Mutex<Option<Report>>,
+    posted: Notify,
+}
+
+impl Mailbox {
+    /// Puts `report` in the slot; returns the unsent report it replaced.
+    fn post(&self, report: Report) -> Option<Report> {
+        let replaced = self
+            .slot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .replace(report);
+        self.posted.notify_one();
+        replaced
+    }
+
+    fn take(&self) -> Option<Report> {
+        self.slot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
 }
 
 /// How a stream ended.
@@ -75,10 +148,25 @@ impl BackgroundService for ControlPlaneClient {
                 crate::watcher::mark_ready_when_listening(&gateway, addr, shutdown).await;
             })
         };
+        // The reporter runs beside the stream (polled by this task, never awaited by it).
+        let reports = Mailbox::default();
+        let reporter = self.report_loop(&reports, shutdown.clone());
+        let follower = self.follow_loop(&reports, &mut shutdown);
+        tokio::select! {
+            () = follower => {}
+            () = reporter => {}
+        }
+        ready.abort();
+    }
+}
+
+impl ControlPlaneClient {
+    /// Follows the stream until shutdown, reconnecting with backoff.
+    async fn follow_loop(&self, reports: &Mailbox, shutdown: &mut ShutdownWatch) {
         let mut failures: u32 = 0;
         loop {
             let mut heard = false;
-            let end = self.follow(&mut shutdown, &mut heard).await;
+            let end = self.follow(shutdown, &mut heard, reports).await;
             self.gateway.metrics.control_plane_connected.set(0);
             if matches!(end, StreamEnd::Shutdown) {
                 break;
@@ -105,14 +193,16 @@ impl BackgroundService for ControlPlaneClient {
                 _ = shutdown.changed() => break,
             }
         }
-        ready.abort();
     }
-}
 
-impl ControlPlaneClient {
     /// Opens the stream and applies what it carries until it ends. `heard` is set once the
     /// control plane said anything, so the backoff starts over after a good connection.
-    async fn follow(&self, shutdown: &mut ShutdownWatch, heard: &mut bool) -> StreamEnd {
+    async fn follow(
+        &self,
+        shutdown: &mut ShutdownWatch,
+        heard: &mut bool,
+        reports: &Mailbox,
+    ) -> StreamEnd {
         let region = self.node.gateway.region.as_deref();
         let path = match region {
             Some(region) => format!(
@@ -161,7 +251,7 @@ impl ControlPlaneClient {
             for line in complete {
                 *heard = true;
                 match serde_json::from_slice::<StreamMessage>(&line) {
-                    Ok(StreamMessage::Config(push)) => self.receive(push).await,
+                    Ok(StreamMessage::Config(push)) => self.receive(push, reports).await,
                     Ok(StreamMessage::Hello { heartbeat_ms }) => {
                         if Duration::from_millis(heartbeat_ms.saturating_mul(2)) > timeout {
                             tracing::warn!(
@@ -180,8 +270,33 @@ impl ControlPlaneClient {
     }
 
     /// Applies one pushed version, caches it when applied, and reports the outcome.
-    async fn receive(&self, push: ConfigPush) {
+    async fn receive(&self, push: ConfigPush, reports: &Mailbox) {
         let version = push.version;
+        let serving = self.gateway.snapshot();
+        if let Err(stale) = check_order(&push, (serving.version, &serving.checksum)) {
+            self.gateway
+                .metrics
+                .control_plane_pushes
+                .with_label_values(&["stale"])
+                .inc();
+            tracing::warn!(
+                pushed_version = version, serving_version = serving.version, error = %stale,
+                "pushed version refused: versions only go forward"
+            );
+            self.queue_report(
+                reports,
+                Report {
+                    region: self.node.gateway.region.clone(),
+                    version,
+                    outcome: Outcome::Nack,
+                    errors: vec![stale.to_string()],
+                    applied_version: serving.version,
+                    applied_at_unix_us: None,
+                },
+            );
+            return;
+        }
+        drop(serving);
         let result = reload::apply_pushed(
             &self.gateway,
             &self.node,
@@ -198,6 +313,8 @@ impl ControlPlaneClient {
             ),
             Err(e) => (Outcome::Nack, vec![e.to_string()]),
         };
+        // Every error is in the log above; the report carries what the control plane keeps.
+        let errors = weir_protocol::cap_errors(errors);
         if let Ok(Applied::Changed { .. }) = &result {
             self.save_cache(push).await;
         }
@@ -221,7 +338,23 @@ impl ControlPlaneClient {
                 _ => None,
             },
         };
-        self.report(&report).await;
+        self.queue_report(reports, report);
+    }
+
+    /// Hands `report` to the reporter task without waiting; a report still unsent is replaced.
+    fn queue_report(&self, reports: &Mailbox, report: Report) {
+        let replaced = reports.post(report);
+        if let Some(old) = replaced {
+            self.gateway
+                .metrics
+                .control_plane_reports
+                .with_label_values(&["superseded"])
+                .inc();
+            tracing::debug!(
+                version = old.version,
+                "an unsent report was replaced by a newer one"
+            );
+        }
     }
 
     async fn save_cache(&self, push: ConfigPush) {
@@ -237,8 +370,31 @@ impl ControlPlaneClient {
             Err(e) => tracing::error!(version, error = %e, "the cache write was cancelled"),
         }
     }
+}
 
-    async fn report(&self, report: &Report) {
+/// Posting reports, one at a time, off the stream's path: the newest report in the mailbox is
+/// taken and sent (within `REPORT_TIMEOUT`); what is not sent is counted and logged.
+impl ControlPlaneClient {
+    async fn report_loop(&self, mailbox: &Mailbox, mut shutdown: ShutdownWatch) {
+        loop {
+            tokio::select! {
+                () = mailbox.posted.notified() => {}
+                _ = shutdown.changed() => return,
+            }
+            let Some(report) = mailbox.take() else {
+                continue;
+            };
+            let outcome = self.send_report(&report).await;
+            self.gateway
+                .metrics
+                .control_plane_reports
+                .with_label_values(&[outcome])
+                .inc();
+        }
+    }
+
+    /// Sends one report; the outcome label: `sent`, `refused`, `failed` or `timeout`.
+    async fn send_report(&self, report: &Report) -> &'static str {
         let path = weir_protocol::report_path(&self.gateway_id);
         let body = serde_json::to_vec(report).unwrap_or_default();
         let sent = tokio::time::timeout(
@@ -247,16 +403,21 @@ impl ControlPlaneClient {
         )
         .await;
         match sent {
-            Ok(Ok(response)) if response.status().is_success() => {}
+            Ok(Ok(response)) if response.status().is_success() => "sent",
             Ok(Ok(response)) => {
                 let status = response.status();
                 let body = body_text(response.into_body()).await;
                 tracing::warn!(version = report.version, %status, body, "the control plane refused a report");
+                "refused"
             }
             Ok(Err(e)) => {
-                tracing::warn!(version = report.version, error = %e, "cannot send a report")
+                tracing::warn!(version = report.version, error = %e, "cannot send a report");
+                "failed"
             }
-            Err(_) => tracing::warn!(version = report.version, "a report timed out"),
+            Err(_) => {
+                tracing::warn!(version = report.version, "a report timed out");
+                "timeout"
+            }
         }
     }
 }
@@ -276,4 +437,58 @@ fn unix_us(time: SystemTime) -> Option<u64> {
     time.duration_since(SystemTime::UNIX_EPOCH)
         .ok()
         .and_then(|d| u64::try_from(d.as_micros()).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn push(version: u64, checksum: &str) -> ConfigPush {
+        ConfigPush {
+            version,
+            checksum: checksum.into(),
+            config: String::new(),
+        }
+    }
+
+    #[test]
+    fn versions_only_go_forward() {
+        assert_eq!(check_order(&push(1, "a"), (0, "")), Ok(()));
+        assert_eq!(check_order(&push(6, "b"), (5, "a")), Ok(()));
+        assert_eq!(
+            check_order(&push(5, "a"), (5, "a")),
+            Ok(()),
+            "a repeat is fine"
+        );
+        assert_eq!(check_order(&push(0, "a"), (0, "")), Err(Stale::Zero));
+        assert_eq!(check_order(&push(0, "a"), (5, "a")), Err(Stale::Zero));
+        assert_eq!(
+            check_order(&push(3, "c"), (5, "a")),
+            Err(Stale::Older {
+                pushed: 3,
+                serving: 5
+            })
+        );
+        assert_eq!(
+            check_order(&push(5, "z"), (5, "a")),
+            Err(Stale::Rewritten(5))
+        );
+    }
+
+    #[test]
+    fn the_mailbox_keeps_only_the_newest_report() {
+        let mailbox = Mailbox::default();
+        let report = |version| Report {
+            region: None,
+            version,
+            outcome: Outcome::Ack,
+            errors: Vec::new(),
+            applied_version: version,
+            applied_at_unix_us: None,
+        };
+        assert!(mailbox.post(report(1)).is_none());
+        assert_eq!(mailbox.post(report(2)).map(|r| r.version), Some(1));
+        assert_eq!(mailbox.take().map(|r| r.version), Some(2));
+        assert!(mailbox.take().is_none());
+    }
 }

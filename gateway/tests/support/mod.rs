@@ -22,6 +22,15 @@ pub struct Gateway {
     pub config_path: PathBuf,
     dir: tempfile::TempDir,
     agent: ureq::Agent,
+    /// Keys added to the harness's `[listen]` and `[access_log]` tables.
+    extra: Extra,
+}
+
+/// Keys a test adds to the tables the harness writes itself.
+#[derive(Debug, Clone, Default)]
+pub struct Extra {
+    pub listen: String,
+    pub access_log: String,
 }
 
 impl Gateway {
@@ -32,12 +41,17 @@ impl Gateway {
     }
 
     pub fn start_with_args(body: &str, extra_args: &[&str]) -> Gateway {
-        // The listen ports are picked free but taken later; another test can win the race, so
-        // try again with new ports when the gateway says so.
-        retry_port_races("gateway", |_| Self::try_start(body, extra_args))
+        Self::start_with_extra(body, extra_args, &Extra::default())
     }
 
-    fn try_start(body: &str, extra_args: &[&str]) -> Result<Gateway, String> {
+    /// Like `start_with_args`, with `extra` keys in `[listen]` and `[access_log]`.
+    pub fn start_with_extra(body: &str, extra_args: &[&str], extra: &Extra) -> Gateway {
+        // The listen ports are picked free but taken later; another test can win the race, so
+        // try again with new ports when the gateway says so.
+        retry_port_races("gateway", |_| Self::try_start(body, extra_args, extra))
+    }
+
+    fn try_start(body: &str, extra_args: &[&str], extra: &Extra) -> Result<Gateway, String> {
         let dir = tempfile::tempdir().expect("temp dir");
         let config_path = dir.path().join("gateway.toml");
         let mut gateway = Gateway {
@@ -47,6 +61,7 @@ impl Gateway {
             config_path,
             agent: agent(),
             dir,
+            extra: extra.clone(),
         };
         gateway.write_config(body);
         let access_log =
@@ -79,8 +94,8 @@ impl Gateway {
             )
         };
         format!(
-            "{gateway_section}{rest}\n[listen]\nhttp = \"{}\"\n[admin]\nlisten = \"{}\"\n[access_log]\nenabled = true\n",
-            self.proxy, self.admin
+            "{gateway_section}{rest}\n[listen]\nhttp = \"{}\"\n{}\n[admin]\nlisten = \"{}\"\n[access_log]\nenabled = true\n{}\n",
+            self.proxy, self.extra.listen, self.admin, self.extra.access_log
         )
     }
 
@@ -99,6 +114,20 @@ impl Gateway {
 
     pub fn sighup(&self) {
         self.process.signal(nix::sys::signal::Signal::SIGHUP);
+    }
+
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        self.process.signal(signal);
+    }
+
+    /// Waits up to `within` for the gateway to exit; its status, or `None` if it still runs.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        self.process.wait_exit(within)
+    }
+
+    /// The gateway's own temp dir (config, logs).
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
     }
 
     pub fn get(&self, path: &str) -> Resp {

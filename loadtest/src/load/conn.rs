@@ -15,6 +15,7 @@ use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
 
+use super::group::{self, Grouper};
 use super::record::{FailureKind, Outcome};
 use super::target::Target;
 
@@ -55,9 +56,15 @@ fn classify(err: &hyper::Error) -> FailureKind {
 }
 
 /// Reads the whole body, returning the bytes the response would take on the wire as HTTP/1.1
-/// (status line, headers, body; chunk framing not counted).
-async fn read_response(response: http::Response<hyper::body::Incoming>) -> Outcome {
+/// (status line, headers, body; chunk framing not counted), and the response's group.
+async fn read_response(
+    response: http::Response<hyper::body::Incoming>,
+    grouper: Option<&Grouper>,
+) -> Outcome {
     let status = response.status().as_u16();
+    let group = grouper.map_or(group::NONE, |g| {
+        g.id(response.headers().get(g.header()).map(|v| v.as_bytes()))
+    });
     let mut bytes = 17 + 2; // "HTTP/1.1 200 OK\r\n" and the blank line
     for (name, value) in response.headers() {
         bytes += name.as_str().len() + value.len() + 4;
@@ -76,6 +83,7 @@ async fn read_response(response: http::Response<hyper::body::Incoming>) -> Outco
     Outcome::Response {
         status,
         bytes: bytes as u64,
+        group,
     }
 }
 
@@ -104,20 +112,25 @@ impl Http2Conn {
     }
 
     /// Sends one request on a stream and reads the whole response within `timeout`.
-    pub async fn send(&self, target: &Target, timeout: Duration) -> Outcome {
-        match tokio::time::timeout(timeout, self.exchange(target)).await {
+    pub async fn send(
+        &self,
+        target: &Target,
+        timeout: Duration,
+        grouper: Option<&Grouper>,
+    ) -> Outcome {
+        match tokio::time::timeout(timeout, self.exchange(target, grouper)).await {
             Ok(outcome) => outcome,
             Err(_) => Outcome::Failed(FailureKind::Timeout),
         }
     }
 
-    async fn exchange(&self, target: &Target) -> Outcome {
+    async fn exchange(&self, target: &Target, grouper: Option<&Grouper>) -> Outcome {
         let mut sender = match self.sender().await {
             Ok(sender) => sender,
             Err(kind) => return Outcome::Failed(kind),
         };
         let outcome = match sender.send_request(build_request(target)).await {
-            Ok(response) => read_response(response).await,
+            Ok(response) => read_response(response, grouper).await,
             Err(err) => Outcome::Failed(classify(&err)),
         };
         if sender.is_closed() {

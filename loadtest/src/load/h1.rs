@@ -15,6 +15,7 @@ use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::group::{self, GroupId, Grouper};
 use super::record::{FailureKind, Outcome};
 
 /// Most headers a response may have.
@@ -40,6 +41,8 @@ struct Head {
     len: usize,
     framing: Framing,
     close: bool,
+    /// The response's `--group-by-header` group ([`group::NONE`] without one).
+    group: GroupId,
 }
 
 /// Serializes a request once: `METHOD path HTTP/1.1`, the headers, `content-length` when there
@@ -97,14 +100,17 @@ impl Http1Conn {
         }
     }
 
-    /// Sends a serialized request and reads the whole response within `timeout`.
+    /// Sends a serialized request and reads the whole response within `timeout`; with a
+    /// `grouper`, the response is put in the group of its header's value.
     pub async fn send(
         &mut self,
         request: &[u8],
         head_only: bool,
         timeout: std::time::Duration,
+        grouper: Option<&Grouper>,
     ) -> Outcome {
-        let outcome = match tokio::time::timeout(timeout, self.exchange(request, head_only)).await {
+        let exchange = self.exchange(request, head_only, grouper);
+        let outcome = match tokio::time::timeout(timeout, exchange).await {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(kind)) => Outcome::Failed(kind),
             Err(_) => Outcome::Failed(FailureKind::Timeout),
@@ -115,7 +121,12 @@ impl Http1Conn {
         outcome
     }
 
-    async fn exchange(&mut self, request: &[u8], head_only: bool) -> Result<Outcome, FailureKind> {
+    async fn exchange(
+        &mut self,
+        request: &[u8],
+        head_only: bool,
+        grouper: Option<&Grouper>,
+    ) -> Result<Outcome, FailureKind> {
         let mut stream = match self.stream.take() {
             Some(stream) => stream,
             None => connect(self.addr).await.map_err(|_| FailureKind::Connect)?,
@@ -125,7 +136,8 @@ impl Http1Conn {
             .write_all(request)
             .await
             .map_err(|_| FailureKind::Io)?;
-        let (outcome, reusable) = read_response(&mut stream, &mut self.buf, head_only).await?;
+        let (outcome, reusable) =
+            read_response(&mut stream, &mut self.buf, head_only, grouper).await?;
         if reusable {
             self.stream = Some(stream);
         }
@@ -145,11 +157,12 @@ async fn read_response(
     stream: &mut TcpStream,
     buf: &mut BytesMut,
     head_only: bool,
+    grouper: Option<&Grouper>,
 ) -> Result<(Outcome, bool), FailureKind> {
     let mut wire = 0u64;
     let head = loop {
         let head = loop {
-            if let Some(head) = parse_head(buf, head_only)? {
+            if let Some(head) = parse_head(buf, head_only, grouper)? {
                 break head;
             }
             if buf.len() >= MAX_HEAD {
@@ -176,6 +189,7 @@ async fn read_response(
         Outcome::Response {
             status: head.status,
             bytes: wire + body,
+            group: head.group,
         },
         reusable,
     ))
@@ -192,7 +206,11 @@ async fn fill(stream: &mut TcpStream, buf: &mut BytesMut) -> Result<usize, Failu
 }
 
 /// Parses the response head at the start of `buf`, `None` when it is not complete yet.
-fn parse_head(buf: &[u8], head_only: bool) -> Result<Option<Head>, FailureKind> {
+fn parse_head(
+    buf: &[u8],
+    head_only: bool,
+    grouper: Option<&Grouper>,
+) -> Result<Option<Head>, FailureKind> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut response = httparse::Response::new(&mut headers);
     let len = match response.parse(buf) {
@@ -203,7 +221,12 @@ fn parse_head(buf: &[u8], head_only: bool) -> Result<Option<Head>, FailureKind> 
     let status = response.code.ok_or(FailureKind::Protocol)?;
     let mut close = response.version == Some(0);
     let (mut length, mut chunked) = (None, false);
+    let mut group_value = None;
     for header in response.headers.iter() {
+        if grouper.is_some_and(|g| g.is_header(header.name)) {
+            // The first one, if a server sends it twice.
+            group_value = group_value.or(Some(header.value));
+        }
         if header.name.eq_ignore_ascii_case("content-length") {
             let text = std::str::from_utf8(header.value).map_err(|_| FailureKind::Protocol)?;
             let n: u64 = text.trim().parse().map_err(|_| FailureKind::Protocol)?;
@@ -240,11 +263,17 @@ fn parse_head(buf: &[u8], head_only: bool) -> Result<Option<Head>, FailureKind> 
     } else {
         Framing::UntilClose
     };
+    // Interim (1xx) heads are skipped: only the final response's group counts.
+    let group = match grouper {
+        Some(grouper) if !(100..200).contains(&status) => grouper.id(group_value),
+        _ => group::NONE,
+    };
     Ok(Some(Head {
         status,
         len,
         framing,
         close,
+        group,
     }))
 }
 
@@ -346,9 +375,13 @@ mod tests {
 
     #[test]
     fn parses_heads() {
-        let head = parse_head(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello", false)
-            .unwrap()
-            .unwrap();
+        let head = parse_head(
+            b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello",
+            false,
+            None,
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(
             (head.status, head.framing, head.close),
             (200, Framing::Length(5), false)
@@ -357,37 +390,67 @@ mod tests {
         let head = parse_head(
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n",
             false,
+            None,
         )
         .unwrap()
         .unwrap();
         assert_eq!((head.framing, head.close), (Framing::Chunked, true));
-        let head = parse_head(b"HTTP/1.0 200 OK\r\n\r\n", false)
+        let head = parse_head(b"HTTP/1.0 200 OK\r\n\r\n", false, None)
             .unwrap()
             .unwrap();
         assert_eq!((head.framing, head.close), (Framing::UntilClose, true));
-        let head = parse_head(b"HTTP/1.1 204 No Content\r\n\r\n", false)
+        let head = parse_head(b"HTTP/1.1 204 No Content\r\n\r\n", false, None)
             .unwrap()
             .unwrap();
         assert_eq!(head.framing, Framing::None);
-        let head = parse_head(b"HTTP/1.1 200 OK\r\ncontent-length: 9\r\n\r\n", true)
+        let head = parse_head(b"HTTP/1.1 200 OK\r\ncontent-length: 9\r\n\r\n", true, None)
             .unwrap()
             .unwrap();
         assert_eq!(head.framing, Framing::None, "HEAD has no body");
         assert_eq!(
-            parse_head(b"HTTP/1.1 200 OK\r\ncontent-le", false).unwrap(),
+            parse_head(b"HTTP/1.1 200 OK\r\ncontent-le", false, None).unwrap(),
             None
         );
         assert_eq!(
-            parse_head(b"NOT HTTP\r\n\r\n", false),
+            parse_head(b"NOT HTTP\r\n\r\n", false, None),
             Err(FailureKind::Protocol)
         );
         assert_eq!(
             parse_head(
                 b"HTTP/1.1 200 OK\r\ncontent-length: 1\r\ncontent-length: 2\r\n\r\n",
-                false
+                false,
+                None
             ),
             Err(FailureKind::Protocol)
         );
+    }
+
+    #[test]
+    fn heads_are_grouped_by_the_header() {
+        let grouper = Grouper::new(http::HeaderName::from_static("x-weir-origin-region"));
+        let group = |head: &[u8]| {
+            parse_head(head, false, Some(&grouper))
+                .unwrap()
+                .unwrap()
+                .group
+        };
+        assert_eq!(
+            group(b"HTTP/1.1 200 OK\r\nX-Weir-Origin-Region: us-east\r\n\r\n"),
+            0
+        );
+        assert_eq!(
+            group(b"HTTP/1.1 503 Busy\r\nx-weir-origin-region: eu-west\r\n\r\n"),
+            1
+        );
+        assert_eq!(group(b"HTTP/1.1 200 OK\r\n\r\n"), group::MISSING);
+        assert_eq!(
+            group(b"HTTP/1.1 100 Continue\r\nx-weir-origin-region: ap\r\n\r\n"),
+            group::NONE,
+            "an interim head is not a response"
+        );
+        assert_eq!(grouper.values(), vec!["us-east", "eu-west"]);
+        let ungrouped = parse_head(b"HTTP/1.1 200 OK\r\n\r\n", false, None);
+        assert_eq!(ungrouped.unwrap().unwrap().group, group::NONE);
     }
 
     /// A server that answers each request (whatever it is) with the next canned answer, then
@@ -427,13 +490,14 @@ mod tests {
         .await;
         let mut conn = Http1Conn::new(addr);
         assert_eq!(
-            conn.send(GET, false, SECOND).await,
+            conn.send(GET, false, SECOND, None).await,
             Outcome::Response {
                 status: 200,
-                bytes: 43
+                bytes: 43,
+                group: group::NONE,
             }
         );
-        match conn.send(GET, false, SECOND).await {
+        match conn.send(GET, false, SECOND, None).await {
             Outcome::Response { status: 503, .. } => {}
             other => panic!("{other:?}"),
         }
@@ -442,10 +506,11 @@ mod tests {
             "the chunked body was read to its end"
         );
         assert_eq!(
-            conn.send(GET, false, SECOND).await,
+            conn.send(GET, false, SECOND, None).await,
             Outcome::Response {
                 status: 204,
-                bytes: 27
+                bytes: 27,
+                group: group::NONE,
             }
         );
     }
@@ -455,10 +520,11 @@ mod tests {
         let addr = canned(vec![b"HTTP/1.0 200 OK\r\n\r\nall of it"]).await;
         let mut conn = Http1Conn::new(addr);
         assert_eq!(
-            conn.send(GET, false, SECOND).await,
+            conn.send(GET, false, SECOND, None).await,
             Outcome::Response {
                 status: 200,
-                bytes: 28
+                bytes: 28,
+                group: group::NONE,
             }
         );
         assert!(conn.stream.is_none());
@@ -469,13 +535,13 @@ mod tests {
         let addr = canned(vec![b"HTTP/1.1 200 OK\r\ncontent-length: 50\r\n\r\nshort"]).await;
         let mut conn = Http1Conn::new(addr);
         assert_eq!(
-            conn.send(GET, false, SECOND).await,
+            conn.send(GET, false, SECOND, None).await,
             Outcome::Failed(FailureKind::Io)
         );
         let addr = canned(vec![b"SMTP ready\r\n\r\n"]).await;
         let mut conn = Http1Conn::new(addr);
         assert_eq!(
-            conn.send(GET, false, SECOND).await,
+            conn.send(GET, false, SECOND, None).await,
             Outcome::Failed(FailureKind::Protocol)
         );
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -483,7 +549,7 @@ mod tests {
         drop(listener);
         let mut conn = Http1Conn::new(closed);
         assert_eq!(
-            conn.send(GET, false, SECOND).await,
+            conn.send(GET, false, SECOND, None).await,
             Outcome::Failed(FailureKind::Connect)
         );
     }

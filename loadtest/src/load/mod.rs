@@ -7,6 +7,7 @@
 //! progress counters. The run starts when every worker has opened its connections.
 
 pub mod conn;
+pub mod group;
 mod h1;
 pub mod record;
 pub mod schedule;
@@ -18,7 +19,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
+
+use http::HeaderName;
 
 use record::Recorder;
 use schedule::Schedule;
@@ -49,6 +52,10 @@ pub struct Plan {
     pub http2: bool,
     pub threads: u32,
     pub timeout: Duration,
+    /// Count responses by the value of this response header (`--group-by-header`).
+    pub group_by: Option<HeaderName>,
+    /// Count a 429 as an error (`--count-429-as-error`), in the live counters and recoveries.
+    pub count_429_as_error: bool,
 }
 
 /// The shape of the load, as given.
@@ -139,6 +146,8 @@ impl Plan {
             http2: shape.http2,
             threads: shape.threads,
             timeout: shape.timeout,
+            group_by: None,
+            count_429_as_error: false,
         })
     }
 
@@ -189,6 +198,8 @@ impl Live {
 /// A run under way.
 pub struct Running {
     start: Instant,
+    /// The wall-clock time of `start`.
+    started_at: SystemTime,
     workers: Vec<JoinHandle<Recorder>>,
     live: Arc<Live>,
 }
@@ -197,6 +208,12 @@ impl Running {
     /// The instant second 0 of the run began.
     pub fn start(&self) -> Instant {
         self.start
+    }
+
+    /// Second 0 on the wall clock: after the connections were opened, like every time the
+    /// report gives relative to the start.
+    pub fn started_at(&self) -> SystemTime {
+        self.started_at
     }
 
     pub fn live(&self) -> &Live {
@@ -258,12 +275,16 @@ pub fn start(plan: Arc<Plan>) -> io::Result<Running> {
             break;
         }
     }
-    let start = Instant::now() + Duration::from_millis(5);
+    // Both clocks read together, so a time relative to `start` maps to the wall clock.
+    let (now, wall) = (Instant::now(), SystemTime::now());
+    let lead = Duration::from_millis(5);
+    let start = now + lead;
     for tx in start_txs {
         let _ = tx.send(start);
     }
     Ok(Running {
         start,
+        started_at: wall + lead,
         workers,
         live,
     })

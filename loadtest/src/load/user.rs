@@ -20,8 +20,9 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::LocalSet;
 
 use super::conn::Http2Conn;
+use super::group::Grouper;
 use super::h1::Http1Conn;
-use super::record::{FailureKind, Finished, Outcome, Recorder};
+use super::record::{FailureKind, Finished, Layout, Outcome, Recorder, is_error};
 use super::{Live, Pacing, Plan};
 
 /// The connections a worker thread owns: `connections` of them from `first_connection`.
@@ -47,6 +48,8 @@ struct Thread {
     /// The thread's next request number (open model: an index into its users' sequence).
     next: Cell<u64>,
     live: Arc<Live>,
+    /// The thread's table of `--group-by-header` values, when the run groups responses.
+    grouper: Option<Grouper>,
 }
 
 impl Thread {
@@ -75,23 +78,25 @@ impl Thread {
     /// Records how a request ended, here and in the progress counters.
     fn finish(&self, finished: Finished) {
         let live = &self.live;
-        match finished.outcome {
-            Outcome::Response { status, .. } => {
-                live.completed.fetch_add(1, Ordering::Relaxed);
-                if status >= 500 {
-                    live.errors.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-            Outcome::Failed(_) => {
-                live.errors.fetch_add(1, Ordering::Relaxed);
-            }
+        if let Outcome::Response { .. } = finished.outcome {
+            live.completed.fetch_add(1, Ordering::Relaxed);
+        }
+        if is_error(finished.outcome, self.plan.count_429_as_error) {
+            live.errors.fetch_add(1, Ordering::Relaxed);
         }
         self.recorder.borrow_mut().finished(finished);
     }
 
-    fn sent(&self, at: f64, phase: usize) {
+    fn sent(&self, at: f64, phase: usize, target: usize) {
         self.live.sent.fetch_add(1, Ordering::Relaxed);
-        self.recorder.borrow_mut().sent(at, phase);
+        self.recorder.borrow_mut().sent(at, phase, target);
+    }
+
+    /// Sends a request to `target` on `connections`; returns how it ended.
+    async fn send(&self, connections: &mut Connections, target: usize) -> Outcome {
+        connections
+            .send(&self.plan, target, self.grouper.as_ref())
+            .await
     }
 }
 
@@ -118,16 +123,20 @@ impl Connections {
         }
     }
 
-    async fn send(&mut self, plan: &Plan, target: usize) -> Outcome {
+    async fn send(&mut self, plan: &Plan, target: usize, grouper: Option<&Grouper>) -> Outcome {
         let target = &plan.targets[target];
         match self {
             Connections::Http1(conns) => {
                 let head_only = target.method == http::Method::HEAD;
                 conns[target.addr_index]
-                    .send(&target.http1_request, head_only, plan.timeout)
+                    .send(&target.http1_request, head_only, plan.timeout, grouper)
                     .await
             }
-            Connections::Http2(conns) => conns[target.addr_index].send(target, plan.timeout).await,
+            Connections::Http2(conns) => {
+                conns[target.addr_index]
+                    .send(target, plan.timeout, grouper)
+                    .await
+            }
         }
     }
 }
@@ -141,8 +150,14 @@ pub fn run_worker(
     ready: mpsc::Sender<()>,
     start: oneshot::Receiver<Instant>,
 ) -> Recorder {
-    let max_seconds = max_seconds(&plan);
-    let empty = Recorder::new(plan.phase_count(), max_seconds);
+    let layout = Layout {
+        phases: plan.phase_count(),
+        targets: plan.targets.len(),
+        max_seconds: max_seconds(&plan),
+        grouped: plan.group_by.is_some(),
+        count_429: plan.count_429_as_error,
+    };
+    let empty = Recorder::with_layout(layout);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -193,14 +208,17 @@ pub fn run_worker(
             recorder: RefCell::new(empty),
             next: Cell::new(0),
             live,
+            grouper: plan.group_by.clone().map(Grouper::new),
         });
         let _ = thread_tx.send(Some(Rc::clone(&thread)));
         for task in tasks {
             let _ = task.await;
         }
-        thread
-            .recorder
-            .replace(Recorder::new(plan.phase_count(), max_seconds))
+        let mut recorder = thread.recorder.replace(Recorder::with_layout(layout));
+        if let Some(grouper) = &thread.grouper {
+            recorder.group_values = grouper.values();
+        }
+        recorder
     })
 }
 
@@ -264,13 +282,15 @@ async fn open_user(
         let sent_at = Instant::now();
         let sent = thread.seconds(sent_at);
         let phase = plan.phase_of(due);
-        thread.sent(sent, phase);
-        let outcome = connections.send(plan, plan.pick(phase, k)).await;
+        let target = plan.pick(phase, k);
+        thread.sent(sent, phase, target);
+        let outcome = thread.send(connections, target).await;
         thread.finish(Finished {
             start: if waited_for_connection { due } else { sent },
             sent,
             ended: thread.seconds(Instant::now()),
             phase,
+            target,
             outcome,
         });
     }
@@ -287,13 +307,15 @@ async fn closed_user(thread: &Thread, duration: Duration, connections: &mut Conn
         }
         let k = thread.take() * threads + thread.share.thread;
         let sent = thread.seconds(sent_at);
-        thread.sent(sent, 0);
-        let outcome = connections.send(plan, plan.pick(0, k)).await;
+        let target = plan.pick(0, k);
+        thread.sent(sent, 0, target);
+        let outcome = thread.send(connections, target).await;
         thread.finish(Finished {
             start: sent,
             sent,
             ended: thread.seconds(Instant::now()),
             phase: 0,
+            target,
             outcome,
         });
         if outcome == Outcome::Failed(FailureKind::Connect) {

@@ -3,9 +3,11 @@
 use hdrhistogram::Histogram;
 
 use super::model::{
-    HttpVersion, LatencyStats, LatencyViews, Model, Percentile, PhaseReport, Report, RunConfig,
-    SCHEMA, Second, SpectrumPoint, Summary, TargetInfo,
+    GroupKind, GroupReport, GroupValue, HttpVersion, LatencyStats, LatencyViews, Model, Percentile,
+    PhaseReport, Report, RunConfig, SCHEMA, Second, SpectrumPoint, StatusCounts, Summary,
+    TargetInfo, TargetReport,
 };
+use crate::load::group;
 use crate::load::record::{Counts, Latencies, Recorder};
 use crate::load::schedule::Schedule;
 
@@ -39,20 +41,35 @@ pub struct RunInfo {
     pub duration_s: f64,
     pub timeout_ms: f64,
     pub phases: Vec<PhasePlan>,
+    /// Whether a 429 counts as an error.
+    pub count_429_as_error: bool,
+    /// The `--group-by-header` header, lowercase.
+    pub group_by: Option<String>,
 }
 
 /// The report of a finished run; actions, recoveries and assertions are left empty for the
 /// caller to fill.
 pub fn build(info: RunInfo, recorded: &Recorder, schedule: Option<&Schedule>) -> Report {
     let duration = info.duration_s;
+    let count_429 = info.count_429_as_error;
     let scheduled = schedule.map(|s| s.due_between(0.0, duration));
-    let summary = summary(&recorded.total, duration, scheduled);
+    let summary = summary(&recorded.total, duration, scheduled, count_429);
     let phases = info
         .phases
         .iter()
         .enumerate()
-        .map(|(index, plan)| phase_report(plan, recorded.phase(index), schedule))
+        .map(|(index, plan)| phase_report(plan, recorded.phase(index), schedule, count_429))
         .collect();
+    let targets = info
+        .targets
+        .iter()
+        .enumerate()
+        .map(|(index, target)| target_report(target, recorded, index, duration, count_429))
+        .collect();
+    let groups = info
+        .group_by
+        .as_ref()
+        .map(|header| Groups::of(header, recorded));
     Report {
         schema: SCHEMA,
         tool_version: env!("CARGO_PKG_VERSION"),
@@ -71,11 +88,14 @@ pub fn build(info: RunInfo, recorded: &Recorder, schedule: Option<&Schedule>) ->
             threads: info.threads,
             duration_s: duration,
             timeout_ms: info.timeout_ms,
+            count_429_as_error: count_429,
         },
         summary,
         latency: views(&recorded.latency),
-        timeline: timeline(recorded, duration, schedule),
+        timeline: timeline(recorded, duration, schedule, groups.as_ref()),
         phases,
+        targets,
+        group_by: groups.map(|g| g.report),
         actions: Vec::new(),
         recoveries: Vec::new(),
         assertions: Vec::new(),
@@ -86,13 +106,17 @@ fn phase_report(
     plan: &PhasePlan,
     recorded: Option<(&Counts, &Latencies)>,
     schedule: Option<&Schedule>,
+    count_429: bool,
 ) -> PhaseReport {
     let duration = plan.end_s - plan.start_s;
     let scheduled = schedule.map(|s| s.due_between(plan.start_s, plan.end_s));
     let (summary, latency) = match recorded {
-        Some((counts, latencies)) => (summary(counts, duration, scheduled), views(latencies)),
+        Some((counts, latencies)) => (
+            summary(counts, duration, scheduled, count_429),
+            views(latencies),
+        ),
         None => (
-            summary(&Counts::default(), duration, scheduled),
+            summary(&Counts::default(), duration, scheduled, count_429),
             LatencyViews::default(),
         ),
     };
@@ -108,8 +132,94 @@ fn phase_report(
     }
 }
 
-/// Totals of a span of `duration` seconds.
-pub fn summary(counts: &Counts, duration: f64, scheduled: Option<u64>) -> Summary {
+fn target_report(
+    target: &TargetInfo,
+    recorded: &Recorder,
+    index: usize,
+    duration: f64,
+    count_429: bool,
+) -> TargetReport {
+    let (summary, latency) = match recorded.target(index) {
+        Some((counts, latency)) => (summary(counts, duration, None, count_429), stats(latency)),
+        None => (
+            summary(&Counts::default(), duration, None, count_429),
+            LatencyStats::default(),
+        ),
+    };
+    TargetReport {
+        url: target.url.clone(),
+        method: target.method.clone(),
+        weight: target.weight,
+        summary,
+        latency,
+    }
+}
+
+/// The groups of a run that counted responses by a header, and where each recorded group slot
+/// goes in the report's list.
+struct Groups {
+    report: GroupReport,
+    /// Index in `report.values` of each slot, `None` for a slot with no response.
+    index: [Option<usize>; group::SLOTS],
+}
+
+impl Groups {
+    fn of(header: &str, recorded: &Recorder) -> Self {
+        let mut values = Vec::new();
+        let mut index = [None; group::SLOTS];
+        let empty = StatusCounts::default();
+        for (slot, entry) in index.iter_mut().enumerate() {
+            let status = recorded.groups.get(slot).copied().unwrap_or(empty);
+            let (value, kind) = match slot {
+                s if s == usize::from(group::OTHER) => (None, GroupKind::Other),
+                s if s == usize::from(group::MISSING) => (None, GroupKind::Missing),
+                s => match recorded.group_values.get(s) {
+                    Some(value) => (Some(value.clone()), GroupKind::Value),
+                    None => continue,
+                },
+            };
+            let responses = status_total(&status);
+            if kind != GroupKind::Value && responses == 0 {
+                continue;
+            }
+            *entry = Some(values.len());
+            values.push(GroupValue {
+                value,
+                kind,
+                responses,
+                status,
+            });
+        }
+        Groups {
+            report: GroupReport {
+                header: header.to_owned(),
+                max_values: group::MAX_VALUES as u32,
+                values,
+            },
+            index,
+        }
+    }
+
+    /// A second's counts by slot, as the report lists the groups.
+    fn second(&self, by_slot: &[u64]) -> Vec<u64> {
+        let mut out = vec![0; self.report.values.len()];
+        for (slot, n) in by_slot.iter().enumerate() {
+            if let Some(Some(i)) = self.index.get(slot) {
+                out[*i] += n;
+            }
+        }
+        out
+    }
+}
+
+fn status_total(s: &StatusCounts) -> u64 {
+    [s.s1xx, s.s2xx, s.s3xx, s.s4xx, s.s429, s.s5xx]
+        .into_iter()
+        .fold(0, u64::saturating_add)
+}
+
+/// Totals of a span of `duration` seconds; `count_429` makes a 429 an error.
+pub fn summary(counts: &Counts, duration: f64, scheduled: Option<u64>, count_429: bool) -> Summary {
     let per_second = |n: u64| {
         if duration > 0.0 {
             n as f64 / duration
@@ -118,7 +228,10 @@ pub fn summary(counts: &Counts, duration: f64, scheduled: Option<u64>) -> Summar
         }
     };
     let ended = counts.completed + counts.failed;
-    let errors = counts.failed + counts.status.s5xx;
+    let mut errors = counts.failed + counts.status.s5xx;
+    if count_429 {
+        errors += counts.status.s429;
+    }
     Summary {
         duration_s: duration,
         scheduled,
@@ -131,6 +244,7 @@ pub fn summary(counts: &Counts, duration: f64, scheduled: Option<u64>) -> Summar
         bytes_received: counts.bytes,
         status: counts.status,
         errors: counts.errors,
+        error_count: errors,
         error_rate: if ended == 0 {
             0.0
         } else {
@@ -181,7 +295,12 @@ pub fn stats(h: &Histogram<u64>) -> LatencyStats {
     }
 }
 
-fn timeline(recorded: &Recorder, duration: f64, schedule: Option<&Schedule>) -> Vec<Second> {
+fn timeline(
+    recorded: &Recorder,
+    duration: f64,
+    schedule: Option<&Schedule>,
+    groups: Option<&Groups>,
+) -> Vec<Second> {
     let seconds = (duration.ceil() as usize).max(recorded.seconds.len());
     (0..seconds)
         .map(|t| {
@@ -199,6 +318,9 @@ fn timeline(recorded: &Recorder, duration: f64, schedule: Option<&Schedule>) -> 
                 p50_ms: at(0.5),
                 p99_ms: at(0.99),
                 max_ms: latency.map(|h| ms(h.max())),
+                groups: groups.map_or_else(Vec::new, |g| {
+                    g.second(record.map_or(&[][..], |r| &r.groups[..]))
+                }),
             }
         })
         .collect()
@@ -229,6 +351,8 @@ mod tests {
                 rate_from: Some(10.0),
                 rate_to: Some(10.0),
             }],
+            count_429_as_error: false,
+            group_by: None,
         }
     }
 
@@ -237,15 +361,17 @@ mod tests {
         let mut r = Recorder::new(1, 10);
         for i in 0..20 {
             let t = f64::from(i) * 0.1;
-            r.sent(t, 0);
+            r.sent(t, 0, 0);
             r.finished(Finished {
                 start: t,
                 sent: t,
                 ended: t + 0.002,
                 phase: 0,
+                target: 0,
                 outcome: Outcome::Response {
                     status: if i == 0 { 500 } else { 200 },
                     bytes: 10,
+                    group: group::NONE,
                 },
             });
         }
@@ -268,6 +394,59 @@ mod tests {
         assert_eq!(report.timeline[0].scheduled, Some(10));
         assert_eq!(report.timeline[1].completed, 10);
         assert_eq!(report.phases[0].summary.sent, 20);
+    }
+
+    #[test]
+    fn groups_list_the_values_seen_and_align_the_timeline() {
+        use crate::load::record::Layout;
+        let mut r = Recorder::with_layout(Layout {
+            phases: 1,
+            targets: 1,
+            max_seconds: 10,
+            grouped: true,
+            count_429: true,
+        });
+        r.group_values = vec!["us-east".to_owned()];
+        for (t, status, group) in [(0.1, 200, 0), (1.1, 429, group::MISSING), (1.2, 503, 0)] {
+            r.sent(t, 0, 0);
+            r.finished(Finished {
+                start: t,
+                sent: t,
+                ended: t + 0.001,
+                phase: 0,
+                target: 0,
+                outcome: Outcome::Response {
+                    status,
+                    bytes: 1,
+                    group,
+                },
+            });
+        }
+        let report = build(
+            RunInfo {
+                count_429_as_error: true,
+                group_by: Some("x-weir-origin-region".to_owned()),
+                ..info()
+            },
+            &r,
+            None,
+        );
+        let groups = report.group_by.expect("grouped");
+        let kinds: Vec<_> = groups
+            .values
+            .iter()
+            .map(|v| (v.kind, v.responses))
+            .collect();
+        // `other` had no response: not listed.
+        assert_eq!(kinds, [(GroupKind::Value, 2), (GroupKind::Missing, 1)]);
+        assert_eq!(groups.values[0].value.as_deref(), Some("us-east"));
+        assert_eq!(groups.values[0].status.s5xx, 1);
+        assert_eq!(report.timeline[0].groups, [1, 0]);
+        assert_eq!(report.timeline[1].groups, [1, 1]);
+        // The 429 is an error here, and the one target is the whole run.
+        assert_eq!(report.summary.error_count, 2);
+        assert_eq!(report.targets.len(), 0, "info() lists no target");
+        assert!(report.config.count_429_as_error);
     }
 
     #[test]

@@ -3,9 +3,9 @@
 use hdrhistogram::Histogram;
 
 use super::model::{
-    ActionEvent, AssertionResult, ErrorCounts, HttpVersion, LatencyStats, LatencyViews, Model,
-    Percentile, PhaseReport, Recovery, Report, RunConfig, SCHEMA, Second, SpectrumPoint,
-    StatusCounts, Summary, TargetInfo,
+    ActionEvent, AssertionResult, ErrorCounts, GroupKind, GroupReport, GroupValue, HttpVersion,
+    LatencyStats, LatencyViews, Model, Percentile, PhaseReport, Recovery, Report, RunConfig,
+    SCHEMA, Second, SpectrumPoint, StatusCounts, Summary, TargetInfo, TargetReport,
 };
 use super::units::KEY_PERCENTILES;
 
@@ -15,22 +15,29 @@ const SECONDS: u32 = 10;
 const FAILURE_AT: u32 = 6;
 
 /// An open-model scenario: two targets, a ramp then a steady phase, one failure action at 6 s
-/// with its recovery, three assertions (one failed), ten seconds of timeline.
+/// with its recovery, three assertions (one failed), ten seconds of timeline, responses grouped
+/// by `x-weir-origin-region` (us-east until the failure, then eu-west).
 pub fn open() -> Report {
     let timeline: Vec<Second> = (0..SECONDS).map(open_second).collect();
     let summary = summarize(&timeline, Model::Open);
     let warm = phase_from(&timeline, "warm-up", "ramp", 0, 5, (100.0, 500.0));
     let steady = phase_from(&timeline, "steady", "steady", 5, 10, (500.0, 500.0));
+    let targets = vec![
+        target("http://127.0.0.1:8080/a", "GET", 3),
+        target("http://127.0.0.1:8080/b?x=1&y=2", "POST", 1),
+    ];
+    let per_target = targets
+        .iter()
+        .map(|t| target_report(t, &summary, 4))
+        .collect();
+    let group_by = Some(groups(&timeline));
     Report {
         schema: SCHEMA,
         tool_version: "0.1.0",
         started_at_unix_ms: 1_767_225_600_000,
         config: RunConfig {
             scenario: Some("a region dies under load".to_owned()),
-            targets: vec![
-                target("http://127.0.0.1:8080/a", "GET", 3),
-                target("http://127.0.0.1:8080/b?x=1&y=2", "POST", 1),
-            ],
+            targets,
             model: Model::Open,
             http: HttpVersion::Http1,
             connections: 64,
@@ -38,11 +45,14 @@ pub fn open() -> Report {
             threads: 2,
             duration_s: f64::from(SECONDS),
             timeout_ms: 2000.0,
+            count_429_as_error: false,
         },
         latency: views(summary.completed, 1.0, 1.6),
         summary,
         timeline,
         phases: vec![warm, steady],
+        targets: per_target,
+        group_by,
         actions: vec![failure_action()],
         recoveries: vec![Recovery {
             action: "us-east origins fail".to_owned(),
@@ -65,13 +75,15 @@ pub fn closed() -> Report {
     let summary = summarize(&timeline, Model::Closed);
     let main = phase_from(&timeline, "main", "steady", 0, SECONDS, (0.0, 0.0));
     let latency = views(summary.completed, 1.0, 1.0);
+    let only = target("http://127.0.0.1:8080/", "GET", 1);
+    let per_target = vec![target_report(&only, &summary, 1)];
     Report {
         schema: SCHEMA,
         tool_version: "0.1.0",
         started_at_unix_ms: 1_767_225_600_000,
         config: RunConfig {
             scenario: None,
-            targets: vec![target("http://127.0.0.1:8080/", "GET", 1)],
+            targets: vec![only],
             model: Model::Closed,
             http: HttpVersion::Http2,
             connections: 4,
@@ -79,6 +91,7 @@ pub fn closed() -> Report {
             threads: 1,
             duration_s: f64::from(SECONDS),
             timeout_ms: 10_000.0,
+            count_429_as_error: false,
         },
         summary,
         latency,
@@ -88,6 +101,8 @@ pub fn closed() -> Report {
             rate_to: None,
             ..main
         }],
+        targets: per_target,
+        group_by: None,
         actions: Vec::new(),
         recoveries: Vec::new(),
         assertions: Vec::new(),
@@ -102,7 +117,84 @@ pub fn empty() -> Report {
     report.latency = LatencyViews::default();
     report.timeline.clear();
     report.phases.clear();
+    for t in &mut report.targets {
+        t.summary = Summary::default();
+        t.latency = LatencyStats::default();
+    }
     report
+}
+
+/// A target's share (`weight` out of 4, or all of it when `of` is 1) of the run's `summary`.
+fn target_report(t: &TargetInfo, summary: &Summary, of: u32) -> TargetReport {
+    let part = |n: u64| n * u64::from(t.weight) / u64::from(of.max(1));
+    let mut s = Summary {
+        scheduled: None,
+        target_rate: None,
+        sent: part(summary.sent),
+        completed: part(summary.completed),
+        failed: part(summary.failed),
+        bytes_received: part(summary.bytes_received),
+        status: StatusCounts {
+            s2xx: part(summary.status.s2xx),
+            s429: part(summary.status.s429),
+            s5xx: part(summary.status.s5xx),
+            ..StatusCounts::default()
+        },
+        errors: ErrorCounts {
+            timeout: part(summary.errors.timeout),
+            ..ErrorCounts::default()
+        },
+        ..summary.clone()
+    };
+    s.sent_rate = s.sent as f64 / summary.duration_s.max(1.0);
+    s.throughput = s.completed as f64 / summary.duration_s.max(1.0);
+    s.error_count = s.failed + s.status.s5xx;
+    let ended = s.completed + s.failed;
+    s.error_rate = if ended == 0 {
+        0.0
+    } else {
+        s.error_count as f64 / ended as f64
+    };
+    TargetReport {
+        url: t.url.clone(),
+        method: t.method.clone(),
+        weight: t.weight,
+        latency: stats(s.completed, 1.0 + f64::from(t.weight) / 4.0),
+        summary: s,
+    }
+}
+
+/// The open fixture's groups: us-east answers until the failure action, eu-west after it; a few
+/// responses from the gateway itself carry no header (the 429s).
+fn groups(timeline: &[Second]) -> GroupReport {
+    let mut values = vec![
+        group_value(Some("us-east"), GroupKind::Value),
+        group_value(Some("eu-west"), GroupKind::Value),
+        group_value(None, GroupKind::Missing),
+    ];
+    for s in timeline {
+        for (value, n) in values.iter_mut().zip(&s.groups) {
+            value.responses += n;
+        }
+        let region = usize::from(s.t >= FAILURE_AT);
+        values[region].status.s2xx += s.status.s2xx;
+        values[region].status.s5xx += s.status.s5xx;
+        values[2].status.s429 += s.status.s429;
+    }
+    GroupReport {
+        header: "x-weir-origin-region".to_owned(),
+        max_values: 16,
+        values,
+    }
+}
+
+fn group_value(value: Option<&str>, kind: GroupKind) -> GroupValue {
+    GroupValue {
+        value: value.map(str::to_owned),
+        kind,
+        responses: 0,
+        status: StatusCounts::default(),
+    }
 }
 
 fn target(url: &str, method: &str, weight: u32) -> TargetInfo {
@@ -143,6 +235,12 @@ fn open_second(t: u32) -> Second {
     let timeouts = u64::from(failing) * 3;
     let completed = rate - timeouts;
     let slow = if failing { 6.0 } else { 1.0 };
+    let by_region = completed - 2;
+    let groups = if t < FAILURE_AT {
+        vec![by_region, 0, 2]
+    } else {
+        vec![0, by_region, 2]
+    };
     Second {
         t,
         scheduled: Some(rate),
@@ -161,6 +259,7 @@ fn open_second(t: u32) -> Second {
         p50_ms: Some(1.2 * slow),
         p99_ms: Some(4.8 * slow + f64::from(t) * 0.1),
         max_ms: Some(9.5 * slow),
+        groups,
     }
 }
 
@@ -180,6 +279,7 @@ fn closed_second(t: u32) -> Second {
         p50_ms: Some(2.9),
         p99_ms: Some(7.5),
         max_ms: Some(12.0),
+        groups: Vec::new(),
     }
 }
 
@@ -210,8 +310,9 @@ fn summarize(seconds: &[Second], model: Model) -> Summary {
         sum.throughput = sum.completed as f64 / duration_s;
     }
     let ended = sum.completed + sum.failed;
+    sum.error_count = sum.failed + sum.status.s5xx;
     if ended > 0 {
-        sum.error_rate = (sum.failed + sum.status.s5xx) as f64 / ended as f64;
+        sum.error_rate = sum.error_count as f64 / ended as f64;
     }
     sum
 }

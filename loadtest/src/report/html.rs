@@ -3,7 +3,10 @@
 
 use std::fmt::Write;
 
-use super::model::{LatencyStats, Model, Report, Second, SpectrumPoint, StatusCounts};
+use super::model::{
+    GroupKind, GroupReport, LatencyStats, Model, Report, Second, SpectrumPoint, StatusCounts,
+    Summary,
+};
 use super::svg::{Axis, Band, Chart, Layer, Marker};
 use super::units;
 
@@ -17,6 +20,12 @@ const RED: &str = "#dc2626";
 const PURPLE: &str = "#9333ea";
 const SLATE: &str = "#64748b";
 const INK: &str = "#1f2937";
+/// Colors of the `--group-by-header` values, in order (the last two: other, no header).
+const GROUP_COLORS: [&str; 18] = [
+    "#2563eb", "#16a34a", "#d97706", "#9333ea", "#0891b2", "#db2777", "#65a30d", "#ea580c",
+    "#4f46e5", "#0d9488", "#c026d3", "#ca8a04", "#1d4ed8", "#15803d", "#b45309", "#7e22ce",
+    "#94a3b8", "#475569",
+];
 
 /// The whole page.
 pub fn render_html(report: &Report) -> String {
@@ -27,6 +36,8 @@ pub fn render_html(report: &Report) -> String {
     key_figures(&mut out, report);
     charts(&mut out, report);
     totals(&mut out, report);
+    targets(&mut out, report);
+    groups(&mut out, report);
     phases(&mut out, report);
     actions(&mut out, report);
     recoveries(&mut out, report);
@@ -88,11 +99,15 @@ fn title(out: &mut String, report: &Report) {
         super::model::HttpVersion::Http1 => "HTTP/1.1",
         super::model::HttpVersion::Http2 => "HTTP/2",
     };
+    let model = match units::schedule_rates(report) {
+        Some(rates) => format!("{}, {rates}", units::model_name(c.model)),
+        None => units::model_name(c.model).to_owned(),
+    };
     let _ = write!(
         out,
         "<header><h1>{}</h1><p class=\"sub\">{} · {} · {} connections · {} · started {}</p></header>",
         escape(&run_name(report)),
-        escape(units::model_name(c.model)),
+        escape(&model),
         units::secs(c.duration_s),
         c.connections,
         http,
@@ -100,10 +115,12 @@ fn title(out: &mut String, report: &Report) {
     );
 }
 
-/// One card of the key figures.
+/// One card of the key figures: a short `value` (a number) in large type, its `unit` after it
+/// in small type, so a card never has to cut its figure.
 struct Card {
     label: &'static str,
     value: String,
+    unit: &'static str,
     note: String,
     class: &'static str,
 }
@@ -111,9 +128,14 @@ struct Card {
 fn key_figures(out: &mut String, report: &Report) {
     out.push_str("<section class=\"cards\">");
     for card in cards(report) {
+        let unit = if card.unit.is_empty() {
+            String::new()
+        } else {
+            format!("<span class=\"unit\">{}</span>", escape(card.unit))
+        };
         let _ = write!(
             out,
-            "<div class=\"card {}\"><div class=\"label\">{}</div><div class=\"value\">{}</div><div class=\"note\">{}</div></div>",
+            "<div class=\"card {}\"><div class=\"label\">{}</div><div class=\"value\">{}{unit}</div><div class=\"note\">{}</div></div>",
             card.class,
             card.label,
             escape(&card.value),
@@ -127,7 +149,8 @@ fn cards(report: &Report) -> Vec<Card> {
     let sum = &report.summary;
     let mut cards = vec![Card {
         label: "Throughput",
-        value: format!("{} req/s", units::rate(sum.throughput)),
+        value: units::rate_short(round_rate(sum.throughput)),
+        unit: "req/s",
         note: format!(
             "{} responses in {}",
             sum.completed,
@@ -146,9 +169,11 @@ fn cards(report: &Report) -> Vec<Card> {
     cards.push(Card {
         label: "Error rate",
         value: units::percent(sum.error_rate),
+        unit: "",
         note: format!(
-            "{} of {ended} (failed + 5xx)",
-            sum.failed.saturating_add(sum.status.s5xx)
+            "{} of {ended} ({})",
+            sum.error_count,
+            units::error_rule(report)
         ),
         class: severity(sum.error_rate),
     });
@@ -158,7 +183,8 @@ fn cards(report: &Report) -> Vec<Card> {
         let all = report.assertions.len();
         cards.push(Card {
             label: "Assertions",
-            value: format!("{passed}/{all} passed"),
+            value: format!("{passed}/{all}"),
+            unit: "passed",
             note: if passed == all {
                 "all passed".to_owned()
             } else {
@@ -168,6 +194,15 @@ fn cards(report: &Report) -> Vec<Card> {
         });
     }
     cards
+}
+
+/// A rate for a card: whole from 100/s up, one decimal below (the digits that mean something).
+fn round_rate(r: f64) -> f64 {
+    if r.abs() >= 100.0 {
+        r.round()
+    } else {
+        (r * 10.0).round() / 10.0
+    }
 }
 
 fn latency_card(report: &Report, p: f64, label: &'static str) -> Card {
@@ -181,40 +216,66 @@ fn latency_card(report: &Report, p: f64, label: &'static str) -> Card {
     Card {
         label,
         value: units::latency_opt(corrected),
+        unit: "",
         note,
         class: "",
     }
 }
 
+/// The rate the schedule asked for, as the phases asked for it (a range when they differ, with
+/// each phase's rate in the note), and how much of it was achieved.
 fn rate_card(report: &Report) -> Card {
     let sum = &report.summary;
     match (report.config.model, sum.target_rate) {
-        (Model::Open, Some(target)) => Card {
-            label: "Target → achieved",
-            value: format!(
-                "{} → {} req/s",
-                units::rate(target),
-                units::rate(sum.throughput)
-            ),
-            note: if target > 0.0 {
+        (Model::Open, Some(target)) => {
+            let achieved = if target > 0.0 {
                 format!(
-                    "{:.1}% of target; sent {}/s",
+                    "achieved {:.1}% ({} req/s), sent {}/s",
                     sum.throughput * 100.0 / target,
-                    units::rate(sum.sent_rate)
+                    units::rate_short(round_rate(sum.throughput)),
+                    units::rate_short(round_rate(sum.sent_rate))
                 )
             } else {
-                format!("sent {}/s", units::rate(sum.sent_rate))
-            },
-            class: if target > 0.0 && sum.throughput < 0.95 * target {
-                "warn"
+                format!("sent {}/s", units::rate_short(round_rate(sum.sent_rate)))
+            };
+            let (value, note) = if units::has_one_rate(report) {
+                (units::rate_short(round_rate(target)), achieved)
             } else {
-                ""
-            },
-        },
+                let rates = report
+                    .phases
+                    .iter()
+                    .flat_map(|p| [p.rate_from, p.rate_to])
+                    .flatten()
+                    .filter(|r| r.is_finite());
+                let (low, high) = rates.fold((f64::INFINITY, 0.0_f64), |(lo, hi), r| {
+                    (lo.min(r), hi.max(r))
+                });
+                let by_phase = units::schedule_rates(report).unwrap_or_default();
+                (
+                    format!("{}–{}", units::rate_short(low), units::rate_short(high)),
+                    format!("{by_phase}; {achieved}"),
+                )
+            };
+            Card {
+                label: "Target rate",
+                value,
+                unit: "req/s",
+                note,
+                class: if target > 0.0 && sum.throughput < 0.95 * target {
+                    "warn"
+                } else {
+                    ""
+                },
+            }
+        }
         _ => Card {
             label: "Concurrency",
             value: report.config.concurrency.to_string(),
-            note: format!("closed model; sent {}/s", units::rate(sum.sent_rate)),
+            unit: "",
+            note: format!(
+                "closed model; sent {}/s",
+                units::rate_short(round_rate(sum.sent_rate))
+            ),
             class: "",
         },
     }
@@ -232,13 +293,13 @@ fn severity(error_rate: f64) -> &'static str {
 }
 
 /// A legend entry: label, color, dashed.
-type LegendItem = (&'static str, &'static str, bool);
+type LegendItem<'a> = (&'a str, &'static str, bool);
 
 /// One chart with what goes around it.
 struct Figure {
     name: &'static str,
     note: String,
-    legend: Vec<LegendItem>,
+    legend: Vec<LegendItem<'static>>,
     chart: Option<Chart>,
     empty: &'static str,
 }
@@ -247,10 +308,14 @@ struct Figure {
 fn charts(out: &mut String, report: &Report) {
     let buckets = Buckets::of(&report.timeline);
     let per = buckets.per_label();
-    let spectrum_note = if units::shows_uncorrected(report) {
-        "corrected (from the scheduled send time) and uncorrected; x logarithmic in 1/(1−q)"
-    } else {
+    let spectrum_note = if !units::shows_uncorrected(report) {
         "recorded latency; x logarithmic in 1/(1−q)"
+    } else if curves_coincide(report) {
+        "corrected (from the scheduled send time) and uncorrected coincide (requests seldom \
+         waited for a connection): the dashed uncorrected curve lies on the corrected one's \
+         band; x logarithmic in 1/(1−q)"
+    } else {
+        "corrected (from the scheduled send time) and uncorrected; x logarithmic in 1/(1−q)"
     };
     let figures = [
         Figure {
@@ -290,6 +355,82 @@ fn charts(out: &mut String, report: &Report) {
         let svg = f.chart.map(|c| c.render(f.name));
         figure(out, f.name, &f.note, &f.legend, svg, f.empty);
     }
+    if let Some(groups) = &report.group_by {
+        let name = format!("Responses by {}", groups.header);
+        let labels: Vec<String> = (0..groups.values.len())
+            .map(|i| units::group_label(groups, i))
+            .collect();
+        let legend: Vec<(&str, &str, bool)> = labels
+            .iter()
+            .enumerate()
+            .map(|(i, label)| (label.as_str(), group_color(groups, i), false))
+            .collect();
+        let svg = group_chart(report, groups, &buckets, &labels).map(|c| c.render(&name));
+        figure(
+            out,
+            &name,
+            &format!("responses per second by the value of the header, stacked, by {per}"),
+            &legend,
+            svg,
+            "No responses.",
+        );
+    }
+}
+
+/// A group's color: by position among the values; `other` and `no header` keep theirs.
+fn group_color(groups: &GroupReport, index: usize) -> &'static str {
+    match groups.values.get(index).map(|v| v.kind) {
+        Some(GroupKind::Other) => GROUP_COLORS[16],
+        Some(GroupKind::Missing) => GROUP_COLORS[17],
+        _ => GROUP_COLORS[index % 16],
+    }
+}
+
+/// Responses per second stacked by header value: a failover shows as one color giving way to
+/// another.
+fn group_chart(
+    report: &Report,
+    groups: &GroupReport,
+    buckets: &Buckets,
+    labels: &[String],
+) -> Option<Chart> {
+    if buckets.rows.is_empty() || groups.values.is_empty() {
+        return None;
+    }
+    let top = buckets
+        .rows
+        .iter()
+        .map(|b| b.groups.iter().sum::<f64>())
+        .fold(0.0, f64::max);
+    let mut chart = time_chart(report, Axis::from_zero(top, "responses per second"));
+    let mut floors = vec![0.0; buckets.rows.len()];
+    for layer in 0..groups.values.len() {
+        let bars = buckets
+            .rows
+            .iter()
+            .zip(floors.iter_mut())
+            .filter_map(|(b, floor)| {
+                let v = b.groups.get(layer).copied().unwrap_or(0.0);
+                let bar = [b.t0, b.t1, *floor, *floor + v];
+                *floor += v;
+                (v > 0.0).then_some(bar)
+            })
+            .collect();
+        chart.layers.push(Layer::Bars {
+            color: group_color(groups, layer),
+            bars,
+        });
+    }
+    chart.hovers = hovers(buckets, |b| {
+        labels
+            .iter()
+            .zip(&b.groups)
+            .filter(|(_, v)| **v > 0.0)
+            .map(|(name, v)| format!("{name} {}", count(*v)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    });
+    Some(chart)
 }
 
 /// One chart with its heading, note and legend, or `empty` when it has nothing to show.
@@ -297,7 +438,7 @@ fn figure(
     out: &mut String,
     name: &str,
     note: &str,
-    legend: &[LegendItem],
+    legend: &[LegendItem<'_>],
     svg: Option<String>,
     empty: &str,
 ) {
@@ -325,12 +466,30 @@ fn figure(
     out.push_str("</section>");
 }
 
-fn spectrum_legend(report: &Report) -> Vec<LegendItem> {
-    if units::shows_uncorrected(report) {
-        vec![("corrected", BLUE, false), ("uncorrected", AMBER, true)]
-    } else {
+fn spectrum_legend(report: &Report) -> Vec<LegendItem<'static>> {
+    if !units::shows_uncorrected(report) {
         vec![("latency", BLUE, false)]
+    } else if curves_coincide(report) {
+        vec![
+            ("corrected (wide band)", BLUE, false),
+            ("uncorrected (dashed, on it)", AMBER, true),
+        ]
+    } else {
+        vec![("corrected", BLUE, false), ("uncorrected", AMBER, true)]
     }
+}
+
+/// Whether the corrected and uncorrected spectra are the same to within 1% (or 10 µs) at every
+/// fixed percentile: then one curve hides the other unless drawn apart, and the page says so.
+fn curves_coincide(report: &Report) -> bool {
+    let (c, u) = (&report.latency.corrected, &report.latency.uncorrected);
+    if c.percentiles.is_empty() || c.percentiles.len() != u.percentiles.len() {
+        return false;
+    }
+    c.percentiles.iter().zip(&u.percentiles).all(|(a, b)| {
+        let scale = a.ms.abs().max(b.ms.abs());
+        (a.ms - b.ms).abs() <= (0.01 * scale).max(0.01)
+    })
 }
 
 /// Position of quantile `q` on the spectrum's x axis: log10(1 / (1 − q)); `None` at 100%.
@@ -366,8 +525,16 @@ fn spectrum_chart(report: &Report) -> Option<Chart> {
         percentile_axis(decades),
         Axis::from_zero(max_ms, "latency (ms)"),
     );
+    let halo = views.len() > 1 && curves_coincide(report);
     for (stats, color, dashed) in views {
         let at = |p: &SpectrumPoint| spectrum_x(p.quantile).unwrap_or(decades).min(decades);
+        if halo && !dashed {
+            // Drawn under both lines: the dashed uncorrected line then shows on a band.
+            chart.layers.push(Layer::Halo {
+                color,
+                points: stats.spectrum.iter().map(|p| (at(p), Some(p.ms))).collect(),
+            });
+        }
         chart.layers.push(Layer::Line {
             color,
             dashed,
@@ -433,6 +600,8 @@ struct Bucket {
     completed: f64,
     /// The status chart's layers, in [`STATUS_SERIES`] order.
     stack: [f64; 6],
+    /// Responses per second by group, in `group_by.values` order (empty without groups).
+    groups: Vec<f64>,
     p50: Option<f64>,
     p99: Option<f64>,
     max: Option<f64>,
@@ -497,6 +666,10 @@ impl Bucket {
             mean(&errors_of),
         ];
         let p50s: Vec<f64> = seconds.iter().filter_map(|s| s.p50_ms).collect();
+        let width = seconds.iter().map(|s| s.groups.len()).max().unwrap_or(0);
+        let groups = (0..width)
+            .map(|i| mean(&|s| s.groups.get(i).copied().unwrap_or(0)))
+            .collect();
         Self {
             t0,
             t1,
@@ -504,6 +677,7 @@ impl Bucket {
             sent: mean(&|s| s.sent),
             completed: mean(&|s| s.completed),
             stack,
+            groups,
             p50: (!p50s.is_empty()).then(|| p50s.iter().sum::<f64>() / p50s.len() as f64),
             p99: max_of(seconds.iter().filter_map(|s| s.p99_ms)),
             max: max_of(seconds.iter().filter_map(|s| s.max_ms)),
@@ -605,7 +779,7 @@ fn latency_chart(report: &Report, buckets: &Buckets) -> Option<Chart> {
     Some(chart)
 }
 
-fn status_legend(buckets: &Buckets) -> Vec<LegendItem> {
+fn status_legend(buckets: &Buckets) -> Vec<LegendItem<'static>> {
     STATUS_SERIES
         .iter()
         .filter(|(name, _)| *name != "1xx/3xx" || buckets.has_other_status())
@@ -649,7 +823,7 @@ fn status_chart(report: &Report, buckets: &Buckets) -> Option<Chart> {
     Some(chart)
 }
 
-fn throughput_legend(buckets: &Buckets) -> Vec<LegendItem> {
+fn throughput_legend(buckets: &Buckets) -> Vec<LegendItem<'static>> {
     let mut legend = vec![("sent", BLUE, false), ("completed", GREEN, false)];
     if buckets.has_scheduled() {
         legend.push(("scheduled", SLATE, true));
@@ -748,6 +922,113 @@ fn totals(out: &mut String, report: &Report) {
         ],
     );
     out.push_str("</div></section>");
+}
+
+/// Each target as configured (weight, share) and what it got: requests, statuses, latency.
+fn targets(out: &mut String, report: &Report) {
+    let total = units::total_weight(report);
+    let rows: Vec<(&str, Vec<String>)> = report
+        .config
+        .targets
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let result = report.targets.get(i);
+            let summary = result.map(|r| &r.summary);
+            let latency =
+                |p: f64| units::latency_opt(result.and_then(|r| units::percentile(&r.latency, p)));
+            let count = |f: fn(&Summary) -> u64| {
+                summary.map_or_else(|| "-".to_owned(), |s| f(s).to_string())
+            };
+            let cells = vec![
+                t.method.clone(),
+                t.url.clone(),
+                t.weight.to_string(),
+                units::share(t.weight, total),
+                count(|s| s.sent),
+                count(|s| s.completed),
+                latency(50.0),
+                latency(99.0),
+                latency(99.9),
+                summary.map_or_else(|| "-".to_owned(), |s| units::percent(s.error_rate)),
+                summary.map_or_else(String::new, statuses),
+            ];
+            (summary.map_or("", |s| severity(s.error_rate)), cells)
+        })
+        .collect();
+    table(
+        out,
+        "Targets",
+        &[
+            "Method",
+            "URL",
+            "Weight#",
+            "Share#",
+            "Sent#",
+            "Completed#",
+            "p50#",
+            "p99#",
+            "p99.9#",
+            "Errors#",
+            "Statuses",
+        ],
+        &rows,
+    );
+}
+
+/// `2xx 300, 5xx 2, failed 1`: the non-zero status classes and the requests without a response.
+fn statuses(s: &Summary) -> String {
+    let e = &s.errors;
+    let failed = [e.connect, e.timeout, e.io, e.protocol]
+        .into_iter()
+        .fold(0, u64::saturating_add);
+    units::status_items(&s.status)
+        .into_iter()
+        .chain(std::iter::once(("failed", failed)))
+        .filter(|(_, n)| *n > 0)
+        .map(|(name, n)| format!("{name} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Responses by `--group-by-header` value, with the seconds each value answered in.
+fn groups(out: &mut String, report: &Report) {
+    let Some(groups) = &report.group_by else {
+        return;
+    };
+    let total: u64 = groups.values.iter().map(|v| v.responses).sum();
+    let rows: Vec<(&str, Vec<String>)> = groups
+        .values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let share = if total == 0 {
+                0.0
+            } else {
+                v.responses as f64 / total as f64
+            };
+            let span = units::seconds_seen(report, i)
+                .map_or_else(|| "-".to_owned(), |(a, b)| format!("{a}s – {b}s"));
+            let summary = Summary {
+                status: v.status,
+                ..Summary::default()
+            };
+            let cells = vec![
+                units::group_label(groups, i),
+                v.responses.to_string(),
+                units::percent(share),
+                span,
+                statuses(&summary),
+            ];
+            ("", cells)
+        })
+        .collect();
+    table(
+        out,
+        &format!("Responses by {}", groups.header),
+        &["Value", "Responses#", "Share#", "Seconds", "Statuses"],
+        &rows,
+    );
 }
 
 fn status_rows(s: &StatusCounts) -> Vec<(&'static str, String)> {
@@ -986,26 +1267,6 @@ fn config(out: &mut String, report: &Report) {
         ],
     );
     out.push_str("</div></section>");
-    let total = units::total_weight(report);
-    let rows: Vec<(&str, Vec<String>)> = c
-        .targets
-        .iter()
-        .map(|t| {
-            let cells = vec![
-                t.method.clone(),
-                t.url.clone(),
-                t.weight.to_string(),
-                units::share(t.weight, total),
-            ];
-            ("", cells)
-        })
-        .collect();
-    table(
-        out,
-        "Targets",
-        &["Method", "URL", "Weight#", "Share#"],
-        &rows,
-    );
 }
 
 const CSS: &str = "\
@@ -1021,7 +1282,9 @@ section{background:var(--card);border:1px solid var(--line);border-radius:10px;p
 .card{background:var(--card);border:1px solid var(--line);border-left:4px solid #94a3b8;border-radius:10px;padding:10px 14px}\
 .card.good{border-left-color:var(--good)}.card.warn{border-left-color:var(--warn)}.card.bad{border-left-color:var(--bad)}\
 .card .label{color:var(--muted);font-size:12px;text-transform:uppercase;letter-spacing:.04em}\
-.card .value{font-size:22px;font-weight:600;font-variant-numeric:tabular-nums;white-space:nowrap}\
+.card{min-width:0}.card .label{overflow-wrap:anywhere}\
+.card .value{font-size:22px;font-weight:600;font-variant-numeric:tabular-nums;overflow-wrap:anywhere}\
+.card .unit{font-size:13px;font-weight:500;color:var(--muted);margin-left:4px}\
 .card .note{color:var(--muted);font-size:12px}\
 .note{color:var(--muted);margin:0 0 6px;font-size:12px}\
 .legend{list-style:none;display:flex;flex-wrap:wrap;gap:4px 16px;margin:0 0 4px;padding:0;font-size:12px}\
@@ -1033,6 +1296,7 @@ svg .axis{stroke:#9ca3af}\
 svg .tick{fill:var(--muted)}\
 svg .axis-title{fill:var(--ink);font-size:12px}\
 svg .series{fill:none;stroke-width:1.8;stroke-linejoin:round;stroke-linecap:round}\
+svg .halo{fill:none;stroke-width:6;stroke-opacity:.3;stroke-linejoin:round;stroke-linecap:round}\
 svg .band{fill:#eef2ff}svg .band.alt{fill:#f0fdf4}\
 svg .band-label{fill:#4b5563;font-size:11px}\
 svg .marker line{stroke:#7c3aed;stroke-width:1.5;stroke-dasharray:4 3}\
@@ -1129,9 +1393,10 @@ mod tests {
         let p999 = units::percentile(&report.latency.corrected, 99.9);
         for expected in [
             "<h1>a region dies under load</h1>",
-            "379.40 req/s",
+            "<div class=\"value\">379<span class=\"unit\">req/s</span></div>",
             "10.68%",
-            "380.00 → 379.40 req/s",
+            "<div class=\"value\">100–500<span class=\"unit\">req/s</span></div>",
+            "warm-up 100 -&gt; 500, steady 500 requests/s; achieved 99.8% (379 req/s)",
             &units::latency_opt(p99),
             &units::latency_opt(p999),
             "Latency by percentile",
@@ -1142,21 +1407,130 @@ mod tests {
             "scheduled",
             "uncorrected",
             "warm-up",
+            "Responses by x-weir-origin-region",
         ] {
             assert!(html.contains(expected), "missing {expected:?}");
         }
-        assert_eq!(html.matches("<svg").count(), 4);
+        assert_eq!(
+            html.matches("<svg").count(),
+            5,
+            "four charts and the groups'"
+        );
     }
 
     #[test]
-    fn actions_are_marked_on_the_three_time_charts() {
+    fn cards_fit_their_figures() {
+        // A card is about 140 px wide inside: its figure must be short enough for 22 px type
+        // (the unit follows in small type), and the label for one line.
+        for report in [fixture::open(), fixture::closed(), fixture::empty()] {
+            for card in cards(&report) {
+                assert!(
+                    card.value.chars().count() <= 9,
+                    "{}: {:?} is too long for a card",
+                    card.label,
+                    card.value
+                );
+                assert!(card.label.chars().count() <= 14, "{:?}", card.label);
+            }
+        }
+        assert!(
+            !CSS.contains("white-space:nowrap}.card"),
+            "nothing is cut, it wraps"
+        );
+    }
+
+    #[test]
+    fn the_rate_card_shows_the_rate_asked_for() {
+        let mut report = fixture::open();
+        report.phases.truncate(1);
+        report.phases[0].rate_from = Some(380.0);
+        report.phases[0].rate_to = Some(380.0);
+        let card = rate_card(&report);
+        assert_eq!((card.label, card.value.as_str()), ("Target rate", "380"));
+        assert_eq!(card.note, "achieved 99.8% (379 req/s), sent 380/s");
+        let html = render_html(&report);
+        assert!(html.contains("open model (constant arrival rate), 380 requests/s"));
+    }
+
+    #[test]
+    fn coinciding_curves_stay_distinguishable() {
+        let mut report = fixture::open();
+        report.latency.uncorrected = report.latency.corrected.clone();
+        let html = render_html(&report);
+        assert_sane(&html);
+        let spectrum = html
+            .split("<h2>Latency by percentile</h2>")
+            .nth(1)
+            .and_then(|rest| rest.split("</section>").next())
+            .expect("the spectrum figure");
+        assert!(
+            spectrum.contains("coincide"),
+            "the page says the curves coincide"
+        );
+        assert!(spectrum.contains("uncorrected (dashed, on it)"));
+        // A wide band under the corrected line, then the dashed uncorrected line on top.
+        let halo = spectrum
+            .find("class=\"halo\"")
+            .expect("a band under the curves");
+        let dashed = spectrum
+            .find("stroke-dasharray")
+            .expect("a dashed uncorrected line");
+        assert!(halo < dashed);
+        // Curves that differ are drawn as before.
         let html = render_html(&fixture::open());
-        assert_eq!(html.matches("<g class=\"marker\">").count(), 3);
-        assert_eq!(html.matches(">us-east origins fail</text>").count(), 3);
+        assert!(!html.contains("class=\"halo\""));
+        assert!(!html.contains("coincide"));
+    }
+
+    #[test]
+    fn responses_are_charted_by_header_value() {
+        let report = fixture::open();
+        let html = render_html(&report);
+        let figure = html
+            .split("<h2>Responses by x-weir-origin-region</h2>")
+            .nth(1)
+            .and_then(|rest| rest.split("</section>").next())
+            .expect("the groups figure");
+        for label in ["us-east", "eu-west", "(no header)"] {
+            assert!(figure.contains(&format!("</span>{label}</li>")), "{label}");
+        }
+        // us-east's bars end at the failure (6 s), eu-west's begin there.
+        assert!(figure.contains("0s: us-east 98, (no header) 2"), "{figure}");
+        assert!(
+            figure.contains("6s: eu-west 495, (no header) 2"),
+            "{figure}"
+        );
+        assert!(figure.contains(&format!("fill=\"{}\"", GROUP_COLORS[0])));
+        assert!(figure.contains(&format!("fill=\"{}\"", GROUP_COLORS[1])));
+        assert!(html.contains("<td>us-east</td><td class=\"num\">"));
+        assert!(html.contains("<td>0s – 6s</td>"));
+        let closed = render_html(&fixture::closed());
+        assert!(!closed.contains("Responses by x-"));
+    }
+
+    #[test]
+    fn each_target_has_a_row_with_its_results() {
+        let report = fixture::open();
+        let html = render_html(&report);
+        let t = &report.targets[1];
+        let p99 = units::latency_opt(units::percentile(&t.latency, 99.0));
+        let row = format!(
+            "<td>POST</td><td>http://127.0.0.1:8080/b?x=1&amp;y=2</td><td class=\"num\">1</td><td class=\"num\">25.0%</td><td class=\"num\">{}</td><td class=\"num\">{}</td>",
+            t.summary.sent, t.summary.completed
+        );
+        assert!(html.contains(&row), "{row}");
+        assert!(html.contains(&format!("<td class=\"num\">{p99}</td>")));
+    }
+
+    #[test]
+    fn actions_are_marked_on_the_time_charts() {
+        let html = render_html(&fixture::open());
+        assert_eq!(html.matches("<g class=\"marker\">").count(), 4);
+        assert_eq!(html.matches(">us-east origins fail</text>").count(), 4);
         assert_eq!(
             html.matches("class=\"band-label\"").count(),
-            6,
-            "two phases, three charts"
+            8,
+            "two phases, four time charts (the groups' too)"
         );
     }
 
@@ -1218,7 +1592,7 @@ mod tests {
         report.timeline[0].p99_ms = None;
         let html = render_html(&report);
         assert_sane(&html);
-        assert_eq!(html.matches("<svg").count(), 4);
+        assert_eq!(html.matches("<svg").count(), 5);
         assert!(html.contains("<circle"), "a lone point is drawn as a dot");
     }
 
@@ -1233,9 +1607,10 @@ mod tests {
         report.timeline[3].max_ms = Some(f64::MAX);
         report.timeline[4].p50_ms = Some(f64::NAN);
         report.phases[1].end_s = f64::INFINITY;
+        report.timeline[5].groups[1] = u64::MAX;
         let html = render_html(&report);
         assert_sane(&html);
-        assert_eq!(html.matches("<svg").count(), 4);
+        assert_eq!(html.matches("<svg").count(), 5);
     }
 
     #[test]

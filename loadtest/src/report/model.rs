@@ -16,7 +16,8 @@ pub struct Report {
     pub schema: &'static str,
     /// `weir-loadtest` version that produced it.
     pub tool_version: &'static str,
-    /// Wall-clock start, Unix milliseconds.
+    /// Wall-clock time of second 0 of the run (after the connections were opened; every
+    /// `*_s` time in the report counts from it), Unix milliseconds.
     pub started_at_unix_ms: u64,
     /// What was asked for.
     pub config: RunConfig,
@@ -29,6 +30,10 @@ pub struct Report {
     pub timeline: Vec<Second>,
     /// One entry per phase (a plain `run` has one phase, named `main`).
     pub phases: Vec<PhaseReport>,
+    /// One entry per target, in `config.targets` order: its requests, statuses and latency.
+    pub targets: Vec<TargetReport>,
+    /// Responses by the value of a response header (`--group-by-header`); `null` without it.
+    pub group_by: Option<GroupReport>,
     /// Scenario actions as they fired, in firing order (empty for a plain `run`).
     pub actions: Vec<ActionEvent>,
     /// For each action marked as a failure event: how long until errors were back to normal.
@@ -58,6 +63,9 @@ pub struct RunConfig {
     pub duration_s: f64,
     /// Per-request timeout in milliseconds.
     pub timeout_ms: f64,
+    /// Whether a 429 counts as an error (`--count-429-as-error`) in `error_count`,
+    /// `error_rate`, the `errors` assertions and the recoveries.
+    pub count_429_as_error: bool,
 }
 
 /// One target URL.
@@ -119,8 +127,10 @@ pub struct Summary {
     pub status: StatusCounts,
     /// Transport failures by kind.
     pub errors: ErrorCounts,
-    /// `(failed + status.5xx) / (completed + failed)`, 0 when nothing ended: what `errors < 1%`
-    /// checks. A 429 is not an error here; assert on `429` for that.
+    /// `failed + status.5xx`, plus `status.429` with `config.count_429_as_error`.
+    pub error_count: u64,
+    /// `error_count / (completed + failed)`, 0 when nothing ended: what `errors < 1%` checks.
+    /// A 429 is an error only with `config.count_429_as_error`.
     pub error_rate: f64,
 }
 
@@ -212,6 +222,56 @@ pub struct Second {
     pub p50_ms: Option<f64>,
     pub p99_ms: Option<f64>,
     pub max_ms: Option<f64>,
+    /// Responses that arrived in this second by group, one count per `group_by.values` entry
+    /// (in that order); empty without `--group-by-header`.
+    pub groups: Vec<u64>,
+}
+
+/// What one target got.
+#[derive(Clone, Debug, Serialize)]
+pub struct TargetReport {
+    pub url: String,
+    pub method: String,
+    pub weight: u32,
+    /// Its requests over the whole run (`scheduled` and `target_rate` are `null`: the schedule
+    /// is for all targets).
+    pub summary: Summary,
+    /// Its corrected latency (from the due time, as the run's `latency.corrected`).
+    pub latency: LatencyStats,
+}
+
+/// Responses grouped by the value of one response header.
+#[derive(Clone, Debug, Serialize)]
+pub struct GroupReport {
+    /// The header, lowercase.
+    pub header: String,
+    /// Most distinct values tracked; later ones are counted as `other`.
+    pub max_values: u32,
+    /// The values in the order first seen, then `other` and `missing` when they occurred.
+    pub values: Vec<GroupValue>,
+}
+
+/// One group: a header value, the values past the limit, or responses without the header.
+#[derive(Clone, Debug, Serialize)]
+pub struct GroupValue {
+    /// The header's value (at most 128 bytes; bytes that are not UTF-8 are replaced by U+FFFD);
+    /// `null` for `other` and `missing`.
+    pub value: Option<String>,
+    pub kind: GroupKind,
+    /// Responses in this group over the run.
+    pub responses: u64,
+    pub status: StatusCounts,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupKind {
+    /// One value of the header.
+    Value,
+    /// Any value seen after `max_values` others.
+    Other,
+    /// Responses without the header.
+    Missing,
 }
 
 /// One phase of a scenario (or the whole of a plain run).

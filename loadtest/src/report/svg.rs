@@ -103,6 +103,12 @@ pub enum Layer {
         dashed: bool,
         points: Vec<(f64, Option<f64>)>,
     },
+    /// A wide, translucent polyline under a series, so a dashed series drawn on the same
+    /// points stays visible as "two lines on top of each other".
+    Halo {
+        color: &'static str,
+        points: Vec<(f64, Option<f64>)>,
+    },
     /// Rectangles `(x0, x1, y0, y1)` in data units (stacked bars: the caller stacks).
     Bars {
         color: &'static str,
@@ -226,6 +232,7 @@ impl Chart {
                 dashed,
                 points,
             } => self.line(out, color, *dashed, points),
+            Layer::Halo { color, points } => self.halo(out, color, points),
             Layer::Bars { color, bars } => self.bars(out, color, bars),
             Layer::Dots { color, points } => self.dots(out, color, points),
         }
@@ -254,6 +261,20 @@ impl Chart {
             let _ = write!(
                 out,
                 "<polyline class=\"series\" points=\"{}\" stroke=\"{color}\"{dash}/>",
+                path.join(" ")
+            );
+        }
+    }
+
+    fn halo(&self, out: &mut String, color: &str, points: &[(f64, Option<f64>)]) {
+        for segment in segments(points) {
+            let path: Vec<String> = segment
+                .iter()
+                .map(|(x, y)| format!("{:.1},{:.1}", self.px(*x), self.py(*y)))
+                .collect();
+            let _ = write!(
+                out,
+                "<polyline class=\"halo\" points=\"{}\" stroke=\"{color}\"/>",
                 path.join(" ")
             );
         }

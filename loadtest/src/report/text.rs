@@ -1,5 +1,8 @@
 //! The wrk2-style text summary of a `Report` (printed on stdout at the end of a run); total:
 //! any report renders, missing figures print as `-`.
+//!
+//! The summary comes first (what ran, latency, totals, per target, per group, phases, actions,
+//! recoveries, assertions); the long percentile spectrum only on request, at the end.
 
 use std::fmt::Write;
 
@@ -8,19 +11,32 @@ use super::units;
 
 /// Longest action detail shown, in characters.
 const DETAIL_MAX: usize = 60;
+/// Longest header value shown in the groups table, in characters.
+const VALUE_MAX: usize = 40;
+
+/// What the text shows beyond the summary.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Options {
+    /// wrk2's detailed percentile spectrum, after everything else.
+    pub spectrum: bool,
+}
 
 /// The whole text summary, ending with a newline.
-pub fn render_text(report: &Report) -> String {
+pub fn render_text(report: &Report, options: &Options) -> String {
     let mut out = String::new();
     header(&mut out, report);
     stats(&mut out, report);
     distribution(&mut out, report);
-    spectrum(&mut out, &report.latency.corrected);
     totals(&mut out, report);
+    targets(&mut out, report);
+    groups(&mut out, report);
     phases(&mut out, report);
     actions(&mut out, report);
     recoveries(&mut out, report);
     assertions(&mut out, report);
+    if options.spectrum {
+        spectrum(&mut out, &report.latency.corrected);
+    }
     out
 }
 
@@ -53,8 +69,8 @@ fn header(out: &mut String, report: &Report) {
         units::latency(config.timeout_ms)
     );
     let _ = write!(out, "  {}", units::model_name(config.model));
-    if let Some(rate) = report.summary.target_rate {
-        let _ = write!(out, ", {} requests/s", units::rate(rate));
+    if let Some(rates) = units::schedule_rates(report) {
+        let _ = write!(out, ", {}", clean(&rates));
     }
     let _ = writeln!(out);
 }
@@ -187,7 +203,7 @@ fn distribution(out: &mut String, report: &Report) {
 
 /// wrk2's "Detailed Percentile spectrum" of one latency view.
 fn spectrum(out: &mut String, stats: &LatencyStats) {
-    let _ = writeln!(out, "\n  Detailed Percentile spectrum (corrected, ms):");
+    let _ = writeln!(out, "\nDetailed Percentile spectrum (corrected, ms):");
     if stats.spectrum.is_empty() {
         let _ = writeln!(out, "  (no responses recorded)");
     } else {
@@ -231,7 +247,7 @@ fn totals(out: &mut String, report: &Report) {
     let sum = &report.summary;
     let _ = writeln!(
         out,
-        "  {} requests in {:.2}s, {} read",
+        "\n  {} requests in {:.2}s, {} read",
         sum.completed,
         sum.duration_s,
         units::bytes(sum.bytes_received as f64)
@@ -255,8 +271,9 @@ fn totals(out: &mut String, report: &Report) {
     }
     let _ = writeln!(
         out,
-        "  Error rate: {} (failed + 5xx)",
-        units::percent(sum.error_rate)
+        "  Error rate: {} ({})",
+        units::percent(sum.error_rate),
+        units::error_rule(report)
     );
     rates(out, report);
 }
@@ -276,9 +293,15 @@ fn rates(out: &mut String, report: &Report) {
     let Some(target) = sum.target_rate else {
         return;
     };
+    // With phases of different rates the whole run's target is their mean: say so.
+    let label = if units::has_one_rate(report) {
+        "Target rate: "
+    } else {
+        "Mean target: "
+    };
     let _ = write!(
         out,
-        "Target rate:  {:>10}, sent {}/s, achieved {}/s",
+        "{label} {:>10}, sent {}/s, achieved {}/s",
         units::rate(target),
         units::rate(sum.sent_rate),
         units::rate(sum.throughput)
@@ -287,6 +310,78 @@ fn rates(out: &mut String, report: &Report) {
         let _ = write!(out, " ({:.1}% of target)", sum.throughput * 100.0 / target);
     }
     let _ = writeln!(out);
+}
+
+/// One line per target, when there is more than one.
+fn targets(out: &mut String, report: &Report) {
+    if report.targets.len() < 2 {
+        return;
+    }
+    let mut rows = vec![strings(&[
+        "Target", "Sent", "Req/s", "p50", "p99", "p99.9", "Errors", "Statuses",
+    ])];
+    for t in &report.targets {
+        let s = &t.summary;
+        rows.push(vec![
+            format!("{} {}", clean(&t.method), clean(&t.url)),
+            s.sent.to_string(),
+            units::rate(s.throughput),
+            units::latency_opt(units::percentile(&t.latency, 50.0)),
+            units::latency_opt(units::percentile(&t.latency, 99.0)),
+            units::latency_opt(units::percentile(&t.latency, 99.9)),
+            units::percent(s.error_rate),
+            statuses(s),
+        ]);
+    }
+    let _ = writeln!(out, "\nTargets:");
+    table(out, "  ", &rows, &[1, 2, 3, 4, 5, 6]);
+}
+
+/// Responses by the value of the `--group-by-header` header, with the first and last second
+/// each value answered in (so a failover reads as one range ending where another begins).
+fn groups(out: &mut String, report: &Report) {
+    let Some(groups) = &report.group_by else {
+        return;
+    };
+    let _ = writeln!(out, "\nResponses by {}:", clean(&groups.header));
+    if groups.values.is_empty() {
+        let _ = writeln!(out, "  (no responses)");
+        return;
+    }
+    let total: u64 = groups.values.iter().map(|v| v.responses).sum();
+    let mut rows = vec![strings(&[
+        "Value",
+        "Responses",
+        "Share",
+        "Seconds",
+        "Statuses",
+    ])];
+    for (i, v) in groups.values.iter().enumerate() {
+        let share = if total == 0 {
+            0.0
+        } else {
+            v.responses as f64 / total as f64
+        };
+        rows.push(vec![
+            truncate(&clean(&units::group_label(groups, i)), VALUE_MAX),
+            v.responses.to_string(),
+            units::percent(share),
+            units::seconds_seen(report, i)
+                .map_or_else(|| "-".to_owned(), |(a, b)| format!("{a}s-{b}s")),
+            join_nonzero(&units::status_items(&v.status)),
+        ]);
+    }
+    table(out, "  ", &rows, &[1, 2]);
+}
+
+fn statuses(sum: &Summary) -> String {
+    let mut items = units::status_items(&sum.status);
+    let e = &sum.errors;
+    let failed = [e.connect, e.timeout, e.io, e.protocol]
+        .into_iter()
+        .fold(0, u64::saturating_add);
+    items.push(("failed", failed));
+    join_nonzero(&items)
 }
 
 /// `429 2, 5xx 400`: the non-zero classes other than 2xx.
@@ -488,9 +583,100 @@ mod tests {
     use super::*;
     use crate::report::fixture;
 
+    const SPECTRUM: Options = Options { spectrum: true };
+
+    #[test]
+    fn the_summary_comes_first_and_the_spectrum_only_on_request() {
+        let report = fixture::open();
+        let plain = render_text(&report, &Options::default());
+        assert!(!plain.contains("Detailed Percentile spectrum"), "{plain}");
+        assert!(!plain.contains("1/(1-Percentile)"));
+        let full = render_text(&report, &SPECTRUM);
+        let spectrum = full.find("Detailed Percentile spectrum").expect("spectrum");
+        for summary in ["requests in", "Error rate:", "Phases:", "Assertions:"] {
+            let at = full.find(summary).unwrap_or(usize::MAX);
+            assert!(at < spectrum, "{summary:?} should come before the spectrum");
+        }
+        // The summary is the same text either way.
+        assert!(full.starts_with(&plain), "{full}");
+    }
+
+    #[test]
+    fn the_header_shows_each_phases_rate_not_the_mean() {
+        let text = render_text(&fixture::open(), &Options::default());
+        let header = text.lines().nth(5).unwrap_or_default();
+        assert_eq!(
+            header,
+            "  open model (constant arrival rate), warm-up 100 -> 500, steady 500 requests/s"
+        );
+        // The mean (380/s) is labelled as one.
+        assert!(text.contains("Mean target:      380.00"), "{text}");
+        assert!(!text.contains("380.00 requests/s"));
+        let mut steady = fixture::open();
+        steady.phases.truncate(1);
+        steady.phases[0].rate_from = Some(2.5);
+        steady.phases[0].rate_to = Some(2.5);
+        let text = render_text(&steady, &Options::default());
+        assert!(
+            text.contains("(constant arrival rate), 2.5 requests/s\n"),
+            "{text}"
+        );
+        assert!(text.contains("Target rate:"));
+    }
+
+    #[test]
+    fn each_target_has_a_line() {
+        let text = render_text(&fixture::open(), &Options::default());
+        let block = text.split("\nTargets:\n").nth(1).expect("a Targets block");
+        let lines: Vec<&str> = block.lines().take(3).collect();
+        assert!(
+            lines[0].contains("Sent") && lines[0].contains("p99.9"),
+            "{block}"
+        );
+        assert!(
+            lines[1].starts_with("  GET http://127.0.0.1:8080/a "),
+            "{block}"
+        );
+        assert!(
+            lines[2].starts_with("  POST http://127.0.0.1:8080/b?x=1&y=2 "),
+            "{block}"
+        );
+        assert!(lines[1].contains("2xx "), "{block}");
+        let closed = render_text(&fixture::closed(), &Options::default());
+        assert!(!closed.contains("Targets:"), "one target is the whole run");
+    }
+
+    #[test]
+    fn responses_are_listed_by_header_value() {
+        let report = fixture::open();
+        let text = render_text(&report, &Options::default());
+        let block = text
+            .split("\nResponses by x-weir-origin-region:\n")
+            .nth(1)
+            .expect("a groups block");
+        let lines: Vec<&str> = block.lines().take(4).collect();
+        assert!(lines[1].starts_with("  us-east "), "{block}");
+        assert!(lines[1].contains(" 0s-6s "), "{block}");
+        assert!(lines[2].starts_with("  eu-west "), "{block}");
+        assert!(lines[2].contains(" 6s-10s "), "{block}");
+        assert!(lines[3].starts_with("  (no header) "), "{block}");
+        let closed = render_text(&fixture::closed(), &Options::default());
+        assert!(!closed.contains("Responses by"));
+    }
+
+    #[test]
+    fn the_error_rule_follows_the_429_option() {
+        let mut report = fixture::open();
+        let text = render_text(&report, &Options::default());
+        assert!(text.contains("(failed + 5xx)\n"), "{text}");
+        report.config.count_429_as_error = true;
+        let text = render_text(&report, &Options::default());
+        assert!(text.contains("(failed + 5xx + 429)\n"), "{text}");
+    }
+
     #[test]
     fn open_report_has_the_key_figures() {
-        let text = render_text(&fixture::open());
+        let text = render_text(&fixture::open(), &Options::default());
         for expected in [
             "Scenario: a region dies under load",
             "Running 10s test @ 2 targets",
@@ -499,15 +685,11 @@ mod tests {
             "Latency Distribution (HdrHistogram - Recorded Latency)",
             "corrected  uncorrected",
             " 99.900%",
-            "Detailed Percentile spectrum",
-            "1/(1-Percentile)",
-            "#[Mean    =",
-            "#[Max     =",
             "Non-2xx responses: 429 20, 5xx 400",
             "Transport errors: timeout 6",
             "Requests/sec:",
             "Transfer/sec:",
-            "Target rate:",
+            "Mean target:",
             "warm-up",
             "100 -> 500",
             "us-east origins fail",
@@ -525,7 +707,15 @@ mod tests {
     #[test]
     fn spectrum_lines_follow_wrk2() {
         let report = fixture::open();
-        let text = render_text(&report);
+        let text = render_text(&report, &SPECTRUM);
+        for expected in [
+            "Detailed Percentile spectrum",
+            "1/(1-Percentile)",
+            "#[Mean    =",
+            "#[Max     =",
+        ] {
+            assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+        }
         let last = report.latency.corrected.spectrum.last().copied();
         let last = last.expect("the fixture has a spectrum");
         assert!(text.contains(&format!("{:12.3} {:12.6}", last.ms, 1.0)));
@@ -536,7 +726,7 @@ mod tests {
 
     #[test]
     fn closed_report_has_no_rate_or_uncorrected_column() {
-        let text = render_text(&fixture::closed());
+        let text = render_text(&fixture::closed(), &Options::default());
         assert!(text.contains("Running 10s test @ http://127.0.0.1:8080/\n"));
         assert!(text.contains("closed model"));
         assert!(!text.contains("uncorrected"));
@@ -547,7 +737,7 @@ mod tests {
 
     #[test]
     fn empty_report_renders() {
-        let text = render_text(&fixture::empty());
+        let text = render_text(&fixture::empty(), &SPECTRUM);
         assert!(text.contains("0 requests in 0.00s, 0.00B read"));
         assert!(text.contains("(no responses recorded)"));
         assert!(text.contains(" 50.000%            -"));
@@ -564,7 +754,7 @@ mod tests {
         report.timeline[0].completed = u64::MAX;
         report.phases[0].rate_to = None;
         report.recoveries[0].recovered_after_s = None;
-        let text = render_text(&report);
+        let text = render_text(&report, &Options::default());
         assert!(text.contains("Requests/sec:   1.80e308"));
         assert!(text.contains("16.00EB"), "{text}");
         assert!(text.contains(" 50.000%    2.78e293h"));
@@ -575,14 +765,14 @@ mod tests {
     fn control_characters_are_removed() {
         let mut report = fixture::open();
         report.actions[0].name = "bad\x1b[31mname\n".to_owned();
-        let text = render_text(&report);
+        let text = render_text(&report, &Options::default());
         assert!(!text.contains('\x1b'));
         assert!(text.contains("bad [31mname"));
     }
 
     #[test]
     fn lines_have_no_trailing_spaces() {
-        let text = render_text(&fixture::open());
+        let text = render_text(&fixture::open(), &Options::default());
         assert!(text.lines().all(|l| !l.ends_with(' ')), "{text}");
     }
 

@@ -1,30 +1,65 @@
 //! Human-readable figures shared by the text and HTML renderings (wrk's latency units, bytes,
 //! counts, durations); non-finite inputs print as `-`, never panic.
 
-use super::model::{LatencyStats, Model, Report};
+use super::model::{GroupKind, GroupReport, LatencyStats, Model, Report, StatusCounts};
 
 /// The fixed percentiles shown in summaries, as stored in [`LatencyStats::percentiles`].
 pub const KEY_PERCENTILES: [f64; 8] = [50.0, 75.0, 90.0, 99.0, 99.9, 99.99, 99.999, 100.0];
 
-/// A latency given in milliseconds, with the unit chosen by magnitude as wrk does:
-/// `812.00us`, `1.26ms`, `2.50s`, `1.50m`.
+/// A latency given in milliseconds, with the unit chosen by magnitude as wrk does and three
+/// significant digits, trailing zeros dropped (the histograms keep three): `812us`, `1.26ms`,
+/// `12.5ms`, `2.5s`, `1.5m`. A value that rounds up to the next unit takes it (`999.96ms` is `1s`).
 pub fn latency(ms: f64) -> String {
     if !ms.is_finite() {
         return "-".to_owned();
     }
     let ms = ms.max(0.0);
-    let (value, unit) = if ms < 1.0 {
-        (ms * 1000.0, "us")
-    } else if ms < 1000.0 {
-        (ms, "ms")
-    } else if ms < 60_000.0 {
-        (ms / 1000.0, "s")
-    } else if ms < 3_600_000.0 {
-        (ms / 60_000.0, "m")
+    // (unit, its size in ms, where the next unit takes over in this unit)
+    const UNITS: [(&str, f64, f64); 5] = [
+        ("us", 0.001, 1000.0),
+        ("ms", 1.0, 1000.0),
+        ("s", 1000.0, 60.0),
+        ("m", 60_000.0, 60.0),
+        ("h", 3_600_000.0, f64::INFINITY),
+    ];
+    for (unit, size, next) in UNITS {
+        let value = significant(ms / size, 3);
+        if value < next {
+            return format!("{}{unit}", short(value));
+        }
+    }
+    format!("{}h", short(ms / 3_600_000.0))
+}
+
+/// `v` rounded to `digits` significant digits.
+fn significant(v: f64, digits: i32) -> f64 {
+    if v == 0.0 || !v.is_finite() {
+        return v;
+    }
+    let scale = 10f64.powi(digits - 1 - v.abs().log10().floor() as i32);
+    if !scale.is_finite() || scale == 0.0 {
+        return v;
+    }
+    (v * scale).round() / scale
+}
+
+/// A number already rounded to three significant digits, without trailing zeros; scientific
+/// notation for absurdly large values (so a line stays short).
+fn short(v: f64) -> String {
+    if v.abs() >= 1e9 {
+        return format!("{v:.2e}");
+    }
+    let decimals = if v == 0.0 {
+        0
     } else {
-        (ms / 3_600_000.0, "h")
+        (2 - v.abs().log10().floor() as i32).clamp(0, 6) as usize
     };
-    format!("{}{unit}", fixed2(value))
+    let text = format!("{v:.decimals$}");
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        text
+    }
 }
 
 /// Two decimals, or scientific notation for absurdly large values (so a line stays short).
@@ -162,13 +197,109 @@ pub fn total_weight(report: &Report) -> u64 {
         .sum()
 }
 
-/// The rate of a phase: `100 -> 500` for a ramp, `500` otherwise, `-` when closed.
+/// The rate of a phase as asked for: `100 -> 500` for a ramp, `500` otherwise, `-` when closed.
 pub fn phase_rate(from: Option<f64>, to: Option<f64>) -> String {
     match (from, to) {
-        (Some(a), Some(b)) if (a - b).abs() > f64::EPSILON => format!("{a:.0} -> {b:.0}"),
-        (Some(a), _) | (None, Some(a)) => format!("{a:.0}"),
+        (Some(a), Some(b)) if (a - b).abs() > f64::EPSILON => {
+            format!("{} -> {}", rate_short(a), rate_short(b))
+        }
+        (Some(a), _) | (None, Some(a)) => rate_short(a),
         (None, None) => "-".to_owned(),
     }
+}
+
+/// A rate as asked for, without padding zeros: `500`, `2.5`, `1000.25`.
+pub fn rate_short(r: f64) -> String {
+    if !r.is_finite() {
+        return "-".to_owned();
+    }
+    let text = fixed2(r);
+    if text.contains('.') && !text.contains('e') {
+        text.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        text
+    }
+}
+
+/// The open model's schedule as the phases asked for it, not an average: `500 requests/s`
+/// when every phase has that one rate, else each phase's own,
+/// `warm-up 100 -> 500, steady 500, spike 2000 requests/s`. `None` in the closed model.
+pub fn schedule_rates(report: &Report) -> Option<String> {
+    if report.config.model != Model::Open {
+        return None;
+    }
+    let rated: Vec<_> = report
+        .phases
+        .iter()
+        .filter(|p| p.rate_from.is_some() || p.rate_to.is_some())
+        .collect();
+    let first = rated.first()?;
+    if has_one_rate(report) {
+        return Some(format!(
+            "{} requests/s",
+            phase_rate(first.rate_from, first.rate_to)
+        ));
+    }
+    let phases: Vec<String> = rated
+        .iter()
+        .map(|p| format!("{} {}", p.name, phase_rate(p.rate_from, p.rate_to)))
+        .collect();
+    Some(format!("{} requests/s", phases.join(", ")))
+}
+
+/// Whether every phase asked for the same constant rate (so the mean is that rate).
+pub fn has_one_rate(report: &Report) -> bool {
+    let mut rates = report.phases.iter().map(|p| (p.rate_from, p.rate_to));
+    let Some(first) = rates.next() else {
+        return true;
+    };
+    first.0 == first.1 && rates.all(|r| r == first)
+}
+
+/// What the error rate counts: `failed + 5xx`, with `+ 429` when 429s count as errors.
+pub fn error_rule(report: &Report) -> &'static str {
+    if report.config.count_429_as_error {
+        "failed + 5xx + 429"
+    } else {
+        "failed + 5xx"
+    }
+}
+
+/// How a group is named in the reports: its value, `(other)` or `(no header)`.
+pub fn group_label(groups: &GroupReport, index: usize) -> String {
+    match groups.values.get(index) {
+        Some(v) => match (v.kind, &v.value) {
+            (GroupKind::Value, Some(value)) => value.clone(),
+            (GroupKind::Value, None) => "-".to_owned(),
+            (GroupKind::Other, _) => format!("(other: past {} values)", groups.max_values),
+            (GroupKind::Missing, _) => "(no header)".to_owned(),
+        },
+        None => "-".to_owned(),
+    }
+}
+
+/// The first and last second (as `[first, last + 1)`) in which group `index` had a response.
+pub fn seconds_seen(report: &Report, index: usize) -> Option<(u32, u32)> {
+    let mut seen = report
+        .timeline
+        .iter()
+        .filter(|s| s.groups.get(index).is_some_and(|&n| n > 0))
+        .map(|s| s.t);
+    let first = seen.next()?;
+    let last = seen.next_back().unwrap_or(first);
+    Some((first, last.saturating_add(1)))
+}
+
+/// The status classes with their counts, in order.
+pub fn status_items(s: &StatusCounts) -> Vec<(&'static str, u64)> {
+    vec![
+        ("1xx", s.s1xx),
+        ("2xx", s.s2xx),
+        ("3xx", s.s3xx),
+        ("4xx", s.s4xx),
+        ("429", s.s429),
+        ("5xx", s.s5xx),
+    ]
 }
 
 /// Seconds since the Unix epoch as `YYYY-MM-DD HH:MM:SS UTC`.
@@ -206,12 +337,30 @@ mod tests {
 
     #[test]
     fn latency_units_follow_the_magnitude() {
-        assert_eq!(latency(0.812), "812.00us");
+        assert_eq!(latency(0.812), "812us");
         assert_eq!(latency(1.26), "1.26ms");
-        assert_eq!(latency(2500.0), "2.50s");
-        assert_eq!(latency(90_000.0), "1.50m");
+        assert_eq!(latency(2500.0), "2.5s");
+        assert_eq!(latency(90_000.0), "1.5m");
         assert_eq!(latency(f64::NAN), "-");
         assert_eq!(latency(1e300), "2.78e293h");
+    }
+
+    #[test]
+    fn latency_has_no_false_precision() {
+        // The histograms keep three significant digits; the report shows no more.
+        assert_eq!(latency(0.537), "537us");
+        assert_eq!(latency(1.25), "1.25ms");
+        assert_eq!(latency(1.2), "1.2ms");
+        assert_eq!(latency(12.34), "12.3ms");
+        assert_eq!(latency(123.456), "123ms");
+        assert_eq!(latency(100.0), "100ms");
+        assert_eq!(latency(0.0), "0us");
+        assert_eq!(latency(0.0005), "0.5us");
+        // Rounding up crosses into the next unit.
+        assert_eq!(latency(0.9996), "1ms");
+        assert_eq!(latency(999.96), "1s");
+        assert_eq!(latency(59_990.0), "1m");
+        assert_eq!(latency(2000.0), "2s");
     }
 
     #[test]
@@ -224,6 +373,15 @@ mod tests {
         assert_eq!(secs(2.5), "2.50s");
         assert_eq!(secs(150.0), "2m30s");
         assert_eq!(secs(3605.0), "1h0m5s");
+    }
+
+    #[test]
+    fn rates_as_asked() {
+        assert_eq!(phase_rate(Some(100.0), Some(500.0)), "100 -> 500");
+        assert_eq!(phase_rate(Some(2.5), Some(2.5)), "2.5");
+        assert_eq!(phase_rate(None, None), "-");
+        assert_eq!(rate_short(1000.25), "1000.25");
+        assert_eq!(rate_short(f64::NAN), "-");
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! Runs a checked plan to the end: starts the workers, fires a scenario's actions on time, shows
 //! progress, then builds the report (with the recovery after each failure action), checks the
-//! assertions and writes the outputs.
+//! assertions and writes the outputs, saying where they went.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use http::HeaderName;
 
 use super::progress::Progress;
 use super::{EXIT_ASSERTION, EXIT_RUN, EXIT_USAGE};
@@ -39,6 +41,27 @@ pub struct OutputArgs {
     /// No progress line (it is only drawn on a terminal anyway).
     #[arg(short = 'q', long)]
     pub quiet: bool,
+
+    /// Also print the detailed percentile spectrum (wrk2's HdrHistogram table) after the
+    /// summary. The JSON report always has it.
+    #[arg(long)]
+    pub spectrum: bool,
+}
+
+/// What is counted, and how; shared by `run` and `scenario`.
+#[derive(Debug, Default, clap::Args)]
+pub struct MeasureArgs {
+    /// Count responses by the value of this response header, per second and in total, e.g.
+    /// `x-weir-origin-region` to see which region answered (a failover shows as one value
+    /// giving way to another). The first 16 distinct values are tracked; later ones count as
+    /// "other".
+    #[arg(long, value_name = "HEADER")]
+    pub group_by_header: Option<HeaderName>,
+
+    /// Count a 429 (rate limited) as an error: in the error rate, the `errors` assertions and
+    /// the recovery times. By default a 429 is a response like any other (assert on `429`).
+    #[arg(long, visible_alias = "fail-on-429")]
+    pub count_429_as_error: bool,
 }
 
 /// A run ready to go.
@@ -51,16 +74,18 @@ pub struct Job {
     /// with `--assert` are added to the whole run's.
     pub checks: Vec<(Option<usize>, Assertion)>,
     pub output: OutputArgs,
+    pub measure: MeasureArgs,
 }
 
 /// Runs the job and reports; returns the process's exit status.
 pub fn execute(job: Job) -> ExitCode {
     let Job {
-        plan,
+        mut plan,
         mut info,
         actions,
         mut checks,
         output,
+        measure,
     } = job;
     for text in &output.assert {
         match Assertion::parse(text) {
@@ -71,6 +96,10 @@ pub fn execute(job: Job) -> ExitCode {
             }
         }
     }
+    plan.count_429_as_error = measure.count_429_as_error;
+    info.count_429_as_error = measure.count_429_as_error;
+    info.group_by = measure.group_by_header.as_ref().map(|h| h.to_string());
+    plan.group_by = measure.group_by_header;
     let plan = Arc::new(plan);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -82,10 +111,6 @@ pub fn execute(job: Job) -> ExitCode {
             return ExitCode::from(EXIT_RUN);
         }
     };
-    info.started_at_unix_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
     let running = match load::start(Arc::clone(&plan)) {
         Ok(running) => running,
         Err(err) => {
@@ -93,6 +118,8 @@ pub fn execute(job: Job) -> ExitCode {
             return ExitCode::from(EXIT_RUN);
         }
     };
+    // Second 0, once the connections are open: the time every relative time counts from.
+    info.started_at_unix_ms = unix_ms(running.started_at());
     let mut progress = Progress::new(output.quiet, plan.duration());
     let events = runtime.block_on(async {
         let fired = action::spawn_all(actions, running.start().into());
@@ -179,12 +206,23 @@ fn check(
         .collect()
 }
 
+/// Milliseconds since the Unix epoch (0 for a clock set before it).
+fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
 fn report_and_exit(report: &Report, output: &OutputArgs) -> ExitCode {
-    print!("{}", text::render_text(report));
+    let options = text::Options {
+        spectrum: output.spectrum,
+    };
+    print!("{}", text::render_text(report, &options));
     let mut status = 0;
+    let mut written = Vec::new();
     if let Some(path) = &output.json {
         match serde_json::to_vec_pretty(report) {
-            Ok(json) => status = status.max(write(path, &json)),
+            Ok(json) => status = status.max(write(path, &json, "JSON", &mut written)),
             Err(err) => {
                 eprintln!("weir-loadtest: cannot serialize the report: {err}");
                 status = EXIT_RUN;
@@ -192,7 +230,11 @@ fn report_and_exit(report: &Report, output: &OutputArgs) -> ExitCode {
         }
     }
     if let Some(path) = &output.html {
-        status = status.max(write(path, html::render_html(report).as_bytes()));
+        let page = html::render_html(report);
+        status = status.max(write(path, page.as_bytes(), "HTML", &mut written));
+    }
+    if !written.is_empty() {
+        print!("{}", written_lines(&written));
     }
     let failed: Vec<_> = report.assertions.iter().filter(|a| !a.passed).collect();
     for a in &failed {
@@ -207,13 +249,73 @@ fn report_and_exit(report: &Report, output: &OutputArgs) -> ExitCode {
     ExitCode::from(status)
 }
 
-/// Writes an output file; the status says whether it worked.
-fn write(path: &Path, bytes: &[u8]) -> u8 {
+/// Writes an output file and adds `(kind, absolute path)` to `written`; the status says
+/// whether it worked.
+fn write(
+    path: &Path,
+    bytes: &[u8],
+    kind: &'static str,
+    written: &mut Vec<(&'static str, PathBuf)>,
+) -> u8 {
     match std::fs::write(path, bytes) {
-        Ok(()) => 0,
+        Ok(()) => {
+            let shown = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+            written.push((kind, shown));
+            0
+        }
         Err(err) => {
             eprintln!("weir-loadtest: cannot write {}: {err}", path.display());
             EXIT_RUN
         }
+    }
+}
+
+/// `\nReports written:\n  JSON  /abs/path\n...`, after the text summary.
+fn written_lines(written: &[(&str, PathBuf)]) -> String {
+    let mut out = String::from("\nReports written:\n");
+    for (kind, path) in written {
+        out.push_str(&format!("  {kind:<4}  {}\n", path.display()));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn written_reports_are_listed_with_absolute_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut written = Vec::new();
+        let json = dir.path().join("r.json");
+        assert_eq!(write(&json, b"{}", "JSON", &mut written), 0);
+        let missing = Path::new("/nonexistent/dir/r.html");
+        assert_eq!(write(missing, b"", "HTML", &mut written), EXIT_RUN);
+        assert_eq!(
+            written_lines(&written),
+            format!("\nReports written:\n  JSON  {}\n", json.display()),
+            "only what was written is listed"
+        );
+        // A relative path is shown from the root, so it can be opened from anywhere.
+        let mut written = Vec::new();
+        let name = format!("weir-driver-test-{}.json", std::process::id());
+        let relative = Path::new(&name);
+        let status = write(relative, b"{}", "JSON", &mut written);
+        let _ = std::fs::remove_file(relative);
+        assert_eq!(status, 0);
+        assert!(written[0].1.is_absolute(), "{:?}", written[0].1);
+        assert_eq!(
+            written[0].1,
+            std::env::current_dir().unwrap().join(relative)
+        );
+    }
+
+    #[test]
+    fn unix_ms_of_the_wall_clock() {
+        assert_eq!(
+            unix_ms(UNIX_EPOCH + Duration::from_millis(1_767_225_600_123)),
+            1_767_225_600_123
+        );
+        assert_eq!(unix_ms(UNIX_EPOCH - Duration::from_secs(1)), 0);
     }
 }

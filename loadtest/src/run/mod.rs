@@ -28,7 +28,10 @@ pub const EXIT_RUN: u8 = 3;
 #[command(after_help = "Examples:\n  \
     weir-loadtest run -c 50 -d 10s http://127.0.0.1:8080/            closed model, as fast as 50 connections go\n  \
     weir-loadtest run --rate 5000 -d 30s http://127.0.0.1:8080/      open model, 5000 req/s, latency from the schedule\n  \
-    weir-loadtest run --rate 1000 3@http://h:8080/a 1@http://h:8080/b --assert 'p99 < 50ms' --html report.html\n\n\
+    weir-loadtest run --rate 1000 3@http://h:8080/a 1@http://h:8080/b --assert 'p99 < 50ms' --html report.html\n  \
+    weir-loadtest run --rate 200 -d 60s http://127.0.0.1:8080/ --group-by-header x-weir-origin-region --html report.html\n\n\
+    The summary goes to stdout (with --spectrum, the percentile spectrum after it), then where the\n\
+    JSON and HTML reports were written.\n\n\
     Exit status: 0 ok, 1 an assertion failed, 2 bad arguments, 3 the run could not start or write its report.")]
 pub struct RunArgs {
     /// Target URL (http:// only); `WEIGHT@URL` sends it that share of the requests.
@@ -82,6 +85,9 @@ pub struct RunArgs {
 
     #[command(flatten)]
     output: driver::OutputArgs,
+
+    #[command(flatten)]
+    measure: driver::MeasureArgs,
 }
 
 /// Runs `weir-loadtest run`.
@@ -93,6 +99,7 @@ pub fn run(args: RunArgs) -> ExitCode {
             actions: Vec::new(),
             checks: Vec::new(),
             output: args.output,
+            measure: args.measure,
         }),
         Err(err) => {
             eprintln!("weir-loadtest run: {err}");
@@ -156,6 +163,9 @@ fn plan(args: &RunArgs) -> Result<(Plan, RunInfo), String> {
             rate_from: args.rate,
             rate_to: args.rate,
         }],
+        // Set by the driver from the command line.
+        count_429_as_error: false,
+        group_by: None,
     };
     let plan = Plan::new(
         targets,

@@ -10,13 +10,14 @@ use crate::load::target::{Target, TargetSpec};
 use crate::load::{LoadShape, Pacing, Plan};
 use crate::report::build::{PhasePlan, RunInfo};
 use crate::report::model::HttpVersion;
-use crate::run::driver::{self, Job, OutputArgs};
+use crate::run::driver::{self, Job, MeasureArgs, OutputArgs};
 use crate::run::{EXIT_USAGE, target_infos};
 
 /// Command-line arguments of `weir-loadtest scenario`.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "The file's format is in loadtest/README.md; examples in loadtest/scenarios/.\n\n\
+    after_help = "The file's format is in loadtest/README.md; examples in loadtest/scenarios/.\n\
+    e.g. weir-loadtest scenario loadtest/scenarios/region-dies.toml --group-by-header x-weir-origin-region --html report.html\n\n\
     Exit status: 0 ok, 1 an assertion failed, 2 a bad file or arguments, 3 the run could not start or write its report."
 )]
 pub struct ScenarioArgs {
@@ -26,6 +27,9 @@ pub struct ScenarioArgs {
 
     #[command(flatten)]
     output: OutputArgs,
+
+    #[command(flatten)]
+    measure: MeasureArgs,
 }
 
 /// Runs `weir-loadtest scenario`.
@@ -58,7 +62,7 @@ pub fn run(args: ScenarioArgs) -> ExitCode {
                 .unwrap_or_default()
         );
     }
-    match job(scenario, args.output) {
+    match job(scenario, args.output, args.measure) {
         Ok(job) => driver::execute(job),
         Err(err) => {
             eprintln!("weir-loadtest scenario: {}: {err}", args.file.display());
@@ -68,7 +72,7 @@ pub fn run(args: ScenarioArgs) -> ExitCode {
 }
 
 /// The run a scenario describes.
-pub fn job(scenario: Scenario, output: OutputArgs) -> Result<Job, String> {
+pub fn job(scenario: Scenario, output: OutputArgs, measure: MeasureArgs) -> Result<Job, String> {
     let load = &scenario.load;
     let targets = load
         .targets
@@ -128,6 +132,9 @@ pub fn job(scenario: Scenario, output: OutputArgs) -> Result<Job, String> {
                 rate_to: Some(p.rate_to),
             })
             .collect(),
+        // Set by the driver from the command line.
+        count_429_as_error: false,
+        group_by: None,
     };
     let plan = Plan::new(
         targets,
@@ -152,5 +159,6 @@ pub fn job(scenario: Scenario, output: OutputArgs) -> Result<Job, String> {
         actions: scenario.actions,
         checks,
         output,
+        measure,
     })
 }

@@ -1,7 +1,9 @@
 //! The scenario file: TOML parsed into raw structs, then validated into a [`Scenario`].
 //!
 //! Parsing fails with every problem found, each with its path (`phases[2].rate: must be > 0`);
-//! a TOML syntax or type error stops at the first one and gives its line and column. The
+//! a TOML syntax or type error stops at the first one and gives its line and column. Rates are
+//! read as any TOML value and checked here, so a rate of the wrong type (`rate = "fast"`) is one
+//! error among the others rather than the only one. The
 //! validated type holds only what the run engine needs, with defaults applied and the phases'
 //! start offsets computed. Nothing here does I/O except [`load`], which reads the file.
 
@@ -242,9 +244,10 @@ struct RawTarget {
 struct RawPhase {
     name: Option<String>,
     kind: Option<String>,
-    from: Option<f64>,
-    to: Option<f64>,
-    rate: Option<f64>,
+    /// Rates are checked in `phase_rates` (see the module's doc).
+    from: Option<toml::Value>,
+    to: Option<toml::Value>,
+    rate: Option<toml::Value>,
     duration: Option<String>,
     weights: Option<BTreeMap<String, u32>>,
     #[serde(default)]
@@ -304,8 +307,9 @@ fn validate(raw: RawScenario, errors: &mut Errors) -> Option<Scenario> {
         .and_then(|load| validate_load(load, errors));
     let asserts = assertions(&raw.assert, "assert", errors);
     let targets = load.as_ref().map_or(&[][..], |l: &Load| &l.targets[..]);
-    let phases = validate_phases(raw.phases, targets, errors);
-    let total = phases.as_ref().and_then(|p| p.last()).map(Phase::end);
+    // The phases' total length is known when their durations are, even if another key of a
+    // phase (its rate, its kind) is wrong: the actions are checked against it either way.
+    let (phases, total) = validate_phases(raw.phases, targets, errors);
     let actions = validate_actions(raw.actions, total, errors);
     Some(Scenario {
         name: name?,
@@ -407,22 +411,31 @@ fn validate_target(
     })
 }
 
+/// The valid phases (`None` if any is invalid) and their total length (`None` if a duration is
+/// missing or invalid).
 fn validate_phases(
     raw: Vec<RawPhase>,
     targets: &[Target],
     errors: &mut Errors,
-) -> Option<Vec<Phase>> {
+) -> (Option<Vec<Phase>>, Option<Duration>) {
     if raw.is_empty() {
         errors.add("phases", "at least one [[phases]] is needed");
-        return None;
+        return (None, None);
     }
     let mut names = Names::default();
     // The sum of the valid durations so far: the next phase's start.
     let mut start = Duration::ZERO;
+    let mut durations_known = true;
     let mut phases = Some(Vec::with_capacity(raw.len()));
     for (i, phase) in raw.into_iter().enumerate() {
         let path = format!("phases[{i}]");
         let name = names.take(&path, phase.name.clone(), "phase", i, errors);
+        let valid_duration = phase
+            .duration
+            .as_deref()
+            .and_then(|text| humantime::parse_duration(text).ok())
+            .is_some_and(|d| !d.is_zero());
+        durations_known &= valid_duration;
         let validated = validate_phase(&path, name, &mut start, phase, targets, errors);
         match (validated, phases.as_mut()) {
             (Some(phase), Some(list)) => list.push(phase),
@@ -438,7 +451,7 @@ fn validate_phases(
             ),
         );
     }
-    phases
+    (phases, durations_known.then_some(start))
 }
 
 fn validate_phase(
@@ -504,13 +517,18 @@ fn phase_rates(
                 "a ramp has `from` and `to`, not `rate`",
             );
         }
-        let from = errors.required(format!("{path}.from"), raw.from);
-        let to = errors.required(format!("{path}.to"), raw.to);
-        let from_ok = from.is_some_and(|r| rate(&format!("{path}.from"), r, true, errors));
-        let to_ok = to.is_some_and(|r| rate(&format!("{path}.to"), r, false, errors));
+        let (from_path, to_path) = (format!("{path}.from"), format!("{path}.to"));
+        let from = errors
+            .required(&from_path, raw.from.as_ref())
+            .and_then(|v| number(&from_path, v, errors));
+        let to = errors
+            .required(&to_path, raw.to.as_ref())
+            .and_then(|v| number(&to_path, v, errors));
+        let from_ok = from.is_some_and(|r| rate(&from_path, r, true, errors));
+        let to_ok = to.is_some_and(|r| rate(&to_path, r, false, errors));
         return (from_ok && to_ok).then_some((from?, to?));
     }
-    for (key, value) in [("from", raw.from), ("to", raw.to)] {
+    for (key, value) in [("from", &raw.from), ("to", &raw.to)] {
         if value.is_some() {
             errors.add(
                 format!("{path}.{key}"),
@@ -521,8 +539,28 @@ fn phase_rates(
             );
         }
     }
-    let value = errors.required(format!("{path}.rate"), raw.rate)?;
-    rate(&format!("{path}.rate"), value, false, errors).then_some((value, value))
+    let rate_path = format!("{path}.rate");
+    let value = errors.required(&rate_path, raw.rate.as_ref())?;
+    let value = number(&rate_path, value, errors)?;
+    rate(&rate_path, value, false, errors).then_some((value, value))
+}
+
+/// A rate given as a TOML number (integer or float); reports any other type.
+fn number(path: &str, value: &toml::Value, errors: &mut Errors) -> Option<f64> {
+    match value {
+        toml::Value::Integer(n) => Some(*n as f64),
+        toml::Value::Float(f) => Some(*f),
+        other => {
+            errors.add(
+                path,
+                format!(
+                    "must be a number of requests/s, not the {} {other}",
+                    other.type_str()
+                ),
+            );
+            None
+        }
+    }
 }
 
 /// Whether `value` is a usable rate (finite, > 0, or ≥ 0 when `zero_ok`); reports it if not.
@@ -1003,8 +1041,9 @@ command = ["sh", "-c", "exit 0"]
             errors[0].starts_with("line 14, column 1: unknown field `rat`"),
             "{errors:?}"
         );
-        let errors = errors_of(&MINIMAL.replace("rate = 100", "rate = \"fast\""));
-        assert!(errors[0].starts_with("line 9, column 8: "), "{errors:?}");
+        let errors =
+            errors_of(&MINIMAL.replace("targets = [", "connections = \"many\"\ntargets = ["));
+        assert!(errors[0].starts_with("line 5, column 15: "), "{errors:?}");
     }
 
     #[test]
@@ -1340,6 +1379,37 @@ at = "1s"
         assert_eq!(s.actions[0].at, Duration::from_millis(9500));
         assert_eq!(s.actions[0].timeout, Duration::from_secs(3));
         assert!(matches!(&s.actions[0].kind, ActionKind::Http(h) if h.method == Method::GET));
+    }
+
+    #[test]
+    fn an_invalid_rate_does_not_hide_a_late_action() {
+        // Two independent mistakes, two errors: the phase's rate is wrong, and the action is
+        // after the end of the phases (whose durations are valid).
+        let text = with(
+            "[[phases]]\nkind = \"steady\"\nrate = 0\nduration = \"5s\"\n\
+             [[actions]]\nname = \"late\"\nat = \"20s\"\ncommand = [\"true\"]\n",
+        );
+        let errors = errors_of(&text);
+        assert_eq!(
+            errors,
+            vec![
+                "phases[1].rate: must be > 0".to_owned(),
+                "actions[0].at: 20s is not before the end of the phases (15s)".to_owned(),
+            ]
+        );
+        // A rate of the wrong type is one error among the others too.
+        let errors = errors_of(&text.replace("rate = 0", "rate = \"fast\""));
+        assert_eq!(
+            errors[0],
+            "phases[1].rate: must be a number of requests/s, not the string \"fast\""
+        );
+        assert_eq!(errors.len(), 2, "{errors:#?}");
+        // With a phase's length unknown, the end is unknown: no guess is reported.
+        let errors = errors_of(&text.replace("duration = \"5s\"", "duration = \"soon\""));
+        assert!(
+            errors.iter().all(|e| !e.starts_with("actions[0].at")),
+            "{errors:#?}"
+        );
     }
 
     #[test]

@@ -102,20 +102,26 @@ pub enum Command {
         write: WriteArgs,
     },
 
-    /// Set every pool in a region to weight 0, remembering each weight for `restore`
+    /// Set every pool in a region to weight 0, remembering each weight for `restore`; or, with
+    /// --endpoint, stop sending new requests to one endpoint (requests in flight finish, health
+    /// checks go on), like HAProxy's `set server ... state drain`
+    #[command(after_help = "\
+Examples:
+  weirctl drain eu-west -m 'maintenance'
+  weirctl drain --endpoint 10.0.1.11:9000 -m 'reboot'
+  weirctl drain --endpoint 10.0.1.11:9000 --upstream api")]
     Drain {
-        /// The region to take out of service
-        #[arg(value_parser = NonEmptyStringValueParser::new())]
-        region: String,
+        #[command(flatten)]
+        target: Target,
         #[command(flatten)]
         write: WriteArgs,
     },
 
-    /// Put back the weights a region had before `drain`
+    /// Put back the weights a region had before `drain`, or send new requests to a drained
+    /// endpoint again (--endpoint); either ramps up through the upstream's slow start
     Restore {
-        /// The drained region
-        #[arg(value_parser = NonEmptyStringValueParser::new())]
-        region: String,
+        #[command(flatten)]
+        target: Target,
         #[command(flatten)]
         write: WriteArgs,
     },
@@ -154,6 +160,10 @@ Examples:
         /// Check the config and show what would change, storing nothing
         #[arg(long)]
         dry_run: bool,
+        /// Store a new version even when the config means the same as the current one (only
+        /// comments, layout or explicit defaults differ)
+        #[arg(long, conflicts_with = "dry_run")]
+        force: bool,
         #[command(flatten)]
         write: WriteArgs,
     },
@@ -176,6 +186,22 @@ Examples:
         #[command(flatten)]
         write: WriteArgs,
     },
+}
+
+/// What `drain` and `restore` act on: a region, or one endpoint (in every pool that lists it, or
+/// only in `--upstream`'s).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Args)]
+#[group(required = true, multiple = true)]
+pub struct Target {
+    /// The region (every pool in it)
+    #[arg(value_parser = NonEmptyStringValueParser::new(), conflicts_with = "endpoint")]
+    pub region: Option<String>,
+    /// One endpoint, ip:port as listed in the config
+    #[arg(long, value_name = "ADDR", value_parser = NonEmptyStringValueParser::new())]
+    pub endpoint: Option<String>,
+    /// With --endpoint: only in this upstream's pools
+    #[arg(long, value_name = "UPSTREAM", requires = "endpoint")]
+    pub upstream: Option<String>,
 }
 
 /// Flags every change takes.
@@ -377,7 +403,10 @@ mod tests {
         assert_eq!(
             command(&["drain", "eu-west", "--if-version", "7"]),
             Command::Drain {
-                region: "eu-west".into(),
+                target: Target {
+                    region: Some("eu-west".into()),
+                    ..Target::default()
+                },
                 write: WriteArgs {
                     message: None,
                     if_version: Some(7)
@@ -387,7 +416,21 @@ mod tests {
         assert_eq!(
             command(&["restore", "eu-west"]),
             Command::Restore {
-                region: "eu-west".into(),
+                target: Target {
+                    region: Some("eu-west".into()),
+                    ..Target::default()
+                },
+                write: WriteArgs::default()
+            }
+        );
+        assert_eq!(
+            command(&["drain", "--endpoint", "10.0.0.1:80", "--upstream", "api"]),
+            Command::Drain {
+                target: Target {
+                    region: None,
+                    endpoint: Some("10.0.0.1:80".into()),
+                    upstream: Some("api".into()),
+                },
                 write: WriteArgs::default()
             }
         );
@@ -410,6 +453,7 @@ mod tests {
             Command::Config(ConfigCommand::Apply {
                 file: "fleet.toml".into(),
                 dry_run: true,
+                force: false,
                 write: WriteArgs {
                     message: Some("why".into()),
                     if_version: Some(7)
@@ -421,9 +465,11 @@ mod tests {
             Command::Config(ConfigCommand::Apply {
                 file: "-".into(),
                 dry_run: false,
+                force: false,
                 write: WriteArgs::default()
             })
         );
+        usage_error(&["config", "apply", "-f", "x", "--force", "--dry-run"]);
         usage_error(&["config", "apply"]);
         usage_error(&["config", "apply", "-f", "x", "--if-version", "seven"]);
     }
@@ -458,6 +504,8 @@ mod tests {
         usage_error(&["weight", "", "eu-west", "5"]);
         usage_error(&["drain"]);
         usage_error(&["drain", ""]);
+        usage_error(&["drain", "eu-west", "--endpoint", "10.0.0.1:80"]);
+        usage_error(&["restore", "--upstream", "api"]);
         usage_error(&["config", "rollback", "0"]);
         usage_error(&["config", "rollback", "x"]);
         usage_error(&["config", "history", "--limit", "0"]);

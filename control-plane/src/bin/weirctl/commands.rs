@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::cli::{Command, ConfigCommand, WriteArgs};
+use crate::cli::{Command, ConfigCommand, Target, WriteArgs};
 use crate::client::{Request, Transport, segment};
 use crate::error::Failure;
 use crate::output;
@@ -26,10 +26,11 @@ pub fn run(
         Command::Config(ConfigCommand::Apply {
             file,
             dry_run,
+            force,
             write,
         }) => {
             let file = read_config(file, stdin)?;
-            config_apply(api, json, file, *dry_run, write)
+            config_apply(api, json, file, *dry_run, *force, write)
         }
         Command::Config(ConfigCommand::History { limit, before }) => {
             let request = Request::get("/v1/versions")
@@ -59,52 +60,62 @@ pub fn run(
             weight,
             write,
         } => set_weight(api, json, upstream, region, *weight, write),
-        Command::Drain { region, write } => {
-            let request = writing(
-                Request::post(format!("/v1/regions/{}/drain", segment(region))),
-                write,
-            );
-            let answer = api.call(&request)?.json()?;
-            Ok(if json {
-                output::pretty(&answer)
-            } else {
-                output::written(
+        Command::Drain { target, write } => match target_of(target)? {
+            On::Region(region) => {
+                let request = writing(
+                    Request::post(format!("/v1/regions/{}/drain", segment(region))),
+                    write,
+                );
+                let answer = api.call(&request)?.json()?;
+                Ok(if json {
+                    output::pretty(&answer)
+                } else {
+                    output::written(
+                        &answer,
+                        &format!(
+                            "drained region {region} (every pool at weight 0; `weirctl restore \
+                             {region}` puts the weights back)"
+                        ),
+                        &format!("region {region} is already drained"),
+                    )
+                })
+            }
+            On::Endpoint(addr, upstream) => {
+                endpoint_state(api, json, "drain", addr, upstream, write)
+            }
+        },
+        Command::Restore { target, write } => match target_of(target)? {
+            On::Region(region) => {
+                let request = writing(
+                    Request::post(format!("/v1/regions/{}/restore", segment(region))),
+                    write,
+                );
+                let answer = api.call(&request)?.json()?;
+                if json {
+                    return Ok(output::pretty(&answer));
+                }
+                let mut out = output::written(
                     &answer,
-                    &format!(
-                        "drained region {region} (every pool at weight 0; `weirctl restore \
-                         {region}` puts the weights back)"
-                    ),
-                    &format!("region {region} is already drained"),
-                )
-            })
-        }
-        Command::Restore { region, write } => {
-            let request = writing(
-                Request::post(format!("/v1/regions/{}/restore", segment(region))),
-                write,
-            );
-            let answer = api.call(&request)?.json()?;
-            if json {
-                return Ok(output::pretty(&answer));
+                    &format!("restored region {region} (it ramps up through slow start)"),
+                    &format!("region {region} already has its weights"),
+                );
+                let skipped: Vec<String> = answer
+                    .get("skipped")
+                    .and_then(Value::as_array)
+                    .map(|s| s.iter().map(output::cell).collect())
+                    .unwrap_or_default();
+                if !skipped.is_empty() {
+                    out.push_str(&format!(
+                        "not restored (gone since the drain): {}\n",
+                        skipped.join(", ")
+                    ));
+                }
+                Ok(out)
             }
-            let mut out = output::written(
-                &answer,
-                &format!("restored region {region}"),
-                &format!("region {region} already has its weights"),
-            );
-            let skipped: Vec<String> = answer
-                .get("skipped")
-                .and_then(Value::as_array)
-                .map(|s| s.iter().map(output::cell).collect())
-                .unwrap_or_default();
-            if !skipped.is_empty() {
-                out.push_str(&format!(
-                    "not restored (gone since the drain): {}\n",
-                    skipped.join(", ")
-                ));
+            On::Endpoint(addr, upstream) => {
+                endpoint_state(api, json, "restore", addr, upstream, write)
             }
-            Ok(out)
-        }
+        },
         Command::Gateways => show(api, json, &Request::get("/v1/gateways"), output::gateways),
         Command::Audit { limit } => show(
             api,
@@ -128,6 +139,66 @@ fn show(
     } else {
         format(&answer)
     })
+}
+
+/// What a `drain` or `restore` acts on.
+enum On<'a> {
+    Region(&'a str),
+    Endpoint(&'a str, Option<&'a str>),
+}
+
+fn target_of(target: &Target) -> Result<On<'_>, Failure> {
+    match (&target.region, &target.endpoint) {
+        (Some(region), None) => Ok(On::Region(region)),
+        (None, Some(endpoint)) => Ok(On::Endpoint(endpoint, target.upstream.as_deref())),
+        _ => Err(Failure::Usage(
+            "give a REGION or --endpoint ADDR".to_string(),
+        )),
+    }
+}
+
+/// `POST /v1/endpoints/{addr}/drain` or `/restore` (`?upstream=` to narrow it to one upstream).
+fn endpoint_state(
+    api: &dyn Transport,
+    json: bool,
+    action: &str,
+    addr: &str,
+    upstream: Option<&str>,
+    write: &WriteArgs,
+) -> Result<String, Failure> {
+    let request = writing(
+        Request::post(format!("/v1/endpoints/{}/{action}", segment(addr))),
+        write,
+    )
+    .query_opt("upstream", upstream);
+    let answer = api.call(&request)?.json()?;
+    if json {
+        return Ok(output::pretty(&answer));
+    }
+    let pools: Vec<String> = answer
+        .get("pools")
+        .and_then(Value::as_array)
+        .map(|p| p.iter().map(output::cell).collect())
+        .unwrap_or_default();
+    let (done, unchanged) = if action == "drain" {
+        (
+            format!(
+                "drained endpoint {addr} in {} (no new requests; those in flight finish; \
+                 `weirctl restore --endpoint {addr}` sends it traffic again)",
+                pools.join(", ")
+            ),
+            format!("endpoint {addr} is already drained"),
+        )
+    } else {
+        (
+            format!(
+                "restored endpoint {addr} in {} (it ramps up through slow start)",
+                pools.join(", ")
+            ),
+            format!("endpoint {addr} is not drained"),
+        )
+    };
+    Ok(output::written(&answer, &done, &unchanged))
 }
 
 /// `?message=` and `If-Match` of a change.
@@ -233,13 +304,15 @@ fn config_apply(
     json: bool,
     file: ConfigFile,
     dry_run: bool,
+    force: bool,
     write: &WriteArgs,
 ) -> Result<String, Failure> {
     let request = writing(
         Request::put("/v1/config", file.content_type, file.bytes),
         write,
     )
-    .query_opt("dry_run", dry_run.then_some(true));
+    .query_opt("dry_run", dry_run.then_some(true))
+    .query_opt("force", force.then_some(true));
     let answer = api.call(&request)?.json()?;
     Ok(if json {
         output::pretty(&answer)
@@ -272,11 +345,13 @@ fn set_weight(
         Some(previous) => format!("{} -> {weight}", output::cell(previous)),
         None => format!("-> {weight}"),
     };
-    Ok(output::written(
+    let mut out = output::written(
         &answer,
         &format!("{upstream}/{region} weight {change}"),
         &format!("{upstream}/{region} already has weight {weight}"),
-    ))
+    );
+    out.push_str(&output::warnings(&answer));
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -664,7 +739,8 @@ mod tests {
         let out = api.run(&["restore", "eu-west"]).unwrap();
         assert_eq!(
             out,
-            "stored version 12: restored region eu-west\nnot restored (gone since the drain): search\n"
+            "stored version 12: restored region eu-west (it ramps up through slow start)\n\
+             not restored (gone since the drain): search\n"
         );
         assert_eq!(api.sent()[0].target(), "/v1/regions/eu-west/restore");
 
@@ -678,6 +754,73 @@ mod tests {
             failure.to_string(),
             "the control plane refused (409 Conflict): region 'eu-west' is not drained"
         );
+    }
+
+    #[test]
+    fn drain_and_restore_an_endpoint() {
+        let api = Script::new(vec![(
+            201,
+            r#"{"version": 13, "endpoint": "10.0.0.1:80", "pools": ["api/us-east"]}"#,
+        )]);
+        let out = api
+            .run(&[
+                "drain",
+                "--endpoint",
+                "10.0.0.1:80",
+                "--upstream",
+                "api",
+                "-m",
+                "reboot",
+            ])
+            .unwrap();
+        assert!(
+            out.starts_with("stored version 13: drained endpoint 10.0.0.1:80 in api/us-east"),
+            "{out}"
+        );
+        let sent = &api.sent()[0];
+        assert_eq!(sent.method, "POST");
+        assert_eq!(
+            sent.target(),
+            "/v1/endpoints/10.0.0.1%3A80/drain?message=reboot&upstream=api"
+        );
+        let api = Script::new(vec![(
+            201,
+            r#"{"version": 14, "endpoint": "10.0.0.1:80", "pools": ["api/us-east"]}"#,
+        )]);
+        let out = api.run(&["restore", "--endpoint", "10.0.0.1:80"]).unwrap();
+        assert_eq!(
+            out,
+            "stored version 14: restored endpoint 10.0.0.1:80 in api/us-east (it ramps up \
+             through slow start)\n"
+        );
+        assert_eq!(
+            api.sent()[0].target(),
+            "/v1/endpoints/10.0.0.1%3A80/restore"
+        );
+    }
+
+    #[test]
+    fn weight_prints_the_warnings() {
+        let api = Script::new(vec![(
+            201,
+            r#"{"version": 10, "previous_weight": 100, "warnings": ["nearest: weights are not a split"]}"#,
+        )]);
+        let out = api.run(&["weight", "api", "us-east", "50"]).unwrap();
+        assert_eq!(
+            out,
+            "stored version 10: api/us-east weight 100 -> 50\nwarning: nearest: weights are not a split\n"
+        );
+    }
+
+    #[test]
+    fn apply_force_asks_for_a_version_anyway() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("fleet.toml");
+        std::fs::write(&file, "[upstreams]\n").unwrap();
+        let api = Script::new(vec![(201, r#"{"version": 4, "changes": []}"#)]);
+        api.run(&["config", "apply", "-f", file.to_str().unwrap(), "--force"])
+            .unwrap();
+        assert_eq!(api.sent()[0].target(), "/v1/config?force=true");
     }
 
     #[test]

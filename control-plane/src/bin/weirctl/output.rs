@@ -281,30 +281,37 @@ pub fn status(config: Option<&Value>, gateways_answer: &Value) -> String {
         "gateways: {} known, {connected} connected",
         gateways.len()
     );
-    if let Some(current) = current {
-        let on_current: Vec<&Value> = gateways
-            .iter()
-            .filter(|g| g.get("applied_version").and_then(Value::as_u64) == Some(current))
-            .collect();
-        let _ = writeln!(out, ", {} on version {current}", on_current.len());
-        let behind: Vec<String> = gateways
-            .iter()
-            .filter(|g| g.get("applied_version").and_then(Value::as_u64) != Some(current))
-            .map(|g| format!("{} (runs {})", field(g, "id"), field(g, "applied_version")))
-            .collect();
-        if !behind.is_empty() {
-            let _ = writeln!(out, "  not on version {current}: {}", behind.join(", "));
+    match current {
+        Some(current) => {
+            let on_current = gateways
+                .iter()
+                .filter(|g| g.get("applied_version").and_then(Value::as_u64) == Some(current))
+                .count();
+            let _ = writeln!(out, ", {on_current} on version {current}");
         }
-    } else {
-        out.push('\n');
+        None => out.push('\n'),
     }
-    let gone: Vec<String> = gateways
+    // Which gateway runs which version.
+    let rows: Vec<Vec<String>> = gateways
         .iter()
-        .filter(|g| g.get("connected").and_then(Value::as_bool) == Some(false))
-        .map(|g| format!("{} (last seen {})", field(g, "id"), field(g, "last_seen")))
+        .map(|g| {
+            let runs = g.get("applied_version").and_then(Value::as_u64);
+            let version = match (runs, current) {
+                (Some(runs), Some(current)) if runs == current => format!("{runs} (current)"),
+                (Some(runs), Some(_)) => format!("{runs} (not current)"),
+                (Some(runs), None) => runs.to_string(),
+                (None, _) => "- (none yet)".to_string(),
+            };
+            let connected = match g.get("connected").and_then(Value::as_bool) {
+                Some(true) => "yes".to_string(),
+                Some(false) => format!("no (last seen {})", field(g, "last_seen")),
+                None => "-".to_string(),
+            };
+            vec![field(g, "id"), field(g, "region"), version, connected]
+        })
         .collect();
-    if !gone.is_empty() {
-        let _ = writeln!(out, "  disconnected: {}", gone.join(", "));
+    for line in table(&["ID", "REGION", "RUNS VERSION", "CONNECTED"], &rows).lines() {
+        let _ = writeln!(out, "  {line}");
     }
     out.push_str(&nacks(gateways, "  NACK: ", "      "));
     out
@@ -354,6 +361,14 @@ pub fn written(answer: &Value, what: &str, unchanged: &str) -> String {
     } else {
         format!("stored version {}: {what}\n", field(answer, "version"))
     }
+}
+
+/// The `warnings` of an answer, one `warning: ` line each.
+pub fn warnings(answer: &Value) -> String {
+    list(answer, "warnings")
+        .iter()
+        .map(|warning| format!("warning: {}\n", cell(warning)))
+        .collect()
 }
 
 /// JSON for `--json`: pretty, one trailing newline.
@@ -477,8 +492,10 @@ checksum 9f86d0
 drained: us-east (remembered weights: api 100, web 50)
 
 gateways: 3 known, 2 connected, 1 on version 7
-  not on version 7: gw-eu-2 (runs 6), gw-us-1 (runs -)
-  disconnected: gw-us-1 (last seen 2025-05-30T08:00:00Z)
+  ID       REGION   RUNS VERSION     CONNECTED
+  gw-eu-1  eu-west  7 (current)      yes
+  gw-eu-2  eu-west  6 (not current)  yes
+  gw-us-1  -        - (none yet)     no (last seen 2025-05-30T08:00:00Z)
   NACK: gw-eu-2 (eu-west) refused version 7 at 2025-06-01T10:00:02Z:
       routes[2].upstream: unknown upstream 'search'
 "
@@ -502,7 +519,8 @@ gateways: 3 known, 2 connected, 1 on version 7
         );
         assert_eq!(
             out,
-            "current version 1 (seed) at T by seed\n\ngateways: 1 known, 1 connected, 1 on version 1\n"
+            "current version 1 (seed) at T by seed\n\ngateways: 1 known, 1 connected, 1 on version 1\n  \
+             ID  REGION  RUNS VERSION  CONNECTED\n  g   -       1 (current)   yes\n"
         );
     }
 
