@@ -189,7 +189,7 @@ impl Metrics {
             )?,
             timeouts: counter(
                 "weir_timeouts_total",
-                "Upstream attempts that timed out, by route, upstream and kind (connect, read, deadline).",
+                "Attempts that timed out, by route, upstream and kind (connect, read, deadline; downstream_write: the client did not read the answer in time, never counted against the upstream).",
                 &["route", "upstream", "kind"],
             )?,
             breaker_state_upstream: gauge(

@@ -11,7 +11,7 @@ use crate::metrics::Metrics;
 /// alerts on. Other codes appear when they first happen.
 const STATUSES: &[&str] = &["200", "404", "429", "500", "502", "503", "504"];
 const BREAKER_STATES: &[&str] = &["closed", "open", "half_open"];
-const TIMEOUT_KINDS: &[&str] = &["connect", "read", "deadline"];
+const TIMEOUT_KINDS: &[&str] = &["connect", "read", "deadline", "downstream_write"];
 
 /// Creates the label sets of `config`'s routes, upstreams, regions and policies, plus the
 /// config-independent ones.
