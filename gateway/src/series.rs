@@ -19,8 +19,11 @@ pub fn preregister(config: &Config, metrics: &Metrics) {
     for reason in ["closed", "timeout", "refused", "error"] {
         metrics.control_plane_streams.with_label_values(&[reason]);
     }
-    for outcome in ["ack", "nack"] {
+    for outcome in ["ack", "nack", "stale"] {
         metrics.control_plane_pushes.with_label_values(&[outcome]);
+    }
+    for outcome in ["sent", "refused", "failed", "timeout", "superseded"] {
+        metrics.control_plane_reports.with_label_values(&[outcome]);
     }
     for outcome in ["ok", "error", "timeout"] {
         metrics.redis_duration.with_label_values(&[outcome]);
