@@ -165,7 +165,8 @@ pub fn forward(req: &mut RequestHeader, f: &Forwarding<'_>) -> pingora::Result<(
 
 /// Every `X-Forwarded-For` line, in order, joined by `, `, then `peer`.
 fn join_lines<'a>(lines: impl Iterator<Item = &'a http::HeaderValue>, peer: IpAddr) -> String {
-    let mut out = String::new();
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(48);
     for line in lines {
         let text = String::from_utf8_lossy(line.as_bytes());
         let text = text.trim();
@@ -174,7 +175,8 @@ fn join_lines<'a>(lines: impl Iterator<Item = &'a http::HeaderValue>, peer: IpAd
             out.push_str(", ");
         }
     }
-    out.push_str(&peer.to_string());
+    // Written into the same buffer: no second string for the address.
+    let _ = write!(out, "{peer}");
     out
 }
 
