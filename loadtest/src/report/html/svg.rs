@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::html::escape;
+use super::escape::escape;
 
 /// Size of the drawing (the `viewBox`); the page scales it to its width.
 const WIDTH: f64 = 900.0;
