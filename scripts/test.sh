@@ -20,12 +20,8 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 RUNNER=${WEIR_TEST_RUNNER:-nextest}
-
-log() { printf '==> %s\n' "$*" >&2; }
-die() {
-	printf 'test.sh: error: %s\n' "$*" >&2
-	exit 1
-}
+# shellcheck source=scripts/lib.sh
+source "$ROOT/scripts/lib.sh"
 
 case $RUNNER in
 nextest | cargo-test) ;;
@@ -58,20 +54,10 @@ command -v cmake >/dev/null 2>&1 || missing_packages+=(cmake) # Pingora's build 
 command -v make >/dev/null 2>&1 || missing_packages+=(make)   # cmake's default generator
 command -v cc >/dev/null 2>&1 || missing_packages+=(gcc libc6-dev)
 command -v redis-server >/dev/null 2>&1 || missing_packages+=(redis-server) # global rate-limit tests
+command -v shellcheck >/dev/null 2>&1 || missing_packages+=(shellcheck)     # the scripts' lint
 
 if ((${#missing_packages[@]})); then
-	sudo=()
-	if ((EUID != 0)); then
-		command -v sudo >/dev/null 2>&1 ||
-			die "missing ${missing_packages[*]}: run 'apt-get update && apt-get install -y ${missing_packages[*]}' as root, then $0 again"
-		sudo=(sudo)
-	fi
-	command -v apt-get >/dev/null 2>&1 ||
-		die "missing ${missing_packages[*]} and no apt-get: install them with your package manager, then run $0 again"
-	log "missing: ${missing_packages[*]}"
-	step "apt-get update" "${sudo[@]}" apt-get update -q
-	step "install ${missing_packages[*]}" \
-		"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing_packages[@]}"
+	step "install ${missing_packages[*]}" apt_install "the build and the tests need them" "${missing_packages[@]}"
 fi
 
 # ---------------------------------------------------------------- Rust tools
@@ -118,47 +104,15 @@ trap stop_test_redis EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# redis_pid PORT: print the process_id of the Redis on 127.0.0.1:PORT (from INFO, over bash's
-# /dev/tcp, no client needed); fails when none answers.
-redis_pid() {
-	local line
-	{
-		printf 'INFO server\r\n' >&3
-		while IFS= read -r -t 2 line <&3; do
-			if [[ $line == process_id:* ]]; then
-				line=${line#process_id:}
-				printf '%s\n' "${line%$'\r'}"
-				return 0
-			fi
-		done
-	} 2>/dev/null 3<>"/dev/tcp/127.0.0.1/$1"
-	return 1
-}
-
-# start_test_redis: start redis-server on a free port and export WEIR_TEST_REDIS_URL; tries
-# random ports until one works, waiting up to 10 s for each server to answer.
+# start_test_redis: a private redis-server on a free port; exports WEIR_TEST_REDIS_URL.
 start_test_redis() {
-	local port
 	REDIS_DIR=$(mktemp -d "${TMPDIR:-/tmp}/weir-test-redis.XXXXXX")
-	for _ in {1..20}; do
-		port=$((20000 + RANDOM % 12768))
-		"$WEIR_TEST_REDIS_SERVER" --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
-			--daemonize no --dir "$REDIS_DIR" --logfile "$REDIS_DIR/redis.log" </dev/null >/dev/null 2>&1 &
-		REDIS_PID=$!
-		for _ in {1..100}; do
-			kill -0 "$REDIS_PID" 2>/dev/null || break # exited: port taken, most likely
-			# Ours, not another test's server that already holds the port.
-			if [[ $(redis_pid "$port") == "$REDIS_PID" ]]; then
-				export WEIR_TEST_REDIS_URL="redis://127.0.0.1:$port"
-				log "redis-server (pid $REDIS_PID) answers on 127.0.0.1:$port"
-				return 0
-			fi
-			sleep 0.1
-		done
-		kill "$REDIS_PID" 2>/dev/null || true
-		wait "$REDIS_PID" 2>/dev/null || true
-		REDIS_PID=
-	done
+	if start_private_redis "$WEIR_TEST_REDIS_SERVER" "$REDIS_DIR" "$REDIS_DIR/redis.log"; then
+		export WEIR_TEST_REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
+		log "redis-server (pid $REDIS_PID) answers on 127.0.0.1:$REDIS_PORT"
+		return 0
+	fi
+	REDIS_PID=
 	printf 'test.sh: %s did not start on any of 20 ports\n' "$WEIR_TEST_REDIS_SERVER" >&2
 	if [[ -s $REDIS_DIR/redis.log ]]; then
 		printf 'its log ends:\n' >&2
@@ -177,6 +131,9 @@ export WEIR_TEST_REDIS_SERVER
 
 step "format" cargo fmt --all -- --check
 step "lint" cargo clippy --workspace --all-targets -- -D warnings
+# Broken doc links and malformed doc comments fail here, not when someone reads the docs.
+step "docs" env RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
+step "lint scripts" shellcheck -x scripts/*.sh deploy/local/*.sh loadtest/bench/*.sh
 # The gateway's integration tests spawn target/debug/weir-loadtest: build the binaries first.
 step "build binaries" cargo build --workspace --bins
 if [[ -n ${WEIR_TEST_REDIS_URL:-} ]]; then

@@ -1,15 +1,18 @@
 //! Compares two configs: which changes need a restart, and a short readable list of what changed
-//! (for the reload log).
+//! (for the reload log). Each struct is destructured without `..`, so a field added to the config
+//! does not compile until it is compared here.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Display;
 use std::time::Duration;
 
 use crate::document::join_key;
 use crate::model::{
-    AdaptiveLimit, Bulkhead, CircuitBreaker, ClientIpSettings, Config, ControlPlaneSettings,
-    FaultInjection, HealthCheck, LoadShedding, OutlierDetection, Pool, RateLimitPolicy,
-    RedisSettings, RetryBudget, RetryPolicy, Route, Upstream,
+    AccessLogSettings, AdaptiveLimit, AdminSettings, BulkheadSettings, CircuitBreakerSettings,
+    ClientIpSettings, Config, ControlPlaneSettings, FaultInjection, FleetSettings, GatewaySettings,
+    HealthCheck, ListenSettings, LoadShedding, NodeSettings, OutlierDetection, Pool,
+    RateLimitPolicy, RedisSettings, RequestRules, RetryBudgetSettings, RetryPolicy, Route,
+    Upstream,
 };
 
 /// Keys whose change cannot be applied to a running gateway (it needs a restart): `listen.http`,
@@ -22,20 +25,47 @@ use crate::model::{
 /// joined with [`Config::with_node`] compare like any other: a pushed fleet config joined with
 /// the gateway's own node keys changes none of them.
 pub fn restart_required(old: &Config, new: &Config) -> Vec<&'static str> {
+    // Every node setting is named, so a new one does not compile until it is placed: `_` is a
+    // setting that needs no restart. The whole fleet part applies live.
+    let Config {
+        node:
+            NodeSettings {
+                gateway,
+                listen,
+                admin,
+                access_log,
+                control_plane,
+            },
+        fleet: _,
+    } = old;
+    let GatewaySettings {
+        id,
+        region: _,
+        allow_fault_injection: _,
+        shutdown_grace: _,
+    } = gateway;
+    let ListenSettings {
+        http,
+        header_read_timeout: _,
+        max_header_bytes: _,
+    } = listen;
+    let AdminSettings {
+        listen: admin_listen,
+    } = admin;
+    let AccessLogSettings {
+        enabled,
+        path,
+        query: _,
+    } = access_log;
+    let new = &new.node;
     let checks = [
-        ("listen.http", old.listen.http != new.listen.http),
-        ("admin.listen", old.admin.listen != new.admin.listen),
-        (
-            "access_log.path",
-            old.access_log.path != new.access_log.path,
-        ),
-        (
-            "access_log.enabled",
-            old.access_log.enabled != new.access_log.enabled,
-        ),
-        ("gateway.id", old.gateway.id != new.gateway.id),
+        ("listen.http", *http != new.listen.http),
+        ("admin.listen", *admin_listen != new.admin.listen),
+        ("access_log.path", *path != new.access_log.path),
+        ("access_log.enabled", *enabled != new.access_log.enabled),
+        ("gateway.id", *id != new.gateway.id),
         // Read once at start: where the fleet config comes from.
-        ("control_plane", old.control_plane != new.control_plane),
+        ("control_plane", *control_plane != new.control_plane),
     ];
     checks
         .into_iter()
@@ -52,99 +82,36 @@ pub fn restart_required(old: &Config, new: &Config) -> Vec<&'static str> {
 /// `upstreams.api.health: disabled -> enabled`. `[control_plane]` is compared key by key too,
 /// or `control_plane: added` / `removed`.
 pub fn diff(old: &Config, new: &Config) -> Vec<String> {
+    let Config { node, fleet } = old;
     let mut changes = Changes::default();
-    changes.value(
-        "gateway.id",
-        show_id(&old.gateway.id),
-        show_id(&new.gateway.id),
-    );
-    changes.value(
-        "gateway.region",
-        show_region(&old.gateway.region),
-        show_region(&new.gateway.region),
-    );
-    changes.value(
-        "gateway.allow_fault_injection",
-        old.gateway.allow_fault_injection,
-        new.gateway.allow_fault_injection,
-    );
-    changes.duration(
-        "gateway.shutdown_grace",
-        old.gateway.shutdown_grace,
-        new.gateway.shutdown_grace,
-    );
-    changes.value("listen.http", old.listen.http, new.listen.http);
-    changes.duration(
-        "listen.header_read_timeout",
-        old.listen.header_read_timeout,
-        new.listen.header_read_timeout,
-    );
-    changes.value(
-        "listen.max_header_bytes",
-        old.listen.max_header_bytes,
-        new.listen.max_header_bytes,
-    );
-    changes.value("admin.listen", old.admin.listen, new.admin.listen);
-    changes.value(
-        "access_log.enabled",
-        old.access_log.enabled,
-        new.access_log.enabled,
-    );
-    changes.value(
-        "access_log.path",
-        show_log_path(&old.access_log.path),
-        show_log_path(&new.access_log.path),
-    );
-    changes.value(
-        "access_log.query",
-        old.access_log.query,
-        new.access_log.query,
-    );
-    match (&old.control_plane, &new.control_plane) {
-        (Some(before), Some(after)) => changes.control_plane(before, after),
-        (Some(_), None) => changes.push("control_plane: removed".to_owned()),
-        (None, Some(_)) => changes.push("control_plane: added".to_owned()),
-        (None, None) => {}
-    }
-    changes.client_ip(&old.client_ip, &new.client_ip);
-    match (&old.redis, &new.redis) {
-        (Some(before), Some(after)) => changes.redis(before, after),
-        (Some(_), None) => changes.push("redis: removed".to_owned()),
-        (None, Some(_)) => changes.push("redis: added".to_owned()),
-        (None, None) => {}
-    }
-    let names: BTreeSet<&String> = old.upstreams.keys().chain(new.upstreams.keys()).collect();
-    for name in names {
-        let path = join_key("upstreams", name);
-        match (old.upstreams.get(name), new.upstreams.get(name)) {
-            (Some(before), Some(after)) => changes.upstream(&path, before, after),
-            (Some(_), None) => changes.push(format!("{path}: removed")),
-            (None, Some(_)) => changes.push(format!("{path}: added")),
-            (None, None) => {}
-        }
-    }
-    let names: BTreeSet<&String> = old
-        .rate_limits
-        .keys()
-        .chain(new.rate_limits.keys())
-        .collect();
-    for name in names {
-        let path = join_key("rate_limits", name);
-        match (old.rate_limits.get(name), new.rate_limits.get(name)) {
-            (Some(before), Some(after)) => changes.rate_limit(&path, before, after),
-            (Some(_), None) => changes.push(format!("{path}: removed")),
-            (None, Some(_)) => changes.push(format!("{path}: added")),
-            (None, None) => {}
-        }
-    }
-    changes.load_shedding(&old.load_shedding, &new.load_shedding);
-    changes.routes(&old.routes, &new.routes);
+    changes.node(node, &new.node);
+    changes.fleet(fleet, &new.fleet);
     changes.lines
 }
 
 #[derive(Default)]
 struct Changes {
     lines: Vec<String>,
+}
+
+/// How a line says that something is on one side only.
+#[derive(Debug, Clone, Copy)]
+enum Presence {
+    /// A section or a named entry: `added` or `removed`.
+    Entry,
+    /// An optional part of a section (`health`, `bulkhead.adaptive`, a route's `fault`):
+    /// `disabled -> enabled` or `enabled -> disabled`.
+    Feature,
+}
+
+impl Presence {
+    /// What a line says when the thing (came, went).
+    fn words(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Entry => ("added", "removed"),
+            Self::Feature => ("disabled -> enabled", "enabled -> disabled"),
+        }
+    }
 }
 
 impl Changes {
@@ -170,293 +137,77 @@ impl Changes {
         }
     }
 
-    fn control_plane(&mut self, old: &ControlPlaneSettings, new: &ControlPlaneSettings) {
-        let at = |key: &str| format!("control_plane.{key}");
-        let show_path = |path: &std::path::Path| path.display().to_string();
-        self.value(&at("url"), old.url.as_str(), new.url.as_str());
-        self.value(
-            &at("token_file"),
-            show_path(&old.token_file),
-            show_path(&new.token_file),
-        );
-        self.value(
-            &at("cache_path"),
-            show_path(&old.cache_path),
-            show_path(&new.cache_path),
-        );
-        self.value(
-            &at("ca_file"),
-            old.ca_file
-                .as_deref()
-                .map_or_else(|| "(system)".to_owned(), show_path),
-            new.ca_file
-                .as_deref()
-                .map_or_else(|| "(system)".to_owned(), show_path),
-        );
-        self.duration(
-            &at("stream_timeout"),
-            old.stream_timeout,
-            new.stream_timeout,
-        );
-        self.duration(
-            &at("reconnect_backoff"),
-            old.reconnect_backoff,
-            new.reconnect_backoff,
-        );
-        self.duration(
-            &at("max_reconnect_backoff"),
-            old.max_reconnect_backoff,
-            new.max_reconnect_backoff,
-        );
-    }
-
-    fn client_ip(&mut self, old: &ClientIpSettings, new: &ClientIpSettings) {
-        self.members(
-            "client_ip.trusted_proxies",
-            &old.trusted_proxies,
-            &new.trusted_proxies,
-        );
-        self.value("client_ip.header", old.header, new.header);
-    }
-
-    fn redis(&mut self, old: &RedisSettings, new: &RedisSettings) {
-        self.value("redis.url", old.url.as_str(), new.url.as_str());
-        self.duration("redis.timeout", old.timeout, new.timeout);
-        self.value("redis.pool_size", old.pool_size, new.pool_size);
-        self.value(
-            "redis.key_prefix",
-            old.key_prefix.as_str(),
-            new.key_prefix.as_str(),
-        );
-    }
-
-    fn rate_limit(&mut self, path: &str, old: &RateLimitPolicy, new: &RateLimitPolicy) {
-        let at = |key: &str| format!("{path}.{key}");
-        self.list(&at("key"), &old.key, &new.key);
-        self.value(&at("rate"), old.rate, new.rate);
-        self.duration(&at("per"), old.per, new.per);
-        self.value(&at("burst"), old.burst, new.burst);
-        self.value(&at("scope"), old.scope, new.scope);
-        self.value(
-            &at("on_store_error"),
-            old.on_store_error,
-            new.on_store_error,
-        );
-        self.value(&at("missing_key"), old.missing_key, new.missing_key);
-        self.value(&at("max_keys"), old.max_keys, new.max_keys);
-        self.value(
-            &at("response_headers"),
-            old.response_headers,
-            new.response_headers,
-        );
-    }
-
-    fn upstream(&mut self, path: &str, old: &Upstream, new: &Upstream) {
-        let at = |key: &str| format!("{path}.{key}");
-        self.value(&at("region_policy"), old.region_policy, new.region_policy);
-        match (&old.health, &new.health) {
-            (Some(before), Some(after)) => self.health(&at("health"), before, after),
-            (Some(_), None) => self.push(format!("{}: enabled -> disabled", at("health"))),
-            (None, Some(_)) => self.push(format!("{}: disabled -> enabled", at("health"))),
-            (None, None) => {}
-        }
-        self.value(
-            &at("min_healthy_fraction"),
-            old.min_healthy_fraction,
-            new.min_healthy_fraction,
-        );
-        self.outlier(&at("outlier"), &old.outlier, &new.outlier);
-        self.duration(
-            &at("connect_timeout"),
-            old.connect_timeout,
-            new.connect_timeout,
-        );
-        self.duration(&at("slow_start"), old.slow_start, new.slow_start);
-        self.retry_budget(&at("retry_budget"), &old.retry_budget, &new.retry_budget);
-        self.circuit_breaker(
-            &at("circuit_breaker"),
-            &old.circuit_breaker,
-            &new.circuit_breaker,
-        );
-        self.bulkhead(&at("bulkhead"), &old.bulkhead, &new.bulkhead);
-        self.pools(&at("pools"), &old.pools, &new.pools);
-    }
-
-    fn health(&mut self, path: &str, old: &HealthCheck, new: &HealthCheck) {
-        let at = |key: &str| format!("{path}.{key}");
-        self.value(&at("path"), old.path.as_str(), new.path.as_str());
-        self.duration(&at("interval"), old.interval, new.interval);
-        self.duration(&at("timeout"), old.timeout, new.timeout);
-        self.value(
-            &at("healthy_threshold"),
-            old.healthy_threshold,
-            new.healthy_threshold,
-        );
-        self.value(
-            &at("unhealthy_threshold"),
-            old.unhealthy_threshold,
-            new.unhealthy_threshold,
-        );
-    }
-
-    fn outlier(&mut self, path: &str, old: &OutlierDetection, new: &OutlierDetection) {
-        let at = |key: &str| format!("{path}.{key}");
-        self.value(
-            &at("consecutive_failures"),
-            old.consecutive_failures,
-            new.consecutive_failures,
-        );
-        self.duration(
-            &at("base_ejection_time"),
-            old.base_ejection_time,
-            new.base_ejection_time,
-        );
-        self.duration(
-            &at("max_ejection_time"),
-            old.max_ejection_time,
-            new.max_ejection_time,
-        );
-        self.value(
-            &at("max_ejected_fraction"),
-            old.max_ejected_fraction,
-            new.max_ejected_fraction,
-        );
-    }
-
-    fn retry_budget(&mut self, path: &str, old: &RetryBudget, new: &RetryBudget) {
-        let at = |key: &str| format!("{path}.{key}");
-        self.value(&at("ratio"), old.ratio, new.ratio);
-        self.value(
-            &at("min_per_second"),
-            old.min_per_second,
-            new.min_per_second,
-        );
-        self.duration(&at("window"), old.window, new.window);
-    }
-
-    fn circuit_breaker(&mut self, path: &str, old: &CircuitBreaker, new: &CircuitBreaker) {
-        let at = |key: &str| format!("{path}.{key}");
-        self.value(&at("enabled"), old.enabled, new.enabled);
-        self.value(&at("failure_rate"), old.failure_rate, new.failure_rate);
-        self.value(&at("min_requests"), old.min_requests, new.min_requests);
-        self.duration(&at("window"), old.window, new.window);
-        self.duration(&at("open_for"), old.open_for, new.open_for);
-        self.duration(&at("max_open_for"), old.max_open_for, new.max_open_for);
-        self.value(
-            &at("half_open_successes"),
-            old.half_open_successes,
-            new.half_open_successes,
-        );
-    }
-
-    fn bulkhead(&mut self, path: &str, old: &Bulkhead, new: &Bulkhead) {
-        let at = |key: &str| format!("{path}.{key}");
-        self.value(&at("max_in_flight"), old.max_in_flight, new.max_in_flight);
-        self.value(
-            &at("max_pending_connects"),
-            old.max_pending_connects,
-            new.max_pending_connects,
-        );
-        match (&old.adaptive, &new.adaptive) {
-            (Some(before), Some(after)) => self.adaptive(&at("adaptive"), before, after),
-            (Some(_), None) => self.push(format!("{}: enabled -> disabled", at("adaptive"))),
-            (None, Some(_)) => self.push(format!("{}: disabled -> enabled", at("adaptive"))),
+    /// Something at `path` that either side may lack: compared by `compare` when both have it,
+    /// otherwise one line saying it came or went.
+    fn optional<T>(
+        &mut self,
+        path: &str,
+        old: Option<&T>,
+        new: Option<&T>,
+        presence: Presence,
+        compare: impl FnOnce(&mut Self, &str, &T, &T),
+    ) {
+        let (came, went) = presence.words();
+        match (old, new) {
+            (Some(old), Some(new)) => compare(self, path, old, new),
+            (Some(_), None) => self.push(format!("{path}: {went}")),
+            (None, Some(_)) => self.push(format!("{path}: {came}")),
             (None, None) => {}
         }
     }
 
-    fn adaptive(&mut self, path: &str, old: &AdaptiveLimit, new: &AdaptiveLimit) {
-        let at = |key: &str| format!("{path}.{key}");
-        self.value(&at("min_in_flight"), old.min_in_flight, new.min_in_flight);
-        self.value(&at("initial"), old.initial, new.initial);
-        self.value(&at("tolerance"), old.tolerance, new.tolerance);
-        self.duration(
-            &at("min_rtt_window"),
-            old.min_rtt_window,
-            new.min_rtt_window,
-        );
+    /// The entries of a table of user-named tables (`upstreams`, `rate_limits`), in name order.
+    fn named<T>(
+        &mut self,
+        parent: &str,
+        old: &BTreeMap<String, T>,
+        new: &BTreeMap<String, T>,
+        compare: impl Fn(&mut Self, &str, &T, &T),
+    ) {
+        let names: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+        for name in names {
+            let path = join_key(parent, name);
+            self.optional(
+                &path,
+                old.get(name),
+                new.get(name),
+                Presence::Entry,
+                &compare,
+            );
+        }
     }
 
-    fn load_shedding(&mut self, old: &LoadShedding, new: &LoadShedding) {
-        let at = |key: &str| format!("load_shedding.{key}");
-        self.value(&at("max_in_flight"), old.max_in_flight, new.max_in_flight);
-        self.value(&at("normal_share"), old.normal_share, new.normal_share);
-        self.value(
-            &at("optional_share"),
-            old.optional_share,
-            new.optional_share,
-        );
-        self.duration(&at("retry_after"), old.retry_after, new.retry_after);
-    }
-
-    fn retry(&mut self, path: &str, old: &RetryPolicy, new: &RetryPolicy) {
-        let at = |key: &str| format!("{path}.{key}");
-        self.value(&at("attempts"), old.attempts, new.attempts);
-        self.list(&at("statuses"), &old.statuses, &new.statuses);
-        self.value(&at("on_reset"), old.on_reset, new.on_reset);
-        self.value(
-            &at("non_idempotent"),
-            old.non_idempotent,
-            new.non_idempotent,
-        );
-        self.duration(&at("backoff"), old.backoff, new.backoff);
-        self.duration(&at("max_backoff"), old.max_backoff, new.max_backoff);
-    }
-
-    fn fault(&mut self, path: &str, old: &FaultInjection, new: &FaultInjection) {
-        let at = |key: &str| format!("{path}.{key}");
-        let or = |value: Option<String>, absent: &str| value.unwrap_or_else(|| absent.to_owned());
-        self.value(
-            &at("header"),
-            or(old.header.clone(), "(every request)"),
-            or(new.header.clone(), "(every request)"),
-        );
-        self.value(
-            &at("header_value"),
-            or(old.header_value.clone(), "(any value)"),
-            or(new.header_value.clone(), "(any value)"),
-        );
-        self.value(
-            &at("delay"),
-            or(old.delay.map(show_duration), "(none)"),
-            or(new.delay.map(show_duration), "(none)"),
-        );
-        self.value(&at("delay_percent"), old.delay_percent, new.delay_percent);
-        self.value(
-            &at("abort_status"),
-            or(old.abort_status.map(|s| s.to_string()), "(none)"),
-            or(new.abort_status.map(|s| s.to_string()), "(none)"),
-        );
-        self.value(&at("abort_percent"), old.abort_percent, new.abort_percent);
-    }
-
-    /// Pools are matched by region.
-    fn pools(&mut self, path: &str, old: &[Pool], new: &[Pool]) {
-        let find = |pools: &'_ [Pool], region: &str| -> Option<usize> {
-            pools.iter().position(|pool| pool.region == region)
-        };
+    /// A list whose elements are matched by `key` (routes by name, pools by region) because its
+    /// order does not matter: changed and removed ones in the old order, then added ones in the
+    /// new order, each at `path(key)`.
+    fn matched<T>(
+        &mut self,
+        old: &[T],
+        new: &[T],
+        key: impl Fn(&T) -> &str,
+        path: impl Fn(&str) -> String,
+        compare: impl Fn(&mut Self, &str, &T, &T),
+    ) {
+        let find = |list: &[T], wanted: &str| list.iter().position(|item| key(item) == wanted);
         for before in old {
-            let pool_path = format!("{path}[{}]", before.region);
-            match find(new, &before.region).and_then(|index| new.get(index)) {
-                Some(after) => {
-                    self.value(&format!("{pool_path}.weight"), before.weight, after.weight);
-                    self.members(
-                        &format!("{pool_path}.endpoints"),
-                        &before.endpoints,
-                        &after.endpoints,
-                    );
-                    self.members(
-                        &format!("{pool_path}.drained"),
-                        &before.drained,
-                        &after.drained,
-                    );
-                }
-                None => self.push(format!("{pool_path}: removed")),
-            }
+            let after = find(new, key(before)).and_then(|index| new.get(index));
+            self.optional(
+                &path(key(before)),
+                Some(before),
+                after,
+                Presence::Entry,
+                &compare,
+            );
         }
         for after in new {
-            if find(old, &after.region).is_none() {
-                self.push(format!("{path}[{}]: added", after.region));
+            if find(old, key(after)).is_none() {
+                self.optional(
+                    &path(key(after)),
+                    None,
+                    Some(after),
+                    Presence::Entry,
+                    &compare,
+                );
             }
         }
     }
@@ -490,74 +241,565 @@ impl Changes {
         self.push(format!("{path}: {}", parts.join("; ")));
     }
 
-    /// Routes are matched by name.
-    fn routes(&mut self, old: &[Route], new: &[Route]) {
-        let find = |routes: &'_ [Route], name: &str| -> Option<usize> {
-            routes.iter().position(|route| route.name == name)
+    fn node(&mut self, old: &NodeSettings, new: &NodeSettings) {
+        let NodeSettings {
+            gateway,
+            listen,
+            admin,
+            access_log,
+            control_plane,
+        } = old;
+        self.gateway(gateway, &new.gateway);
+        self.listen(listen, &new.listen);
+        self.admin(admin, &new.admin);
+        self.access_log(access_log, &new.access_log);
+        self.optional(
+            "control_plane",
+            control_plane.as_ref(),
+            new.control_plane.as_ref(),
+            Presence::Entry,
+            Self::control_plane,
+        );
+    }
+
+    fn fleet(&mut self, old: &FleetSettings, new: &FleetSettings) {
+        let FleetSettings {
+            upstreams,
+            routes,
+            client_ip,
+            redis,
+            rate_limits,
+            load_shedding,
+        } = old;
+        // In the order the reload log has always shown them.
+        self.client_ip(client_ip, &new.client_ip);
+        self.optional(
+            "redis",
+            redis.as_ref(),
+            new.redis.as_ref(),
+            Presence::Entry,
+            Self::redis,
+        );
+        self.named("upstreams", upstreams, &new.upstreams, Self::upstream);
+        self.named(
+            "rate_limits",
+            rate_limits,
+            &new.rate_limits,
+            Self::rate_limit,
+        );
+        self.load_shedding(load_shedding, &new.load_shedding);
+        self.matched(
+            routes,
+            &new.routes,
+            |route| &route.name,
+            |name| format!("routes[{name}]"),
+            Self::route,
+        );
+    }
+
+    fn gateway(&mut self, old: &GatewaySettings, new: &GatewaySettings) {
+        let GatewaySettings {
+            id,
+            region,
+            allow_fault_injection,
+            shutdown_grace,
+        } = old;
+        self.value("gateway.id", show_id(id), show_id(&new.id));
+        self.value(
+            "gateway.region",
+            show_region(region),
+            show_region(&new.region),
+        );
+        self.value(
+            "gateway.allow_fault_injection",
+            allow_fault_injection,
+            &new.allow_fault_injection,
+        );
+        self.duration(
+            "gateway.shutdown_grace",
+            *shutdown_grace,
+            new.shutdown_grace,
+        );
+    }
+
+    fn listen(&mut self, old: &ListenSettings, new: &ListenSettings) {
+        let ListenSettings {
+            http,
+            header_read_timeout,
+            max_header_bytes,
+        } = old;
+        self.value("listen.http", http, &new.http);
+        self.duration(
+            "listen.header_read_timeout",
+            *header_read_timeout,
+            new.header_read_timeout,
+        );
+        self.value(
+            "listen.max_header_bytes",
+            max_header_bytes,
+            &new.max_header_bytes,
+        );
+    }
+
+    fn admin(&mut self, old: &AdminSettings, new: &AdminSettings) {
+        let AdminSettings { listen } = old;
+        self.value("admin.listen", listen, &new.listen);
+    }
+
+    fn access_log(&mut self, old: &AccessLogSettings, new: &AccessLogSettings) {
+        let AccessLogSettings {
+            enabled,
+            path,
+            query,
+        } = old;
+        self.value("access_log.enabled", enabled, &new.enabled);
+        self.value(
+            "access_log.path",
+            show_log_path(path),
+            show_log_path(&new.path),
+        );
+        self.value("access_log.query", query, &new.query);
+    }
+
+    fn control_plane(
+        &mut self,
+        path: &str,
+        old: &ControlPlaneSettings,
+        new: &ControlPlaneSettings,
+    ) {
+        let ControlPlaneSettings {
+            url,
+            token_file,
+            cache_path,
+            ca_file,
+            stream_timeout,
+            reconnect_backoff,
+            max_reconnect_backoff,
+        } = old;
+        let at = |key: &str| format!("{path}.{key}");
+        let show_path = |path: &std::path::Path| path.display().to_string();
+        let show_ca = |ca: &Option<std::path::PathBuf>| {
+            ca.as_deref()
+                .map_or_else(|| "(system)".to_owned(), show_path)
         };
-        for before in old {
-            let path = format!("routes[{}]", before.name);
-            match find(new, &before.name).and_then(|index| new.get(index)) {
-                Some(after) => {
-                    let at = |key: &str| format!("{path}.{key}");
-                    self.value(&at("host"), &before.host, &after.host);
-                    self.value(&at("path_prefix"), &before.path_prefix, &after.path_prefix);
-                    self.value(&at("upstream"), &before.upstream, &after.upstream);
-                    self.duration(&at("timeout"), before.timeout, after.timeout);
-                    self.duration(&at("read_timeout"), before.read_timeout, after.read_timeout);
-                    self.value(
-                        &at("connect_timeout"),
-                        show_route_connect_timeout(before.connect_timeout),
-                        show_route_connect_timeout(after.connect_timeout),
-                    );
-                    self.value(&at("priority"), before.priority, after.priority);
-                    self.retry(&at("retry"), &before.retry, &after.retry);
-                    match (&before.fault, &after.fault) {
-                        (Some(old), Some(new)) => self.fault(&at("fault"), old, new),
-                        (Some(_), None) => {
-                            self.push(format!("{}: enabled -> disabled", at("fault")))
-                        }
-                        (None, Some(_)) => {
-                            self.push(format!("{}: disabled -> enabled", at("fault")))
-                        }
-                        (None, None) => {}
-                    }
-                    self.list(&at("rate_limits"), &before.rate_limits, &after.rate_limits);
-                    let (old_rules, new_rules) = (&before.request, &after.request);
-                    self.value(
-                        &at("forward_raw_path"),
-                        old_rules.forward_raw_path,
-                        new_rules.forward_raw_path,
-                    );
-                    self.value(
-                        &at("encoded_slashes"),
-                        old_rules.encoded_slashes,
-                        new_rules.encoded_slashes,
-                    );
-                    self.value(
-                        &at("path_prefix_ignore_case"),
-                        old_rules.path_prefix_ignore_case,
-                        new_rules.path_prefix_ignore_case,
-                    );
-                    self.value(
-                        &at("max_body_size"),
-                        show_body_cap(old_rules.max_body_size),
-                        show_body_cap(new_rules.max_body_size),
-                    );
-                    self.value(
-                        &at("underscores_in_headers"),
-                        old_rules.underscores_in_headers,
-                        new_rules.underscores_in_headers,
-                    );
-                }
-                None => self.push(format!("{path}: removed")),
-            }
-        }
-        for after in new {
-            if find(old, &after.name).is_none() {
-                self.push(format!("routes[{}]: added", after.name));
-            }
-        }
+        self.value(&at("url"), url, &new.url);
+        self.value(
+            &at("token_file"),
+            show_path(token_file),
+            show_path(&new.token_file),
+        );
+        self.value(
+            &at("cache_path"),
+            show_path(cache_path),
+            show_path(&new.cache_path),
+        );
+        self.value(&at("ca_file"), show_ca(ca_file), show_ca(&new.ca_file));
+        self.duration(&at("stream_timeout"), *stream_timeout, new.stream_timeout);
+        self.duration(
+            &at("reconnect_backoff"),
+            *reconnect_backoff,
+            new.reconnect_backoff,
+        );
+        self.duration(
+            &at("max_reconnect_backoff"),
+            *max_reconnect_backoff,
+            new.max_reconnect_backoff,
+        );
+    }
+
+    fn client_ip(&mut self, old: &ClientIpSettings, new: &ClientIpSettings) {
+        let ClientIpSettings {
+            trusted_proxies,
+            header,
+        } = old;
+        self.members(
+            "client_ip.trusted_proxies",
+            trusted_proxies,
+            &new.trusted_proxies,
+        );
+        self.value("client_ip.header", header, &new.header);
+    }
+
+    fn redis(&mut self, path: &str, old: &RedisSettings, new: &RedisSettings) {
+        let RedisSettings {
+            url,
+            timeout,
+            pool_size,
+            key_prefix,
+        } = old;
+        let at = |key: &str| format!("{path}.{key}");
+        self.value(&at("url"), url, &new.url);
+        self.duration(&at("timeout"), *timeout, new.timeout);
+        self.value(&at("pool_size"), pool_size, &new.pool_size);
+        self.value(&at("key_prefix"), key_prefix, &new.key_prefix);
+    }
+
+    fn rate_limit(&mut self, path: &str, old: &RateLimitPolicy, new: &RateLimitPolicy) {
+        let RateLimitPolicy {
+            name: _, // the key it was matched by
+            key,
+            rate,
+            per,
+            burst,
+            scope,
+            on_store_error,
+            missing_key,
+            max_keys,
+            response_headers,
+        } = old;
+        let at = |key: &str| format!("{path}.{key}");
+        self.list(&at("key"), key, &new.key);
+        self.value(&at("rate"), rate, &new.rate);
+        self.duration(&at("per"), *per, new.per);
+        self.value(&at("burst"), burst, &new.burst);
+        self.value(&at("scope"), scope, &new.scope);
+        self.value(&at("on_store_error"), on_store_error, &new.on_store_error);
+        self.value(&at("missing_key"), missing_key, &new.missing_key);
+        self.value(&at("max_keys"), max_keys, &new.max_keys);
+        self.value(
+            &at("response_headers"),
+            response_headers,
+            &new.response_headers,
+        );
+    }
+
+    fn upstream(&mut self, path: &str, old: &Upstream, new: &Upstream) {
+        let Upstream {
+            name: _, // the key it was matched by
+            region_policy,
+            health,
+            min_healthy_fraction,
+            outlier,
+            connect_timeout,
+            retry_budget,
+            circuit_breaker,
+            slow_start,
+            bulkhead,
+            pools,
+        } = old;
+        let at = |key: &str| format!("{path}.{key}");
+        self.value(&at("region_policy"), region_policy, &new.region_policy);
+        self.optional(
+            &at("health"),
+            health.as_ref(),
+            new.health.as_ref(),
+            Presence::Feature,
+            Self::health,
+        );
+        self.value(
+            &at("min_healthy_fraction"),
+            min_healthy_fraction,
+            &new.min_healthy_fraction,
+        );
+        self.outlier(&at("outlier"), outlier, &new.outlier);
+        self.duration(
+            &at("connect_timeout"),
+            *connect_timeout,
+            new.connect_timeout,
+        );
+        self.duration(&at("slow_start"), *slow_start, new.slow_start);
+        self.retry_budget(&at("retry_budget"), retry_budget, &new.retry_budget);
+        self.circuit_breaker(
+            &at("circuit_breaker"),
+            circuit_breaker,
+            &new.circuit_breaker,
+        );
+        self.bulkhead(&at("bulkhead"), bulkhead, &new.bulkhead);
+        let pools_path = at("pools");
+        self.matched(
+            pools,
+            &new.pools,
+            |pool| &pool.region,
+            |region| format!("{pools_path}[{region}]"),
+            Self::pool,
+        );
+    }
+
+    fn health(&mut self, path: &str, old: &HealthCheck, new: &HealthCheck) {
+        let HealthCheck {
+            path: check_path,
+            interval,
+            timeout,
+            healthy_threshold,
+            unhealthy_threshold,
+        } = old;
+        let at = |key: &str| format!("{path}.{key}");
+        self.value(&at("path"), check_path, &new.path);
+        self.duration(&at("interval"), *interval, new.interval);
+        self.duration(&at("timeout"), *timeout, new.timeout);
+        self.value(
+            &at("healthy_threshold"),
+            healthy_threshold,
+            &new.healthy_threshold,
+        );
+        self.value(
+            &at("unhealthy_threshold"),
+            unhealthy_threshold,
+            &new.unhealthy_threshold,
+        );
+    }
+
+    fn outlier(&mut self, path: &str, old: &OutlierDetection, new: &OutlierDetection) {
+        let OutlierDetection {
+            consecutive_failures,
+            base_ejection_time,
+            max_ejection_time,
+            max_ejected_fraction,
+        } = old;
+        let at = |key: &str| format!("{path}.{key}");
+        self.value(
+            &at("consecutive_failures"),
+            consecutive_failures,
+            &new.consecutive_failures,
+        );
+        self.duration(
+            &at("base_ejection_time"),
+            *base_ejection_time,
+            new.base_ejection_time,
+        );
+        self.duration(
+            &at("max_ejection_time"),
+            *max_ejection_time,
+            new.max_ejection_time,
+        );
+        self.value(
+            &at("max_ejected_fraction"),
+            max_ejected_fraction,
+            &new.max_ejected_fraction,
+        );
+    }
+
+    fn retry_budget(&mut self, path: &str, old: &RetryBudgetSettings, new: &RetryBudgetSettings) {
+        let RetryBudgetSettings {
+            ratio,
+            min_per_second,
+            window,
+        } = old;
+        let at = |key: &str| format!("{path}.{key}");
+        self.value(&at("ratio"), ratio, &new.ratio);
+        self.value(&at("min_per_second"), min_per_second, &new.min_per_second);
+        self.duration(&at("window"), *window, new.window);
+    }
+
+    fn circuit_breaker(
+        &mut self,
+        path: &str,
+        old: &CircuitBreakerSettings,
+        new: &CircuitBreakerSettings,
+    ) {
+        let CircuitBreakerSettings {
+            enabled,
+            failure_rate,
+            min_requests,
+            window,
+            open_for,
+            max_open_for,
+            half_open_successes,
+        } = old;
+        let at = |key: &str| format!("{path}.{key}");
+        self.value(&at("enabled"), enabled, &new.enabled);
+        self.value(&at("failure_rate"), failure_rate, &new.failure_rate);
+        self.value(&at("min_requests"), min_requests, &new.min_requests);
+        self.duration(&at("window"), *window, new.window);
+        self.duration(&at("open_for"), *open_for, new.open_for);
+        self.duration(&at("max_open_for"), *max_open_for, new.max_open_for);
+        self.value(
+            &at("half_open_successes"),
+            half_open_successes,
+            &new.half_open_successes,
+        );
+    }
+
+    fn bulkhead(&mut self, path: &str, old: &BulkheadSettings, new: &BulkheadSettings) {
+        let BulkheadSettings {
+            max_in_flight,
+            max_pending_connects,
+            adaptive,
+        } = old;
+        let at = |key: &str| format!("{path}.{key}");
+        self.value(&at("max_in_flight"), max_in_flight, &new.max_in_flight);
+        self.value(
+            &at("max_pending_connects"),
+            max_pending_connects,
+            &new.max_pending_connects,
+        );
+        self.optional(
+            &at("adaptive"),
+            adaptive.as_ref(),
+            new.adaptive.as_ref(),
+            Presence::Feature,
+            Self::adaptive,
+        );
+    }
+
+    fn adaptive(&mut self, path: &str, old: &AdaptiveLimit, new: &AdaptiveLimit) {
+        let AdaptiveLimit {
+            min_in_flight,
+            initial,
+            tolerance,
+            min_rtt_window,
+        } = old;
+        let at = |key: &str| format!("{path}.{key}");
+        self.value(&at("min_in_flight"), min_in_flight, &new.min_in_flight);
+        self.value(&at("initial"), initial, &new.initial);
+        self.value(&at("tolerance"), tolerance, &new.tolerance);
+        self.duration(&at("min_rtt_window"), *min_rtt_window, new.min_rtt_window);
+    }
+
+    fn pool(&mut self, path: &str, old: &Pool, new: &Pool) {
+        let Pool {
+            region: _, // the key it was matched by
+            weight,
+            endpoints,
+            drained,
+        } = old;
+        let at = |key: &str| format!("{path}.{key}");
+        self.value(&at("weight"), weight, &new.weight);
+        self.members(&at("endpoints"), endpoints, &new.endpoints);
+        self.members(&at("drained"), drained, &new.drained);
+    }
+
+    fn load_shedding(&mut self, old: &LoadShedding, new: &LoadShedding) {
+        let LoadShedding {
+            max_in_flight,
+            normal_share,
+            optional_share,
+            retry_after,
+        } = old;
+        let at = |key: &str| format!("load_shedding.{key}");
+        self.value(&at("max_in_flight"), max_in_flight, &new.max_in_flight);
+        self.value(&at("normal_share"), normal_share, &new.normal_share);
+        self.value(&at("optional_share"), optional_share, &new.optional_share);
+        self.duration(&at("retry_after"), *retry_after, new.retry_after);
+    }
+
+    fn route(&mut self, path: &str, old: &Route, new: &Route) {
+        let Route {
+            name: _, // the key it was matched by
+            host,
+            path_prefix,
+            upstream,
+            timeout,
+            read_timeout,
+            connect_timeout,
+            priority,
+            retry,
+            fault,
+            rate_limits,
+            request,
+        } = old;
+        let at = |key: &str| format!("{path}.{key}");
+        self.value(&at("host"), host, &new.host);
+        self.value(&at("path_prefix"), path_prefix, &new.path_prefix);
+        self.value(&at("upstream"), upstream, &new.upstream);
+        self.duration(&at("timeout"), *timeout, new.timeout);
+        self.duration(&at("read_timeout"), *read_timeout, new.read_timeout);
+        self.value(
+            &at("connect_timeout"),
+            show_route_connect_timeout(*connect_timeout),
+            show_route_connect_timeout(new.connect_timeout),
+        );
+        self.value(&at("priority"), priority, &new.priority);
+        self.retry(&at("retry"), retry, &new.retry);
+        self.optional(
+            &at("fault"),
+            fault.as_ref(),
+            new.fault.as_ref(),
+            Presence::Feature,
+            Self::fault,
+        );
+        self.list(&at("rate_limits"), rate_limits, &new.rate_limits);
+        self.request_rules(path, request, &new.request);
+    }
+
+    /// A route's request rules, which are flat keys of the route's table.
+    fn request_rules(&mut self, route_path: &str, old: &RequestRules, new: &RequestRules) {
+        let RequestRules {
+            forward_raw_path,
+            encoded_slashes,
+            path_prefix_ignore_case,
+            max_body_size,
+            underscores_in_headers,
+        } = old;
+        let at = |key: &str| format!("{route_path}.{key}");
+        self.value(
+            &at("forward_raw_path"),
+            forward_raw_path,
+            &new.forward_raw_path,
+        );
+        self.value(
+            &at("encoded_slashes"),
+            encoded_slashes,
+            &new.encoded_slashes,
+        );
+        self.value(
+            &at("path_prefix_ignore_case"),
+            path_prefix_ignore_case,
+            &new.path_prefix_ignore_case,
+        );
+        self.value(
+            &at("max_body_size"),
+            show_body_cap(*max_body_size),
+            show_body_cap(new.max_body_size),
+        );
+        self.value(
+            &at("underscores_in_headers"),
+            underscores_in_headers,
+            &new.underscores_in_headers,
+        );
+    }
+
+    fn retry(&mut self, path: &str, old: &RetryPolicy, new: &RetryPolicy) {
+        let RetryPolicy {
+            attempts,
+            statuses,
+            on_reset,
+            non_idempotent,
+            backoff,
+            max_backoff,
+        } = old;
+        let at = |key: &str| format!("{path}.{key}");
+        self.value(&at("attempts"), attempts, &new.attempts);
+        self.list(&at("statuses"), statuses, &new.statuses);
+        self.value(&at("on_reset"), on_reset, &new.on_reset);
+        self.value(&at("non_idempotent"), non_idempotent, &new.non_idempotent);
+        self.duration(&at("backoff"), *backoff, new.backoff);
+        self.duration(&at("max_backoff"), *max_backoff, new.max_backoff);
+    }
+
+    fn fault(&mut self, path: &str, old: &FaultInjection, new: &FaultInjection) {
+        let FaultInjection {
+            header,
+            header_value,
+            delay,
+            delay_percent,
+            abort_status,
+            abort_percent,
+        } = old;
+        let at = |key: &str| format!("{path}.{key}");
+        let or = |value: Option<String>, absent: &str| value.unwrap_or_else(|| absent.to_owned());
+        self.value(
+            &at("header"),
+            or(header.clone(), "(every request)"),
+            or(new.header.clone(), "(every request)"),
+        );
+        self.value(
+            &at("header_value"),
+            or(header_value.clone(), "(any value)"),
+            or(new.header_value.clone(), "(any value)"),
+        );
+        self.value(
+            &at("delay"),
+            or(delay.map(show_duration), "(none)"),
+            or(new.delay.map(show_duration), "(none)"),
+        );
+        self.value(&at("delay_percent"), delay_percent, &new.delay_percent);
+        self.value(
+            &at("abort_status"),
+            or(abort_status.map(|s| s.to_string()), "(none)"),
+            or(new.abort_status.map(|s| s.to_string()), "(none)"),
+        );
+        self.value(&at("abort_percent"), abort_percent, &new.abort_percent);
     }
 }
 

@@ -366,8 +366,9 @@ fn type_name(value: &DeValue<'_>) -> &'static str {
     }
 }
 
-/// `parent.key`, quoting `key` the way TOML would when it is not a bare key.
-pub(crate) fn join_key(parent: &str, key: &str) -> String {
+/// `parent.key`, quoting `key` the way TOML would when it is not a bare key (`upstreams."my api"`);
+/// just `key` when `parent` is empty. The key paths of config errors and diffs are built with it.
+pub fn join_key(parent: &str, key: &str) -> String {
     let is_bare = !key.is_empty()
         && key
             .chars()

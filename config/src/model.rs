@@ -7,14 +7,33 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// A whole, validated gateway config. `Config::default()` is the config of an empty file: default
-/// settings, no upstreams, no routes.
+/// A whole, validated gateway config: this gateway's own settings and the fleet's.
+/// `Config::default()` is the config of an empty file: default settings, no upstreams, no routes.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Config {
+    /// The keys of [`NodeSettings::KEYS`]: always from the gateway's own file.
+    pub node: NodeSettings,
+    /// The keys of [`FleetSettings::KEYS`]: from the gateway's own file, or from the control plane
+    /// when `node.control_plane` is set.
+    pub fleet: FleetSettings,
+}
+
+/// The settings that belong to one gateway (its own file): where it listens, what it logs, what
+/// it is called and where its fleet config comes from. Each field is a top-level key of that name.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NodeSettings {
     pub gateway: GatewaySettings,
     pub listen: ListenSettings,
     pub admin: AdminSettings,
     pub access_log: AccessLogSettings,
+    /// `control_plane`: where this gateway gets its fleet config; `None` when it reads this file.
+    pub control_plane: Option<ControlPlaneSettings>,
+}
+
+/// The fleet config: the same for every gateway of a fleet (from the control plane when a gateway
+/// has `[control_plane]`). Each field is a top-level key of that name.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FleetSettings {
     /// Upstreams by name (sorted, so iteration order is stable).
     pub upstreams: BTreeMap<String, Upstream>,
     /// Routes in config order. Matching does not depend on order (longest prefix wins).
@@ -27,8 +46,42 @@ pub struct Config {
     pub rate_limits: BTreeMap<String, RateLimitPolicy>,
     /// `load_shedding`: the gateway-wide in-flight cap and the priority shares.
     pub load_shedding: LoadShedding,
-    /// `control_plane`: where this gateway gets its fleet config; `None` when it reads this file.
-    pub control_plane: Option<ControlPlaneSettings>,
+}
+
+/// The top-level keys of a part of [`Config`], which are its field names. The pattern names every
+/// field without `..`, so a field added to the part does not compile until it is listed here, and
+/// its key is then known to belong to that part.
+macro_rules! keys_of {
+    ($part:ident { $($field:ident),+ $(,)? }) => {{
+        fn _every_field_is_named(part: &$part) {
+            let $part { $($field: _),+ } = part;
+        }
+        &[$(stringify!($field)),+]
+    }};
+}
+
+impl NodeSettings {
+    /// Top-level keys that belong to one gateway (its own file), in field order.
+    pub const KEYS: &[&str] = keys_of!(NodeSettings {
+        gateway,
+        listen,
+        admin,
+        access_log,
+        control_plane,
+    });
+}
+
+impl FleetSettings {
+    /// Top-level keys of the fleet config (the same for every gateway; from the control plane
+    /// when a gateway has `[control_plane]`), in field order.
+    pub const KEYS: &[&str] = keys_of!(FleetSettings {
+        upstreams,
+        routes,
+        client_ip,
+        redis,
+        rate_limits,
+        load_shedding,
+    });
 }
 
 /// `[control_plane]`: a gateway run by a control plane.
@@ -58,54 +111,34 @@ impl ControlPlaneSettings {
     pub const DEFAULT_MAX_RECONNECT_BACKOFF: Duration = Duration::from_secs(10);
 }
 
-/// Top-level keys that belong to one gateway (its own file).
-pub const NODE_KEYS: &[&str] = &["gateway", "listen", "admin", "access_log", "control_plane"];
-/// Top-level keys of the fleet config (the same for every gateway; from the control plane when
-/// a gateway has `[control_plane]`).
-pub const FLEET_KEYS: &[&str] = &[
-    "upstreams",
-    "routes",
-    "client_ip",
-    "redis",
-    "rate_limits",
-    "load_shedding",
-];
-
 impl Config {
     /// This fleet config as run by the gateway whose own settings are `node`: the node keys
-    /// (`gateway`, `listen`, `admin`, `access_log`, `control_plane`) come from `node`.
-    pub fn with_node(mut self, node: &Config) -> Config {
-        self.gateway = node.gateway.clone();
-        self.listen = node.listen.clone();
-        self.admin = node.admin.clone();
-        self.access_log = node.access_log.clone();
-        self.control_plane = node.control_plane.clone();
-        self
+    /// ([`NodeSettings`]) come from `node`.
+    pub fn with_node(self, node: &Config) -> Config {
+        Config {
+            node: node.node.clone(),
+            fleet: self.fleet,
+        }
     }
 
-    /// Whether the fleet part (the [`FLEET_KEYS`]) holds anything an empty file would not:
+    /// Whether the fleet part ([`FleetSettings`]) holds anything an empty file would not:
     /// upstreams, routes, rate limits, `redis`, or non-default `client_ip` or `load_shedding`.
     /// `false` for what [`crate::parse`] returns for a file with `[control_plane]` (its fleet
     /// part comes from the control plane), for [`crate::parse_fleet`] of an empty text, and for
     /// such a fleet joined with its node: a gateway serving that has no routes to serve yet.
     pub fn has_fleet(&self) -> bool {
-        let empty = Config::default();
-        !(self.upstreams.is_empty()
-            && self.routes.is_empty()
-            && self.rate_limits.is_empty()
-            && self.redis.is_none()
-            && self.client_ip == empty.client_ip
-            && self.load_shedding == empty.load_shedding)
+        self.fleet != FleetSettings::default()
     }
 
     /// What this gateway's own settings refuse in the fleet part, one error per problem (e.g. a
     /// route with fault injection when `gateway.allow_fault_injection = false`). Empty when
     /// nothing is refused.
     pub fn refused_by_node(&self) -> Vec<crate::ConfigError> {
-        if self.gateway.allow_fault_injection {
+        if self.node.gateway.allow_fault_injection {
             return Vec::new();
         }
-        self.routes
+        self.fleet
+            .routes
             .iter()
             .enumerate()
             .filter(|(_, route)| route.fault.is_some())
@@ -216,16 +249,16 @@ pub struct Upstream {
     /// `connect_timeout`, default `1s`.
     pub connect_timeout: Duration,
     /// `retry_budget`: how much retries may add to this upstream's traffic (always on).
-    pub retry_budget: RetryBudget,
+    pub retry_budget: RetryBudgetSettings,
     /// `circuit_breaker`: failure-rate breakers for the upstream and each endpoint (on by
     /// default; `enabled = false` turns both off).
-    pub circuit_breaker: CircuitBreaker,
+    pub circuit_breaker: CircuitBreakerSettings,
     /// `slow_start`, default `10s`, at most `10m`: how long an endpoint or pool coming back
     /// (breaker closed, ejection over, health restored) takes to ramp from 10% of its share to all
     /// of it. `0s` turns slow start off.
     pub slow_start: Duration,
     /// `bulkhead`: the cap on this upstream's in-flight requests and pending connects.
-    pub bulkhead: Bulkhead,
+    pub bulkhead: BulkheadSettings,
     /// `pools`, at least one; regions are unique within an upstream; at least one weight > 0.
     pub pools: Vec<Pool>,
 }
@@ -741,7 +774,7 @@ impl Default for RetryPolicy {
 /// the upstream over the last `window`, plus `min_per_second` retries per second (so a quiet
 /// upstream can still retry), as linkerd and Finagle budget them.
 #[derive(Debug, Clone, PartialEq)]
-pub struct RetryBudget {
+pub struct RetryBudgetSettings {
     /// `ratio`, default 0.2, in `0.0..=1.0`.
     pub ratio: f64,
     /// `min_per_second`, default 10, in `0..=100000`.
@@ -750,7 +783,7 @@ pub struct RetryBudget {
     pub window: Duration,
 }
 
-impl Default for RetryBudget {
+impl Default for RetryBudgetSettings {
     fn default() -> Self {
         Self {
             ratio: 0.2,
@@ -763,7 +796,7 @@ impl Default for RetryBudget {
 /// `[upstreams.<name>.circuit_breaker]`: one breaker per endpoint (an open one takes the endpoint
 /// out of selection) and one for the upstream as a whole (an open one answers `503` at once).
 #[derive(Debug, Clone, PartialEq)]
-pub struct CircuitBreaker {
+pub struct CircuitBreakerSettings {
     /// `enabled`, default `true`.
     pub enabled: bool,
     /// `failure_rate`, default 0.5, in `(0.0, 1.0]`: the share of failed requests over `window`
@@ -784,7 +817,7 @@ pub struct CircuitBreaker {
     pub half_open_successes: u32,
 }
 
-impl Default for CircuitBreaker {
+impl Default for CircuitBreakerSettings {
     fn default() -> Self {
         Self {
             enabled: true,
@@ -801,7 +834,7 @@ impl Default for CircuitBreaker {
 /// `[upstreams.<name>.bulkhead]`: this upstream's own capacity, so a slow upstream cannot take
 /// the gateway's. When full, requests are shed by priority (see `load_shedding`).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Bulkhead {
+pub struct BulkheadSettings {
     /// `max_in_flight`, default 1024, in `1..=1000000`: requests in progress to this upstream (with
     /// `adaptive`, the upper bound of the adaptive limit).
     pub max_in_flight: u32,
@@ -811,7 +844,7 @@ pub struct Bulkhead {
     pub adaptive: Option<AdaptiveLimit>,
 }
 
-impl Default for Bulkhead {
+impl Default for BulkheadSettings {
     fn default() -> Self {
         Self {
             max_in_flight: 1024,

@@ -4,6 +4,7 @@
 use toml::de::DeTable;
 
 use crate::document::{At, Node, Table, join_index, join_key};
+use crate::model::{FleetSettings, NodeSettings};
 use crate::raw::{
     RawAccessLog, RawAdmin, RawClientIp, RawConfig, RawControlPlane, RawGateway, RawHealth,
     RawListen, RawOutlier, RawPool, RawRateLimit, RawRedis, RawRoute, RawUpstream,
@@ -14,19 +15,6 @@ use crate::raw::{
 };
 use crate::report::{Reporter, Span};
 
-const ROOT_KEYS: &[&str] = &[
-    "gateway",
-    "listen",
-    "admin",
-    "access_log",
-    "upstreams",
-    "routes",
-    "client_ip",
-    "redis",
-    "rate_limits",
-    "load_shedding",
-    "control_plane",
-];
 const GATEWAY_KEYS: &[&str] = &["id", "region", "allow_fault_injection", "shutdown_grace"];
 const CONTROL_PLANE_KEYS: &[&str] = &[
     "url",
@@ -140,7 +128,7 @@ pub(crate) fn read_document<'a>(
     skip: &[&str],
     report: &mut Reporter<'_>,
 ) -> RawConfig {
-    let mut root = Table::new(document, span, String::new(), ROOT_KEYS, report);
+    let mut root = Table::new(document, span, String::new(), &root_keys(), report);
     root.forget(skip);
     let (upstream_names, upstreams) =
         read_named_tables(&root, "upstreams", UPSTREAM_KEYS, report, read_upstream);
@@ -241,6 +229,18 @@ pub(crate) fn read_document<'a>(
             })
             .unwrap_or_default(),
     }
+}
+
+/// Every top-level key: the node's and the fleet's. Unknown-key messages list `control_plane`
+/// last, after the fleet's keys, where it has always been.
+fn root_keys() -> Vec<&'static str> {
+    let mut keys: Vec<&str> = NodeSettings::KEYS
+        .iter()
+        .chain(FleetSettings::KEYS)
+        .copied()
+        .collect();
+    keys.sort_by_key(|key| *key == "control_plane");
+    keys
 }
 
 /// Reads a table of user-named tables (`upstreams`, `rate_limits`), returning every name written
@@ -424,7 +424,7 @@ fn read_rate_limit(name: At<String>, table: &Table<'_>, report: &mut Reporter<'_
 /// Reads `key` as an array whose elements are tables with `known` keys (`[[key]]` or
 /// `key = [{ ... }]`), converting each element with `read_element`; an element that is not a
 /// table is reported and becomes `None`, so indexes stay as written.
-fn read_array_of_tables<T>(
+pub(super) fn read_array_of_tables<T>(
     parent: &Table<'_>,
     key: &str,
     known: &[&str],

@@ -4,7 +4,7 @@
 
 use toml::de::DeTable;
 
-use crate::model::{FLEET_KEYS, NODE_KEYS};
+use crate::model::{FleetSettings, NodeSettings};
 use crate::report::Reporter;
 
 /// What kind of document is being parsed.
@@ -29,10 +29,10 @@ pub(crate) fn refuse_misplaced<'a>(
     for (key, _) in document.iter() {
         let name: &str = key.get_ref();
         let message = match scope {
-            Scope::Fleet if NODE_KEYS.contains(&name) => {
+            Scope::Fleet if NodeSettings::KEYS.contains(&name) => {
                 "is set in each gateway's own file, not in the fleet config"
             }
-            Scope::GatewayFile if run_by_control_plane && FLEET_KEYS.contains(&name) => {
+            Scope::GatewayFile if run_by_control_plane && FleetSettings::KEYS.contains(&name) => {
                 "comes from the control plane when [control_plane] is set; remove it from this file"
             }
             _ => continue,

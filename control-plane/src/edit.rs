@@ -10,14 +10,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 
 use toml_edit::{Decor, DocumentMut, InlineTable, Item, Key, RawString, Table, Value};
+use weir_config::join_key;
+use weir_protocol::api::Drained;
 
-/// A pool's weight when its `weight` key is absent.
-pub const DEFAULT_WEIGHT: u32 = 100;
-/// The largest weight a pool may have.
-pub const MAX_WEIGHT: u32 = 100;
-
-/// Drained regions: region → upstream → the pool's weight before the drain.
-pub type Drained = BTreeMap<String, BTreeMap<String, u32>>;
+// The config's own bounds, named short for the messages below.
+const DEFAULT_WEIGHT: u32 = weir_config::Pool::DEFAULT_WEIGHT;
+const MAX_WEIGHT: u32 = weir_config::Pool::MAX_WEIGHT;
 
 /// Pool weights by (upstream, region).
 pub type Weights = BTreeMap<(String, String), u32>;
@@ -98,8 +96,8 @@ fn list(names: &[String]) -> String {
 }
 
 /// Sets the weight of `upstream`'s pool in `region`. Returns the new text and the previous weight
-/// ([`DEFAULT_WEIGHT`] when the key was absent; it is then added right after `region`). Setting
-/// the weight a pool already has returns the text unchanged.
+/// ([`weir_config::Pool::DEFAULT_WEIGHT`] when the key was absent; it is then added right after
+/// `region`). Setting the weight a pool already has returns the text unchanged.
 pub fn set_weight(
     text: &str,
     upstream: &str,
@@ -265,7 +263,8 @@ pub fn set_endpoint_drained(
     Ok((doc.to_string(), changed))
 }
 
-/// Every pool's weight by (upstream, region), [`DEFAULT_WEIGHT`] where the key is absent.
+/// Every pool's weight by (upstream, region), [`weir_config::Pool::DEFAULT_WEIGHT`] where the key
+/// is absent.
 pub fn weights(text: &str) -> Result<Weights, EditError> {
     let mut doc = parse(text)?;
     let upstreams = read_upstreams(&mut doc)?;
@@ -662,19 +661,6 @@ fn split_after_line(between: &str) -> (String, String) {
             between[first..].to_owned(),
         ),
         _ => (between.to_owned(), between.to_owned()),
-    }
-}
-
-/// `parent.key`, the key quoted when it is not a bare TOML key (as weir_config's error paths).
-fn join_key(parent: &str, key: &str) -> String {
-    let bare = !key.is_empty()
-        && key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    if bare {
-        format!("{parent}.{key}")
-    } else {
-        format!("{parent}.{key:?}")
     }
 }
 
@@ -1138,7 +1124,7 @@ upstream = "app"
             )
         );
         let config = weir_config::parse_fleet(&format!("{text}path_prefix = \"/\"\n")).unwrap();
-        assert_eq!(config.upstreams["app"].pools[0].drained, vec![addr]);
+        assert_eq!(config.fleet.upstreams["app"].pools[0].drained, vec![addr]);
         assert_eq!(
             set_endpoint_drained(&text, addr, None, true).unwrap_err(),
             EditError::EndpointAlreadyDrained(addr)

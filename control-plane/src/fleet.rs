@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use serde::Serialize;
 use tokio::sync::watch;
-use weir_protocol::{ConfigPush, Outcome, Report, StreamMessage};
+use weir_protocol::api::{GatewayView, LastReport};
+use weir_protocol::{ConfigPush, Report, StreamMessage};
 
 use crate::metrics::Metrics;
 
@@ -84,27 +84,6 @@ impl Pushed {
             line: bytes::Bytes::from(line),
         }
     }
-}
-
-/// The last report of a gateway, as `GET /v1/gateways` shows it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct LastReport {
-    pub version: u64,
-    pub outcome: Outcome,
-    pub errors: Vec<String>,
-    pub at: String,
-}
-
-/// One gateway, as `GET /v1/gateways` shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct GatewayView {
-    pub id: String,
-    pub region: Option<String>,
-    pub connected: bool,
-    pub applied_version: Option<u64>,
-    pub applied_at_unix_us: Option<u64>,
-    pub last_report: Option<LastReport>,
-    pub last_seen: String,
 }
 
 #[derive(Debug)]
@@ -235,10 +214,7 @@ impl Fleet {
         let entry = self.admit(&mut gateways, id, token, now)?;
         self.metrics
             .reports
-            .with_label_values(&[match report.outcome {
-                Outcome::Ack => "ack",
-                Outcome::Nack => "nack",
-            }])
+            .with_label_values(&[report.outcome.as_str()])
             .inc();
         entry.last_seen = now;
         if report.region.is_some() {
@@ -335,6 +311,8 @@ impl Drop for StreamGuard {
 
 #[cfg(test)]
 mod tests {
+    use weir_protocol::Outcome;
+
     use super::*;
 
     fn fleet() -> Arc<Fleet> {

@@ -46,11 +46,8 @@ PIDS=()
 LOGS=()
 LOG_DIR=''
 
-log() { printf '==> %s\n' "$*" >&2; }
-die() {
-	printf 'demo.sh: error: %s\n' "$*" >&2
-	exit 1
-}
+# shellcheck source=scripts/lib.sh
+source "$ROOT/scripts/lib.sh"
 
 [[ $READY_TIMEOUT =~ ^[0-9]+$ ]] || die "WEIR_DEMO_READY_TIMEOUT must be a whole number of seconds, got '$READY_TIMEOUT'"
 command -v curl >/dev/null 2>&1 || die "curl is needed (Debian: apt-get install -y curl)"
@@ -59,38 +56,12 @@ command -v sha256sum >/dev/null 2>&1 || die "sha256sum is needed (Debian: apt-ge
 
 # ---------------------------------------------------------------- process bookkeeping
 
-is_running() {
-	local stat
-	if [[ -d /proc/$1 ]]; then
-		{ read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 1
-		stat=${stat##*) }
-		[[ ${stat:0:1} != Z ]]
-	else
-		kill -0 "$1" 2>/dev/null
-	fi
-}
-
 # forget INDEX: drop a reaped process from the lists.
 forget() {
 	local i=$1
 	NAMES=("${NAMES[@]:0:i}" "${NAMES[@]:i+1}")
 	PIDS=("${PIDS[@]:0:i}" "${PIDS[@]:i+1}")
 	LOGS=("${LOGS[@]:0:i}" "${LOGS[@]:i+1}")
-}
-
-# stop PID: SIGTERM, up to 10 s to exit, then SIGKILL; always reaped.
-stop_pid() {
-	local pid=$1 waited=0
-	if is_running "$pid"; then kill -TERM "$pid" 2>/dev/null || true; fi
-	while is_running "$pid" && ((waited < 100)); do
-		sleep 0.1
-		waited=$((waited + 1))
-	done
-	if is_running "$pid"; then
-		log "pid $pid did not stop within 10 s of SIGTERM; sending SIGKILL"
-		kill -KILL "$pid" 2>/dev/null || true
-	fi
-	wait "$pid" 2>/dev/null || true
 }
 
 cleanup() {
@@ -112,21 +83,6 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # ---------------------------------------------------------------- preflight
-
-install_cmake() {
-	local -a sudo=()
-	if ((EUID != 0)); then
-		command -v sudo >/dev/null 2>&1 ||
-			die "cmake is missing (Pingora's build needs it): run 'apt-get install -y cmake' as root, then $0 again"
-		sudo=(sudo)
-	fi
-	command -v apt-get >/dev/null 2>&1 ||
-		die "cmake is missing (Pingora's build needs it): install it with your package manager, then run $0 again"
-	log "cmake is missing (Pingora's build needs it): ${sudo[*]:+${sudo[*]} }apt-get install -y cmake"
-	"${sudo[@]}" apt-get update -q
-	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q cmake
-	command -v cmake >/dev/null 2>&1 || die "cmake is still missing after apt-get install"
-}
 
 # What listens on a TCP port (any address), or nothing.
 listener_on() {
@@ -160,7 +116,7 @@ if [[ -n ${WEIR_BIN_DIR:-} ]]; then
 	check_ports
 else
 	command -v cargo >/dev/null 2>&1 || die "cargo is needed: install the Rust toolchain (https://rustup.rs)"
-	command -v cmake >/dev/null 2>&1 || install_cmake
+	command -v cmake >/dev/null 2>&1 || apt_install "Pingora's build needs it" cmake
 	check_ports
 	log "cargo build --release -p weir-gateway -p weir-control-plane -p weir-loadtest (the first build takes several minutes)"
 	(cd "$ROOT" && cargo build --release -p weir-gateway -p weir-control-plane -p weir-loadtest)
@@ -336,7 +292,7 @@ GATEWAY_WEST_PID=${PIDS[-1]}
 check_alive() {
 	local i
 	for i in "${!PIDS[@]}"; do
-		if ! is_running "${PIDS[i]}"; then
+		if ! is_alive "${PIDS[i]}"; then
 			local status=0
 			wait "${PIDS[i]}" || status=$?
 			printf 'demo.sh: %s (pid %s) exited with status %s during start-up; last lines of %s:\n' \
@@ -447,7 +403,7 @@ while :; do
 		start_control_plane
 	fi
 	for i in "${!PIDS[@]}"; do
-		if ! is_running "${PIDS[i]}"; then
+		if ! is_alive "${PIDS[i]}"; then
 			name=${NAMES[i]} pid=${PIDS[i]} logfile=${LOGS[i]} status=0
 			wait "$pid" || status=$?
 			forget "$i"

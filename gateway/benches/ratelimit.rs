@@ -21,13 +21,17 @@ use weir_gateway::ratelimit::key::{self, Part, RequestFacts};
 struct Counting;
 static LIVE: AtomicIsize = AtomicIsize::new(0);
 
+#[allow(unsafe_code)] // a counting allocator, the only unsafe code in the workspace
+// SAFETY: every call is forwarded unchanged to `System`, which upholds `GlobalAlloc`'s contract.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: the caller's `layout` is passed on unchanged to the system allocator.
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: `ptr` came from `System.alloc` with this `layout` (alloc above forwards to it).
         unsafe { System.dealloc(ptr, layout) }
     }
 }

@@ -10,7 +10,9 @@ use rand::rngs::SmallRng;
 use weir_gateway::balance;
 use weir_gateway::endpoint::EndpointRegistry;
 use weir_gateway::metrics::Metrics;
-use weir_gateway::snapshot::Snapshot;
+use weir_gateway::ratelimit::LimiterRegistry;
+use weir_gateway::resilience::guards::GuardRegistry;
+use weir_gateway::snapshot::{Registries, Snapshot, Version};
 
 fn snapshot(routes: usize, endpoints: usize) -> Snapshot {
     let mut text = String::from("[gateway]\nregion = \"us-east\"\n[upstreams.api]\n");
@@ -30,17 +32,17 @@ fn snapshot(routes: usize, endpoints: usize) -> Snapshot {
     }
     text.push_str("[[routes]]\nupstream = \"api\"\n");
     let config = weir_config::parse(&text).expect("valid bench config");
-    Snapshot::compile(
-        Arc::new(config),
-        1,
-        String::new(),
-        "bench".into(),
-        &EndpointRegistry::default(),
-        &weir_gateway::ratelimit::LimiterRegistry::default(),
-        &weir_gateway::resilience::guards::GuardRegistry::default(),
-        &Metrics::new().expect("metrics"),
-        Instant::now(),
-    )
+    let registries = Registries {
+        endpoints: &EndpointRegistry::default(),
+        limiters: &LimiterRegistry::default(),
+        guards: &GuardRegistry::default(),
+        metrics: &Metrics::new().expect("metrics"),
+    };
+    let version = Version {
+        number: 1,
+        checksum: String::new(),
+    };
+    Snapshot::compile(Arc::new(config), version, &registries, Instant::now())
 }
 
 fn routing(c: &mut Criterion) {

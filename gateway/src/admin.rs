@@ -104,7 +104,12 @@ pub fn answer(gateway: &Gateway, method: &Method, path: &str) -> Response<Vec<u8
         },
         "/status" => {
             let snapshot = gateway.snapshot();
-            let doc = status::build(&snapshot, gateway.in_flight.in_flight(), Instant::now());
+            let doc = status::build(
+                &gateway.id,
+                &snapshot,
+                gateway.in_flight.in_flight(),
+                Instant::now(),
+            );
             let mut body = serde_json::to_vec_pretty(&doc).unwrap_or_default();
             body.push(b'\n');
             reply(StatusCode::OK, "application/json", body)

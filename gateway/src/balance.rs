@@ -14,7 +14,7 @@ use weir_config::RegionPolicy;
 
 use crate::endpoint::EndpointState;
 use crate::resilience::slow_start;
-use crate::snapshot::{PoolRuntime, UpstreamRuntime};
+use crate::runtime::{PoolRuntime, UpstreamRuntime};
 
 /// Why a pool was chosen; recorded in metrics and the access log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -258,7 +258,9 @@ mod tests {
     use super::*;
     use crate::endpoint::{EndpointKey, EndpointRegistry};
     use crate::metrics::Metrics;
-    use crate::snapshot::Snapshot;
+    use crate::ratelimit::LimiterRegistry;
+    use crate::resilience::guards::GuardRegistry;
+    use crate::snapshot::{Registries, Snapshot, Version};
     use rand::SeedableRng;
     use rand::rngs::StdRng;
 
@@ -292,17 +294,17 @@ mod tests {
         }
         text.push_str("[[routes]]\nupstream = \"api\"\n");
         let config = weir_config::parse(&text).expect("valid test config");
-        let snapshot = Snapshot::compile(
-            Arc::new(config),
-            1,
-            String::new(),
-            "test".into(),
-            &EndpointRegistry::default(),
-            &crate::ratelimit::LimiterRegistry::default(),
-            &crate::resilience::guards::GuardRegistry::default(),
-            &Metrics::new().unwrap(),
-            Instant::now(),
-        );
+        let registries = Registries {
+            endpoints: &EndpointRegistry::default(),
+            limiters: &LimiterRegistry::default(),
+            guards: &GuardRegistry::default(),
+            metrics: &Metrics::new().unwrap(),
+        };
+        let version = Version {
+            number: 1,
+            checksum: String::new(),
+        };
+        let snapshot = Snapshot::compile(Arc::new(config), version, &registries, Instant::now());
         Arc::clone(&snapshot.upstreams["api"])
     }
 

@@ -47,7 +47,7 @@ impl ShutdownSignalWatch for DrainSignals {
                 return ShutdownSignal::FastShutdown;
             }
         };
-        let grace = self.gateway.snapshot().config.gateway.shutdown_grace;
+        let grace = self.gateway.snapshot().config.node.gateway.shutdown_grace;
         if self.gateway.start_draining() {
             tracing::info!(
                 signal = name,

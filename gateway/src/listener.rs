@@ -1,8 +1,11 @@
 //! The proxy listener's connection layer, around Pingora's HTTP proxy app: counts each open
 //! connection (the shutdown drain waits for them) and wraps its stream in the request-header
 //! guard (`header_guard.rs`) with the `[listen]` limits of the config served when it opened.
+//! Also the readiness probe that marks the gateway listening once the listener accepts.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use pingora::apps::ServerApp;
@@ -44,7 +47,7 @@ where
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
         let _open = self.gateway.open_connection();
-        let listen = &self.gateway.snapshot().config.listen;
+        let listen = &self.gateway.snapshot().config.node.listen;
         let limits = HeaderLimits {
             read_timeout: listen.header_read_timeout,
             max_bytes: listen.max_header_bytes as usize,
@@ -62,5 +65,35 @@ where
     /// Pingora closes idle keep-alive connections here when the listener stops.
     async fn cleanup(&self) {
         self.inner.cleanup().await;
+    }
+}
+
+/// Marks the gateway as listening once the proxy accepts connections at `addr` (readiness also
+/// needs a config; see `Gateway::is_ready`).
+pub async fn mark_ready_when_listening(
+    gateway: &Gateway,
+    addr: SocketAddr,
+    mut shutdown: ShutdownWatch,
+) {
+    let target = reachable(addr);
+    loop {
+        if tokio::net::TcpStream::connect(target).await.is_ok() {
+            gateway.set_listening();
+            tracing::info!(%addr, "proxy listening");
+            return;
+        }
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+        }
+    }
+}
+
+/// A wildcard listen address is probed through loopback.
+fn reachable(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => (Ipv4Addr::LOCALHOST, addr.port()).into(),
+        IpAddr::V6(ip) if ip.is_unspecified() => (Ipv6Addr::LOCALHOST, addr.port()).into(),
+        _ => addr,
     }
 }

@@ -47,8 +47,8 @@ fn main() -> ExitCode {
                 println!(
                     "{}: valid ({} upstreams, {} routes)",
                     cli.config.display(),
-                    config.upstreams.len(),
-                    config.routes.len()
+                    config.fleet.upstreams.len(),
+                    config.fleet.routes.len()
                 );
                 ExitCode::SUCCESS
             }

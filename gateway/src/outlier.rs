@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use crate::endpoint::{EndpointState, HealthChange};
-use crate::snapshot::{PoolRuntime, UpstreamRuntime};
+use crate::runtime::{PoolRuntime, UpstreamRuntime};
 
 /// How an attempt on an endpoint ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,7 +81,9 @@ mod tests {
     use super::*;
     use crate::endpoint::EndpointRegistry;
     use crate::metrics::Metrics;
-    use crate::snapshot::Snapshot;
+    use crate::ratelimit::LimiterRegistry;
+    use crate::resilience::guards::GuardRegistry;
+    use crate::snapshot::{Registries, Snapshot, Version};
     use std::sync::Arc;
 
     fn upstream(extra: &str, ports: &[u16]) -> Arc<UpstreamRuntime> {
@@ -91,17 +93,17 @@ mod tests {
             eps.join(", ")
         );
         let config = weir_config::parse(&text).expect("valid test config");
-        let snap = Snapshot::compile(
-            Arc::new(config),
-            1,
-            String::new(),
-            "t".into(),
-            &EndpointRegistry::default(),
-            &crate::ratelimit::LimiterRegistry::default(),
-            &crate::resilience::guards::GuardRegistry::default(),
-            &Metrics::new().unwrap(),
-            Instant::now(),
-        );
+        let registries = Registries {
+            endpoints: &EndpointRegistry::default(),
+            limiters: &LimiterRegistry::default(),
+            guards: &GuardRegistry::default(),
+            metrics: &Metrics::new().unwrap(),
+        };
+        let version = Version {
+            number: 1,
+            checksum: String::new(),
+        };
+        let snap = Snapshot::compile(Arc::new(config), version, &registries, Instant::now());
         Arc::clone(&snap.upstreams["api"])
     }
 

@@ -6,11 +6,11 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use sha2::{Digest, Sha256};
 use weir_config::{Config, ConfigErrors};
 use weir_protocol::ConfigPush;
 
-use crate::snapshot::Snapshot;
+use crate::ramp;
+use crate::snapshot::{Snapshot, Version};
 use crate::state::Gateway;
 
 /// Why a new config was not applied. The running config is untouched in every case.
@@ -54,13 +54,8 @@ pub enum Applied {
     Changed { version: u64, changes: Vec<String> },
 }
 
-/// SHA-256 of a config text, hex.
-pub fn checksum(text: &str) -> String {
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
+/// The config checksum, shared with the control plane (SHA-256 of a config text, hex).
+pub use weir_protocol::checksum;
 
 /// Apply `text` as the gateway's new config, or leave everything as it was and say why.
 /// Counted in `weir_config_reloads_total` and logged either way.
@@ -178,19 +173,13 @@ fn install(
         return Err(ReloadError::RestartRequired(needs_restart));
     }
     let changes = weir_config::diff(&current.config, &config);
-    let next = Snapshot::compile(
-        Arc::new(config),
-        version,
-        sum,
-        current.gateway_id.clone(),
-        &gateway.registry,
-        &gateway.limiters,
-        &gateway.guards,
-        &gateway.metrics,
-        now,
-    );
+    let id = Version {
+        number: version,
+        checksum: sum,
+    };
+    let next = Snapshot::compile(Arc::new(config), id, &gateway.registries(), now);
     // Endpoints back in service by this version (weight 0 -> above, or no longer drained) ramp.
-    crate::resilience::slow_start::ramp_returning(current, &next, now);
+    ramp::ramp_returning(current, &next, now);
     gateway.publish(next);
     let published = gateway.snapshot();
     for key in gateway.registry.retain(|key| published.names_endpoint(key)) {
@@ -200,7 +189,7 @@ fn install(
     }
     for policy in gateway
         .limiters
-        .retain(|name| published.config.rate_limits.contains_key(name))
+        .retain(|name| published.config.fleet.rate_limits.contains_key(name))
     {
         gateway.metrics.forget_policy(&policy);
     }

@@ -28,7 +28,7 @@ pub fn preregister(config: &Config, metrics: &Metrics) {
     for outcome in ["ok", "error", "timeout"] {
         metrics.redis_duration.with_label_values(&[outcome]);
     }
-    for (name, upstream) in &config.upstreams {
+    for (name, upstream) in &config.fleet.upstreams {
         metrics.bulkhead_in_flight.with_label_values(&[name]);
         metrics.bulkhead_limit.with_label_values(&[name]);
         metrics.breaker_state_upstream.with_label_values(&[name]);
@@ -56,8 +56,8 @@ pub fn preregister(config: &Config, metrics: &Metrics) {
             }
         }
     }
-    for route in &config.routes {
-        let Some(upstream) = config.upstreams.get(&route.upstream) else {
+    for route in &config.fleet.routes {
+        let Some(upstream) = config.fleet.upstreams.get(&route.upstream) else {
             continue;
         };
         for kind in TIMEOUT_KINDS {
@@ -83,7 +83,7 @@ pub fn preregister(config: &Config, metrics: &Metrics) {
             }
         }
     }
-    for name in config.rate_limits.keys() {
+    for name in config.fleet.rate_limits.keys() {
         metrics.ratelimit_keys.with_label_values(&[name]);
     }
 }
@@ -93,8 +93,9 @@ pub fn preregister(config: &Config, metrics: &Metrics) {
 pub fn forget_removed_routes(old: &Config, new: &Config, metrics: &Metrics) {
     let labels = |config: &Config| {
         let mut sets = std::collections::BTreeSet::new();
-        for route in &config.routes {
+        for route in &config.fleet.routes {
             let regions = config
+                .fleet
                 .upstreams
                 .get(&route.upstream)
                 .map(|up| {
@@ -123,6 +124,7 @@ pub fn forget_removed_routes(old: &Config, new: &Config, metrics: &Metrics) {
     }
     let routes = |config: &Config| {
         config
+            .fleet
             .routes
             .iter()
             .map(|r| (r.name.clone(), r.upstream.clone()))
@@ -135,7 +137,7 @@ pub fn forget_removed_routes(old: &Config, new: &Config, metrics: &Metrics) {
                     .timeouts
                     .remove_label_values(&[route.as_str(), upstream.as_str(), kind]);
         }
-        if !new.routes.iter().any(|r| &r.name == route) {
+        if !new.fleet.routes.iter().any(|r| &r.name == route) {
             metrics.forget_route(route);
         }
     }

@@ -20,15 +20,15 @@ use crate::control_plane::http::Endpoint;
 use crate::drain::DrainSignals;
 use crate::endpoint::EndpointRegistry;
 use crate::health::HealthChecker;
+use crate::janitor::BucketJanitor;
 use crate::listener::ProxyListener;
 use crate::metrics::Metrics;
 use crate::proxy::WeirProxy;
 use crate::ratelimit::LimiterRegistry;
-use crate::ratelimit::janitor::BucketJanitor;
 use crate::reload::checksum;
 use crate::reopen::LogReopener;
 use crate::resilience::guards::GuardRegistry;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Registries, Snapshot, Version};
 use crate::state::Gateway;
 use crate::supervise;
 use crate::watcher::ConfigWatcher;
@@ -88,35 +88,43 @@ pub fn run(options: RunOptions) -> Result<(), StartError> {
     // Say clearly which address is taken, rather than letting the listener fail later. The
     // admin listener is ours (not Pingora's), so it is kept.
     let listen_error = |addr, what| move |source| StartError::Listen { addr, what, source };
-    std::net::TcpListener::bind(config.listen.http)
-        .map_err(listen_error(config.listen.http, "listen.http"))?;
-    let admin_listener = std::net::TcpListener::bind(config.admin.listen)
-        .map_err(listen_error(config.admin.listen, "admin.listen"))?;
-    let gateway_id = config.gateway.id.clone().unwrap_or_else(host_name);
+    std::net::TcpListener::bind(config.node.listen.http)
+        .map_err(listen_error(config.node.listen.http, "listen.http"))?;
+    let admin_listener = std::net::TcpListener::bind(config.node.admin.listen)
+        .map_err(listen_error(config.node.admin.listen, "admin.listen"))?;
+    let gateway_id = config.node.gateway.id.clone().unwrap_or_else(host_name);
     let metrics = Metrics::new()?;
-    let access_log = AccessLog::open(&config.access_log).map_err(StartError::AccessLog)?;
+    let access_log = AccessLog::open(&config.node.access_log).map_err(StartError::AccessLog)?;
     let registry = Arc::new(EndpointRegistry::default());
     let limiters = Arc::new(LimiterRegistry::default());
     let guards = Arc::new(GuardRegistry::default());
-    let (proxy_addr, admin_addr) = (config.listen.http, config.admin.listen);
+    let (proxy_addr, admin_addr) = (config.node.listen.http, config.node.admin.listen);
     let node = Arc::new(config.clone());
-    let (first_config, first_version, first_checksum) = match &config.control_plane {
-        None => (config, 1, checksum(&text)),
+    let (first_config, version) = match &config.node.control_plane {
+        None => {
+            let version = Version {
+                number: 1,
+                checksum: checksum(&text),
+            };
+            (config, version)
+        }
         Some(settings) => first_from_cache(&node, settings)?,
     };
-    let first = Snapshot::compile(
-        Arc::new(first_config),
-        first_version,
-        first_checksum,
-        gateway_id.clone(),
-        &registry,
-        &limiters,
-        &guards,
-        &metrics,
-        Instant::now(),
-    );
+    let registries = Registries {
+        endpoints: &registry,
+        limiters: &limiters,
+        guards: &guards,
+        metrics: &metrics,
+    };
+    let first = Snapshot::compile(Arc::new(first_config), version, &registries, Instant::now());
     let gateway = Arc::new(Gateway::new(
-        first, registry, limiters, guards, metrics, access_log,
+        gateway_id.clone(),
+        first,
+        registry,
+        limiters,
+        guards,
+        metrics,
+        access_log,
     ));
     tracing::info!(
         gateway_id, %proxy_addr, %admin_addr, config = %options.config_path.display(),
@@ -167,7 +175,8 @@ pub fn run(options: RunOptions) -> Result<(), StartError> {
         "rate-limit janitor",
         &metrics,
         BucketJanitor {
-            gateway: Arc::clone(&gateway),
+            limiters: Arc::clone(&gateway.limiters),
+            metrics: metrics.clone(),
         },
     ));
     server.add_service(supervise::service(
@@ -180,7 +189,7 @@ pub fn run(options: RunOptions) -> Result<(), StartError> {
     let signals = DrainSignals {
         gateway: Arc::clone(&gateway),
     };
-    match &node.control_plane {
+    match &node.node.control_plane {
         None => {
             server.add_service(supervise::service(
                 "config watcher",
@@ -230,7 +239,7 @@ pub fn run(options: RunOptions) -> Result<(), StartError> {
 fn first_from_cache(
     node: &weir_config::Config,
     settings: &weir_config::ControlPlaneSettings,
-) -> Result<(weir_config::Config, u64, String), StartError> {
+) -> Result<(weir_config::Config, Version), StartError> {
     match cache::load(&settings.cache_path) {
         Ok(push) => match weir_config::parse_fleet(&push.config) {
             Ok(fleet) => {
@@ -238,7 +247,11 @@ fn first_from_cache(
                     version = push.version, cache = %settings.cache_path.display(),
                     "serving the cached config until the control plane answers"
                 );
-                return Ok((fleet.with_node(node), push.version, push.checksum));
+                let version = Version {
+                    number: push.version,
+                    checksum: push.checksum,
+                };
+                return Ok((fleet.with_node(node), version));
             }
             Err(errors) => tracing::warn!(
                 cache = %settings.cache_path.display(), version = push.version, errors = %errors,
@@ -256,7 +269,11 @@ fn first_from_cache(
     let empty = weir_config::parse_fleet("").map_err(|errors| {
         StartError::ControlPlane(format!("an empty fleet config does not validate: {errors}"))
     })?;
-    Ok((empty.with_node(node), 0, String::new()))
+    let none_yet = Version {
+        number: 0,
+        checksum: String::new(),
+    };
+    Ok((empty.with_node(node), none_yet))
 }
 
 /// The machine's host name, for `gateway.id` when the config does not set one.

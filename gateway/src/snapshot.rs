@@ -1,25 +1,24 @@
-//! The routing snapshot: a validated config compiled into the lookup structures the request path
-//! uses, with endpoint state attached from the registry. Published whole with one `ArcSwap::store`.
+//! The config compiler's last stage: a validated config compiled into a `Snapshot`, the lookup
+//! structures the request path uses (the runtime model of `runtime.rs`), with endpoint states,
+//! limiter buckets and upstream guards attached from the registries that outlive versions.
+//! Published whole with one `ArcSwap::store`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use prometheus::{Histogram, IntCounter};
-use weir_config::{
-    Config, HealthCheck, OutlierDetection, Priority, RegionPolicy, RetryBudget, RetryPolicy,
-};
+use weir_config::Config;
 
 use crate::client_ip::ClientIpResolver;
-use crate::endpoint::{EndpointKey, EndpointRegistry, EndpointState};
+use crate::endpoint::{EndpointKey, EndpointRegistry};
 use crate::metrics::Metrics;
 use crate::ratelimit::policy::RouteLimits;
 use crate::ratelimit::store::RedisStore;
 use crate::ratelimit::{LimiterRegistry, Policy};
-use crate::resilience::adaptive::GradientLimit;
 use crate::resilience::fault::FaultPlan;
-use crate::resilience::guards::{GuardRegistry, UpstreamGuard};
+use crate::resilience::guards::GuardRegistry;
 use crate::router::{Prefix, Router};
+use crate::runtime::{PoolRuntime, RouteEntry, UpstreamRuntime};
 
 /// One config version, ready to serve.
 pub struct Snapshot {
@@ -29,7 +28,6 @@ pub struct Snapshot {
     /// SHA-256 of the config text, hex, for telling versions apart across processes.
     pub checksum: String,
     pub config: Arc<Config>,
-    pub gateway_id: String,
     pub local_region: Option<Arc<str>>,
     pub router: Router<Arc<RouteEntry>>,
     pub upstreams: BTreeMap<String, Arc<UpstreamRuntime>>,
@@ -40,120 +38,24 @@ pub struct Snapshot {
     pub redis: Option<Arc<RedisStore>>,
 }
 
-/// A route as the request path needs it.
-pub struct RouteEntry {
-    pub name: Arc<str>,
-    pub upstream: Arc<UpstreamRuntime>,
-    /// The total deadline, from arrival to the end of the response.
-    pub timeout: Duration,
-    /// Per attempt: first byte and each later read.
-    pub read_timeout: Duration,
-    /// Per attempt; the upstream's unless the route sets one.
-    pub connect_timeout: Duration,
-    pub priority: Priority,
-    pub retry: RetryPolicy,
-    pub fault: Option<FaultPlan>,
-    pub request_duration: Histogram,
-    /// The route's rate-limit policies (locals, then globals, each in the order written); all
-    /// must admit.
-    pub limits: RouteLimits,
-    /// What the gateway does to the request's path, headers and body.
-    pub request: weir_config::RequestRules,
+/// Which version a compiled config is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Version {
+    /// See [`Snapshot::version`].
+    pub number: u64,
+    /// See [`Snapshot::checksum`].
+    pub checksum: String,
 }
 
-/// An upstream with its pools and their live endpoints.
-pub struct UpstreamRuntime {
-    pub name: Arc<str>,
-    pub policy: RegionPolicy,
-    pub health: Option<HealthCheck>,
-    pub min_healthy_fraction: f64,
-    pub outlier: OutlierDetection,
-    pub connect_timeout: Duration,
-    pub retry_budget: RetryBudget,
-    pub breaker: weir_config::CircuitBreaker,
-    pub slow_start: Duration,
-    pub bulkhead: weir_config::Bulkhead,
-    /// The breaker, budget and bulkhead state, kept across config versions.
-    pub guard: Arc<UpstreamGuard>,
-    /// The adaptive in-flight limit, with `bulkhead.adaptive`.
-    pub adaptive: Option<Arc<GradientLimit>>,
-    pub pools: Vec<PoolRuntime>,
-    pub panic_routing: IntCounter,
-}
-
-impl UpstreamRuntime {
-    /// The in-flight cap now: the adaptive limit, or `bulkhead.max_in_flight`.
-    pub fn in_flight_cap(&self) -> u32 {
-        match (&self.adaptive, &self.bulkhead.adaptive) {
-            (Some(limit), Some(settings)) => limit.cap(settings, self.bulkhead.max_in_flight),
-            _ => self.bulkhead.max_in_flight,
-        }
-    }
-}
-
-pub struct PoolRuntime {
-    pub region: Arc<str>,
-    pub weight: u32,
-    pub is_local: bool,
-    pub endpoints: Vec<Arc<EndpointState>>,
-    /// `drained`: endpoints an operator took out of rotation (no new requests; health checks go
-    /// on). Usually empty, so the look-up is a few comparisons at most.
-    pub drained: Vec<std::net::SocketAddr>,
-    pub upstream_duration: Histogram,
-    pub connect_failures: IntCounter,
-    pub ejections: IntCounter,
-    pub spill_routing: IntCounter,
-}
-
-impl PoolRuntime {
-    /// Whether an operator drained `endpoint` in this pool.
-    pub fn is_drained(&self, endpoint: &EndpointState) -> bool {
-        self.drained.contains(&endpoint.key.addr)
-    }
-
-    /// Endpoints that may take new requests now (drained ones never may).
-    pub fn available(&self, now: Instant) -> usize {
-        self.endpoints
-            .iter()
-            .filter(|e| e.is_available(now) && !self.is_drained(e))
-            .count()
-    }
-
-    /// Weighted above 0 and with at least `min_fraction` of its endpoints available. Drained
-    /// endpoints count on neither side: draining one for maintenance does not by itself make the
-    /// region spill.
-    pub fn is_healthy(&self, min_fraction: f64, now: Instant) -> bool {
-        let in_rotation = self.endpoints.len().saturating_sub(self.drained.len());
-        if self.weight == 0 || in_rotation == 0 {
-            return false;
-        }
-        let available = self.available(now);
-        available > 0 && available as f64 >= min_fraction * in_rotation as f64
-    }
-
-    /// The pool's slow-start share: the mean of its available endpoints' (1 when none is
-    /// ramping), so a whole region coming back ramps up like an endpoint does.
-    pub fn slow_start_factor(&self, now: Instant, window: Duration) -> f64 {
-        let (sum, n) = self
-            .endpoints
-            .iter()
-            .filter(|e| e.is_available(now))
-            .fold((0.0, 0u32), |(s, n), e| {
-                (s + e.slow_start_factor(now, window), n + 1)
-            });
-        if n == 0 { 1.0 } else { sum / f64::from(n) }
-    }
-
-    /// Mean latency estimate over the available endpoints that have one.
-    pub fn latency(&self, now: Instant) -> Option<Duration> {
-        let (sum, n) = self
-            .endpoints
-            .iter()
-            .filter(|e| e.is_available(now))
-            .filter_map(|e| e.latency_estimate())
-            .fold((Duration::ZERO, 0u32), |(s, n), l| (s + l, n + 1));
-        (n > 0).then(|| sum / n)
-    }
+/// The state that outlives config versions, which a compile attaches the new version to:
+/// endpoint states, rate-limit buckets and the Redis store, upstream breakers, budgets and
+/// bulkheads, and the metrics whose handles the runtime model pre-binds.
+#[derive(Clone, Copy)]
+pub struct Registries<'a> {
+    pub endpoints: &'a EndpointRegistry,
+    pub limiters: &'a LimiterRegistry,
+    pub guards: &'a GuardRegistry,
+    pub metrics: &'a Metrics,
 }
 
 impl Snapshot {
@@ -163,161 +65,40 @@ impl Snapshot {
         self.version == 0
     }
 
-    /// Compile a validated config. Endpoint states come from (and are added to) `registry`,
-    /// rate-limit buckets and the Redis store from `limiters`, upstream breakers, budgets and
-    /// bulkheads from `guards`.
-    #[allow(clippy::too_many_arguments)]
+    /// Compile a validated config as `version`. Endpoint states, buckets and guards come from
+    /// (and are added to) `registries`; nothing is removed from them here (see `reload.rs`).
     pub fn compile(
         config: Arc<Config>,
-        version: u64,
-        checksum: String,
-        gateway_id: String,
-        registry: &EndpointRegistry,
-        limiters: &LimiterRegistry,
-        guards: &GuardRegistry,
-        metrics: &Metrics,
+        version: Version,
+        registries: &Registries<'_>,
         now: Instant,
     ) -> Self {
-        let key_prefix = config
-            .redis
-            .as_ref()
-            .map_or(weir_config::RedisSettings::DEFAULT_KEY_PREFIX, |r| {
-                r.key_prefix.as_str()
-            });
-        let policies: BTreeMap<String, Arc<Policy>> = config
-            .rate_limits
-            .iter()
-            .map(|(name, policy)| {
-                let buckets = limiters.buckets(policy);
-                let compiled = Policy::compile(policy, buckets, key_prefix, metrics);
-                (name.clone(), Arc::new(compiled))
-            })
-            .collect();
-        let local_region: Option<Arc<str>> = config.gateway.region.as_deref().map(Arc::from);
+        let policies = compile_policies(&config, registries);
+        let local_region: Option<Arc<str>> = config.node.gateway.region.as_deref().map(Arc::from);
         let upstreams: BTreeMap<String, Arc<UpstreamRuntime>> = config
+            .fleet
             .upstreams
             .iter()
             .map(|(name, up)| {
-                let name_arc: Arc<str> = Arc::from(name.as_str());
-                let pools = up
-                    .pools
-                    .iter()
-                    .map(|pool| {
-                        let region: Arc<str> = Arc::from(pool.region.as_str());
-                        let endpoints = pool
-                            .endpoints
-                            .iter()
-                            .map(|addr| {
-                                let key = EndpointKey {
-                                    upstream: Arc::clone(&name_arc),
-                                    region: Arc::clone(&region),
-                                    addr: *addr,
-                                };
-                                let state = registry.get_or_create(key, now);
-                                let labels = [name.as_str(), &pool.region, &state.label];
-                                metrics
-                                    .endpoint_healthy
-                                    .with_label_values(&labels)
-                                    .set(i64::from(state.is_healthy()));
-                                metrics
-                                    .endpoint_ejected
-                                    .with_label_values(&labels)
-                                    .set(i64::from(state.is_ejected(now)));
-                                metrics
-                                    .endpoint_drained
-                                    .with_label_values(&labels)
-                                    .set(i64::from(pool.drained.contains(addr)));
-                                state
-                            })
-                            .collect();
-                        let labels = [name.as_str(), pool.region.as_str()];
-                        PoolRuntime {
-                            is_local: local_region.as_deref() == Some(pool.region.as_str()),
-                            weight: pool.weight,
-                            endpoints,
-                            drained: pool.drained.clone(),
-                            upstream_duration: metrics.upstream_duration.with_label_values(&labels),
-                            connect_failures: metrics.connect_failures.with_label_values(&labels),
-                            ejections: metrics.ejections.with_label_values(&labels),
-                            spill_routing: metrics.spill_routing.with_label_values(&labels),
-                            region,
-                        }
-                    })
-                    .collect();
-                let guard = guards.get_or_create(name, now);
-                let runtime = UpstreamRuntime {
-                    name: Arc::clone(&name_arc),
-                    policy: up.region_policy,
-                    health: up.health.clone(),
-                    min_healthy_fraction: up.min_healthy_fraction,
-                    outlier: up.outlier.clone(),
-                    connect_timeout: up.connect_timeout,
-                    retry_budget: up.retry_budget.clone(),
-                    breaker: up.circuit_breaker.clone(),
-                    slow_start: up.slow_start,
-                    bulkhead: up.bulkhead.clone(),
-                    adaptive: guard.adaptive_limit(up.bulkhead.adaptive.as_ref(), now),
-                    guard,
-                    pools,
-                    panic_routing: metrics.panic_routing.with_label_values(&[name.as_str()]),
-                };
-                for reason in ["connect_failure", "reset", "status"] {
-                    metrics.retries.with_label_values(&[name.as_str(), reason]);
-                }
-                for reason in ["budget_exhausted", "attempts_exhausted", "deadline"] {
-                    metrics
-                        .retries_refused
-                        .with_label_values(&[name.as_str(), reason]);
-                }
-                metrics
-                    .breaker_rejections
-                    .with_label_values(&[name.as_str()]);
+                let runtime = compile_upstream(name, up, local_region.as_deref(), registries, now);
                 (name.clone(), Arc::new(runtime))
             })
             .collect();
-        let router = Router::new(config.routes.iter().filter_map(|route| {
-            // Validation guarantees the upstream exists; a missing one would only drop the route.
-            let upstream = Arc::clone(upstreams.get(&route.upstream)?);
-            let connect_timeout = route.connect_timeout.unwrap_or(upstream.connect_timeout);
-            let entry = RouteEntry {
-                name: Arc::from(route.name.as_str()),
-                upstream,
-                timeout: route.timeout,
-                read_timeout: route.read_timeout,
-                connect_timeout,
-                priority: route.priority,
-                retry: route.retry.clone(),
-                fault: route.fault.as_ref().map(|fault| {
-                    for kind in ["delay", "abort"] {
-                        metrics.faults.with_label_values(&[&route.name, kind]);
-                    }
-                    FaultPlan::new(fault)
-                }),
-                request_duration: metrics.request_duration.with_label_values(&[&route.name]),
-                limits: RouteLimits::new(
-                    route
-                        .rate_limits
-                        .iter()
-                        .filter_map(|name| policies.get(name).cloned()),
-                ),
-                request: route.request.clone(),
-            };
-            let prefix = Prefix {
-                text: route.path_prefix.clone(),
-                ignore_case: route.request.path_prefix_ignore_case,
-            };
-            Some((route.host.clone(), prefix, Arc::new(entry)))
-        }));
+        let router =
+            Router::new(config.fleet.routes.iter().filter_map(|route| {
+                compile_route(route, &upstreams, &policies, registries.metrics)
+            }));
         Self {
-            version,
-            checksum,
-            gateway_id,
+            version: version.number,
+            checksum: version.checksum,
             local_region,
             router,
             upstreams,
             policies,
-            client_ip: ClientIpResolver::new(&config.client_ip),
-            redis: limiters.store(config.redis.as_ref(), metrics),
+            client_ip: ClientIpResolver::new(&config.fleet.client_ip),
+            redis: registries
+                .limiters
+                .store(config.fleet.redis.as_ref(), registries.metrics),
             config,
         }
     }
@@ -330,4 +111,190 @@ impl Snapshot {
             })
         })
     }
+}
+
+/// Rate-limit policies by name, each over its buckets from the limiter registry.
+fn compile_policies(config: &Config, registries: &Registries<'_>) -> BTreeMap<String, Arc<Policy>> {
+    let key_prefix = config
+        .fleet
+        .redis
+        .as_ref()
+        .map_or(weir_config::RedisSettings::DEFAULT_KEY_PREFIX, |r| {
+            r.key_prefix.as_str()
+        });
+    config
+        .fleet
+        .rate_limits
+        .iter()
+        .map(|(name, policy)| {
+            let buckets = registries.limiters.buckets(policy);
+            let compiled = Policy::compile(policy, buckets, key_prefix, registries.metrics);
+            (name.clone(), Arc::new(compiled))
+        })
+        .collect()
+}
+
+/// An upstream with its guard (kept across versions) and its pools; creates its retry and
+/// breaker series at 0. Each compile function destructures its config struct without `..`, so a
+/// field added to it does not build until it is compiled (or said to be read elsewhere).
+fn compile_upstream(
+    name: &str,
+    up: &weir_config::Upstream,
+    local_region: Option<&str>,
+    registries: &Registries<'_>,
+    now: Instant,
+) -> UpstreamRuntime {
+    let weir_config::Upstream {
+        name: _, // the key it is listed under, `name`
+        region_policy,
+        health,
+        min_healthy_fraction,
+        outlier,
+        connect_timeout,
+        retry_budget,
+        circuit_breaker,
+        slow_start,
+        bulkhead,
+        pools,
+    } = up;
+    let metrics = registries.metrics;
+    let name_arc: Arc<str> = Arc::from(name);
+    let pools = pools
+        .iter()
+        .map(|pool| compile_pool(&name_arc, pool, local_region, registries, now))
+        .collect();
+    let guard = registries.guards.get_or_create(name, now);
+    let runtime = UpstreamRuntime {
+        name: name_arc,
+        policy: *region_policy,
+        health: health.clone(),
+        min_healthy_fraction: *min_healthy_fraction,
+        outlier: outlier.clone(),
+        connect_timeout: *connect_timeout,
+        retry_budget: retry_budget.clone(),
+        breaker: circuit_breaker.clone(),
+        slow_start: *slow_start,
+        bulkhead: bulkhead.clone(),
+        adaptive: guard.adaptive_limit(bulkhead.adaptive.as_ref(), now),
+        guard,
+        pools,
+        panic_routing: metrics.panic_routing.with_label_values(&[name]),
+    };
+    for reason in ["connect_failure", "reset", "status"] {
+        metrics.retries.with_label_values(&[name, reason]);
+    }
+    for reason in ["budget_exhausted", "attempts_exhausted", "deadline"] {
+        metrics.retries_refused.with_label_values(&[name, reason]);
+    }
+    metrics.breaker_rejections.with_label_values(&[name]);
+    runtime
+}
+
+/// One region's pool of `upstream`: endpoint states from the registry (their health, ejection
+/// and drain gauges set to what they are now) and the pool's pre-bound metric handles.
+fn compile_pool(
+    upstream: &Arc<str>,
+    pool: &weir_config::Pool,
+    local_region: Option<&str>,
+    registries: &Registries<'_>,
+    now: Instant,
+) -> PoolRuntime {
+    let weir_config::Pool {
+        region: region_name,
+        weight,
+        endpoints,
+        drained,
+    } = pool;
+    let metrics = registries.metrics;
+    let region: Arc<str> = Arc::from(region_name.as_str());
+    let endpoints = endpoints
+        .iter()
+        .map(|addr| {
+            let key = EndpointKey {
+                upstream: Arc::clone(upstream),
+                region: Arc::clone(&region),
+                addr: *addr,
+            };
+            let state = registries.endpoints.get_or_create(key, now);
+            let labels = [&**upstream, region_name, &state.label];
+            metrics
+                .endpoint_healthy
+                .with_label_values(&labels)
+                .set(i64::from(state.is_healthy()));
+            metrics
+                .endpoint_ejected
+                .with_label_values(&labels)
+                .set(i64::from(state.is_ejected(now)));
+            metrics
+                .endpoint_drained
+                .with_label_values(&labels)
+                .set(i64::from(drained.contains(addr)));
+            state
+        })
+        .collect();
+    let labels = [&**upstream, region_name.as_str()];
+    PoolRuntime {
+        is_local: local_region == Some(region_name.as_str()),
+        weight: *weight,
+        endpoints,
+        drained: drained.clone(),
+        upstream_duration: metrics.upstream_duration.with_label_values(&labels),
+        connect_failures: metrics.connect_failures.with_label_values(&labels),
+        ejections: metrics.ejections.with_label_values(&labels),
+        spill_routing: metrics.spill_routing.with_label_values(&labels),
+        region,
+    }
+}
+
+/// A route as the router holds it: its host, its prefix and the entry, or `None` when its
+/// upstream is missing (validation rules that out; it would only drop the route).
+fn compile_route(
+    route: &weir_config::Route,
+    upstreams: &BTreeMap<String, Arc<UpstreamRuntime>>,
+    policies: &BTreeMap<String, Arc<Policy>>,
+    metrics: &Metrics,
+) -> Option<(weir_config::HostMatch, Prefix, Arc<RouteEntry>)> {
+    let weir_config::Route {
+        name,
+        host,
+        path_prefix,
+        upstream,
+        timeout,
+        read_timeout,
+        connect_timeout,
+        priority,
+        retry,
+        fault,
+        rate_limits,
+        request,
+    } = route;
+    let upstream = Arc::clone(upstreams.get(upstream)?);
+    let connect_timeout = connect_timeout.unwrap_or(upstream.connect_timeout);
+    let entry = RouteEntry {
+        name: Arc::from(name.as_str()),
+        upstream,
+        timeout: *timeout,
+        read_timeout: *read_timeout,
+        connect_timeout,
+        priority: *priority,
+        retry: retry.clone(),
+        fault: fault.as_ref().map(|fault| {
+            for kind in ["delay", "abort"] {
+                metrics.faults.with_label_values(&[name, kind]);
+            }
+            FaultPlan::new(fault)
+        }),
+        request_duration: metrics.request_duration.with_label_values(&[name]),
+        limits: RouteLimits::new(
+            rate_limits
+                .iter()
+                .filter_map(|policy| policies.get(policy).cloned()),
+        ),
+        request: request.clone(),
+    };
+    let prefix = Prefix {
+        text: path_prefix.clone(),
+        ignore_case: request.path_prefix_ignore_case,
+    };
+    Some((host.clone(), prefix, Arc::new(entry)))
 }

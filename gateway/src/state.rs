@@ -1,6 +1,7 @@
-//! The gateway's shared state: the current snapshot (swapped whole), the endpoint, limiter and
-//! upstream-guard registries that outlive snapshots, the gateway-wide in-flight count, the open
-//! proxy connections, metrics, the access log, and readiness (listening, not draining).
+//! The gateway's shared state: its id, the current snapshot (swapped whole), the endpoint,
+//! limiter and upstream-guard registries that outlive snapshots (lent to the compiler as
+//! `Registries`), the gateway-wide in-flight count, the open proxy connections, metrics, the
+//! access log, and readiness (listening, not draining).
 
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -15,9 +16,11 @@ use crate::ratelimit::LimiterRegistry;
 use crate::resilience::bulkhead::Bulkhead;
 use crate::resilience::guards::GuardRegistry;
 use crate::series;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Registries, Snapshot};
 
 pub struct Gateway {
+    /// `gateway.id`, or the host name: the same for the life of the process.
+    pub id: String,
     snapshot: ArcSwap<Snapshot>,
     pub registry: Arc<EndpointRegistry>,
     /// Rate-limit buckets and the Redis store, kept across config versions.
@@ -40,6 +43,7 @@ pub struct Gateway {
 
 impl Gateway {
     pub fn new(
+        id: String,
         first: Snapshot,
         registry: Arc<EndpointRegistry>,
         limiters: Arc<LimiterRegistry>,
@@ -50,6 +54,7 @@ impl Gateway {
         metrics.config_version.set(first.version as i64);
         series::preregister(&first.config, &metrics);
         Self {
+            id,
             snapshot: ArcSwap::from_pointee(first),
             registry,
             limiters,
@@ -67,6 +72,16 @@ impl Gateway {
     /// The snapshot to serve one request with; load once and keep it for the whole request.
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.snapshot.load_full()
+    }
+
+    /// The registries a new config version is compiled against.
+    pub fn registries(&self) -> Registries<'_> {
+        Registries {
+            endpoints: &self.registry,
+            limiters: &self.limiters,
+            guards: &self.guards,
+            metrics: &self.metrics,
+        }
     }
 
     /// Publish a new snapshot: one atomic store, so each request sees the old or the new.

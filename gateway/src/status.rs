@@ -8,7 +8,8 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::snapshot::{Snapshot, UpstreamRuntime};
+use crate::runtime::UpstreamRuntime;
+use crate::snapshot::Snapshot;
 use crate::state::Gateway;
 
 #[derive(Debug, Serialize)]
@@ -94,7 +95,13 @@ pub struct EndpointStatus {
     pub slow_start: f64,
 }
 
-pub fn build(snapshot: &Snapshot, gateway_in_flight: u32, now: Instant) -> Status<'_> {
+/// The document for `snapshot`, served by the gateway `gateway_id`.
+pub fn build<'a>(
+    gateway_id: &'a str,
+    snapshot: &'a Snapshot,
+    gateway_in_flight: u32,
+    now: Instant,
+) -> Status<'a> {
     let upstreams = snapshot
         .upstreams
         .values()
@@ -160,10 +167,10 @@ pub fn build(snapshot: &Snapshot, gateway_in_flight: u32, now: Instant) -> Statu
     Status {
         load_shedding: LoadSheddingStatus {
             in_flight: gateway_in_flight,
-            max_in_flight: snapshot.config.load_shedding.max_in_flight,
+            max_in_flight: snapshot.config.fleet.load_shedding.max_in_flight,
         },
         rate_limits,
-        gateway_id: &snapshot.gateway_id,
+        gateway_id,
         region: snapshot.local_region.as_deref(),
         config_version: snapshot.version,
         config_checksum: &snapshot.checksum,

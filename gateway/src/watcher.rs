@@ -1,8 +1,8 @@
 //! Background service that reloads the config file on SIGHUP and when the file changes
-//! (polled: size, mtime and inode), and marks the gateway ready once the proxy accepts
-//! connections (the control-plane client uses the same readiness probe).
+//! (polled: size, mtime and inode). Before its first poll it catches up on a change made while
+//! starting, then waits for the proxy listener (`listener::mark_ready_when_listening`).
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -13,6 +13,7 @@ use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 use tokio::signal::unix::{SignalKind, signal};
 
+use crate::listener::mark_ready_when_listening;
 use crate::reload;
 use crate::state::Gateway;
 
@@ -77,35 +78,5 @@ impl BackgroundService for ConfigWatcher {
                 }
             }
         }
-    }
-}
-
-/// Marks the gateway as listening once the proxy accepts connections at `addr` (readiness also
-/// needs a config; see `Gateway::is_ready`).
-pub async fn mark_ready_when_listening(
-    gateway: &Gateway,
-    addr: SocketAddr,
-    mut shutdown: ShutdownWatch,
-) {
-    let target = reachable(addr);
-    loop {
-        if tokio::net::TcpStream::connect(target).await.is_ok() {
-            gateway.set_listening();
-            tracing::info!(%addr, "proxy listening");
-            return;
-        }
-        tokio::select! {
-            _ = shutdown.changed() => return,
-            _ = tokio::time::sleep(Duration::from_millis(20)) => {}
-        }
-    }
-}
-
-/// A wildcard listen address is probed through loopback.
-fn reachable(addr: SocketAddr) -> SocketAddr {
-    match addr.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => (Ipv4Addr::LOCALHOST, addr.port()).into(),
-        IpAddr::V6(ip) if ip.is_unspecified() => (Ipv6Addr::LOCALHOST, addr.port()).into(),
-        _ => addr,
     }
 }

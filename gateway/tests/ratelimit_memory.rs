@@ -20,15 +20,19 @@ thread_local! {
     static LIVE_BYTES: Cell<isize> = const { Cell::new(0) };
 }
 
+#[allow(unsafe_code)] // a counting allocator, the only unsafe code in the workspace
+// SAFETY: every call is forwarded unchanged to `System`, which upholds `GlobalAlloc`'s contract.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let _ = LIVE_BYTES.try_with(|b| b.set(b.get() + layout.size() as isize));
         let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        // SAFETY: the caller's `layout` is passed on unchanged to the system allocator.
         unsafe { System.alloc(layout) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         let _ = LIVE_BYTES.try_with(|b| b.set(b.get() - layout.size() as isize));
+        // SAFETY: `ptr` came from `System.alloc` with this `layout` (alloc above forwards to it).
         unsafe { System.dealloc(ptr, layout) }
     }
 }

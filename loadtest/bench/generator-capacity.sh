@@ -15,7 +15,7 @@ set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$BENCH_DIR/../.." && pwd)
-# shellcheck source=lib.sh
+# shellcheck source=loadtest/bench/lib.sh
 source "$BENCH_DIR/lib.sh"
 
 DURATION=${GC_DURATION:-10}
@@ -30,11 +30,6 @@ OUT_DIR=$ROOT/target/bench
 LOG_DIR=$OUT_DIR/logs/capacity
 PORT=18201
 
-log() { printf '==> %s\n' "$*" >&2; }
-die() {
-	printf 'generator-capacity.sh: error: %s\n' "$*" >&2
-	exit 1
-}
 
 STARTED_PIDS=()
 trap cleanup EXIT

@@ -54,11 +54,8 @@ LOG_DIR=$(dirname "$OUT_JSON")/logs
 WORK_DIR=''
 STARTED_PIDS=()
 
-log() { printf '==> %s\n' "$*" >&2; }
-die() {
-	printf 'key-flood: error: %s\n' "$*" >&2
-	exit 1
-}
+# shellcheck source=loadtest/bench/lib.sh
+source "$BENCH_DIR/lib.sh"
 
 for value in "$REQUESTS" "$MAX_KEYS" "$CONNECTIONS" "$MAX_SECONDS" "$SETTLE" "$WARMUP" "$BUILD_TIMEOUT" "$PROXY_CPU" "$LOAD_CPU"; do
 	[[ $value =~ ^[0-9]+$ ]] || die "expected a whole number, got '$value' (see the environment variables at the top of $0)"
@@ -72,9 +69,7 @@ done
 # /proc files are read with `read`, not $(<file): under set -e, bash 5.2 exits
 # the whole script when $(<file) fails, even on the left of ||.
 
-# is_alive, stop_pid, start_bg, cleanup, port_in_use, metric_sum, start_private_redis
-# shellcheck source=loadtest/bench/lib.sh
-source "$BENCH_DIR/lib.sh"
+# is_alive, stop_pid, start_bg, cleanup, port_in_use, metric_sum, start_bench_redis
 
 trap cleanup EXIT
 trap 'exit 130' INT

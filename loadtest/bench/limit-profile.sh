@@ -39,11 +39,8 @@ WEIR_ADMIN_PORT=18901
 WORK_DIR=''
 STARTED_PIDS=()
 
-log() { printf '==> %s\n' "$*" >&2; }
-die() {
-	printf 'limit-profile: error: %s\n' "$*" >&2
-	exit 1
-}
+# shellcheck source=loadtest/bench/lib.sh
+source "$BENCH_DIR/lib.sh"
 
 if ! [[ $DURATION =~ ^[0-9]+$ ]] || ((DURATION == 0)); then
 	die "PROFILE_DURATION must be a whole number of seconds, at least 1; got '$DURATION'"
@@ -61,9 +58,7 @@ for bin in "$RELEASE_DIR/weir-gateway" "$RELEASE_DIR/weir-loadtest"; do
 	[[ -x $bin ]] || die "$bin is missing; build it first: cargo build --release -p weir-loadtest -p weir-gateway --bins"
 done
 
-# is_alive, stop_pid, start_bg, cleanup, port_in_use, metric_sum, start_private_redis
-# shellcheck source=loadtest/bench/lib.sh
-source "$BENCH_DIR/lib.sh"
+# is_alive, stop_pid, start_bg, cleanup, port_in_use, metric_sum, start_bench_redis
 
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -101,9 +96,9 @@ load() {
 	wait "$!"
 }
 
-# A private redis-server on the load core (start_private_redis in lib.sh); sets REDIS_PORT.
+# A private redis-server on the load core (start_bench_redis in lib.sh); sets REDIS_PORT.
 start_redis() {
-	start_private_redis 1 "$OUT_DIR/logs/limit-profile-redis.log" ||
+	start_bench_redis 1 "$OUT_DIR/logs/limit-profile-redis.log" ||
 		die "redis-server did not start on any of 20 ports (log: $OUT_DIR/logs/limit-profile-redis.log)"
 }
 

@@ -63,11 +63,8 @@ CLK_TCK=$(getconf CLK_TCK)
 # Every process this script started, stopped on exit.
 STARTED_PIDS=()
 
-log() { printf '==> %s\n' "$*" >&2; }
-die() {
-	printf 'proxy-bench: error: %s\n' "$*" >&2
-	exit 1
-}
+# shellcheck source=loadtest/bench/lib.sh
+source "$BENCH_DIR/lib.sh"
 
 for value in "$DURATION" "$WARMUP" "$CONNECTIONS" "$PROXY_CPU" "$LOAD_CPU" "$BUILD_TIMEOUT"; do
 	[[ $value =~ ^[0-9]+$ ]] || die "expected a whole number, got '$value' (see the environment variables at the top of $0)"
@@ -85,9 +82,7 @@ wants_weir() { wants weir || wants weir-limit || wants weir-limit-quiet || wants
 # /proc files are read with `read`, not $(<file): under set -e, bash 5.2 exits
 # the whole script when $(<file) fails, even on the left of ||.
 
-# is_alive, stop_pid, start_bg, cleanup, port_in_use, metric_sum, start_private_redis
-# shellcheck source=loadtest/bench/lib.sh
-source "$BENCH_DIR/lib.sh"
+# is_alive, stop_pid, start_bg, cleanup, port_in_use, metric_sum, start_bench_redis
 
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -256,14 +251,14 @@ start_origin_target() {
 REDIS_PID=''
 REDIS_PORT=''
 
-# Starts it (see start_private_redis in lib.sh); returns 1 with SKIP_REASON[weir-global] set when
+# Starts it (see start_bench_redis in lib.sh); returns 1 with SKIP_REASON[weir-global] set when
 # it cannot.
 start_redis() {
 	command -v redis-server >/dev/null 2>&1 || {
 		SKIP_REASON[weir-global]="redis-server not installed (Debian: apt-get install redis-server)"
 		return 1
 	}
-	if ! start_private_redis "$LOAD_CPU" "$LOG_DIR/redis.log"; then
+	if ! start_bench_redis "$LOAD_CPU" "$LOG_DIR/redis.log"; then
 		SKIP_REASON[weir-global]="redis-server did not start on any of 20 ports (log: $LOG_DIR/redis.log)"
 		return 1
 	fi

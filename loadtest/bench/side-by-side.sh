@@ -27,7 +27,7 @@ set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$BENCH_DIR/../.." && pwd)
-# shellcheck source=lib.sh
+# shellcheck source=loadtest/bench/lib.sh
 source "$BENCH_DIR/lib.sh"
 
 DURATION=${SBS_DURATION:-10}
@@ -45,11 +45,6 @@ ORIGIN_PORT=18101
 PROXY_PORT=18180
 ADMIN_PORT=18190
 
-log() { printf '==> %s\n' "$*" >&2; }
-die() {
-	printf 'side-by-side.sh: error: %s\n' "$*" >&2
-	exit 1
-}
 
 STARTED_PIDS=()
 WORK_DIR=$(mktemp -d)

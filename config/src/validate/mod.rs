@@ -14,7 +14,10 @@ use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use crate::model::{AccessLogSettings, AdminSettings, Config, GatewaySettings, ListenSettings};
+use crate::model::{
+    AccessLogSettings, AdminSettings, Config, FleetSettings, GatewaySettings, ListenSettings,
+    NodeSettings,
+};
 use crate::raw::{RawAccessLog, RawConfig, RawGateway};
 use crate::report::Reporter;
 use checks::{address, check_name, duration_in, integer_in};
@@ -45,24 +48,36 @@ pub(crate) fn validate(raw: &RawConfig, report: &mut Reporter<'_>) -> Config {
         .collect();
     let rate_limit_names: HashSet<&str> = raw.rate_limit_names.iter().map(String::as_str).collect();
     let (listen, admin) = validate_listeners(raw, report);
+    // Validated in this order so that problems without a position keep theirs.
+    let gateway = validate_gateway(&raw.gateway, report);
+    let access_log = validate_access_log(&raw.access_log, report);
+    let load_shedding = resilience::validate_load_shedding(&raw.load_shedding, report);
+    let routes = route::validate_routes(&raw.routes, &upstream_names, &rate_limit_names, report);
+    let client_ip = client_ip::validate_client_ip(&raw.client_ip, report);
+    let redis = raw
+        .redis
+        .as_ref()
+        .map(|redis| redis::validate_redis(redis, report));
+    let control_plane = raw
+        .control_plane
+        .as_ref()
+        .map(|raw| control_plane::validate_control_plane(raw, report));
     Config {
-        gateway: validate_gateway(&raw.gateway, report),
-        listen,
-        admin,
-        access_log: validate_access_log(&raw.access_log, report),
-        load_shedding: resilience::validate_load_shedding(&raw.load_shedding, report),
-        routes: route::validate_routes(&raw.routes, &upstream_names, &rate_limit_names, report),
-        upstreams,
-        client_ip: client_ip::validate_client_ip(&raw.client_ip, report),
-        redis: raw
-            .redis
-            .as_ref()
-            .map(|redis| redis::validate_redis(redis, report)),
-        rate_limits,
-        control_plane: raw
-            .control_plane
-            .as_ref()
-            .map(|raw| control_plane::validate_control_plane(raw, report)),
+        node: NodeSettings {
+            gateway,
+            listen,
+            admin,
+            access_log,
+            control_plane,
+        },
+        fleet: FleetSettings {
+            upstreams,
+            routes,
+            client_ip,
+            redis,
+            rate_limits,
+            load_shedding,
+        },
     }
 }
 

@@ -12,8 +12,8 @@ use super::checks::{
 };
 use crate::document::{At, join_index, join_key};
 use crate::model::{
-    AdaptiveLimit, Bulkhead, CircuitBreaker, FaultInjection, LoadShedding, Priority, RetryBudget,
-    RetryPolicy, Route, Upstream,
+    AdaptiveLimit, BulkheadSettings, CircuitBreakerSettings, FaultInjection, LoadShedding,
+    Priority, RetryBudgetSettings, RetryPolicy, Route, Upstream,
 };
 use crate::raw::{
     RawAdaptive, RawBulkhead, RawCircuitBreaker, RawFault, RawLoadShedding, RawRetry,
@@ -339,10 +339,10 @@ fn share(value: Option<&At<f64>>, default: f64, path: &str, report: &mut Reporte
 
 /// An upstream's resilience settings.
 pub(super) struct UpstreamResilience {
-    pub(super) retry_budget: RetryBudget,
-    pub(super) circuit_breaker: CircuitBreaker,
+    pub(super) retry_budget: RetryBudgetSettings,
+    pub(super) circuit_breaker: CircuitBreakerSettings,
     pub(super) slow_start: Duration,
-    pub(super) bulkhead: Bulkhead,
+    pub(super) bulkhead: BulkheadSettings,
 }
 
 /// `path` is the upstream's (`upstreams.<name>`).
@@ -366,10 +366,14 @@ pub(super) fn validate_upstream(
     }
 }
 
-fn validate_budget(raw: &RawRetryBudget, path: &str, report: &mut Reporter<'_>) -> RetryBudget {
-    let defaults = RetryBudget::default();
+fn validate_budget(
+    raw: &RawRetryBudget,
+    path: &str,
+    report: &mut Reporter<'_>,
+) -> RetryBudgetSettings {
+    let defaults = RetryBudgetSettings::default();
     let at = |key: &str| join_key(path, key);
-    RetryBudget {
+    RetryBudgetSettings {
         ratio: fraction(raw.ratio.as_ref(), defaults.ratio, &at("ratio"), report),
         min_per_second: integer_in(
             raw.min_per_second.as_ref(),
@@ -392,8 +396,8 @@ fn validate_breaker(
     raw: &RawCircuitBreaker,
     path: &str,
     report: &mut Reporter<'_>,
-) -> CircuitBreaker {
-    let defaults = CircuitBreaker::default();
+) -> CircuitBreakerSettings {
+    let defaults = CircuitBreakerSettings::default();
     let at = |key: &str| join_key(path, key);
     let open_for = duration_up_to(
         raw.open_for.as_ref(),
@@ -418,7 +422,7 @@ fn validate_breaker(
         "max_open_for",
         report,
     );
-    CircuitBreaker {
+    CircuitBreakerSettings {
         enabled: raw.enabled.as_ref().map_or(defaults.enabled, |v| v.value),
         failure_rate: share(
             raw.failure_rate.as_ref(),
@@ -452,8 +456,8 @@ fn validate_breaker(
     }
 }
 
-fn validate_bulkhead(raw: &RawBulkhead, path: &str, report: &mut Reporter<'_>) -> Bulkhead {
-    let defaults = Bulkhead::default();
+fn validate_bulkhead(raw: &RawBulkhead, path: &str, report: &mut Reporter<'_>) -> BulkheadSettings {
+    let defaults = BulkheadSettings::default();
     let at = |key: &str| join_key(path, key);
     let max_in_flight = integer_in(
         raw.max_in_flight.as_ref(),
@@ -463,7 +467,7 @@ fn validate_bulkhead(raw: &RawBulkhead, path: &str, report: &mut Reporter<'_>) -
         report,
     );
     let max_valid = !report.has_error_at(&at("max_in_flight"));
-    Bulkhead {
+    BulkheadSettings {
         max_in_flight,
         max_pending_connects: integer_in(
             raw.max_pending_connects.as_ref(),

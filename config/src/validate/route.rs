@@ -343,7 +343,7 @@ mod request_rule_tests {
     #[test]
     fn request_rules_default_to_normalised_paths_and_no_cap() {
         let config = crate::parse(&route("")).unwrap();
-        let rules = &config.routes[0].request;
+        let rules = &config.fleet.routes[0].request;
         assert_eq!(*rules, crate::model::RequestRules::default());
         assert!(!rules.forward_raw_path && !rules.underscores_in_headers);
         assert_eq!(rules.encoded_slashes, EncodedSlashes::Keep);
@@ -357,7 +357,7 @@ mod request_rule_tests {
              path_prefix_ignore_case = true\nmax_body_size = 1024\nunderscores_in_headers = true",
         ))
         .unwrap();
-        let rules = &config.routes[0].request;
+        let rules = &config.fleet.routes[0].request;
         assert!(rules.forward_raw_path && rules.path_prefix_ignore_case);
         assert!(rules.underscores_in_headers);
         assert_eq!(rules.encoded_slashes, EncodedSlashes::Reject);
@@ -415,8 +415,8 @@ mod request_rule_tests {
 
     #[test]
     fn access_log_query_is_on_unless_turned_off() {
-        assert!(crate::parse("").unwrap().access_log.query);
+        assert!(crate::parse("").unwrap().node.access_log.query);
         let off = crate::parse("[access_log]\nquery = false\n").unwrap();
-        assert!(!off.access_log.query);
+        assert!(!off.node.access_log.query);
     }
 }

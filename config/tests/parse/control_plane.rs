@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use weir_config::{
-    Config, ConfigError, ControlPlaneSettings, FLEET_KEYS, NODE_KEYS, diff, parse, parse_fleet,
-    restart_required,
+    Config, ConfigError, ControlPlaneSettings, FleetSettings, NodeSettings, diff, parse,
+    parse_fleet, restart_required,
 };
 
 use crate::example::FULL_EXAMPLE;
@@ -35,6 +35,7 @@ fn node_at(url: &str) -> String {
 
 fn control_plane(config: &Config) -> &ControlPlaneSettings {
     config
+        .node
         .control_plane
         .as_ref()
         .expect("a [control_plane] section")
@@ -67,9 +68,9 @@ fn split(text: &str) -> (String, String) {
                 .split(['.', ']'])
                 .next()
                 .unwrap_or_default();
-            in_node = NODE_KEYS.contains(&top);
+            in_node = NodeSettings::KEYS.contains(&top);
             assert!(
-                in_node || FLEET_KEYS.contains(&top),
+                in_node || FleetSettings::KEYS.contains(&top),
                 "unknown section {top}"
             );
         }
@@ -84,7 +85,7 @@ fn split(text: &str) -> (String, String) {
 fn a_node_file_parses_with_defaults() {
     let node = parse_ok(NODE);
     assert_eq!(
-        node.control_plane,
+        node.node.control_plane,
         Some(ControlPlaneSettings {
             url: "http://127.0.0.1:7700".into(),
             token_file: PathBuf::from("/etc/weir/token"),
@@ -95,10 +96,10 @@ fn a_node_file_parses_with_defaults() {
             max_reconnect_backoff: Duration::from_secs(10),
         })
     );
-    assert!(node.upstreams.is_empty() && node.routes.is_empty());
+    assert!(node.fleet.upstreams.is_empty() && node.fleet.routes.is_empty());
     assert!(!node.has_fleet(), "a node file carries no fleet part");
     assert!(
-        parse_ok(FLEET).control_plane.is_none(),
+        parse_ok(FLEET).node.control_plane.is_none(),
         "a file without it is unchanged"
     );
 }
@@ -353,9 +354,12 @@ fn fleet_keys_are_refused_in_a_file_run_by_a_control_plane() {
     }
     let mut refused: Vec<&str> = refused_errors.iter().map(|e| e.path.as_str()).collect();
     refused.sort_unstable();
-    let mut fleet_keys = FLEET_KEYS.to_vec();
+    let mut fleet_keys = FleetSettings::KEYS.to_vec();
     fleet_keys.sort_unstable();
-    assert_eq!(refused, fleet_keys, "FLEET_KEYS lists exactly these");
+    assert_eq!(
+        refused, fleet_keys,
+        "FleetSettings::KEYS lists exactly these"
+    );
     // Written before [control_plane] or as a dotted key, it is refused just the same.
     let dotted = errors(&format!("load_shedding.max_in_flight = 5\n{NODE}"));
     assert_eq!(places(&dotted), vec![("load_shedding", Some(1), Some(1))]);
@@ -386,19 +390,23 @@ fn node_keys_are_refused_in_a_fleet_config() {
         );
     }
     let refused: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
-    assert_eq!(refused, NODE_KEYS, "NODE_KEYS lists exactly these");
+    assert_eq!(
+        refused,
+        NodeSettings::KEYS,
+        "NodeSettings::KEYS lists exactly these"
+    );
 }
 
 #[test]
 fn a_fleet_config_is_validated_like_a_file() {
     let fleet = parse_fleet(FLEET).unwrap();
     assert_eq!(
-        fleet.gateway,
-        Config::default().gateway,
+        fleet.node.gateway,
+        Config::default().node.gateway,
         "node keys: defaults"
     );
-    assert_eq!(fleet.listen, Config::default().listen);
-    assert!(fleet.control_plane.is_none());
+    assert_eq!(fleet.node.listen, Config::default().node.listen);
+    assert!(fleet.node.control_plane.is_none());
     assert!(fleet.has_fleet());
     let empty = parse_fleet("").expect("an empty fleet (a gateway waiting for its first)");
     assert_eq!(empty, Config::default());
@@ -444,13 +452,13 @@ fn with_node_takes_the_node_keys_from_the_node() {
     let node = parse_ok(NODE);
     let fleet = parse_fleet(FLEET).unwrap();
     let joined = fleet.clone().with_node(&node);
-    assert_eq!(joined.gateway, node.gateway);
-    assert_eq!(joined.listen, node.listen);
-    assert_eq!(joined.admin, node.admin);
-    assert_eq!(joined.access_log, node.access_log);
-    assert_eq!(joined.control_plane, node.control_plane);
-    assert_eq!(joined.upstreams, fleet.upstreams);
-    assert_eq!(joined.routes, fleet.routes);
+    assert_eq!(joined.node.gateway, node.node.gateway);
+    assert_eq!(joined.node.listen, node.node.listen);
+    assert_eq!(joined.node.admin, node.node.admin);
+    assert_eq!(joined.node.access_log, node.node.access_log);
+    assert_eq!(joined.node.control_plane, node.node.control_plane);
+    assert_eq!(joined.fleet.upstreams, fleet.fleet.upstreams);
+    assert_eq!(joined.fleet.routes, fleet.fleet.routes);
     assert!(joined.has_fleet());
     assert!(
         restart_required(&node, &joined).is_empty(),
@@ -487,7 +495,7 @@ fn the_full_example_round_trips_through_node_and_fleet() {
 
     let whole = parse_ok(FULL_EXAMPLE);
     let mut expected = whole.clone();
-    expected.control_plane = node.control_plane.clone();
+    expected.node.control_plane = node.node.control_plane.clone();
     assert_eq!(joined, expected);
     assert_eq!(diff(&whole, &joined), vec!["control_plane: added"]);
     assert_eq!(restart_required(&whole, &joined), vec!["control_plane"]);
@@ -497,16 +505,16 @@ fn the_full_example_round_trips_through_node_and_fleet() {
     assert!(
         in_node
             .iter()
-            .all(|e| FLEET_KEYS.contains(&e.path.as_str()))
+            .all(|e| FleetSettings::KEYS.contains(&e.path.as_str()))
     );
-    assert_eq!(in_node.len(), FLEET_KEYS.len(), "{in_node:#?}");
+    assert_eq!(in_node.len(), FleetSettings::KEYS.len(), "{in_node:#?}");
     let in_fleet = fleet_errors(&format!("{fleet_text}\n{node_text}"));
     assert!(
         in_fleet
             .iter()
-            .all(|e| NODE_KEYS.contains(&e.path.as_str()))
+            .all(|e| NodeSettings::KEYS.contains(&e.path.as_str()))
     );
-    assert_eq!(in_fleet.len(), NODE_KEYS.len(), "{in_fleet:#?}");
+    assert_eq!(in_fleet.len(), NodeSettings::KEYS.len(), "{in_fleet:#?}");
 }
 
 #[test]
@@ -572,5 +580,5 @@ fn a_gateway_can_refuse_fault_injection() {
 #[test]
 fn a_file_without_control_plane_keeps_every_key() {
     let whole = parse(FULL_EXAMPLE).expect("node and fleet keys together");
-    assert!(whole.control_plane.is_none() && whole.has_fleet());
+    assert!(whole.node.control_plane.is_none() && whole.has_fleet());
 }

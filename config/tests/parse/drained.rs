@@ -12,12 +12,12 @@ fn pool(region: &str, weight: u32, drained: &str) -> String {
 #[test]
 fn drained_endpoints_are_read_and_default_to_none() {
     let config = parse_ok(&with_pools(&pool("us-east", 100, "\"127.0.0.1:9002\"")));
-    let pool = &config.upstreams["api"].pools[0];
+    let pool = &config.fleet.upstreams["api"].pools[0];
     assert_eq!(pool.drained, vec!["127.0.0.1:9002".parse().unwrap()]);
     let config = parse_ok(&with_pools(
         "[[upstreams.api.pools]]\nregion = \"r\"\nendpoints = [\"127.0.0.1:1\"]\n",
     ));
-    assert!(config.upstreams["api"].pools[0].drained.is_empty());
+    assert!(config.fleet.upstreams["api"].pools[0].drained.is_empty());
 }
 
 #[test]

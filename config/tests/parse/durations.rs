@@ -168,27 +168,27 @@ fn the_bounds_themselves_are_accepted() {
          [upstreams.api.outlier]\nbase_ejection_time = \"1h\"\nmax_ejection_time = \"1h\"\n\
          [upstreams.api.circuit_breaker]\nopen_for = \"1h\"\nmax_open_for = \"1h\"",
     ));
-    let api = &config.upstreams["api"];
+    let api = &config.fleet.upstreams["api"];
     assert_eq!(
         api.health.as_ref().map(|h| h.interval.as_secs()),
         Some(3600)
     );
     let config = parse_ok(&route("timeout = \"1h\"\nread_timeout = \"1h\""));
-    assert_eq!(config.routes[0].timeout.as_secs(), 3600);
+    assert_eq!(config.fleet.routes[0].timeout.as_secs(), 3600);
 }
 
 #[test]
 fn gateway_and_listener_settings_have_defaults_and_bounds() {
     let config = parse_ok(&with_api_upstream("[[routes]]\nupstream = \"api\"\n"));
-    assert_eq!(config.gateway.shutdown_grace.as_secs(), 5);
-    assert_eq!(config.listen.header_read_timeout.as_secs(), 10);
-    assert_eq!(config.listen.max_header_bytes, 64 * 1024);
+    assert_eq!(config.node.gateway.shutdown_grace.as_secs(), 5);
+    assert_eq!(config.node.listen.header_read_timeout.as_secs(), 10);
+    assert_eq!(config.node.listen.max_header_bytes, 64 * 1024);
     let config = parse_ok(&route(
         "[gateway]\nshutdown_grace = \"0s\"\n[listen]\nheader_read_timeout = \"2s\"\nmax_header_bytes = 4096",
     ));
-    assert!(config.gateway.shutdown_grace.is_zero());
-    assert_eq!(config.listen.header_read_timeout.as_secs(), 2);
-    assert_eq!(config.listen.max_header_bytes, 4096);
+    assert!(config.node.gateway.shutdown_grace.is_zero());
+    assert_eq!(config.node.listen.header_read_timeout.as_secs(), 2);
+    assert_eq!(config.node.listen.max_header_bytes, 4096);
     assert_single_error(
         "[gateway]\nshutdown_grace = \"301s\"\n",
         "gateway.shutdown_grace",

@@ -109,6 +109,18 @@ prefix = "/x"
     );
 }
 
+/// The top-level keys come from `NodeSettings` and `FleetSettings`; the message lists them as it
+/// always has, `control_plane` last.
+#[test]
+fn an_unknown_top_level_key_lists_every_top_level_key() {
+    assert_single_error(
+        "[gatway]\nid = \"x\"\n",
+        "gatway",
+        "unknown key (expected one of: gateway, listen, admin, access_log, upstreams, routes, \
+         client_ip, redis, rate_limits, load_shedding, control_plane)",
+    );
+}
+
 #[test]
 fn wrong_types_are_reported_with_paths_and_positions() {
     let text = r#"

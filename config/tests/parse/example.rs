@@ -6,11 +6,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use weir_config::{
-    AccessLogSettings, AdaptiveLimit, AdminSettings, Bulkhead, CircuitBreaker, ClientIpSettings,
-    Config, EncodedSlashes, FaultInjection, ForwardedHeader, GatewaySettings, HealthCheck,
-    HostMatch, KeyPart, LimitScope, ListenSettings, LoadShedding, MissingKey, OutlierDetection,
-    Pool, Priority, RateLimitPolicy, RedisSettings, RegionPolicy, RequestRules, RetryBudget,
-    RetryPolicy, Route, StoreErrorAction, Upstream, parse,
+    AccessLogSettings, AdaptiveLimit, AdminSettings, BulkheadSettings, CircuitBreakerSettings,
+    ClientIpSettings, Config, EncodedSlashes, FaultInjection, FleetSettings, ForwardedHeader,
+    GatewaySettings, HealthCheck, HostMatch, KeyPart, LimitScope, ListenSettings, LoadShedding,
+    MissingKey, NodeSettings, OutlierDetection, Pool, Priority, RateLimitPolicy, RedisSettings,
+    RegionPolicy, RequestRules, RetryBudgetSettings, RetryPolicy, Route, StoreErrorAction,
+    Upstream, parse,
 };
 
 use crate::support::{parse_ok, with_api_upstream, with_upstream_keys};
@@ -131,169 +132,173 @@ fn net(text: &str) -> ipnet::IpNet {
 #[test]
 fn full_example_parses_to_the_expected_config() {
     let expected = Config {
-        gateway: GatewaySettings {
-            id: Some("gw-use1".to_owned()),
-            region: Some("us-east".to_owned()),
-            allow_fault_injection: true,
-            shutdown_grace: Duration::from_secs(5),
+        node: NodeSettings {
+            gateway: GatewaySettings {
+                id: Some("gw-use1".to_owned()),
+                region: Some("us-east".to_owned()),
+                allow_fault_injection: true,
+                shutdown_grace: Duration::from_secs(5),
+            },
+            listen: ListenSettings {
+                http: addr("127.0.0.1:8080"),
+                header_read_timeout: Duration::from_secs(10),
+                max_header_bytes: 64 * 1024,
+            },
+            admin: AdminSettings {
+                listen: addr("127.0.0.1:9901"),
+            },
+            access_log: AccessLogSettings {
+                enabled: true,
+                path: None,
+                query: false,
+            },
+            control_plane: None,
         },
-        listen: ListenSettings {
-            http: addr("127.0.0.1:8080"),
-            header_read_timeout: Duration::from_secs(10),
-            max_header_bytes: 64 * 1024,
-        },
-        admin: AdminSettings {
-            listen: addr("127.0.0.1:9901"),
-        },
-        access_log: AccessLogSettings {
-            enabled: true,
-            path: None,
-            query: false,
-        },
-        upstreams: BTreeMap::from([(
-            "api".to_owned(),
-            Upstream {
-                name: "api".to_owned(),
-                region_policy: RegionPolicy::Nearest,
-                health: Some(HealthCheck {
-                    path: "/healthz".to_owned(),
-                    interval: Duration::from_secs(1),
-                    timeout: Duration::from_millis(500),
-                    healthy_threshold: 2,
-                    unhealthy_threshold: 2,
-                }),
-                min_healthy_fraction: 0.5,
-                outlier: OutlierDetection {
-                    consecutive_failures: 5,
-                    base_ejection_time: Duration::from_secs(10),
-                    max_ejection_time: Duration::from_secs(300),
-                    max_ejected_fraction: 0.5,
-                },
-                connect_timeout: Duration::from_secs(1),
-                slow_start: Duration::from_secs(5),
-                retry_budget: RetryBudget {
-                    ratio: 0.1,
-                    min_per_second: 5,
-                    window: Duration::from_secs(5),
-                },
-                circuit_breaker: CircuitBreaker {
-                    enabled: false,
-                    failure_rate: 0.25,
-                    min_requests: 50,
-                    window: Duration::from_secs(30),
-                    open_for: Duration::from_secs(2),
-                    max_open_for: Duration::from_secs(20),
-                    half_open_successes: 4,
-                },
-                bulkhead: Bulkhead {
-                    max_in_flight: 500,
-                    max_pending_connects: 50,
-                    adaptive: Some(AdaptiveLimit {
-                        min_in_flight: 10,
-                        initial: 50,
-                        tolerance: 3.0,
-                        min_rtt_window: Duration::from_secs(10),
+        fleet: FleetSettings {
+            upstreams: BTreeMap::from([(
+                "api".to_owned(),
+                Upstream {
+                    name: "api".to_owned(),
+                    region_policy: RegionPolicy::Nearest,
+                    health: Some(HealthCheck {
+                        path: "/healthz".to_owned(),
+                        interval: Duration::from_secs(1),
+                        timeout: Duration::from_millis(500),
+                        healthy_threshold: 2,
+                        unhealthy_threshold: 2,
                     }),
+                    min_healthy_fraction: 0.5,
+                    outlier: OutlierDetection {
+                        consecutive_failures: 5,
+                        base_ejection_time: Duration::from_secs(10),
+                        max_ejection_time: Duration::from_secs(300),
+                        max_ejected_fraction: 0.5,
+                    },
+                    connect_timeout: Duration::from_secs(1),
+                    slow_start: Duration::from_secs(5),
+                    retry_budget: RetryBudgetSettings {
+                        ratio: 0.1,
+                        min_per_second: 5,
+                        window: Duration::from_secs(5),
+                    },
+                    circuit_breaker: CircuitBreakerSettings {
+                        enabled: false,
+                        failure_rate: 0.25,
+                        min_requests: 50,
+                        window: Duration::from_secs(30),
+                        open_for: Duration::from_secs(2),
+                        max_open_for: Duration::from_secs(20),
+                        half_open_successes: 4,
+                    },
+                    bulkhead: BulkheadSettings {
+                        max_in_flight: 500,
+                        max_pending_connects: 50,
+                        adaptive: Some(AdaptiveLimit {
+                            min_in_flight: 10,
+                            initial: 50,
+                            tolerance: 3.0,
+                            min_rtt_window: Duration::from_secs(10),
+                        }),
+                    },
+                    pools: vec![
+                        Pool {
+                            region: "us-east".to_owned(),
+                            weight: 100,
+                            endpoints: vec![addr("127.0.0.1:9001"), addr("127.0.0.1:9002")],
+                            drained: Vec::new(),
+                        },
+                        Pool {
+                            region: "eu-west".to_owned(),
+                            weight: 0,
+                            endpoints: vec![addr("[::1]:9003")],
+                            drained: Vec::new(),
+                        },
+                    ],
                 },
-                pools: vec![
-                    Pool {
-                        region: "us-east".to_owned(),
-                        weight: 100,
-                        endpoints: vec![addr("127.0.0.1:9001"), addr("127.0.0.1:9002")],
-                        drained: Vec::new(),
-                    },
-                    Pool {
-                        region: "eu-west".to_owned(),
-                        weight: 0,
-                        endpoints: vec![addr("[::1]:9003")],
-                        drained: Vec::new(),
-                    },
-                ],
+            )]),
+            routes: vec![Route {
+                name: "api".to_owned(),
+                host: HostMatch::Any,
+                path_prefix: "/".to_owned(),
+                upstream: "api".to_owned(),
+                timeout: Duration::from_secs(10),
+                read_timeout: Duration::from_secs(2),
+                connect_timeout: Some(Duration::from_millis(300)),
+                priority: Priority::Critical,
+                retry: RetryPolicy {
+                    attempts: 4,
+                    statuses: vec![503],
+                    on_reset: false,
+                    non_idempotent: true,
+                    backoff: Duration::from_millis(10),
+                    max_backoff: Duration::from_secs(1),
+                },
+                fault: Some(FaultInjection {
+                    header: Some("x-game-day".to_owned()),
+                    header_value: Some("on".to_owned()),
+                    delay: Some(Duration::from_millis(50)),
+                    delay_percent: 2.5,
+                    abort_status: Some(502),
+                    abort_percent: 1.0,
+                }),
+                rate_limits: vec!["per-client".to_owned(), "per-key".to_owned()],
+                request: RequestRules {
+                    forward_raw_path: true,
+                    encoded_slashes: EncodedSlashes::Reject,
+                    path_prefix_ignore_case: true,
+                    max_body_size: Some(1_048_576),
+                    underscores_in_headers: true,
+                },
+            }],
+            load_shedding: LoadShedding {
+                max_in_flight: 2000,
+                normal_share: 0.95,
+                optional_share: 0.7,
+                retry_after: Duration::from_secs(2),
             },
-        )]),
-        routes: vec![Route {
-            name: "api".to_owned(),
-            host: HostMatch::Any,
-            path_prefix: "/".to_owned(),
-            upstream: "api".to_owned(),
-            timeout: Duration::from_secs(10),
-            read_timeout: Duration::from_secs(2),
-            connect_timeout: Some(Duration::from_millis(300)),
-            priority: Priority::Critical,
-            retry: RetryPolicy {
-                attempts: 4,
-                statuses: vec![503],
-                on_reset: false,
-                non_idempotent: true,
-                backoff: Duration::from_millis(10),
-                max_backoff: Duration::from_secs(1),
+            client_ip: ClientIpSettings {
+                trusted_proxies: vec![net("10.0.0.0/8"), net("127.0.0.1/32"), net("::1/128")],
+                header: ForwardedHeader::Forwarded,
             },
-            fault: Some(FaultInjection {
-                header: Some("x-game-day".to_owned()),
-                header_value: Some("on".to_owned()),
-                delay: Some(Duration::from_millis(50)),
-                delay_percent: 2.5,
-                abort_status: Some(502),
-                abort_percent: 1.0,
+            redis: Some(RedisSettings {
+                url: "redis://127.0.0.1:6379/2".to_owned(),
+                timeout: Duration::from_millis(5),
+                pool_size: 2,
+                key_prefix: "weir".to_owned(),
             }),
-            rate_limits: vec!["per-client".to_owned(), "per-key".to_owned()],
-            request: RequestRules {
-                forward_raw_path: true,
-                encoded_slashes: EncodedSlashes::Reject,
-                path_prefix_ignore_case: true,
-                max_body_size: Some(1_048_576),
-                underscores_in_headers: true,
-            },
-        }],
-        control_plane: None,
-        load_shedding: LoadShedding {
-            max_in_flight: 2000,
-            normal_share: 0.95,
-            optional_share: 0.7,
-            retry_after: Duration::from_secs(2),
+            rate_limits: BTreeMap::from([
+                (
+                    "per-client".to_owned(),
+                    RateLimitPolicy {
+                        name: "per-client".to_owned(),
+                        key: vec![KeyPart::ClientIp],
+                        rate: 100,
+                        per: Duration::from_secs(1),
+                        burst: 50,
+                        scope: LimitScope::Global,
+                        on_store_error: StoreErrorAction::Deny,
+                        missing_key: MissingKey::Shared,
+                        max_keys: 100_000,
+                        response_headers: true,
+                    },
+                ),
+                (
+                    "per-key".to_owned(),
+                    RateLimitPolicy {
+                        name: "per-key".to_owned(),
+                        key: vec![KeyPart::Header("x-api-key".to_owned()), KeyPart::Route],
+                        rate: 10,
+                        per: Duration::from_secs(60),
+                        burst: 10,
+                        scope: LimitScope::Local,
+                        on_store_error: StoreErrorAction::Local,
+                        missing_key: MissingKey::Exempt,
+                        max_keys: 5000,
+                        response_headers: false,
+                    },
+                ),
+            ]),
         },
-        client_ip: ClientIpSettings {
-            trusted_proxies: vec![net("10.0.0.0/8"), net("127.0.0.1/32"), net("::1/128")],
-            header: ForwardedHeader::Forwarded,
-        },
-        redis: Some(RedisSettings {
-            url: "redis://127.0.0.1:6379/2".to_owned(),
-            timeout: Duration::from_millis(5),
-            pool_size: 2,
-            key_prefix: "weir".to_owned(),
-        }),
-        rate_limits: BTreeMap::from([
-            (
-                "per-client".to_owned(),
-                RateLimitPolicy {
-                    name: "per-client".to_owned(),
-                    key: vec![KeyPart::ClientIp],
-                    rate: 100,
-                    per: Duration::from_secs(1),
-                    burst: 50,
-                    scope: LimitScope::Global,
-                    on_store_error: StoreErrorAction::Deny,
-                    missing_key: MissingKey::Shared,
-                    max_keys: 100_000,
-                    response_headers: true,
-                },
-            ),
-            (
-                "per-key".to_owned(),
-                RateLimitPolicy {
-                    name: "per-key".to_owned(),
-                    key: vec![KeyPart::Header("x-api-key".to_owned()), KeyPart::Route],
-                    rate: 10,
-                    per: Duration::from_secs(60),
-                    burst: 10,
-                    scope: LimitScope::Local,
-                    on_store_error: StoreErrorAction::Local,
-                    missing_key: MissingKey::Exempt,
-                    max_keys: 5000,
-                    response_headers: false,
-                },
-            ),
-        ]),
     };
     assert_eq!(parse_ok(FULL_EXAMPLE), expected);
 }
@@ -310,30 +315,30 @@ endpoints = ["127.0.0.1:9001"]
 upstream = "api"
 "#,
     );
-    assert_eq!(config.gateway, GatewaySettings::default());
-    assert_eq!(config.gateway.id, None);
-    assert_eq!(config.gateway.region, None);
-    assert_eq!(config.listen.http, addr("127.0.0.1:8080"));
-    assert_eq!(config.admin.listen, addr("127.0.0.1:9901"));
+    assert_eq!(config.node.gateway, GatewaySettings::default());
+    assert_eq!(config.node.gateway.id, None);
+    assert_eq!(config.node.gateway.region, None);
+    assert_eq!(config.node.listen.http, addr("127.0.0.1:8080"));
+    assert_eq!(config.node.admin.listen, addr("127.0.0.1:9901"));
     assert_eq!(
-        config.access_log,
+        config.node.access_log,
         AccessLogSettings {
             enabled: true,
             path: None,
             query: true,
         }
     );
-    let upstream = &config.upstreams["api"];
+    let upstream = &config.fleet.upstreams["api"];
     assert_eq!(upstream.name, "api");
     assert_eq!(upstream.region_policy, RegionPolicy::Nearest);
     assert_eq!(upstream.health, None);
     assert_eq!(upstream.min_healthy_fraction, 0.5);
     assert_eq!(upstream.connect_timeout, Duration::from_secs(1));
     assert_eq!(upstream.slow_start, Duration::from_secs(10));
-    assert_eq!(upstream.retry_budget, RetryBudget::default());
-    assert_eq!(upstream.circuit_breaker, CircuitBreaker::default());
-    assert_eq!(upstream.bulkhead, Bulkhead::default());
-    assert_eq!(config.load_shedding, LoadShedding::default());
+    assert_eq!(upstream.retry_budget, RetryBudgetSettings::default());
+    assert_eq!(upstream.circuit_breaker, CircuitBreakerSettings::default());
+    assert_eq!(upstream.bulkhead, BulkheadSettings::default());
+    assert_eq!(config.fleet.load_shedding, LoadShedding::default());
     assert_eq!(
         upstream.outlier,
         OutlierDetection {
@@ -353,7 +358,7 @@ upstream = "api"
         }]
     );
     assert_eq!(
-        config.routes,
+        config.fleet.routes,
         vec![Route {
             name: "*/".to_owned(),
             host: HostMatch::Any,
@@ -369,9 +374,9 @@ upstream = "api"
             request: RequestRules::default(),
         }]
     );
-    assert_eq!(config.client_ip, ClientIpSettings::default());
-    assert_eq!(config.redis, None);
-    assert!(config.rate_limits.is_empty());
+    assert_eq!(config.fleet.client_ip, ClientIpSettings::default());
+    assert_eq!(config.fleet.redis, None);
+    assert!(config.fleet.rate_limits.is_empty());
 }
 
 #[test]
@@ -384,7 +389,7 @@ fn client_ip_defaults_and_single_addresses() {
         }
     );
     assert_eq!(
-        parse_ok("[client_ip]\n").client_ip,
+        parse_ok("[client_ip]\n").fleet.client_ip,
         ClientIpSettings::default()
     );
     let config = parse_ok(
@@ -392,18 +397,21 @@ fn client_ip_defaults_and_single_addresses() {
          header = \"x-forwarded-for\"\n",
     );
     assert_eq!(
-        config.client_ip.trusted_proxies,
+        config.fleet.client_ip.trusted_proxies,
         // A CIDR is stored as its network; a single address as a /32 or /128.
         [net("192.168.1.0/24"), net("fd00::1/128")]
     );
-    assert_eq!(config.client_ip.header, ForwardedHeader::XForwardedFor);
+    assert_eq!(
+        config.fleet.client_ip.header,
+        ForwardedHeader::XForwardedFor
+    );
 }
 
 #[test]
 fn redis_defaults() {
     let config = parse_ok("[redis]\nurl = \"redis://cache.internal\"\n");
     assert_eq!(
-        config.redis,
+        config.fleet.redis,
         Some(RedisSettings {
             url: "redis://cache.internal".to_owned(),
             timeout: Duration::from_millis(5),
@@ -420,7 +428,7 @@ fn rate_limit_defaults() {
          [[routes]]\nupstream = \"api\"\nrate_limits = [\"basic\"]\n",
     ));
     assert_eq!(
-        config.rate_limits["basic"],
+        config.fleet.rate_limits["basic"],
         RateLimitPolicy {
             name: "basic".to_owned(),
             key: vec![KeyPart::ClientIp],
@@ -434,7 +442,7 @@ fn rate_limit_defaults() {
             response_headers: true,
         }
     );
-    assert_eq!(config.routes[0].rate_limits, ["basic"]);
+    assert_eq!(config.fleet.routes[0].rate_limits, ["basic"]);
 }
 
 #[test]
@@ -443,7 +451,7 @@ fn global_policies_may_leave_on_store_error_to_its_default() {
         "[redis]\nurl = \"redis://127.0.0.1:6379\"\n\
          [rate_limits.shared]\nkey = [\"route\"]\nrate = 1000\nper = \"1h\"\nscope = \"global\"\n",
     );
-    let policy = &config.rate_limits["shared"];
+    let policy = &config.fleet.rate_limits["shared"];
     assert_eq!(policy.scope, LimitScope::Global);
     assert_eq!(policy.on_store_error, StoreErrorAction::Local);
     assert_eq!(policy.key, [KeyPart::Route]);
@@ -456,8 +464,8 @@ fn policies_need_not_be_used_and_routes_need_not_use_one() {
         "[rate_limits.spare]\nkey = \"client_ip\"\nrate = 1\n\
          [[routes]]\nupstream = \"api\"\nrate_limits = []\n",
     ));
-    assert!(config.routes[0].rate_limits.is_empty());
-    assert_eq!(config.rate_limits.len(), 1);
+    assert!(config.fleet.routes[0].rate_limits.is_empty());
+    assert_eq!(config.fleet.rate_limits.len(), 1);
 }
 
 #[test]
@@ -469,14 +477,14 @@ fn limit_extremes_are_accepted() {
          [redis]\nurl = \"redis://[::1]:6379/15\"\ntimeout = \"1s\"\npool_size = 16\n\
          key_prefix = \"weir:prod:eu-west-1:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"\n",
     );
-    let fine = &config.rate_limits["fine"];
+    let fine = &config.fleet.rate_limits["fine"];
     assert_eq!(
         (fine.rate, fine.burst, fine.max_keys),
         (1_000_000, 1_000_000_000, 10_000_000)
     );
-    let slow = &config.rate_limits["slow"];
+    let slow = &config.fleet.rate_limits["slow"];
     assert_eq!(slow.per, Duration::from_secs(86_400));
-    let redis = config.redis.expect("redis section");
+    let redis = config.fleet.redis.expect("redis section");
     assert_eq!(
         (redis.timeout, redis.pool_size),
         (Duration::from_secs(1), 16)
@@ -493,7 +501,10 @@ fn empty_text_is_the_default_config() {
 #[test]
 fn empty_health_table_enables_checks_with_defaults() {
     let config = parse_ok(&with_upstream_keys("health = {}"));
-    assert_eq!(config.upstreams["api"].health, Some(HealthCheck::default()));
+    assert_eq!(
+        config.fleet.upstreams["api"].health,
+        Some(HealthCheck::default())
+    );
     assert_eq!(
         HealthCheck::default(),
         HealthCheck {
@@ -512,7 +523,7 @@ fn partial_health_table_fills_in_the_rest() {
         "health = { path = \"/ready\", interval = \"2m\" }",
     ));
     assert_eq!(
-        config.upstreams["api"].health,
+        config.fleet.upstreams["api"].health,
         Some(HealthCheck {
             path: "/ready".to_owned(),
             interval: Duration::from_secs(120),
@@ -533,14 +544,14 @@ routes = [{ upstream = "api", path_prefix = "/v1" }]
 consecutive_failures = 3
 "#,
     );
-    let upstream = &config.upstreams["api"];
+    let upstream = &config.fleet.upstreams["api"];
     assert_eq!(upstream.pools.len(), 1);
     assert_eq!(
         upstream.health.as_ref().map(|health| health.path.as_str()),
         Some("/up")
     );
     assert_eq!(upstream.outlier.consecutive_failures, 3);
-    assert_eq!(config.routes[0].name, "*/v1");
+    assert_eq!(config.fleet.routes[0].name, "*/v1");
 }
 
 #[test]
@@ -548,15 +559,18 @@ fn integers_are_accepted_as_fractions() {
     let config = parse_ok(&with_upstream_keys(
         "min_healthy_fraction = 1\noutlier = { max_ejected_fraction = 0 }",
     ));
-    assert_eq!(config.upstreams["api"].min_healthy_fraction, 1.0);
-    assert_eq!(config.upstreams["api"].outlier.max_ejected_fraction, 0.0);
+    assert_eq!(config.fleet.upstreams["api"].min_healthy_fraction, 1.0);
+    assert_eq!(
+        config.fleet.upstreams["api"].outlier.max_ejected_fraction,
+        0.0
+    );
 }
 
 #[test]
 fn access_log_path_stdout_means_standard_output() {
     let stdout = parse_ok("[access_log]\npath = \"stdout\"\nenabled = false\n");
     assert_eq!(
-        stdout.access_log,
+        stdout.node.access_log,
         AccessLogSettings {
             enabled: false,
             path: None,
@@ -565,7 +579,7 @@ fn access_log_path_stdout_means_standard_output() {
     );
     let file = parse_ok("[access_log]\npath = \"/var/log/weir/access.log\"\n");
     assert_eq!(
-        file.access_log.path,
+        file.node.access_log.path,
         Some(PathBuf::from("/var/log/weir/access.log"))
     );
 }
@@ -585,15 +599,15 @@ upstream = "api"
 "#,
     ));
     assert_eq!(
-        config.routes[0].host,
+        config.fleet.routes[0].host,
         HostMatch::Exact("api.example.com".to_owned())
     );
-    assert_eq!(config.routes[0].name, "API.Example.com/v1");
+    assert_eq!(config.fleet.routes[0].name, "API.Example.com/v1");
     assert_eq!(
-        config.routes[1].host,
+        config.fleet.routes[1].host,
         HostMatch::Suffix(".example.com".to_owned())
     );
-    assert_eq!(config.routes[1].name, "*.Example.com/");
+    assert_eq!(config.fleet.routes[1].name, "*.Example.com/");
 }
 
 #[test]
@@ -601,7 +615,7 @@ fn weighted_policy_and_other_values_are_read() {
     let config = parse_ok(&with_upstream_keys(
         "region_policy = \"weighted\"\nconnect_timeout = \"250ms\"\nslow_start = \"0s\"",
     ));
-    let upstream = &config.upstreams["api"];
+    let upstream = &config.fleet.upstreams["api"];
     assert_eq!(upstream.region_policy, RegionPolicy::Weighted);
     assert_eq!(upstream.connect_timeout, Duration::from_millis(250));
     assert_eq!(upstream.slow_start, Duration::ZERO);
@@ -610,13 +624,13 @@ fn weighted_policy_and_other_values_are_read() {
 #[test]
 fn gateway_region_need_not_have_a_pool() {
     let config = parse_ok(&with_api_upstream("[gateway]\nregion = \"ap-south\"\n"));
-    assert_eq!(config.gateway.region.as_deref(), Some("ap-south"));
+    assert_eq!(config.node.gateway.region.as_deref(), Some("ap-south"));
 }
 
 #[test]
 fn upstream_without_routes_is_fine() {
     let config = parse_ok(&with_api_upstream(""));
-    assert!(config.routes.is_empty());
+    assert!(config.fleet.routes.is_empty());
     assert!(parse(&with_api_upstream("")).is_ok());
 }
 

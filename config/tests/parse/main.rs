@@ -3,10 +3,12 @@
 mod support;
 
 mod control_plane;
+mod diff_property;
 mod drained;
 mod durations;
 mod errors;
 mod example;
+mod mutate;
 mod reload;
 mod resilience;
 mod rules;

@@ -78,7 +78,7 @@ fn live_changes_need_no_restart() {
 fn diff_reports_pool_weight_changes_by_region() {
     let old = parse_ok(FULL_EXAMPLE);
     let mut new = old.clone();
-    if let Some(api) = new.upstreams.get_mut("api") {
+    if let Some(api) = new.fleet.upstreams.get_mut("api") {
         api.pools[0].weight = 0;
         api.pools[1].weight = 100;
     }
@@ -95,11 +95,11 @@ fn diff_reports_pool_weight_changes_by_region() {
 fn diff_reports_upstreams_added_removed_and_changed() {
     let old = parse_ok(FULL_EXAMPLE);
     let mut new = old.clone();
-    let Some(mut web) = new.upstreams.get("api").cloned() else {
+    let Some(mut web) = new.fleet.upstreams.get("api").cloned() else {
         panic!("example has an api upstream");
     };
     web.name = "web".to_owned();
-    new.upstreams.insert("web".to_owned(), web);
+    new.fleet.upstreams.insert("web".to_owned(), web);
     assert_eq!(diff(&old, &new), vec!["upstreams.web: added"]);
     assert_eq!(diff(&new, &old), vec!["upstreams.web: removed"]);
 
@@ -127,7 +127,7 @@ fn diff_reports_health_and_outlier_changes() {
         vec!["upstreams.api.health.interval: 1s -> 2s"]
     );
     let mut new = old.clone();
-    if let Some(api) = new.upstreams.get_mut("api") {
+    if let Some(api) = new.fleet.upstreams.get_mut("api") {
         api.health = None;
         api.outlier.consecutive_failures = 7;
     }
@@ -230,7 +230,7 @@ fn limit_redis_and_client_ip_changes_need_no_restart() {
                 1,
             ),
     );
-    assert_eq!(without_redis.redis, None);
+    assert_eq!(without_redis.fleet.redis, None);
     assert!(restart_required(&old, &without_redis).is_empty());
     assert!(restart_required(&without_redis, &old).is_empty());
     assert_eq!(
@@ -286,7 +286,7 @@ fn diff_reports_policies_added_removed_and_changed() {
         ["rate_limits.per-client.rate: 100 -> 200"]
     );
     let mut new = old.clone();
-    if let Some(policy) = new.rate_limits.get_mut("per-key") {
+    if let Some(policy) = new.fleet.rate_limits.get_mut("per-key") {
         policy.key = vec![weir_config::KeyPart::ClientIp];
         policy.per = std::time::Duration::from_secs(90);
         policy.burst = 20;
@@ -422,7 +422,7 @@ fn diff_reports_faults_key_by_key_and_when_they_start_or_stop() {
         ]
     );
     let mut off = old.clone();
-    off.routes[0].fault = None;
+    off.fleet.routes[0].fault = None;
     assert_eq!(diff(&old, &off), ["routes[api].fault: enabled -> disabled"]);
     assert_eq!(diff(&off, &old), ["routes[api].fault: disabled -> enabled"]);
 }
@@ -479,7 +479,7 @@ fn diff_reports_upstream_resilience_key_by_key() {
     );
     assert!(restart_required(&old, &new).is_empty());
     let mut fixed = old.clone();
-    if let Some(api) = fixed.upstreams.get_mut("api") {
+    if let Some(api) = fixed.fleet.upstreams.get_mut("api") {
         api.bulkhead.adaptive = None;
     }
     assert_eq!(

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use weir_config::{
-    AdaptiveLimit, Bulkhead, CircuitBreaker, FaultInjection, LoadShedding, Priority, RetryBudget,
-    RetryPolicy,
+    AdaptiveLimit, BulkheadSettings, CircuitBreakerSettings, FaultInjection, LoadShedding,
+    Priority, RetryBudgetSettings, RetryPolicy,
 };
 
 use crate::support::{
@@ -48,7 +48,7 @@ const SECS: fn(u64) -> Duration = Duration::from_secs;
 #[test]
 fn absent_settings_take_the_documented_defaults() {
     let config = parse_ok(&with_route(""));
-    let route = &config.routes[0];
+    let route = &config.fleet.routes[0];
     assert_eq!(route.timeout, SECS(15));
     assert_eq!(route.read_timeout, SECS(15));
     assert_eq!(route.connect_timeout, None);
@@ -65,11 +65,11 @@ fn absent_settings_take_the_documented_defaults() {
         }
     );
     assert_eq!(route.fault, None);
-    let upstream = &config.upstreams["api"];
+    let upstream = &config.fleet.upstreams["api"];
     assert_eq!(upstream.slow_start, SECS(10));
     assert_eq!(
         upstream.retry_budget,
-        RetryBudget {
+        RetryBudgetSettings {
             ratio: 0.2,
             min_per_second: 10,
             window: SECS(10),
@@ -77,7 +77,7 @@ fn absent_settings_take_the_documented_defaults() {
     );
     assert_eq!(
         upstream.circuit_breaker,
-        CircuitBreaker {
+        CircuitBreakerSettings {
             enabled: true,
             failure_rate: 0.5,
             min_requests: 20,
@@ -89,14 +89,14 @@ fn absent_settings_take_the_documented_defaults() {
     );
     assert_eq!(
         upstream.bulkhead,
-        Bulkhead {
+        BulkheadSettings {
             max_in_flight: 1024,
             max_pending_connects: 256,
             adaptive: None,
         }
     );
     assert_eq!(
-        config.load_shedding,
+        config.fleet.load_shedding,
         LoadShedding {
             max_in_flight: 10_000,
             normal_share: 0.9,
@@ -111,21 +111,23 @@ fn empty_tables_take_their_defaults() {
     let config = parse_ok(&with_api_upstream(
         "[load_shedding]\n[[routes]]\nupstream = \"api\"\n[routes.retry]\n",
     ));
-    assert_eq!(config.routes[0].retry, RetryPolicy::default());
-    assert_eq!(config.load_shedding, LoadShedding::default());
+    assert_eq!(config.fleet.routes[0].retry, RetryPolicy::default());
+    assert_eq!(config.fleet.load_shedding, LoadShedding::default());
     let config = parse_ok(&with_upstream_keys(
         "retry_budget = {}\ncircuit_breaker = {}\nbulkhead = {}",
     ));
-    let upstream = &config.upstreams["api"];
-    assert_eq!(upstream.retry_budget, RetryBudget::default());
-    assert_eq!(upstream.circuit_breaker, CircuitBreaker::default());
-    assert_eq!(upstream.bulkhead, Bulkhead::default());
+    let upstream = &config.fleet.upstreams["api"];
+    assert_eq!(upstream.retry_budget, RetryBudgetSettings::default());
+    assert_eq!(upstream.circuit_breaker, CircuitBreakerSettings::default());
+    assert_eq!(upstream.bulkhead, BulkheadSettings::default());
 }
 
 #[test]
 fn adaptive_defaults_fit_the_cap() {
     let adaptive = |keys: &str| {
-        parse_ok(&with_upstream_keys(&format!("bulkhead = {{ {keys} }}"))).upstreams["api"]
+        parse_ok(&with_upstream_keys(&format!("bulkhead = {{ {keys} }}")))
+            .fleet
+            .upstreams["api"]
             .bulkhead
             .adaptive
             .clone()
@@ -159,7 +161,7 @@ fn adaptive_defaults_fit_the_cap() {
 fn a_fault_with_only_an_abort_has_no_delay_and_applies_to_every_request() {
     let config = parse_ok(&with_route("[routes.fault]\nabort_status = 503"));
     assert_eq!(
-        config.routes[0].fault,
+        config.fleet.routes[0].fault,
         Some(FaultInjection {
             header: None,
             header_value: None,
@@ -181,7 +183,7 @@ fn tables_may_be_written_with_headers_inline_or_dotted_keys() {
          [upstreams.api.bulkhead]\nmax_in_flight = 64\n\
          [upstreams.api.bulkhead.adaptive]\ninitial = 32\n",
     ));
-    let upstream = &headers.upstreams["api"];
+    let upstream = &headers.fleet.upstreams["api"];
     assert!(!upstream.circuit_breaker.enabled);
     assert_eq!(upstream.retry_budget.ratio, 0.0);
     assert_eq!(upstream.bulkhead.max_in_flight, 64);
@@ -189,7 +191,7 @@ fn tables_may_be_written_with_headers_inline_or_dotted_keys() {
     let dotted = parse_ok(&with_route(
         "retry.attempts = 1\nfault.abort_status = 500\nfault.abort_percent = 0.5",
     ));
-    let route = &dotted.routes[0];
+    let route = &dotted.fleet.routes[0];
     assert_eq!(route.retry.attempts, 1);
     let fault = route.fault.as_ref().unwrap();
     assert_eq!((fault.abort_status, fault.abort_percent), (Some(500), 0.5));
@@ -197,7 +199,7 @@ fn tables_may_be_written_with_headers_inline_or_dotted_keys() {
         "load_shedding = { max_in_flight = 1, normal_share = 1, optional_share = 1 }",
     ));
     assert_eq!(
-        inline.load_shedding,
+        inline.fleet.load_shedding,
         LoadShedding {
             max_in_flight: 1,
             normal_share: 1.0,
@@ -213,7 +215,7 @@ fn shares_ratios_and_percentages_accept_integers_and_floats() {
         "retry_budget = { ratio = 1 }\ncircuit_breaker = { failure_rate = 1 }\n\
          bulkhead = { adaptive = { tolerance = 3 } }",
     ));
-    let upstream = &config.upstreams["api"];
+    let upstream = &config.fleet.upstreams["api"];
     assert_eq!(upstream.retry_budget.ratio, 1.0);
     assert_eq!(upstream.circuit_breaker.failure_rate, 1.0);
     assert_eq!(upstream.bulkhead.adaptive.as_ref().unwrap().tolerance, 3.0);
@@ -221,7 +223,7 @@ fn shares_ratios_and_percentages_accept_integers_and_floats() {
         "[routes.fault]\ndelay = \"1ms\"\ndelay_percent = 0\n\
          abort_status = 599\nabort_percent = 99.5",
     ));
-    let fault = config.routes[0].fault.clone().unwrap();
+    let fault = config.fleet.routes[0].fault.clone().unwrap();
     assert_eq!((fault.delay_percent, fault.abort_percent), (0.0, 99.5));
 }
 
@@ -233,7 +235,7 @@ fn priorities_are_spelled_lower_case() {
         ("optional", Priority::Optional),
     ] {
         let config = parse_ok(&with_route(&format!("priority = \"{spelling}\"")));
-        assert_eq!(config.routes[0].priority, priority);
+        assert_eq!(config.fleet.routes[0].priority, priority);
         assert_eq!(priority.to_string(), spelling);
     }
 }
@@ -246,7 +248,7 @@ fn limits_at_the_edges_of_their_ranges_are_accepted() {
          backoff = \"10s\"\nmax_backoff = \"10s\"\n\
          [routes.fault]\ndelay = \"1h\"\nabort_status = 400",
     ));
-    let route = &config.routes[0];
+    let route = &config.fleet.routes[0];
     assert_eq!(route.connect_timeout, Some(MS(1)));
     assert_eq!(route.retry.attempts, 5);
     assert_eq!(route.retry.statuses, [500, 599]);
@@ -259,7 +261,7 @@ fn limits_at_the_edges_of_their_ranges_are_accepted() {
          bulkhead = { max_in_flight = 1000000, max_pending_connects = 100000, \
          adaptive = { min_in_flight = 1000000, min_rtt_window = \"10m\", tolerance = 10 } }",
     ));
-    let upstream = &config.upstreams["api"];
+    let upstream = &config.fleet.upstreams["api"];
     assert_eq!(upstream.slow_start, SECS(600));
     assert_eq!(upstream.retry_budget.window, SECS(60));
     assert_eq!(upstream.circuit_breaker.window, SECS(300));
@@ -271,7 +273,7 @@ fn limits_at_the_edges_of_their_ranges_are_accepted() {
     let config = parse_ok(&with_load_shedding(
         "max_in_flight = 10000000\nretry_after = \"1h\"",
     ));
-    assert_eq!(config.load_shedding.retry_after, SECS(3600));
+    assert_eq!(config.fleet.load_shedding.retry_after, SECS(3600));
 }
 
 // --- routes ---
@@ -279,10 +281,10 @@ fn limits_at_the_edges_of_their_ranges_are_accepted() {
 #[test]
 fn read_timeout_defaults_to_the_deadline_and_may_exceed_it() {
     let config = parse_ok(&with_route("timeout = \"3s\""));
-    assert_eq!(config.routes[0].read_timeout, SECS(3));
+    assert_eq!(config.fleet.routes[0].read_timeout, SECS(3));
     // Longer than the deadline is accepted: the deadline cuts it.
     let config = parse_ok(&with_route("timeout = \"3s\"\nread_timeout = \"5s\""));
-    assert_eq!(config.routes[0].read_timeout, SECS(5));
+    assert_eq!(config.fleet.routes[0].read_timeout, SECS(5));
     // A bad deadline is reported once; read_timeout does not repeat it.
     assert_single_error(
         &with_route("timeout = \"0s\""),
@@ -398,12 +400,12 @@ fn retry_attempts_and_backoff_rules() {
     );
     // Left out, max_backoff is at least backoff; both may be 0.
     let config = parse_ok(&retry("backoff = \"500ms\""));
-    assert_eq!(config.routes[0].retry.max_backoff, MS(500));
+    assert_eq!(config.fleet.routes[0].retry.max_backoff, MS(500));
     let config = parse_ok(&retry("backoff = \"0s\"\nmax_backoff = \"0s\""));
     assert_eq!(
         (
-            config.routes[0].retry.backoff,
-            config.routes[0].retry.max_backoff
+            config.fleet.routes[0].retry.backoff,
+            config.fleet.routes[0].retry.max_backoff
         ),
         (Duration::ZERO, Duration::ZERO)
     );
@@ -453,7 +455,7 @@ fn retry_statuses_are_distinct_5xx_integers() {
         ]
     );
     let config = parse_ok(&retry("[]"));
-    assert!(config.routes[0].retry.statuses.is_empty());
+    assert!(config.fleet.routes[0].retry.statuses.is_empty());
 }
 
 #[test]
@@ -591,7 +593,7 @@ fn fault_values_are_checked() {
     let config = parse_ok(&fault(
         "abort_status = 418\nheader = \"X-Game-Day\"\nheader_value = \"On Please\"",
     ));
-    let fault = config.routes[0].fault.clone().unwrap();
+    let fault = config.fleet.routes[0].fault.clone().unwrap();
     assert_eq!(fault.header.as_deref(), Some("x-game-day"));
     assert_eq!(fault.header_value.as_deref(), Some("On Please"));
 }
@@ -714,7 +716,7 @@ fn circuit_breaker_rules() {
     // Left out, max_open_for is at least open_for.
     let config = parse_ok(&breaker("open_for = \"90s\""));
     assert_eq!(
-        config.upstreams["api"].circuit_breaker.max_open_for,
+        config.fleet.upstreams["api"].circuit_breaker.max_open_for,
         SECS(90)
     );
 }
@@ -728,7 +730,7 @@ fn slow_start_is_at_most_ten_minutes() {
         (2, 14),
     );
     let config = parse_ok(&with_upstream_keys("slow_start = \"0s\""));
-    assert_eq!(config.upstreams["api"].slow_start, Duration::ZERO);
+    assert_eq!(config.fleet.upstreams["api"].slow_start, Duration::ZERO);
 }
 
 #[test]
@@ -933,7 +935,7 @@ fn load_shedding_rules() {
     );
     // Left out, optional_share is at most normal_share.
     let config = parse_ok(&with_load_shedding("normal_share = 0.5"));
-    assert_eq!(config.load_shedding.optional_share, 0.5);
+    assert_eq!(config.fleet.load_shedding.optional_share, 0.5);
 }
 
 // --- several problems at once ---

@@ -25,7 +25,7 @@ fn listen_address_must_be_ip_and_port() {
     assert_single_error("[listen]\nhttp = \"127.0.0.1\"\n", "listen.http", "no port");
     assert_single_error("[listen]\nhttp = \"127.0.0.1:0\"\n", "listen.http", "port");
     let config = parse_ok("[listen]\nhttp = \"[::]:80\"\n");
-    assert_eq!(config.listen.http.to_string(), "[::]:80");
+    assert_eq!(config.node.listen.http.to_string(), "[::]:80");
 }
 
 #[test]
@@ -427,7 +427,12 @@ fn route_hosts_accept_any_suffix_and_exact() {
          [[routes]]\nhost = \"*.example.com\"\nupstream = \"api\"\n\
          [[routes]]\nhost = \"example.com\"\nupstream = \"api\"\n",
     ));
-    let hosts: Vec<HostMatch> = config.routes.into_iter().map(|route| route.host).collect();
+    let hosts: Vec<HostMatch> = config
+        .fleet
+        .routes
+        .into_iter()
+        .map(|route| route.host)
+        .collect();
     assert_eq!(
         hosts,
         [
@@ -646,7 +651,10 @@ fn redis_url_host_port_and_database() {
         "redis://[fd00::5]:6379/0",
     ] {
         let config = parse_ok(&redis_url(url));
-        assert_eq!(config.redis.map(|redis| redis.url).as_deref(), Some(url));
+        assert_eq!(
+            config.fleet.redis.map(|redis| redis.url).as_deref(),
+            Some(url)
+        );
     }
 }
 
@@ -765,7 +773,7 @@ fn key_parts_are_client_ip_route_or_a_header() {
         "key = [\"route\", \"header:X-Tenant\", \"client_ip\"]\nrate = 1",
     ));
     assert_eq!(
-        config.rate_limits["per-client"].key,
+        config.fleet.rate_limits["per-client"].key,
         [
             KeyPart::Route,
             KeyPart::Header("x-tenant".to_owned()),
@@ -866,11 +874,11 @@ fn burst_is_at_least_1() {
     let config = parse_ok(&with_policy_keys(
         "key = \"client_ip\"\nrate = 10\nburst = 500",
     ));
-    assert_eq!(config.rate_limits["per-client"].burst, 500);
+    assert_eq!(config.fleet.rate_limits["per-client"].burst, 500);
     let config = parse_ok(&with_policy_keys(
         "key = \"client_ip\"\nrate = 10\nburst = 1",
     ));
-    assert_eq!(config.rate_limits["per-client"].burst, 1);
+    assert_eq!(config.fleet.rate_limits["per-client"].burst, 1);
 }
 
 #[test]

@@ -9,8 +9,10 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use weir_protocol::api::{
+    AuditList, ConfigChanges, ConfigVersion, ConfigWrite, DryRun, RolledBack, VersionList, Written,
+};
 
 use super::{ApiError, App};
 use crate::auth::Role;
@@ -155,18 +157,11 @@ fn body_text(headers: &HeaderMap, body: &Bytes) -> Result<String, ApiError> {
     }
 }
 
-fn version_json(version: &Version) -> serde_json::Value {
-    let meta = &version.meta;
-    json!({
-        "version": meta.version,
-        "author": meta.author,
-        "message": meta.message,
-        "time": meta.time,
-        "action": meta.action,
-        "checksum": meta.checksum,
-        "drained": meta.drained,
-        "config": version.config,
-    })
+fn version_body(version: &Version) -> ConfigVersion {
+    ConfigVersion {
+        meta: version.meta.clone(),
+        config: version.config.clone(),
+    }
 }
 
 fn with_etag(mut response: Response, version: u64) -> Response {
@@ -188,7 +183,7 @@ pub async fn get_config(
     app.authorize(&headers, Role::Read)?;
     let current = app.store.current().ok_or_else(no_version_yet)?;
     let response = match query.format.as_deref() {
-        None | Some("json") => Json(version_json(&current)).into_response(),
+        None | Some("json") => Json(version_body(&current)).into_response(),
         Some("toml") => {
             let mut response = current.config.clone().into_response();
             response.headers_mut().insert(
@@ -225,10 +220,10 @@ pub async fn put_config(
             return Err(ApiError::conflict(expected, current.meta.version));
         }
         let changes = changes(current.as_ref().map(|c| c.config.as_str()), &config);
-        return Ok(Json(json!({
-            "dry_run": true,
-            "base_version": current.map_or(0, |c| c.meta.version),
-            "changes": changes,
+        return Ok(Json(ConfigWrite::DryRun(DryRun {
+            base_version: current.map_or(0, |c| c.meta.version),
+            changes,
+            dry_run: true,
         }))
         .into_response());
     }
@@ -264,32 +259,22 @@ pub async fn put_config(
         }))
     })
     .await?;
-    match stored {
-        Some(version) => {
-            let changes = std::mem::take(&mut *changed.lock().unwrap_or_else(|p| p.into_inner()));
-            let response = (
-                StatusCode::CREATED,
-                Json(json!({"version": version.meta.version, "changes": changes})),
-            )
-                .into_response();
-            Ok(with_etag(response, version.meta.version))
-        }
-        None => {
-            let version = app.store.current().map_or(0, |c| c.meta.version);
-            Ok(Json(json!({"version": version, "changed": false})).into_response())
-        }
-    }
+    // The changes are listed only when a version was stored.
+    let changes = stored
+        .is_some()
+        .then(|| std::mem::take(&mut *changed.lock().unwrap_or_else(|p| p.into_inner())));
+    Ok(written(&app, stored, ConfigChanges { changes }))
 }
 
 pub async fn list_versions(
     State(app): State<Arc<App>>,
     Query(query): Query<ReadQuery>,
     headers: HeaderMap,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<VersionList>, ApiError> {
     app.authorize(&headers, Role::Read)?;
     let limit = query.limit.unwrap_or(50).clamp(1, 1000);
     let versions = app.store.list(limit, query.before);
-    Ok(Json(json!({ "versions": versions })))
+    Ok(Json(VersionList { versions }))
 }
 
 pub async fn get_version(
@@ -300,7 +285,7 @@ pub async fn get_version(
     app.authorize(&headers, Role::Read)?;
     let version = read_version(&app, number).await?;
     Ok(with_etag(
-        Json(version_json(&version)).into_response(),
+        Json(version_body(&version)).into_response(),
         number,
     ))
 }
@@ -342,24 +327,34 @@ pub async fn rollback(
         }))
     })
     .await?;
-    Ok(written(&app, stored, json!({ "rolled_back_to": number })))
+    Ok(written(
+        &app,
+        stored,
+        RolledBack {
+            rolled_back_to: number,
+        },
+    ))
 }
 
-/// The answer to a write: `201` with the new version, or `200` when nothing changed.
-pub fn written(app: &App, stored: Option<Arc<Version>>, mut extra: serde_json::Value) -> Response {
+/// The answer to a write: `201` with the new version, or `200` with the current one when nothing
+/// changed; `detail` is what this kind of change reports.
+pub fn written<T: Serialize>(app: &App, stored: Option<Arc<Version>>, detail: T) -> Response {
     match stored {
         Some(version) => {
-            extra["version"] = json!(version.meta.version);
-            with_etag(
-                (StatusCode::CREATED, Json(extra)).into_response(),
-                version.meta.version,
-            )
+            let number = version.meta.version;
+            let body = Written {
+                version: number,
+                changed: true,
+                detail,
+            };
+            with_etag((StatusCode::CREATED, Json(body)).into_response(), number)
         }
-        None => {
-            extra["version"] = json!(app.store.current().map_or(0, |c| c.meta.version));
-            extra["changed"] = json!(false);
-            Json(extra).into_response()
-        }
+        None => Json(Written {
+            version: app.store.current().map_or(0, |c| c.meta.version),
+            changed: false,
+            detail,
+        })
+        .into_response(),
     }
 }
 
@@ -367,7 +362,7 @@ pub async fn audit(
     State(app): State<Arc<App>>,
     Query(query): Query<ReadQuery>,
     headers: HeaderMap,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<AuditList>, ApiError> {
     app.authorize(&headers, Role::Read)?;
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
     let store = Arc::clone(&app.store);
@@ -375,7 +370,7 @@ pub async fn audit(
         .await
         .map_err(|e| ApiError::internal(format!("the audit read was cancelled: {e}")))?
         .map_err(|e| ApiError::store(&e))?;
-    Ok(Json(json!({ "entries": entries })))
+    Ok(Json(AuditList { entries }))
 }
 
 #[cfg(test)]

@@ -3,48 +3,24 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 use weir_config::ConfigErrors;
+use weir_protocol::api::{ConfigProblem, Problem};
 
 use crate::auth::Denied;
 use crate::store::StoreError;
 
-/// One config problem, as the API reports it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct ConfigProblem {
-    pub path: String,
-    pub message: String,
-    pub line: Option<usize>,
-    pub column: Option<usize>,
-}
-
-#[derive(Debug, Serialize)]
+/// An error answer: its status and its problem+json body (boxed: errors travel in `Result`s).
+#[derive(Debug)]
 pub struct ApiError {
-    #[serde(skip)]
     pub status: StatusCode,
-    #[serde(rename = "type")]
-    kind: &'static str,
-    title: &'static str,
-    #[serde(rename = "status")]
-    status_code: u16,
-    pub detail: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub errors: Option<Vec<ConfigProblem>>,
-    /// The version now current, on a conflict.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub current_version: Option<u64>,
+    pub problem: Box<Problem>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, title: &'static str, detail: impl Into<String>) -> ApiError {
         ApiError {
             status,
-            kind: "about:blank",
-            title,
-            status_code: status.as_u16(),
-            detail: detail.into(),
-            errors: None,
-            current_version: None,
+            problem: Box::new(Problem::new(status.as_u16(), title, detail)),
         }
     }
 
@@ -78,7 +54,7 @@ impl ApiError {
                 if errors.len() == 1 { "" } else { "s" }
             ),
         );
-        error.errors = Some(
+        error.problem.errors = Some(
             errors
                 .iter()
                 .map(|e| ConfigProblem {
@@ -102,7 +78,7 @@ impl ApiError {
                  {current}; read it again and retry"
             ),
         );
-        error.current_version = Some(current);
+        error.problem.current_version = Some(current);
         error
     }
 
@@ -122,7 +98,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::to_string(&self).unwrap_or_default();
+        let body = serde_json::to_string(&self.problem).unwrap_or_default();
         let mut response = (self.status, body).into_response();
         response.headers_mut().insert(
             header::CONTENT_TYPE,

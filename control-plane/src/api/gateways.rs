@@ -14,9 +14,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::json;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
+use weir_protocol::api::GatewayList;
 use weir_protocol::{Report, StreamMessage};
 
 use super::{ApiError, App};
@@ -51,12 +51,13 @@ fn check_name(what: &str, value: &str) -> Result<(), ApiError> {
 pub async fn list(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<GatewayList>, ApiError> {
     app.authorize(&headers, Role::Read)?;
-    let current = app.store.current().map(|c| c.meta.version);
-    Ok(Json(
-        json!({ "current_version": current, "gateways": app.fleet.gateways() }),
-    ))
+    let current_version = app.store.current().map(|c| c.meta.version);
+    Ok(Json(GatewayList {
+        current_version,
+        gateways: app.fleet.gateways(),
+    }))
 }
 
 /// `429` for a new gateway id past a cap.

@@ -18,8 +18,9 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{MethodFilter, MethodRouter, on};
 use tokio::sync::watch;
+use weir_protocol::api::{Method, Route};
 
 pub use error::ApiError;
 
@@ -95,39 +96,47 @@ impl App {
     }
 }
 
-/// The API's routes.
+/// The API's routes: every [`Route`] of the protocol, each with its handler.
 pub fn router(app: Arc<App>) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/metrics", get(metrics))
-        .route("/v1/openapi.json", get(openapi))
-        .route(
-            "/v1/config",
-            get(config::get_config).put(config::put_config),
-        )
-        .route("/v1/versions", get(config::list_versions))
-        .route("/v1/versions/{version}", get(config::get_version))
-        .route("/v1/versions/{version}/rollback", post(config::rollback))
-        .route(
-            "/v1/upstreams/{upstream}/pools/{region}/weight",
-            put(weights::set_weight),
-        )
-        .route("/v1/regions/{region}/drain", post(weights::drain))
-        .route("/v1/regions/{region}/restore", post(weights::restore))
-        .route("/v1/endpoints/{addr}/drain", post(weights::drain_endpoint))
-        .route(
-            "/v1/endpoints/{addr}/restore",
-            post(weights::restore_endpoint),
-        )
-        .route("/v1/gateways", get(gateways::list))
-        .route("/v1/gateways/{id}/report", post(gateways::report))
-        .route(weir_protocol::STREAM_PATH, get(gateways::stream))
-        .route("/v1/audit", get(config::audit))
+    Route::ALL
+        .iter()
+        .fold(Router::new(), |router, &route| {
+            router.route(route.path(), handler(route))
+        })
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(Arc::clone(&app), body::read))
         .layer(middleware::from_fn_with_state(Arc::clone(&app), observe))
         .with_state(app)
+}
+
+/// The handler of `route`, under its method. Exhaustive: a new route does not build until it
+/// has one.
+fn handler(route: Route) -> MethodRouter<Arc<App>> {
+    let method = match route.method() {
+        Method::Get => MethodFilter::GET,
+        Method::Put => MethodFilter::PUT,
+        Method::Post => MethodFilter::POST,
+    };
+    match route {
+        Route::Healthz => on(method, || async { "ok\n" }),
+        Route::Metrics => on(method, metrics),
+        Route::OpenApi => on(method, openapi),
+        Route::GetConfig => on(method, config::get_config),
+        Route::PutConfig => on(method, config::put_config),
+        Route::ListVersions => on(method, config::list_versions),
+        Route::GetVersion => on(method, config::get_version),
+        Route::Rollback => on(method, config::rollback),
+        Route::SetWeight => on(method, weights::set_weight),
+        Route::DrainRegion => on(method, weights::drain),
+        Route::RestoreRegion => on(method, weights::restore),
+        Route::DrainEndpoint => on(method, weights::drain_endpoint),
+        Route::RestoreEndpoint => on(method, weights::restore_endpoint),
+        Route::Gateways => on(method, gateways::list),
+        Route::Report => on(method, gateways::report),
+        Route::Stream => on(method, gateways::stream),
+        Route::Audit => on(method, config::audit),
+    }
 }
 
 /// Counts every request by route template and status, and logs it.
@@ -185,36 +194,82 @@ async fn openapi(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Resp
 
 #[cfg(test)]
 mod tests {
-    /// Every route the router serves is described in the OpenAPI document, and nothing more.
-    #[test]
-    fn openapi_lists_exactly_the_served_paths() {
-        let doc: serde_json::Value = serde_json::from_str(super::OPENAPI).unwrap();
-        let mut documented: Vec<String> =
-            doc["paths"].as_object().unwrap().keys().cloned().collect();
-        documented.sort();
-        // The paths given to `.route(` in `router`, wherever rustfmt breaks the lines.
-        let source = include_str!("mod.rs");
-        let body = source
-            .split("pub fn router(")
-            .nth(1)
-            .and_then(|rest| rest.split("\n}\n").next())
-            .unwrap();
-        let mut served: Vec<String> = body
-            .split(".route(")
-            .skip(1)
-            .filter_map(|rest| {
-                let rest = rest.trim_start();
-                if rest.starts_with("weir_protocol::STREAM_PATH") {
-                    return Some(weir_protocol::STREAM_PATH.to_string());
-                }
-                rest.strip_prefix('"')?
-                    .split('"')
-                    .next()
-                    .map(str::to_string)
+    use std::collections::BTreeSet;
+
+    use serde_json::Value;
+
+    use super::*;
+
+    type Operations = BTreeSet<(String, String)>;
+
+    /// (method, path) of every operation `doc` describes.
+    fn documented(doc: &Value) -> Operations {
+        const METHODS: &[&str] = &["get", "put", "post", "delete", "patch", "head", "options"];
+        doc["paths"]
+            .as_object()
+            .expect("the document has paths")
+            .iter()
+            .flat_map(|(path, operations)| {
+                operations
+                    .as_object()
+                    .expect("a path item is an object")
+                    .keys()
+                    .filter(|key| METHODS.contains(&key.as_str()))
+                    .map(move |method| (method.to_ascii_uppercase(), path.clone()))
             })
+            .collect()
+    }
+
+    /// (method, path) of every route the router serves: it is built from `Route::ALL`.
+    fn served() -> Operations {
+        Route::ALL
+            .iter()
+            .map(|route| {
+                (
+                    route.method().as_str().to_string(),
+                    route.path().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    /// Served but not documented, and documented but not served.
+    fn mismatches(doc: &Value) -> (Operations, Operations) {
+        let (served, documented) = (served(), documented(doc));
+        (
+            served.difference(&documented).cloned().collect(),
+            documented.difference(&served).cloned().collect(),
+        )
+    }
+
+    /// Every route the router serves is described in the OpenAPI document under its method, and
+    /// the document describes nothing more.
+    #[test]
+    fn openapi_describes_exactly_the_served_routes() {
+        let doc: Value = serde_json::from_str(OPENAPI).unwrap();
+        assert_eq!(served().len(), Route::ALL.len());
+        let (missing, extra) = mismatches(&doc);
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "served but not documented: {missing:?}; documented but not served: {extra:?}"
+        );
+    }
+
+    /// The check above fails when a route or one of its methods is left out of the document.
+    #[test]
+    fn a_route_missing_from_the_document_is_found() {
+        let mut doc: Value = serde_json::from_str(OPENAPI).unwrap();
+        let paths = doc["paths"].as_object_mut().unwrap();
+        paths.remove(Route::Audit.path());
+        paths[Route::PutConfig.path()]
+            .as_object_mut()
+            .unwrap()
+            .remove("put");
+        let (missing, extra) = mismatches(&doc);
+        let expected: Operations = [Route::Audit, Route::PutConfig]
+            .iter()
+            .map(|r| (r.method().as_str().to_string(), r.path().to_string()))
             .collect();
-        served.sort();
-        served.dedup();
-        assert_eq!(documented, served);
+        assert_eq!((missing, extra), (expected, Operations::new()));
     }
 }

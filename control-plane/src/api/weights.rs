@@ -10,19 +10,13 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
-use serde_json::json;
+use weir_protocol::api::{EndpointSet, RegionRestored, WeightBody, WeightSet};
 
 use super::config::{WriteQuery, commit, if_match, written};
 use super::{ApiError, App};
 use crate::auth::Role;
 use crate::edit::{self, EditError};
 use crate::store::{Change, Update, Version};
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WeightBody {
-    pub weight: u32,
-}
 
 fn edit_error(error: EditError) -> ApiError {
     let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
@@ -52,7 +46,7 @@ fn validate(text: &str) -> Result<(), ApiError> {
 /// weight above 0 matters only for how spilled traffic is split.
 fn weight_warning(config: &str, upstream: &str, weight: u32) -> Option<String> {
     let config = weir_config::parse_fleet(config).ok()?;
-    let policy = config.upstreams.get(upstream)?.region_policy;
+    let policy = config.fleet.upstreams.get(upstream)?.region_policy;
     (policy == weir_config::RegionPolicy::Nearest && weight > 0).then(|| {
         format!(
             "upstream {upstream:?} has region_policy = \"nearest\": each gateway sends its own \
@@ -120,7 +114,10 @@ pub async fn set_weight(
     Ok(written(
         &app,
         stored,
-        json!({ "previous_weight": previous, "warnings": warning.into_iter().collect::<Vec<_>>() }),
+        WeightSet {
+            previous_weight: previous,
+            warnings: warning.into_iter().collect(),
+        },
     ))
 }
 
@@ -201,7 +198,10 @@ async fn endpoint_state(
     Ok(written(
         &app,
         stored,
-        json!({ "endpoint": addr.to_string(), "pools": pools }),
+        EndpointSet {
+            endpoint: addr.to_string(),
+            pools,
+        },
     ))
 }
 
@@ -230,7 +230,7 @@ pub async fn drain(
         }))
     })
     .await?;
-    Ok(written(&app, stored, json!({})))
+    Ok(written(&app, stored, ()))
 }
 
 pub async fn restore(
@@ -270,5 +270,5 @@ pub async fn restore(
     })
     .await?;
     let skipped = std::mem::take(&mut *skipped.lock().unwrap_or_else(|p| p.into_inner()));
-    Ok(written(&app, stored, json!({ "skipped": skipped })))
+    Ok(written(&app, stored, RegionRestored { skipped }))
 }

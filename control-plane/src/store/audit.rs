@@ -9,28 +9,13 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
-use super::StoreError;
+use super::{AuditEntry, StoreError};
 
 /// Longest audit line read; a longer one is skipped as unreadable instead of filling memory.
 const MAX_LINE: usize = 1 << 20;
 
 /// How much of the file `tail` reads at a time, from the end.
 const CHUNK: usize = 64 * 1024;
-
-/// One line of the audit log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuditEntry {
-    pub time: String,
-    pub actor: String,
-    pub action: String,
-    pub version: u64,
-    #[serde(default)]
-    pub message: String,
-    #[serde(default)]
-    pub detail: String,
-}
 
 /// What opening the log found.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

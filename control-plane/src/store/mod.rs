@@ -25,28 +25,9 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-pub use audit::AuditEntry;
 use audit::AuditLog;
-
-/// Weights a drain set to 0, by region then upstream, kept so a restore can put them back.
-pub type Drained = BTreeMap<String, BTreeMap<String, u32>>;
-
-/// What is known about a version besides its config.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VersionMeta {
-    pub version: u64,
-    /// The token name that made the change.
-    pub author: String,
-    pub message: String,
-    /// RFC 3339 UTC, milliseconds.
-    pub time: String,
-    /// `replace`, `rollback`, `weight`, `drain`, `restore`, `seed`, ...
-    pub action: String,
-    /// SHA-256 of `config`, hex.
-    pub checksum: String,
-    #[serde(default)]
-    pub drained: Drained,
-}
+/// A version's metadata and the audit log's lines are what the API shows: one definition each.
+pub use weir_protocol::api::{AuditEntry, Drained, VersionMeta};
 
 /// One stored version: its metadata and the fleet config (TOML text).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -298,7 +279,7 @@ impl Store {
                 message: change.message,
                 time: record::rfc3339(now),
                 action: change.action,
-                checksum: record::checksum(&change.config),
+                checksum: weir_protocol::checksum(&change.config),
                 drained: change.drained,
             },
             config: change.config,

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use atomic_write_file::AtomicWriteFile;
-use sha2::{Digest, Sha256};
+use weir_protocol::checksum;
 
 use super::{StoreError, Version};
 
@@ -54,18 +54,6 @@ fn number_prefix(name: &str) -> Option<(u64, &str)> {
         return None;
     }
     Some((digits.parse().ok()?, &name[DIGITS..]))
-}
-
-/// SHA-256 of a config text, lowercase hex.
-pub fn checksum(config: &str) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let digest = Sha256::digest(config.as_bytes());
-    let mut out = String::with_capacity(64);
-    for byte in digest {
-        out.push(char::from(HEX[usize::from(byte >> 4)]));
-        out.push(char::from(HEX[usize::from(byte & 0xf)]));
-    }
-    out
 }
 
 /// `now` as RFC 3339 UTC with milliseconds. humantime panics before 1970 and fails after 9999, so
@@ -252,14 +240,6 @@ mod tests {
         assert_eq!(classify("99999999999999999999.json"), Entry::Other);
         assert_eq!(classify(".DS_Store"), Entry::Other);
         assert_eq!(classify("00000000000000000042.json.bak"), Entry::Other);
-    }
-
-    #[test]
-    fn checksum_is_sha256_hex() {
-        assert_eq!(
-            checksum("test"),
-            "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
-        );
     }
 
     #[test]

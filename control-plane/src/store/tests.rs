@@ -96,7 +96,7 @@ fn commit_and_read_back() {
         message: "set a = 1\n".into(),
         time: "2023-11-14T22:13:25.000Z".into(),
         action: "drain".into(),
-        checksum: record::checksum("a = 1\n"),
+        checksum: weir_protocol::checksum("a = 1\n"),
         drained,
     };
     assert_eq!(stored.meta, want);

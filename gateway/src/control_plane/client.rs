@@ -145,7 +145,7 @@ impl BackgroundService for ControlPlaneClient {
             let (gateway, addr, shutdown) =
                 (Arc::clone(&self.gateway), self.proxy_addr, shutdown.clone());
             tokio::spawn(async move {
-                crate::watcher::mark_ready_when_listening(&gateway, addr, shutdown).await;
+                crate::listener::mark_ready_when_listening(&gateway, addr, shutdown).await;
             })
         };
         // The reporter runs beside the stream (polled by this task, never awaited by it).
@@ -203,7 +203,7 @@ impl ControlPlaneClient {
         heard: &mut bool,
         reports: &Mailbox,
     ) -> StreamEnd {
-        let region = self.node.gateway.region.as_deref();
+        let region = self.node.node.gateway.region.as_deref();
         let path = match region {
             Some(region) => format!(
                 "{}?gateway={}&region={region}",
@@ -286,7 +286,7 @@ impl ControlPlaneClient {
             self.queue_report(
                 reports,
                 Report {
-                    region: self.node.gateway.region.clone(),
+                    region: self.node.node.gateway.region.clone(),
                     version,
                     outcome: Outcome::Nack,
                     errors: vec![stale.to_string()],
@@ -328,7 +328,7 @@ impl ControlPlaneClient {
             .inc();
         let snapshot = self.gateway.snapshot();
         let report = Report {
-            region: self.node.gateway.region.clone(),
+            region: self.node.node.gateway.region.clone(),
             version,
             outcome,
             errors,

@@ -3,12 +3,12 @@
 //!
 //! `gcra` is the arithmetic, `buckets` a policy's local state, `key` what a request is counted
 //! as, `policy` a compiled policy, `check` the decision for a route, `store` the Redis side,
-//! `registry` the state that outlives config versions and `janitor` its pruning.
+//! `registry` the state that outlives config versions (pruned by the top-level `janitor`).
+//! Nothing here knows Pingora or the rest of the gateway: it uses only `metrics`.
 
 pub mod buckets;
 pub mod check;
 pub mod gcra;
-pub mod janitor;
 pub mod key;
 pub mod policy;
 pub mod registry;

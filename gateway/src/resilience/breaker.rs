@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use weir_config::CircuitBreaker as Settings;
+use weir_config::CircuitBreakerSettings as Settings;
 
 use super::window::SlidingWindow;
 

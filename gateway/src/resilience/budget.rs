@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use weir_config::RetryBudget as Settings;
+use weir_config::RetryBudgetSettings as Settings;
 
 use super::window::SlidingWindow;
 

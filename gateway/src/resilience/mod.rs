@@ -3,10 +3,10 @@
 //! (`backoff`), circuit breakers (`breaker`) over sliding windows (`window`), slow start after a
 //! recovery (`slow_start`), bulkheads and priority shedding (`bulkhead`, `adaptive`), and fault
 //! injection for game days (`fault`). `guards` keeps the per-upstream state that outlives config
-//! versions.
+//! versions. Nothing here imports the rest of the gateway: what composes these policies over an
+//! upstream's runtime (`request/admission.rs`) lives above.
 
 pub mod adaptive;
-pub mod admission;
 pub mod backoff;
 pub mod breaker;
 pub mod budget;

@@ -1,14 +1,11 @@
 //! Slow start: an endpoint or pool that has just come back takes a share of its traffic that
 //! ramps linearly from [`FLOOR`] to all of it over the configured window, so a recovering
 //! backend is not hit with a full share (and a cold cache) at once. The same ramp starts when a
-//! config version puts an endpoint back in service (its pool's weight rises from 0, e.g.
-//! `weirctl restore REGION`, or an operator restores a drained endpoint): [`ramp_returning`].
+//! config version puts an endpoint back in service (the top-level `ramp.rs` decides which).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rand::Rng;
-
-use crate::snapshot::Snapshot;
 
 /// The share a just-recovered endpoint starts with.
 pub const FLOOR: f64 = 0.1;
@@ -19,41 +16,6 @@ pub fn factor(since: Duration, window: Duration) -> f64 {
         return 1.0;
     }
     FLOOR + (1.0 - FLOOR) * since.as_secs_f64() / window.as_secs_f64()
-}
-
-/// Starts slow start for every endpoint that `new` puts back in service compared with `old`: it
-/// was listed in the same upstream's pool in that region, which had weight 0 or drained it, and
-/// now the pool is above weight 0 and the endpoint is not drained. Endpoints new to the config are
-/// not ramped (they take their share from the start, as at boot). Returns how many started.
-pub fn ramp_returning(old: &Snapshot, new: &Snapshot, now: Instant) -> usize {
-    let mut started = 0;
-    for (name, upstream) in &new.upstreams {
-        let Some(before) = old.upstreams.get(name) else {
-            continue;
-        };
-        for pool in upstream.pools.iter().filter(|p| p.weight > 0) {
-            let Some(was) = before.pools.iter().find(|p| p.region == pool.region) else {
-                continue;
-            };
-            for endpoint in &pool.endpoints {
-                let listed = was
-                    .endpoints
-                    .iter()
-                    .any(|e| e.key.addr == endpoint.key.addr);
-                let parked = was.weight == 0 || was.is_drained(endpoint);
-                if listed && parked && !pool.is_drained(endpoint) {
-                    endpoint.mark_recovered(now);
-                    started += 1;
-                    tracing::info!(
-                        upstream = %name, region = %pool.region, endpoint = %endpoint.label,
-                        slow_start_ms = upstream.slow_start.as_millis() as u64,
-                        "endpoint back in service by config; slow start begins"
-                    );
-                }
-            }
-        }
-    }
-    started
 }
 
 /// Keep a candidate with probability `factor` (always when it is 1).
@@ -77,70 +39,5 @@ mod tests {
     #[test]
     fn a_zero_window_turns_it_off() {
         assert_eq!(factor(Duration::ZERO, Duration::ZERO), 1.0);
-    }
-
-    fn compile(
-        text: &str,
-        version: u64,
-        registry: &crate::endpoint::EndpointRegistry,
-        now: Instant,
-    ) -> Snapshot {
-        let config = weir_config::parse(text).expect("valid test config");
-        Snapshot::compile(
-            std::sync::Arc::new(config),
-            version,
-            String::new(),
-            "test".into(),
-            registry,
-            &crate::ratelimit::LimiterRegistry::default(),
-            &crate::resilience::guards::GuardRegistry::default(),
-            &crate::metrics::Metrics::new().unwrap(),
-            now,
-        )
-    }
-
-    fn fleet(east_weight: u32, drained: &str) -> String {
-        format!(
-            "[gateway]\nregion = \"us-east\"\n[upstreams.api]\nslow_start = \"10s\"\n\
-             [[upstreams.api.pools]]\nregion = \"us-east\"\nweight = {east_weight}\n\
-             endpoints = [\"127.0.0.1:1\", \"127.0.0.1:2\"]\ndrained = [{drained}]\n\
-             [[upstreams.api.pools]]\nregion = \"eu-west\"\nendpoints = [\"127.0.0.1:3\"]\n\
-             [[routes]]\nupstream = \"api\"\n"
-        )
-    }
-
-    fn factors(snapshot: &Snapshot, now: Instant) -> Vec<f64> {
-        let up = &snapshot.upstreams["api"];
-        up.pools[0]
-            .endpoints
-            .iter()
-            .map(|e| e.slow_start_factor(now, up.slow_start))
-            .collect()
-    }
-
-    #[test]
-    fn a_restored_region_ramps_up() {
-        let registry = crate::endpoint::EndpointRegistry::default();
-        let t0 = Instant::now();
-        let drained = compile(&fleet(0, ""), 1, &registry, t0);
-        let restored = compile(&fleet(60, ""), 2, &registry, t0);
-        let at = t0 + Duration::from_secs(5);
-        assert_eq!(ramp_returning(&drained, &restored, at), 2);
-        assert_eq!(factors(&restored, at), vec![FLOOR, FLOOR]);
-        let later = at + Duration::from_secs(10);
-        assert_eq!(factors(&restored, later), vec![1.0, 1.0]);
-        // A weight change between two values above 0 is not a return.
-        let shifted = compile(&fleet(30, ""), 3, &registry, t0);
-        assert_eq!(ramp_returning(&restored, &shifted, later), 0);
-    }
-
-    #[test]
-    fn a_restored_endpoint_ramps_up_and_only_it() {
-        let registry = crate::endpoint::EndpointRegistry::default();
-        let t0 = Instant::now();
-        let drained = compile(&fleet(100, "\"127.0.0.1:2\""), 1, &registry, t0);
-        let restored = compile(&fleet(100, ""), 2, &registry, t0);
-        assert_eq!(ramp_returning(&drained, &restored, t0), 1);
-        assert_eq!(factors(&restored, t0), vec![1.0, FLOOR]);
     }
 }

@@ -1,16 +1,10 @@
-//! weirctl's command line (clap; its usage errors exit 2) and the settings it resolves from
-//! flags and `WEIR_URL`/`WEIR_TOKEN`. A bad URL or token is a usage error, a missing token exit 3.
+//! weirctl's command line (clap; its usage errors exit 2): the commands and their flags, as
+//! given. What the global flags resolve to is the `connection` module's business.
 
 use std::path::PathBuf;
 
 use clap::builder::NonEmptyStringValueParser;
 use clap::{Args, Parser, Subcommand};
-
-use crate::client::{Endpoint, Token};
-use crate::error::{Failure, Source};
-
-/// The control plane weirctl talks to when neither `--url` nor `WEIR_URL` says otherwise.
-pub const DEFAULT_URL: &str = "http://127.0.0.1:7700";
 
 const AFTER_HELP: &str = "\
 Environment:
@@ -89,8 +83,11 @@ pub enum Command {
         after_help = "Example:\n  weirctl weight api eu-west 0 -m 'eu-west api pool: bad deploy'"
     )]
     Weight {
-        /// The upstream, as named under [upstreams] in the config
-        #[arg(value_parser = NonEmptyStringValueParser::new())]
+        // In `help`, not a doc comment: rustdoc would read `[upstreams]` as a link.
+        #[arg(
+            help = "The upstream, as named under [upstreams] in the config",
+            value_parser = NonEmptyStringValueParser::new()
+        )]
         upstream: String,
         /// The region of the upstream's pool
         #[arg(value_parser = NonEmptyStringValueParser::new())]
@@ -213,115 +210,6 @@ pub struct WriteArgs {
     /// Refuse (exit 1, nothing written) unless the current version is still N
     #[arg(long, value_name = "N")]
     pub if_version: Option<u64>,
-}
-
-/// What the flags and environment resolve to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Settings {
-    pub endpoint: Endpoint,
-    pub token: Token,
-}
-
-impl Settings {
-    /// `--url` over `WEIR_URL` over the default; `--token` over `WEIR_TOKEN`. Empty values
-    /// count as unset. `env` reads a variable (injected for tests).
-    pub fn resolve(
-        url: Option<String>,
-        token: Option<String>,
-        env: impl Fn(&str) -> Option<String>,
-    ) -> Result<Settings, Failure> {
-        let set = |value: Option<String>| value.filter(|v| !v.trim().is_empty());
-        let (url, url_from) = match (set(url), set(env("WEIR_URL"))) {
-            (Some(url), _) => (url, Source::Flag("--url")),
-            (None, Some(url)) => (url, Source::Env("WEIR_URL")),
-            (None, None) => (DEFAULT_URL.to_string(), Source::Default),
-        };
-        let url = check_url(&url, url_from)?;
-        let (token, token_from) = match (set(token), set(env("WEIR_TOKEN"))) {
-            (Some(token), _) => (token, Source::Flag("--token")),
-            (None, Some(token)) => (token, Source::Env("WEIR_TOKEN")),
-            (None, None) => return Err(Failure::NoToken),
-        };
-        let token = token.trim();
-        // A header value: visible ASCII only. The token itself is never put in the message.
-        if !token.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(Failure::Usage(format!(
-                "the token from {token_from} has spaces or characters that cannot be sent in a \
-                 header; copy it again"
-            )));
-        }
-        Ok(Settings {
-            endpoint: Endpoint {
-                url,
-                url_from,
-                token_from,
-            },
-            token: Token::new(token.to_string()),
-        })
-    }
-}
-
-/// The CA file to trust for an https:// control plane, and where it was named.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CaFile {
-    pub path: PathBuf,
-    pub from: Source,
-}
-
-impl CaFile {
-    /// `--ca-file` over `WEIR_CA_FILE`; none when neither is set. Naming one for an http://
-    /// control plane is a usage error: it would silently do nothing.
-    pub fn resolve(
-        flag: Option<PathBuf>,
-        endpoint: &Endpoint,
-        env: impl Fn(&str) -> Option<String>,
-    ) -> Result<Option<CaFile>, Failure> {
-        let from_env = env("WEIR_CA_FILE").filter(|v| !v.trim().is_empty());
-        let ca_file = match (flag, from_env) {
-            (Some(path), _) => CaFile {
-                path,
-                from: Source::Flag("--ca-file"),
-            },
-            (None, Some(path)) => CaFile {
-                path: PathBuf::from(path.trim()),
-                from: Source::Env("WEIR_CA_FILE"),
-            },
-            (None, None) => return Ok(None),
-        };
-        if !endpoint.url.starts_with("https://") {
-            return Err(Failure::Usage(format!(
-                "a CA file ({}, from {}) is only for an https:// control plane, and the URL {} \
-                 (from {}) is http://; drop the CA file or use the https:// URL",
-                ca_file.path.display(),
-                ca_file.from,
-                endpoint.url,
-                endpoint.url_from
-            )));
-        }
-        Ok(Some(ca_file))
-    }
-}
-
-/// `http(s)://host[:port][/prefix]` without a trailing `/`, query or fragment.
-fn check_url(url: &str, from: Source) -> Result<String, Failure> {
-    let url = url.trim();
-    let bad = |why: &str| {
-        Failure::Usage(format!(
-            "the control plane URL {url:?} (from {from}) {why}; use e.g. {DEFAULT_URL}"
-        ))
-    };
-    let rest = url
-        .strip_prefix("http://")
-        .or_else(|| url.strip_prefix("https://"))
-        .ok_or_else(|| bad("must start with http:// or https://"))?;
-    let host = rest.split('/').next().unwrap_or("");
-    if host.is_empty() {
-        return Err(bad("has no host"));
-    }
-    if url.contains(['?', '#']) || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(bad("must not have a query, a fragment or spaces"));
-    }
-    Ok(url.trim_end_matches('/').to_string())
 }
 
 #[cfg(test)]
@@ -541,113 +429,5 @@ mod tests {
     fn a_mistyped_flag_does_not_echo_the_token() {
         let error = usage_error(&["--tokn=weir_s3cret", "status"]);
         assert!(!error.to_string().contains("s3cret"), "{error}");
-    }
-
-    fn env(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |name| {
-            vars.iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.to_string())
-        }
-    }
-
-    #[test]
-    fn flags_override_the_environment() {
-        let vars = env(&[("WEIR_URL", "http://env:7700/"), ("WEIR_TOKEN", "envtoken")]);
-        let settings = Settings::resolve(None, None, &vars).unwrap();
-        assert_eq!(settings.endpoint.url, "http://env:7700");
-        assert_eq!(settings.endpoint.url_from, Source::Env("WEIR_URL"));
-        assert_eq!(settings.token, Token::new("envtoken".into()));
-        assert_eq!(settings.endpoint.token_from, Source::Env("WEIR_TOKEN"));
-
-        let settings = Settings::resolve(
-            Some("https://flag:8443/weir".into()),
-            Some("flagtoken".into()),
-            &vars,
-        )
-        .unwrap();
-        assert_eq!(settings.endpoint.url, "https://flag:8443/weir");
-        assert_eq!(settings.endpoint.url_from, Source::Flag("--url"));
-        assert_eq!(settings.token, Token::new("flagtoken".into()));
-        assert_eq!(settings.endpoint.token_from, Source::Flag("--token"));
-    }
-
-    #[test]
-    fn defaults_and_missing_token() {
-        let settings = Settings::resolve(None, Some("t".into()), env(&[])).unwrap();
-        assert_eq!(settings.endpoint.url, DEFAULT_URL);
-        assert_eq!(settings.endpoint.url_from, Source::Default);
-        // Empty values count as unset.
-        let empty = env(&[("WEIR_URL", ""), ("WEIR_TOKEN", " ")]);
-        let failure = Settings::resolve(None, None, &empty).unwrap_err();
-        assert!(matches!(failure, Failure::NoToken));
-        assert_eq!(failure.exit_code(), exit::UNAUTHORISED);
-        assert_eq!(
-            Settings::resolve(None, Some("t".into()), &empty)
-                .unwrap()
-                .endpoint
-                .url,
-            DEFAULT_URL
-        );
-    }
-
-    #[test]
-    fn bad_urls_and_tokens_are_usage_errors() {
-        for url in [
-            "127.0.0.1:7700",
-            "ftp://cp",
-            "http://",
-            "http:///v1",
-            "http://cp:7700/?x=1",
-            "http://c p",
-        ] {
-            let failure =
-                Settings::resolve(Some(url.into()), Some("t".into()), env(&[])).expect_err(url);
-            assert_eq!(failure.exit_code(), exit::USAGE, "{url}");
-            assert!(failure.to_string().contains("--url"), "{failure}");
-        }
-        let failure = Settings::resolve(None, Some("weir_ab cd".into()), env(&[])).unwrap_err();
-        assert_eq!(failure.exit_code(), exit::USAGE);
-        let message = failure.to_string();
-        assert!(
-            message.contains("--token") && !message.contains("weir_ab"),
-            "{message}"
-        );
-        // Surrounding whitespace (a pasted newline) is forgiven.
-        let settings = Settings::resolve(None, Some("weir_abc\n".into()), env(&[])).unwrap();
-        assert_eq!(settings.token, Token::new("weir_abc".into()));
-    }
-
-    #[test]
-    fn ca_file_from_flag_over_env_and_only_for_https() {
-        let endpoint = |url: &str| Endpoint {
-            url: url.into(),
-            url_from: Source::Env("WEIR_URL"),
-            token_from: Source::Env("WEIR_TOKEN"),
-        };
-        let https = endpoint("https://cp:7700");
-        let vars = env(&[("WEIR_CA_FILE", "/etc/weir/ca.pem")]);
-        let from_env = CaFile::resolve(None, &https, &vars).unwrap().unwrap();
-        assert_eq!(from_env.path, PathBuf::from("/etc/weir/ca.pem"));
-        assert_eq!(from_env.from, Source::Env("WEIR_CA_FILE"));
-        let from_flag = CaFile::resolve(Some("ca.pem".into()), &https, &vars)
-            .unwrap()
-            .unwrap();
-        assert_eq!(from_flag.path, PathBuf::from("ca.pem"));
-        assert_eq!(from_flag.from, Source::Flag("--ca-file"));
-        assert_eq!(CaFile::resolve(None, &https, env(&[])).unwrap(), None);
-        assert_eq!(
-            CaFile::resolve(None, &https, env(&[("WEIR_CA_FILE", " ")])).unwrap(),
-            None,
-            "empty counts as unset"
-        );
-
-        let failure = CaFile::resolve(None, &endpoint("http://cp:7700"), &vars).unwrap_err();
-        assert_eq!(failure.exit_code(), exit::USAGE);
-        let message = failure.to_string();
-        assert!(
-            message.contains("WEIR_CA_FILE") && message.contains("http://cp:7700"),
-            "{message}"
-        );
     }
 }

@@ -3,47 +3,14 @@
 //! of docs/control-plane.md#weirctl. A transport failure or timeout names the URL it tried.
 
 use std::fmt::Write as _;
-use std::time::Duration;
 
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig, parse_pem};
+use weir_protocol::api::Route;
 
-use crate::cli::CaFile;
-use crate::error::{Failure, Problem, Source};
-
-/// How long to wait for a TCP connection.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long a whole call may take, answer included.
-pub const OVERALL_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// An API token. Never printed: `Debug` hides it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Token(String);
-
-impl Token {
-    pub fn new(token: String) -> Token {
-        Token(token)
-    }
-
-    fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Token {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Token(<hidden>)")
-    }
-}
-
-/// Where the control plane is and where the settings came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endpoint {
-    /// `http://host:port` (or with a path prefix), no trailing `/`.
-    pub url: String,
-    pub url_from: Source,
-    pub token_from: Source,
-}
+use crate::connection::{CONNECT_TIMEOUT, CaFile, Endpoint, OVERALL_TIMEOUT, Source, Token};
+use crate::error::{Failure, problem_of};
 
 /// One API call, before it is sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,29 +26,24 @@ pub struct Request {
 }
 
 impl Request {
-    pub fn get(path: impl Into<String>) -> Request {
-        Request::new("GET", path)
-    }
-
-    pub fn post(path: impl Into<String>) -> Request {
-        Request::new("POST", path)
-    }
-
-    pub fn put(path: impl Into<String>, content_type: &'static str, body: Vec<u8>) -> Request {
+    /// A call of `route`, its path parameters filled in order by `params` (each encoded here as
+    /// one path segment).
+    pub fn to(route: Route, params: &[&str]) -> Request {
+        let params: Vec<String> = params.iter().map(|param| segment(param)).collect();
+        let params: Vec<&str> = params.iter().map(String::as_str).collect();
         Request {
-            body: Some((content_type, body)),
-            ..Request::new("PUT", path)
-        }
-    }
-
-    fn new(method: &'static str, path: impl Into<String>) -> Request {
-        Request {
-            method,
-            path: path.into(),
+            method: route.method().as_str(),
+            path: route.fill(&params),
             query: Vec::new(),
             if_match: None,
             body: None,
         }
+    }
+
+    /// With a body of `content_type`.
+    pub fn body(mut self, content_type: &'static str, body: Vec<u8>) -> Request {
+        self.body = Some((content_type, body));
+        self
     }
 
     /// Adds `key=value` to the query, `value` percent-encoded.
@@ -155,12 +117,29 @@ pub struct Reply {
 }
 
 impl Reply {
-    /// The body as JSON; an answer that is not JSON is unexpected (exit 4).
+    /// The body as JSON, as the server wrote it (for `--json`); an answer that is not JSON is
+    /// unexpected (exit 4).
     pub fn json(&self) -> Result<Value, Failure> {
-        serde_json::from_str(&self.body).map_err(|e| Failure::Unexpected {
-            method: self.method.to_string(),
-            url: self.url.clone(),
-            what: format!("the {} answer is not JSON ({e})", self.status),
+        self.parse()
+    }
+
+    /// The body as the API's type for this answer; an answer that is not JSON, or not that
+    /// type, is unexpected (exit 4).
+    pub fn parse<T: DeserializeOwned>(&self) -> Result<T, Failure> {
+        serde_json::from_str(&self.body).map_err(|e| {
+            let what = if e.is_data() {
+                format!(
+                    "the {} answer is not what weirctl expects ({e})",
+                    self.status
+                )
+            } else {
+                format!("the {} answer is not JSON ({e})", self.status)
+            };
+            Failure::Unexpected {
+                method: self.method.to_string(),
+                url: self.url.clone(),
+                what,
+            }
         })
     }
 }
@@ -186,7 +165,7 @@ pub fn check(reply: Reply, token_from: Source) -> Result<Reply, Failure> {
     if (200..300).contains(&status) {
         return Ok(reply);
     }
-    let problem = Problem::boxed(&reply.body);
+    let problem = Box::new(problem_of(&reply.body));
     let body = serde_json::from_str::<Value>(&reply.body)
         .ok()
         .filter(Value::is_object);
@@ -445,7 +424,7 @@ mod tests {
 
     #[test]
     fn targets_and_if_match() {
-        let request = Request::post("/v1/regions/eu-west/drain")
+        let request = Request::to(Route::DrainRegion, &["eu-west"])
             .query("message", "eu maintenance")
             .query_opt("dry_run", None::<bool>)
             .query_opt("limit", Some(5))
@@ -454,9 +433,25 @@ mod tests {
             request.target(),
             "/v1/regions/eu-west/drain?message=eu%20maintenance&limit=5"
         );
+        assert_eq!(request.method, "POST");
         assert_eq!(request.if_match_header().as_deref(), Some("\"7\""));
-        assert_eq!(Request::get("/v1/gateways").target(), "/v1/gateways");
-        assert_eq!(Request::get("/v1/gateways").if_match_header(), None);
+        let gateways = Request::to(Route::Gateways, &[]);
+        assert_eq!(
+            (gateways.method, gateways.target()),
+            ("GET", "/v1/gateways".into())
+        );
+        assert_eq!(gateways.if_match_header(), None);
+    }
+
+    #[test]
+    fn route_parameters_are_encoded_as_segments() {
+        let request = Request::to(Route::SetWeight, &["my api", ".."]).body("a/b", vec![1]);
+        assert_eq!(request.method, "PUT");
+        assert_eq!(
+            request.target(),
+            "/v1/upstreams/my%20api/pools/%2E%2E/weight"
+        );
+        assert_eq!(request.body, Some(("a/b", vec![1])));
     }
 
     #[test]
@@ -468,9 +463,19 @@ mod tests {
     }
 
     #[test]
-    fn tokens_do_not_print() {
-        let token = Token::new("weir_s3cret".into());
-        assert!(!format!("{token:?}").contains("s3cret"));
+    fn an_answer_of_the_wrong_shape_is_unexpected() {
+        use weir_protocol::api::VersionList;
+        let failure = reply(200, r#"{"entries": []}"#)
+            .parse::<VersionList>()
+            .unwrap_err();
+        assert_eq!(failure.exit_code(), 4);
+        let message = failure.to_string();
+        assert!(message.contains("not what weirctl expects"), "{message}");
+        assert!(message.contains("versions"), "{message}");
+        let failure = reply(200, "<html>").parse::<VersionList>().unwrap_err();
+        assert!(failure.to_string().contains("not JSON"));
+        let list: VersionList = reply(200, r#"{"versions": []}"#).parse().unwrap();
+        assert!(list.versions.is_empty());
     }
 
     #[test]
@@ -486,7 +491,7 @@ mod tests {
             None,
         )
         .expect("a client without a CA file");
-        let failure = client.call(&Request::get("/v1/gateways")).unwrap_err();
+        let failure = client.call(&Request::to(Route::Gateways, &[])).unwrap_err();
         assert_eq!(failure.exit_code(), 4);
         let message = failure.to_string();
         assert!(

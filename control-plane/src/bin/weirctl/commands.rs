@@ -5,10 +5,15 @@
 use std::io::Read;
 use std::path::Path;
 
-use serde_json::{Value, json};
+use serde::de::DeserializeOwned;
+use serde_json::json;
+use weir_protocol::api::{
+    ConfigVersion, EndpointSet, GatewayList, RegionRestored, RolledBack, Route, WeightBody,
+    WeightSet, Written,
+};
 
 use crate::cli::{Command, ConfigCommand, Target, WriteArgs};
-use crate::client::{Request, Transport, segment};
+use crate::client::{Request, Transport};
 use crate::error::Failure;
 use crate::output;
 
@@ -33,22 +38,16 @@ pub fn run(
             config_apply(api, json, file, *dry_run, *force, write)
         }
         Command::Config(ConfigCommand::History { limit, before }) => {
-            let request = Request::get("/v1/versions")
+            let request = Request::to(Route::ListVersions, &[])
                 .query_opt("limit", *limit)
                 .query_opt("before", *before);
             show(api, json, &request, output::history)
         }
         Command::Config(ConfigCommand::Rollback { version, write }) => {
-            let request = writing(
-                Request::post(format!("/v1/versions/{version}/rollback")),
-                write,
-            );
-            let answer = api.call(&request)?.json()?;
-            Ok(if json {
-                output::pretty(&answer)
-            } else {
+            let request = writing(Request::to(Route::Rollback, &[&version.to_string()]), write);
+            show(api, json, &request, |answer: &Written<RolledBack>| {
                 output::written(
-                    &answer,
+                    answer,
                     &format!("rolled back to version {version}"),
                     &format!("the current config already equals version {version}"),
                 )
@@ -62,16 +61,10 @@ pub fn run(
         } => set_weight(api, json, upstream, region, *weight, write),
         Command::Drain { target, write } => match target_of(target)? {
             On::Region(region) => {
-                let request = writing(
-                    Request::post(format!("/v1/regions/{}/drain", segment(region))),
-                    write,
-                );
-                let answer = api.call(&request)?.json()?;
-                Ok(if json {
-                    output::pretty(&answer)
-                } else {
+                let request = writing(Request::to(Route::DrainRegion, &[region]), write);
+                show(api, json, &request, |answer: &Written<()>| {
                     output::written(
-                        &answer,
+                        answer,
                         &format!(
                             "drained region {region} (every pool at weight 0; `weirctl restore \
                              {region}` puts the weights back)"
@@ -81,63 +74,62 @@ pub fn run(
                 })
             }
             On::Endpoint(addr, upstream) => {
-                endpoint_state(api, json, "drain", addr, upstream, write)
+                endpoint_state(api, json, Route::DrainEndpoint, addr, upstream, write)
             }
         },
         Command::Restore { target, write } => match target_of(target)? {
             On::Region(region) => {
-                let request = writing(
-                    Request::post(format!("/v1/regions/{}/restore", segment(region))),
-                    write,
-                );
-                let answer = api.call(&request)?.json()?;
-                if json {
-                    return Ok(output::pretty(&answer));
-                }
-                let mut out = output::written(
-                    &answer,
-                    &format!("restored region {region} (it ramps up through slow start)"),
-                    &format!("region {region} already has its weights"),
-                );
-                let skipped: Vec<String> = answer
-                    .get("skipped")
-                    .and_then(Value::as_array)
-                    .map(|s| s.iter().map(output::cell).collect())
-                    .unwrap_or_default();
-                if !skipped.is_empty() {
-                    out.push_str(&format!(
-                        "not restored (gone since the drain): {}\n",
-                        skipped.join(", ")
-                    ));
-                }
-                Ok(out)
+                let request = writing(Request::to(Route::RestoreRegion, &[region]), write);
+                show(api, json, &request, |answer: &Written<RegionRestored>| {
+                    let mut out = output::written(
+                        answer,
+                        &format!("restored region {region} (it ramps up through slow start)"),
+                        &format!("region {region} already has its weights"),
+                    );
+                    let skipped = &answer.detail.skipped;
+                    if !skipped.is_empty() {
+                        let skipped: Vec<String> =
+                            skipped.iter().map(|pool| output::cell(pool)).collect();
+                        out.push_str(&format!(
+                            "not restored (gone since the drain): {}\n",
+                            skipped.join(", ")
+                        ));
+                    }
+                    out
+                })
             }
             On::Endpoint(addr, upstream) => {
-                endpoint_state(api, json, "restore", addr, upstream, write)
+                endpoint_state(api, json, Route::RestoreEndpoint, addr, upstream, write)
             }
         },
-        Command::Gateways => show(api, json, &Request::get("/v1/gateways"), output::gateways),
+        Command::Gateways => show(
+            api,
+            json,
+            &Request::to(Route::Gateways, &[]),
+            output::gateways,
+        ),
         Command::Audit { limit } => show(
             api,
             json,
-            &Request::get("/v1/audit").query_opt("limit", *limit),
+            &Request::to(Route::Audit, &[]).query_opt("limit", *limit),
             output::audit,
         ),
     }
 }
 
-/// A read: the answer pretty (`--json`) or through `format`.
-fn show(
+/// A call whose answer is printed pretty as the server wrote it (`--json`), or read as the
+/// API's type `T` and put into words by `format`.
+fn show<T: DeserializeOwned>(
     api: &dyn Transport,
     json: bool,
     request: &Request,
-    format: fn(&Value) -> String,
+    format: impl FnOnce(&T) -> String,
 ) -> Result<String, Failure> {
-    let answer = api.call(request)?.json()?;
+    let reply = api.call(request)?;
     Ok(if json {
-        output::pretty(&answer)
+        output::pretty(&reply.json()?)
     } else {
-        format(&answer)
+        format(&reply.parse()?)
     })
 }
 
@@ -161,44 +153,39 @@ fn target_of(target: &Target) -> Result<On<'_>, Failure> {
 fn endpoint_state(
     api: &dyn Transport,
     json: bool,
-    action: &str,
+    route: Route,
     addr: &str,
     upstream: Option<&str>,
     write: &WriteArgs,
 ) -> Result<String, Failure> {
-    let request = writing(
-        Request::post(format!("/v1/endpoints/{}/{action}", segment(addr))),
-        write,
-    )
-    .query_opt("upstream", upstream);
-    let answer = api.call(&request)?.json()?;
-    if json {
-        return Ok(output::pretty(&answer));
-    }
-    let pools: Vec<String> = answer
-        .get("pools")
-        .and_then(Value::as_array)
-        .map(|p| p.iter().map(output::cell).collect())
-        .unwrap_or_default();
-    let (done, unchanged) = if action == "drain" {
-        (
-            format!(
-                "drained endpoint {addr} in {} (no new requests; those in flight finish; \
-                 `weirctl restore --endpoint {addr}` sends it traffic again)",
-                pools.join(", ")
-            ),
-            format!("endpoint {addr} is already drained"),
-        )
-    } else {
-        (
-            format!(
-                "restored endpoint {addr} in {} (it ramps up through slow start)",
-                pools.join(", ")
-            ),
-            format!("endpoint {addr} is not drained"),
-        )
-    };
-    Ok(output::written(&answer, &done, &unchanged))
+    let request = writing(Request::to(route, &[addr]), write).query_opt("upstream", upstream);
+    show(api, json, &request, |answer: &Written<EndpointSet>| {
+        let pools: Vec<String> = answer
+            .detail
+            .pools
+            .iter()
+            .map(|pool| output::cell(pool))
+            .collect();
+        let (done, unchanged) = if route == Route::DrainEndpoint {
+            (
+                format!(
+                    "drained endpoint {addr} in {} (no new requests; those in flight finish; \
+                     `weirctl restore --endpoint {addr}` sends it traffic again)",
+                    pools.join(", ")
+                ),
+                format!("endpoint {addr} is already drained"),
+            )
+        } else {
+            (
+                format!(
+                    "restored endpoint {addr} in {} (it ramps up through slow start)",
+                    pools.join(", ")
+                ),
+                format!("endpoint {addr} is not drained"),
+            )
+        };
+        output::written(answer, &done, &unchanged)
+    })
 }
 
 /// `?message=` and `If-Match` of a change.
@@ -211,43 +198,36 @@ fn writing(request: Request, write: &WriteArgs) -> Request {
 /// `GET /v1/config` (404: no version yet) and `GET /v1/gateways`. With `--json`:
 /// `{"config": <the version or null>, "gateways": <the gateways answer>}`.
 fn status(api: &dyn Transport, json: bool) -> Result<String, Failure> {
-    let config = match api.call(&Request::get("/v1/config")) {
-        Ok(reply) => Some(reply.json()?),
+    let config = match api.call(&Request::to(Route::GetConfig, &[])) {
+        Ok(reply) => Some(reply),
         Err(failure) if failure.status() == Some(404) => None,
         Err(failure) => return Err(failure),
     };
-    let gateways = api.call(&Request::get("/v1/gateways"))?.json()?;
-    Ok(if json {
-        output::pretty(&json!({ "config": config, "gateways": gateways }))
-    } else {
-        output::status(config.as_ref(), &gateways)
-    })
+    let gateways = Request::to(Route::Gateways, &[]);
+    if json {
+        let config = config.map(|reply| reply.json()).transpose()?;
+        let gateways = api.call(&gateways)?.json()?;
+        return Ok(output::pretty(
+            &json!({ "config": config, "gateways": gateways }),
+        ));
+    }
+    let config: Option<ConfigVersion> = config.map(|reply| reply.parse()).transpose()?;
+    let gateways: GatewayList = api.call(&gateways)?.parse()?;
+    Ok(output::status(config.as_ref(), &gateways))
 }
 
 /// The TOML of the current version (`?format=toml`) or of version N (its `config` field).
 fn config_get(api: &dyn Transport, json: bool, version: Option<u64>) -> Result<String, Failure> {
-    let path = match version {
-        Some(version) => format!("/v1/versions/{version}"),
-        None => "/v1/config".to_string(),
+    let request = match version {
+        Some(version) => Request::to(Route::GetVersion, &[&version.to_string()]),
+        None => Request::to(Route::GetConfig, &[]),
     };
     if json {
-        return show(api, true, &Request::get(path), output::pretty);
+        return Ok(output::pretty(&api.call(&request)?.json()?));
     }
     let mut text = match version {
-        None => api.call(&Request::get(path).query("format", "toml"))?.body,
-        Some(_) => {
-            let reply = api.call(&Request::get(path))?;
-            match reply.json()?.get("config").and_then(Value::as_str) {
-                Some(config) => config.to_string(),
-                None => {
-                    return Err(Failure::Unexpected {
-                        method: reply.method.to_string(),
-                        url: reply.url,
-                        what: "the version has no `config` text".into(),
-                    });
-                }
-            }
-        }
+        None => api.call(&request.query("format", "toml"))?.body,
+        Some(_) => api.call(&request)?.parse::<ConfigVersion>()?.config,
     };
     if !text.is_empty() && !text.ends_with('\n') {
         text.push('\n');
@@ -308,17 +288,12 @@ fn config_apply(
     write: &WriteArgs,
 ) -> Result<String, Failure> {
     let request = writing(
-        Request::put("/v1/config", file.content_type, file.bytes),
+        Request::to(Route::PutConfig, &[]).body(file.content_type, file.bytes),
         write,
     )
     .query_opt("dry_run", dry_run.then_some(true))
     .query_opt("force", force.then_some(true));
-    let answer = api.call(&request)?.json()?;
-    Ok(if json {
-        output::pretty(&answer)
-    } else {
-        output::applied(&answer)
-    })
+    show(api, json, &request, output::applied)
 }
 
 /// `PUT /v1/upstreams/{upstream}/pools/{region}/weight` with `{"weight": N}`.
@@ -330,28 +305,27 @@ fn set_weight(
     weight: u8,
     write: &WriteArgs,
 ) -> Result<String, Failure> {
-    let path = format!(
-        "/v1/upstreams/{}/pools/{}/weight",
-        segment(upstream),
-        segment(region)
-    );
-    let body = json!({ "weight": weight }).to_string().into_bytes();
-    let request = writing(Request::put(path, JSON, body), write);
-    let answer = api.call(&request)?.json()?;
-    if json {
-        return Ok(output::pretty(&answer));
-    }
-    let change = match answer.get("previous_weight").filter(|w| !w.is_null()) {
-        Some(previous) => format!("{} -> {weight}", output::cell(previous)),
-        None => format!("-> {weight}"),
+    let body = WeightBody {
+        weight: u32::from(weight),
     };
-    let mut out = output::written(
-        &answer,
-        &format!("{upstream}/{region} weight {change}"),
-        &format!("{upstream}/{region} already has weight {weight}"),
+    let body = serde_json::to_vec(&body).expect("a weight body always serializes");
+    let request = writing(
+        Request::to(Route::SetWeight, &[upstream, region]).body(JSON, body),
+        write,
     );
-    out.push_str(&output::warnings(&answer));
-    Ok(out)
+    show(api, json, &request, |answer: &Written<WeightSet>| {
+        let change = match answer.detail.previous_weight {
+            Some(previous) => format!("{previous} -> {weight}"),
+            None => format!("-> {weight}"),
+        };
+        let mut out = output::written(
+            answer,
+            &format!("{upstream}/{region} weight {change}"),
+            &format!("{upstream}/{region} already has weight {weight}"),
+        );
+        out.push_str(&output::warnings(&answer.detail.warnings));
+        out
+    })
 }
 
 #[cfg(test)]
@@ -359,9 +333,12 @@ mod tests {
     use std::cell::RefCell;
     use std::collections::VecDeque;
 
+    use serde_json::Value;
+
     use super::*;
-    use crate::client::{Endpoint, Reply};
-    use crate::error::{Source, exit};
+    use crate::client::Reply;
+    use crate::connection::{Endpoint, Source};
+    use crate::error::exit;
 
     /// Answers from a script, remembering what was sent.
     struct Script {

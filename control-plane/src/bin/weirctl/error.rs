@@ -3,10 +3,10 @@
 
 use std::fmt;
 
-use serde::Deserialize;
 use serde_json::Value;
+use weir_protocol::api::Problem;
 
-use crate::cli::CaFile;
+use crate::connection::{CaFile, SettingsError, Source};
 
 /// Exit codes (docs/control-plane.md#weirctl).
 pub mod exit {
@@ -22,91 +22,31 @@ pub mod exit {
     pub const UNAVAILABLE: u8 = 4;
 }
 
-/// Where a setting came from, so a message can say which one to fix.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
-    Flag(&'static str),
-    Env(&'static str),
-    Default,
-}
-
-impl fmt::Display for Source {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Source::Flag(name) | Source::Env(name) => f.write_str(name),
-            Source::Default => f.write_str("the default"),
-        }
+/// The problem in an error answer: problem+json when it parses (every field may be missing),
+/// else the start of the text as the detail, so a proxy's odd error page still reads.
+pub fn problem_of(body: &str) -> Problem {
+    match serde_json::from_str::<Problem>(body) {
+        Ok(problem) => problem,
+        Err(_) => Problem {
+            detail: first_line(body, 200),
+            ..Problem::default()
+        },
     }
 }
 
-/// An RFC 9457 problem as the control plane sends it; every field is optional so that a proxy's
-/// odd error page still reads.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default)]
-pub struct Problem {
-    pub title: String,
-    pub detail: String,
-    pub errors: Vec<ConfigProblem>,
-    pub current_version: Option<u64>,
+/// `detail`, or `title` when there is no detail.
+fn said(problem: &Problem) -> Option<&str> {
+    [problem.detail.as_str(), problem.title.as_str()]
+        .into_iter()
+        .map(str::trim)
+        .find(|s| !s.is_empty())
 }
 
-impl Problem {
-    /// The problem in a body: problem+json when it parses, else the start of the text as the
-    /// detail.
-    pub fn from_body(body: &str) -> Problem {
-        match serde_json::from_str::<Problem>(body) {
-            Ok(problem) => problem,
-            Err(_) => Problem {
-                detail: first_line(body, 200),
-                ..Problem::default()
-            },
-        }
-    }
-
-    pub fn boxed(body: &str) -> Box<Problem> {
-        Box::new(Problem::from_body(body))
-    }
-
-    /// `detail`, or `title` when there is no detail.
-    fn said(&self) -> Option<&str> {
-        [self.detail.as_str(), self.title.as_str()]
-            .into_iter()
-            .map(str::trim)
-            .find(|s| !s.is_empty())
-    }
-
-    /// `"422 Invalid Config"`, or just the status when there is no title.
-    fn status_line(&self, status: u16) -> String {
-        match self.title.trim() {
-            "" => status.to_string(),
-            title => format!("{status} {title}"),
-        }
-    }
-}
-
-/// One problem of an invalid config.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default)]
-pub struct ConfigProblem {
-    pub path: String,
-    pub message: String,
-    pub line: Option<u64>,
-    pub column: Option<u64>,
-}
-
-impl fmt::Display for ConfigProblem {
-    /// `path: message (line L, column C)`; the position is left out when unknown.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.path.is_empty() {
-            f.write_str(&self.message)?;
-        } else {
-            write!(f, "{}: {}", self.path, self.message)?;
-        }
-        match (self.line, self.column) {
-            (Some(line), Some(column)) => write!(f, " (line {line}, column {column})"),
-            (Some(line), None) => write!(f, " (line {line})"),
-            _ => Ok(()),
-        }
+/// `"422 Invalid Config"`, or just the status when there is no title.
+fn status_line(problem: &Problem, status: u16) -> String {
+    match problem.title.trim() {
+        "" => status.to_string(),
+        title => format!("{status} {title}"),
     }
 }
 
@@ -198,14 +138,20 @@ impl Failure {
 
 impl std::error::Error for Failure {}
 
+impl From<SettingsError> for Failure {
+    fn from(error: SettingsError) -> Failure {
+        match error {
+            SettingsError::Usage(message) => Failure::Usage(message),
+            SettingsError::NoToken => Failure::NoToken,
+        }
+    }
+}
+
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Failure::Usage(message) => f.write_str(message),
-            Failure::NoToken => f.write_str(
-                "no API token: set WEIR_TOKEN (or pass --token); \
-                 `weir-control-plane token` makes one",
-            ),
+            Failure::NoToken => fmt::Display::fmt(&SettingsError::NoToken, f),
             Failure::Refused {
                 method,
                 url,
@@ -213,8 +159,8 @@ impl fmt::Display for Failure {
                 problem,
                 ..
             } => {
-                let status = problem.status_line(*status);
-                let Some(said) = problem.said() else {
+                let status = status_line(problem, *status);
+                let Some(said) = said(problem) else {
                     // Not problem+json: likely something other than the control plane.
                     return write!(
                         f,
@@ -223,7 +169,7 @@ impl fmt::Display for Failure {
                     );
                 };
                 write!(f, "the control plane refused ({status}): {said}")?;
-                for error in &problem.errors {
+                for error in problem.errors.iter().flatten() {
                     write!(f, "\n{error}")?;
                 }
                 Ok(())
@@ -232,7 +178,7 @@ impl fmt::Display for Failure {
                 status: 403,
                 problem,
                 ..
-            } => match problem.said() {
+            } => match said(problem) {
                 Some(said) => write!(f, "{said} (403): use a token with that role"),
                 None => f.write_str(
                     "the token lacks the role this needs (403): use a token with that role",
@@ -245,7 +191,7 @@ impl fmt::Display for Failure {
                 ..
             } => {
                 write!(f, "the token was refused ({status}")?;
-                if let Some(said) = problem.said() {
+                if let Some(said) = said(problem) {
                     write!(f, ": {said}")?;
                 }
                 let fix = match token_from {
@@ -304,9 +250,9 @@ impl fmt::Display for Failure {
                 write!(
                     f,
                     "the control plane failed ({method} {url}: {})",
-                    problem.status_line(*status)
+                    status_line(problem, *status)
                 )?;
-                if let Some(said) = problem.said() {
+                if let Some(said) = said(problem) {
                     write!(f, ": {said}")?;
                 }
                 Ok(())
@@ -333,12 +279,16 @@ pub fn first_line(text: &str, max: usize) -> String {
 mod tests {
     use super::*;
 
+    fn boxed(body: &str) -> Box<Problem> {
+        Box::new(problem_of(body))
+    }
+
     fn refused(status: u16, body: &str) -> Failure {
         Failure::Refused {
             method: "PUT".into(),
             url: "http://cp/v1/config".into(),
             status,
-            problem: Problem::boxed(body),
+            problem: boxed(body),
             body: serde_json::from_str(body).ok(),
         }
     }
@@ -401,9 +351,7 @@ mod tests {
     fn unauthorised_says_which_and_what_to_fix() {
         let from_env = Failure::Unauthorised {
             status: 401,
-            problem: Problem::boxed(
-                r#"{"title":"Unauthorized","detail":"the bearer token is not valid"}"#,
-            ),
+            problem: boxed(r#"{"title":"Unauthorized","detail":"the bearer token is not valid"}"#),
             token_from: Source::Env("WEIR_TOKEN"),
             body: None,
         };
@@ -424,7 +372,7 @@ mod tests {
         );
         let forbidden = Failure::Unauthorised {
             status: 403,
-            problem: Problem::boxed(
+            problem: boxed(
                 r#"{"title":"Forbidden","detail":"token 'bob' has role 'read', this needs 'operate'"}"#,
             ),
             token_from: Source::Env("WEIR_TOKEN"),
@@ -437,6 +385,12 @@ mod tests {
         );
         assert_eq!(Failure::NoToken.exit_code(), exit::UNAUTHORISED);
         assert!(Failure::NoToken.to_string().contains("WEIR_TOKEN"));
+        let no_token = Failure::from(SettingsError::NoToken);
+        assert_eq!(no_token.exit_code(), exit::UNAUTHORISED);
+        assert_eq!(no_token.to_string(), SettingsError::NoToken.to_string());
+        let usage = Failure::from(SettingsError::Usage("bad --url".into()));
+        assert_eq!(usage.exit_code(), exit::USAGE);
+        assert_eq!(usage.to_string(), "bad --url");
     }
 
     #[test]
@@ -457,7 +411,7 @@ mod tests {
             method: "PUT".into(),
             url: "http://cp/v1/config".into(),
             status: 500,
-            problem: Problem::boxed(
+            problem: boxed(
                 r#"{"title":"Store Failure","detail":"the store failed; nothing was changed: disk full"}"#,
             ),
             body: None,
@@ -472,7 +426,7 @@ mod tests {
             method: "GET".into(),
             url: "http://cp/v1/config".into(),
             status: 502,
-            problem: Problem::boxed("<html>\n<h1>Bad Gateway</h1>"),
+            problem: boxed("<html>\n<h1>Bad Gateway</h1>"),
             body: None,
         };
         assert_eq!(

@@ -6,6 +6,7 @@
 mod cli;
 mod client;
 mod commands;
+mod connection;
 mod error;
 mod output;
 
@@ -14,8 +15,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{CaFile, Cli, Settings};
+use crate::cli::Cli;
 use crate::client::HttpClient;
+use crate::connection::{CaFile, Settings};
 use crate::error::{Failure, exit};
 
 fn main() -> ExitCode {

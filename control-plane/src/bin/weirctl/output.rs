@@ -1,19 +1,19 @@
-//! Human output from the control plane's JSON: aligned tables (history, gateways, audit), the
-//! status summary, and change lists (`~ path: old -> new`). Fields are read leniently: a missing
-//! or null one shows as `-`, never as an error; times are shown as the server gave them.
+//! Human output from the control plane's answers, read as the API's types: aligned tables
+//! (history, gateways, audit), the status summary, and change lists (`~ path: old -> new`). An
+//! empty or absent value shows as `-`; times are shown as the server gave them.
 
-use std::fmt::Write as _;
+use std::fmt::{Display, Write as _};
 
 use serde_json::Value;
+use weir_protocol::Outcome;
+use weir_protocol::api::{
+    AuditList, ConfigVersion, ConfigWrite, GatewayList, GatewayView, VersionList, VersionMeta,
+    Written,
+};
 
-/// A cell: strings as given, numbers and booleans as text, missing/null/empty as `-`. Control
-/// characters (a newline in a message) become spaces so rows stay one line.
-pub fn cell(value: &Value) -> String {
-    let text = match value {
-        Value::Null => String::new(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
+/// A cell: the text with control characters (a newline in a message) as spaces so rows stay one
+/// line, trimmed; empty as `-`.
+pub fn cell(text: &str) -> String {
     let text: String = text
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
@@ -24,6 +24,11 @@ pub fn cell(value: &Value) -> String {
     } else {
         text.to_string()
     }
+}
+
+/// An optional value as a cell: `-` when absent.
+fn opt<T: Display>(value: Option<T>) -> String {
+    value.map_or_else(|| "-".to_string(), |value| cell(&value.to_string()))
 }
 
 /// Rows under a header, columns aligned by two spaces; no trailing spaces.
@@ -57,48 +62,44 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-fn list<'a>(value: &'a Value, key: &str) -> &'a [Value] {
-    value
-        .get(key)
-        .and_then(Value::as_array)
-        .map_or(&[], Vec::as_slice)
-}
-
-fn field(value: &Value, key: &str) -> String {
-    cell(value.get(key).unwrap_or(&Value::Null))
-}
-
 /// `GET /v1/versions`.
-pub fn history(answer: &Value) -> String {
-    let versions = list(answer, "versions");
-    if versions.is_empty() {
+pub fn history(answer: &VersionList) -> String {
+    if answer.versions.is_empty() {
         return "no versions yet\n".to_string();
     }
-    let rows: Vec<Vec<String>> = versions
+    let rows: Vec<Vec<String>> = answer
+        .versions
         .iter()
         .map(|v| {
-            ["version", "time", "author", "action", "message"]
-                .iter()
-                .map(|key| field(v, key))
-                .collect()
+            vec![
+                v.version.to_string(),
+                cell(&v.time),
+                cell(&v.author),
+                cell(&v.action),
+                cell(&v.message),
+            ]
         })
         .collect();
     table(&["VERSION", "TIME", "AUTHOR", "ACTION", "MESSAGE"], &rows)
 }
 
 /// `GET /v1/audit`.
-pub fn audit(answer: &Value) -> String {
-    let entries = list(answer, "entries");
-    if entries.is_empty() {
+pub fn audit(answer: &AuditList) -> String {
+    if answer.entries.is_empty() {
         return "the audit log is empty\n".to_string();
     }
-    let rows: Vec<Vec<String>> = entries
+    let rows: Vec<Vec<String>> = answer
+        .entries
         .iter()
         .map(|e| {
-            ["time", "actor", "action", "version", "message", "detail"]
-                .iter()
-                .map(|key| field(e, key))
-                .collect()
+            vec![
+                cell(&e.time),
+                cell(&e.actor),
+                cell(&e.action),
+                e.version.to_string(),
+                cell(&e.message),
+                cell(&e.detail),
+            ]
         })
         .collect();
     table(
@@ -107,51 +108,44 @@ pub fn audit(answer: &Value) -> String {
     )
 }
 
-fn is_nack(report: &Value) -> bool {
-    report
-        .get("outcome")
-        .and_then(Value::as_str)
-        .is_some_and(|o| o.eq_ignore_ascii_case("nack"))
-}
-
 /// `last_report` as one cell: `ack 7 at TIME`.
-fn report_cell(gateway: &Value) -> String {
-    match gateway.get("last_report") {
-        Some(report) if report.is_object() => {
-            let mut text = format!("{} {}", field(report, "outcome"), field(report, "version"));
-            if let Some(at) = report.get("at").filter(|at| !at.is_null()) {
-                let _ = write!(text, " at {}", cell(at));
-            }
-            text
-        }
-        _ => "-".to_string(),
+fn report_cell(gateway: &GatewayView) -> String {
+    match &gateway.last_report {
+        Some(report) => format!(
+            "{} {} at {}",
+            report.outcome.as_str(),
+            report.version,
+            cell(&report.at)
+        ),
+        None => "-".to_string(),
     }
 }
 
 /// Every NACK with its errors: a line naming the gateway after `lead`, then one line per error
 /// after `indent`.
-fn nacks(gateways: &[Value], lead: &str, indent: &str) -> String {
+fn nacks(gateways: &[GatewayView], lead: &str, indent: &str) -> String {
     let mut out = String::new();
     for gateway in gateways {
-        let Some(report) = gateway.get("last_report").filter(|r| is_nack(r)) else {
+        let Some(report) = gateway
+            .last_report
+            .as_ref()
+            .filter(|r| r.outcome == Outcome::Nack)
+        else {
             continue;
         };
         let _ = write!(
             out,
-            "{lead}{}{} refused version {}",
-            field(gateway, "id"),
+            "{lead}{}{} refused version {} at {}",
+            cell(&gateway.id),
             region_suffix(gateway),
-            field(report, "version"),
+            report.version,
+            cell(&report.at),
         );
-        if let Some(at) = report.get("at").filter(|at| !at.is_null()) {
-            let _ = write!(out, " at {}", cell(at));
-        }
-        let errors = list(report, "errors");
-        if errors.is_empty() {
+        if report.errors.is_empty() {
             out.push_str(" (no reason given)\n");
         } else {
             out.push_str(":\n");
-            for error in errors {
+            for error in &report.errors {
                 let _ = writeln!(out, "{indent}{}", cell(error));
             }
         }
@@ -159,34 +153,33 @@ fn nacks(gateways: &[Value], lead: &str, indent: &str) -> String {
     out
 }
 
-fn region_suffix(gateway: &Value) -> String {
-    match gateway.get("region").and_then(Value::as_str) {
+fn region_suffix(gateway: &GatewayView) -> String {
+    match gateway.region.as_deref() {
         Some(region) if !region.is_empty() => format!(" ({region})"),
         _ => String::new(),
     }
 }
 
+fn yes_no(connected: bool) -> &'static str {
+    if connected { "yes" } else { "no" }
+}
+
 /// `GET /v1/gateways`.
-pub fn gateways(answer: &Value) -> String {
-    let gateways = list(answer, "gateways");
+pub fn gateways(answer: &GatewayList) -> String {
+    let gateways = &answer.gateways;
     if gateways.is_empty() {
         return "no gateway has connected yet\n".to_string();
     }
     let rows: Vec<Vec<String>> = gateways
         .iter()
         .map(|g| {
-            let connected = match g.get("connected").and_then(Value::as_bool) {
-                Some(true) => "yes",
-                Some(false) => "no",
-                None => "-",
-            };
             vec![
-                field(g, "id"),
-                field(g, "region"),
-                connected.to_string(),
-                field(g, "applied_version"),
+                cell(&g.id),
+                opt(g.region.as_deref()),
+                yes_no(g.connected).to_string(),
+                opt(g.applied_version),
                 report_cell(g),
-                field(g, "last_seen"),
+                cell(&g.last_seen),
             ]
         })
         .collect();
@@ -210,54 +203,54 @@ pub fn gateways(answer: &Value) -> String {
 }
 
 /// `drained`: `{region: {upstream: weight}}` as `eu-west (api 100, web 50)`.
-fn drained(meta: &Value) -> Option<String> {
-    let regions = meta.get("drained")?.as_object()?;
-    if regions.is_empty() {
+fn drained(meta: &VersionMeta) -> Option<String> {
+    if meta.drained.is_empty() {
         return None;
     }
-    let parts: Vec<String> = regions
+    let parts: Vec<String> = meta
+        .drained
         .iter()
-        .map(|(region, pools)| match pools.as_object() {
-            Some(pools) if !pools.is_empty() => {
-                let weights: Vec<String> = pools
-                    .iter()
-                    .map(|(upstream, weight)| format!("{upstream} {}", cell(weight)))
-                    .collect();
-                format!("{region} (remembered weights: {})", weights.join(", "))
+        .map(|(region, pools)| {
+            if pools.is_empty() {
+                return region.clone();
             }
-            _ => region.clone(),
+            let weights: Vec<String> = pools
+                .iter()
+                .map(|(upstream, weight)| format!("{upstream} {weight}"))
+                .collect();
+            format!("{region} (remembered weights: {})", weights.join(", "))
         })
         .collect();
     Some(parts.join("; "))
 }
 
-/// `weirctl status`: the current version's meta (`None` when there is no version yet) and a
-/// summary of the gateways: connected, on the current version, not on it, and every NACK.
-pub fn status(config: Option<&Value>, gateways_answer: &Value) -> String {
+/// `weirctl status`: the current version (`None` when there is no version yet) and a summary of
+/// the gateways: connected, on the current version, not on it, and every NACK.
+pub fn status(config: Option<&ConfigVersion>, gateways_answer: &GatewayList) -> String {
     let mut out = String::new();
     let current = match config {
-        Some(meta) => {
+        Some(ConfigVersion { meta, .. }) => {
             let _ = write!(
                 out,
                 "current version {} ({}) at {} by {}",
-                field(meta, "version"),
-                field(meta, "action"),
-                field(meta, "time"),
-                field(meta, "author"),
+                meta.version,
+                cell(&meta.action),
+                cell(&meta.time),
+                cell(&meta.author),
             );
-            match meta.get("message").map(cell) {
-                Some(message) if message != "-" => {
+            match cell(&meta.message) {
+                message if message != "-" => {
                     let _ = writeln!(out, ": {message}");
                 }
                 _ => out.push('\n'),
             }
-            if let Some(checksum) = meta.get("checksum").filter(|c| !c.is_null()) {
-                let _ = writeln!(out, "checksum {}", cell(checksum));
+            if !meta.checksum.is_empty() {
+                let _ = writeln!(out, "checksum {}", cell(&meta.checksum));
             }
             if let Some(drained) = drained(meta) {
                 let _ = writeln!(out, "drained: {drained}");
             }
-            meta.get("version").and_then(Value::as_u64)
+            Some(meta.version)
         }
         None => {
             out.push_str(
@@ -267,15 +260,12 @@ pub fn status(config: Option<&Value>, gateways_answer: &Value) -> String {
         }
     };
     out.push('\n');
-    let gateways = list(gateways_answer, "gateways");
+    let gateways = &gateways_answer.gateways;
     if gateways.is_empty() {
         out.push_str("gateways: none has connected yet\n");
         return out;
     }
-    let connected = gateways
-        .iter()
-        .filter(|g| g.get("connected").and_then(Value::as_bool) == Some(true))
-        .count();
+    let connected = gateways.iter().filter(|g| g.connected).count();
     let _ = write!(
         out,
         "gateways: {} known, {connected} connected",
@@ -285,7 +275,7 @@ pub fn status(config: Option<&Value>, gateways_answer: &Value) -> String {
         Some(current) => {
             let on_current = gateways
                 .iter()
-                .filter(|g| g.get("applied_version").and_then(Value::as_u64) == Some(current))
+                .filter(|g| g.applied_version == Some(current))
                 .count();
             let _ = writeln!(out, ", {on_current} on version {current}");
         }
@@ -295,19 +285,18 @@ pub fn status(config: Option<&Value>, gateways_answer: &Value) -> String {
     let rows: Vec<Vec<String>> = gateways
         .iter()
         .map(|g| {
-            let runs = g.get("applied_version").and_then(Value::as_u64);
-            let version = match (runs, current) {
+            let version = match (g.applied_version, current) {
                 (Some(runs), Some(current)) if runs == current => format!("{runs} (current)"),
                 (Some(runs), Some(_)) => format!("{runs} (not current)"),
                 (Some(runs), None) => runs.to_string(),
                 (None, _) => "- (none yet)".to_string(),
             };
-            let connected = match g.get("connected").and_then(Value::as_bool) {
-                Some(true) => "yes".to_string(),
-                Some(false) => format!("no (last seen {})", field(g, "last_seen")),
-                None => "-".to_string(),
+            let connected = if g.connected {
+                "yes".to_string()
+            } else {
+                format!("no (last seen {})", cell(&g.last_seen))
             };
-            vec![field(g, "id"), field(g, "region"), version, connected]
+            vec![cell(&g.id), opt(g.region.as_deref()), version, connected]
         })
         .collect();
     for line in table(&["ID", "REGION", "RUNS VERSION", "CONNECTED"], &rows).lines() {
@@ -318,8 +307,7 @@ pub fn status(config: Option<&Value>, gateways_answer: &Value) -> String {
 }
 
 /// The `changes` of a write, one `~ ` line each, or `no changes`.
-pub fn changes(answer: &Value) -> String {
-    let changes = list(answer, "changes");
+pub fn changes(changes: &[String]) -> String {
     if changes.is_empty() {
         return "no changes\n".to_string();
     }
@@ -330,42 +318,42 @@ pub fn changes(answer: &Value) -> String {
 }
 
 /// `PUT /v1/config`: a dry run, an unchanged config, or a stored version, with the changes.
-pub fn applied(answer: &Value) -> String {
-    if answer.get("dry_run").and_then(Value::as_bool) == Some(true) {
-        let base = match answer.get("base_version").and_then(Value::as_u64) {
-            Some(0) | None => "there is no version yet".to_string(),
-            Some(base) => format!("against version {base}"),
-        };
-        return format!("dry run ({base}; nothing stored):\n{}", changes(answer));
-    }
-    if answer.get("changed").and_then(Value::as_bool) == Some(false) {
-        return format!(
+pub fn applied(answer: &ConfigWrite) -> String {
+    match answer {
+        ConfigWrite::DryRun(dry_run) => {
+            let base = match dry_run.base_version {
+                0 => "there is no version yet".to_string(),
+                base => format!("against version {base}"),
+            };
+            format!(
+                "dry run ({base}; nothing stored):\n{}",
+                changes(&dry_run.changes)
+            )
+        }
+        ConfigWrite::Written(written) if !written.changed => format!(
             "no changes: version {} already is this config\n",
-            field(answer, "version")
-        );
+            written.version
+        ),
+        ConfigWrite::Written(written) => format!(
+            "stored version {}:\n{}",
+            written.version,
+            changes(written.detail.changes.as_deref().unwrap_or_default())
+        ),
     }
-    format!(
-        "stored version {}:\n{}",
-        field(answer, "version"),
-        changes(answer)
-    )
 }
 
 /// A write's answer: `stored version N: what`, or `no changes` when the server stored nothing.
-pub fn written(answer: &Value, what: &str, unchanged: &str) -> String {
-    if answer.get("changed").and_then(Value::as_bool) == Some(false) {
-        format!(
-            "no changes: {unchanged} (version {})\n",
-            field(answer, "version")
-        )
+pub fn written<T>(answer: &Written<T>, what: &str, unchanged: &str) -> String {
+    if answer.changed {
+        format!("stored version {}: {what}\n", answer.version)
     } else {
-        format!("stored version {}: {what}\n", field(answer, "version"))
+        format!("no changes: {unchanged} (version {})\n", answer.version)
     }
 }
 
 /// The `warnings` of an answer, one `warning: ` line each.
-pub fn warnings(answer: &Value) -> String {
-    list(answer, "warnings")
+pub fn warnings(warnings: &[String]) -> String {
+    warnings
         .iter()
         .map(|warning| format!("warning: {}\n", cell(warning)))
         .collect()
@@ -380,16 +368,24 @@ pub fn pretty(value: &Value) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use serde::de::DeserializeOwned;
     use serde_json::json;
+    use weir_protocol::api::RolledBack;
+
+    use super::*;
+
+    /// An answer as weirctl reads it off the wire.
+    fn read<T: DeserializeOwned>(answer: Value) -> T {
+        serde_json::from_value(answer).expect("an answer of the API's shape")
+    }
 
     #[test]
     fn cells_are_one_line_and_never_empty() {
-        assert_eq!(cell(&json!(null)), "-");
-        assert_eq!(cell(&json!("")), "-");
-        assert_eq!(cell(&json!(7)), "7");
-        assert_eq!(cell(&json!(true)), "true");
-        assert_eq!(cell(&json!("two\nlines\t")), "two lines");
+        assert_eq!(opt(None::<u64>), "-");
+        assert_eq!(cell(""), "-");
+        assert_eq!(opt(Some(7)), "7");
+        assert_eq!(opt(Some("  ")), "-");
+        assert_eq!(cell("two\nlines\t"), "two lines");
     }
 
     #[test]
@@ -411,10 +407,11 @@ mod tests {
              "time": "2025-06-01T10:02:03Z", "action": "weight", "checksum": "ab"},
             {"version": 11, "author": "ci", "message": "",
              "time": "2025-06-01T09:00:00Z", "action": "replace", "checksum": "cd"},
-            {"version": 1, "author": "seed", "time": "2025-05-01T00:00:00Z", "action": "seed"}
+            {"version": 1, "author": "seed", "message": "", "time": "2025-05-01T00:00:00Z",
+             "action": "seed", "checksum": "ef"}
         ]});
         assert_eq!(
-            history(&answer),
+            history(&read(answer)),
             "\
 VERSION  TIME                  AUTHOR  ACTION   MESSAGE
 12       2025-06-01T10:02:03Z  alice   weight   eu-west api: bad deploy
@@ -422,7 +419,7 @@ VERSION  TIME                  AUTHOR  ACTION   MESSAGE
 1        2025-05-01T00:00:00Z  seed    seed     -
 "
         );
-        assert_eq!(history(&json!({"versions": []})), "no versions yet\n");
+        assert_eq!(history(&read(json!({"versions": []}))), "no versions yet\n");
     }
 
     #[test]
@@ -431,21 +428,24 @@ VERSION  TIME                  AUTHOR  ACTION   MESSAGE
             {"time": "2025-06-01T10:02:03Z", "actor": "alice", "action": "drain",
              "version": 13, "message": "maintenance", "detail": "eu-west: 2 pool(s) to weight 0"},
             {"time": "2025-06-01T10:00:00Z", "actor": "recovered", "action": "recovered",
-             "version": 12, "message": null, "detail": ""}
+             "version": 12, "detail": ""}
         ]});
         assert_eq!(
-            audit(&answer),
+            audit(&read(answer)),
             "\
 TIME                  ACTOR      ACTION     VERSION  MESSAGE      DETAIL
 2025-06-01T10:02:03Z  alice      drain      13       maintenance  eu-west: 2 pool(s) to weight 0
 2025-06-01T10:00:00Z  recovered  recovered  12       -            -
 "
         );
-        assert_eq!(audit(&json!({})), "the audit log is empty\n");
+        assert_eq!(
+            audit(&read(json!({"entries": []}))),
+            "the audit log is empty\n"
+        );
     }
 
-    fn fleet() -> Value {
-        json!({"gateways": [
+    fn fleet() -> GatewayList {
+        read(json!({"current_version": 7, "gateways": [
             {"id": "gw-eu-1", "region": "eu-west", "connected": true, "applied_version": 7,
              "last_report": {"version": 7, "outcome": "ack", "errors": [], "at": "2025-06-01T10:00:01Z"},
              "last_seen": "2025-06-01T10:05:00Z"},
@@ -456,7 +456,7 @@ TIME                  ACTOR      ACTION     VERSION  MESSAGE      DETAIL
              "last_seen": "2025-06-01T10:05:00Z"},
             {"id": "gw-us-1", "region": null, "connected": false, "applied_version": null,
              "last_report": null, "last_seen": "2025-05-30T08:00:00Z"}
-        ]})
+        ]}))
     }
 
     #[test]
@@ -474,16 +474,18 @@ gw-eu-2 (eu-west) refused version 7 at 2025-06-01T10:00:02Z:
 "
         );
         assert_eq!(
-            gateways(&json!({"gateways": []})),
+            gateways(&read(json!({"current_version": null, "gateways": []}))),
             "no gateway has connected yet\n"
         );
     }
 
     #[test]
     fn status_summary() {
-        let meta = json!({"version": 7, "author": "alice", "message": "add search",
+        let meta: ConfigVersion = read(
+            json!({"version": 7, "author": "alice", "message": "add search",
             "time": "2025-06-01T10:00:00Z", "action": "replace", "checksum": "9f86d0",
-            "drained": {"us-east": {"api": 100, "web": 50}}, "config": "[upstreams]\n"});
+            "drained": {"us-east": {"api": 100, "web": 50}}, "config": "[upstreams]\n"}),
+        );
         assert_eq!(
             status(Some(&meta), &fleet()),
             "\
@@ -504,18 +506,18 @@ gateways: 3 known, 2 connected, 1 on version 7
 
     #[test]
     fn status_without_a_version_or_gateways() {
-        let out = status(None, &json!({"gateways": []}));
+        let out = status(None, &read(json!({"gateways": []})));
         assert_eq!(
             out,
             "no config version yet: store the first one with `weirctl config apply -f FILE`\n\n\
              gateways: none has connected yet\n"
         );
-        let quiet = json!({"version": 1, "author": "seed", "message": "", "time": "T",
-                           "action": "seed", "drained": {}});
+        let quiet: ConfigVersion = read(json!({"version": 1, "author": "seed", "message": "",
+            "time": "T", "action": "seed", "checksum": "", "drained": {}, "config": ""}));
         let out = status(
             Some(&quiet),
-            &json!({"gateways": [
-            {"id": "g", "connected": true, "applied_version": 1, "last_seen": "T"}]}),
+            &read(json!({"gateways": [
+            {"id": "g", "connected": true, "applied_version": 1, "last_seen": "T"}]})),
         );
         assert_eq!(
             out,
@@ -530,12 +532,12 @@ gateways: 3 known, 2 connected, 1 on version 7
             "upstreams.api.pools[eu-west].weight: 100 -> 0",
             "routes[search]: added"]});
         assert_eq!(
-            applied(&answer),
+            applied(&read(answer)),
             "stored version 8:\n~ upstreams.api.pools[eu-west].weight: 100 -> 0\n~ routes[search]: added\n"
         );
-        assert_eq!(changes(&json!({"changes": []})), "no changes\n");
+        assert_eq!(changes(&[]), "no changes\n");
         assert_eq!(
-            applied(&json!({"version": 7, "changed": false})),
+            applied(&read(json!({"version": 7, "changed": false}))),
             "no changes: version 7 already is this config\n"
         );
     }
@@ -543,16 +545,20 @@ gateways: 3 known, 2 connected, 1 on version 7
     #[test]
     fn dry_runs_say_nothing_was_stored() {
         assert_eq!(
-            applied(&json!({"dry_run": true, "base_version": 7,
-                            "changes": ["load_shedding.max_in_flight: 100 -> 200"]})),
+            applied(&read(json!({"dry_run": true, "base_version": 7,
+                            "changes": ["load_shedding.max_in_flight: 100 -> 200"]}))),
             "dry run (against version 7; nothing stored):\n~ load_shedding.max_in_flight: 100 -> 200\n"
         );
         assert_eq!(
-            applied(&json!({"dry_run": true, "base_version": 7, "changes": []})),
+            applied(&read(
+                json!({"dry_run": true, "base_version": 7, "changes": []})
+            )),
             "dry run (against version 7; nothing stored):\nno changes\n"
         );
         assert_eq!(
-            applied(&json!({"dry_run": true, "base_version": 0, "changes": ["first version"]})),
+            applied(&read(
+                json!({"dry_run": true, "base_version": 0, "changes": ["first version"]})
+            )),
             "dry run (there is no version yet; nothing stored):\n~ first version\n"
         );
     }
@@ -561,7 +567,7 @@ gateways: 3 known, 2 connected, 1 on version 7
     fn writes() {
         assert_eq!(
             written(
-                &json!({"version": 9, "rolled_back_to": 5}),
+                &read::<Written<RolledBack>>(json!({"version": 9, "rolled_back_to": 5})),
                 "rolled back to version 5",
                 "x"
             ),
@@ -569,7 +575,7 @@ gateways: 3 known, 2 connected, 1 on version 7
         );
         assert_eq!(
             written(
-                &json!({"version": 7, "changed": false}),
+                &read::<Written<()>>(json!({"version": 7, "changed": false})),
                 "x",
                 "already version 5's config"
             ),

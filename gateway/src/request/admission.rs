@@ -1,15 +1,17 @@
 //! Admission of a routed request before it goes upstream: the gateway-wide in-flight cap, the
 //! upstream's bulkhead (both shedding by priority class) and the upstream's circuit breaker.
 //! Refusals say where and for how long, so the proxy can answer `503` with `Retry-After`.
+//! It composes `resilience/` policies over the runtime model, so it sits beside the request
+//! lifecycle rather than in `resilience/`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use weir_config::{LoadShedding, Priority};
 
-use super::breaker::{Admission, Transition};
-use super::bulkhead::{Bulkhead, Permit, Shares};
-use crate::snapshot::UpstreamRuntime;
+use crate::resilience::breaker::{Admission, Transition};
+use crate::resilience::bulkhead::{Bulkhead, Permit, Shares};
+use crate::runtime::UpstreamRuntime;
 
 /// Slots held for an admitted request; dropping them releases the slots.
 pub struct Admitted {

@@ -1,5 +1,6 @@
-//! The background task that prunes full buckets every second and publishes key counts, so a
-//! burst of distinct keys gives its memory back once their buckets have refilled.
+//! The background task that prunes full rate-limit buckets every second and publishes key
+//! counts, so a burst of distinct keys gives its memory back once their buckets have refilled.
+//! It holds the limiter registry and the metrics, nothing of the rest of the gateway.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,13 +9,15 @@ use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 
-use super::clock;
-use crate::state::Gateway;
+use crate::metrics::Metrics;
+use crate::ratelimit::{LimiterRegistry, clock};
 
 const PRUNE_INTERVAL: Duration = Duration::from_secs(1);
 
 pub struct BucketJanitor {
-    pub gateway: Arc<Gateway>,
+    pub limiters: Arc<LimiterRegistry>,
+    /// For `weir_ratelimit_keys`.
+    pub metrics: Metrics,
 }
 
 #[async_trait]
@@ -24,9 +27,7 @@ impl BackgroundService for BucketJanitor {
         loop {
             tokio::select! {
                 _ = shutdown.changed() => return,
-                _ = ticks.tick() => {
-                    self.gateway.limiters.prune(clock::now(), &self.gateway.metrics);
-                }
+                _ = ticks.tick() => self.limiters.prune(clock::now(), &self.metrics),
             }
         }
     }

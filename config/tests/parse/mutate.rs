@@ -1,0 +1,1479 @@
+//! A deterministic config mutator for the `diff` property test: every copy of a config that differs
+//! from it in one place (one field of one struct changed, one map entry or list element added,
+//! removed or changed, one list reordered where its order matters). Each struct is destructured
+//! without `..`, so a field added to the config does not compile here until it can be mutated.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use weir_config::{
+    AccessLogSettings, AdaptiveLimit, AdminSettings, BulkheadSettings, CircuitBreakerSettings,
+    ClientIpSettings, Config, ControlPlaneSettings, EncodedSlashes, FaultInjection, FleetSettings,
+    ForwardedHeader, GatewaySettings, HealthCheck, HostMatch, KeyPart, LimitScope, ListenSettings,
+    LoadShedding, MissingKey, NodeSettings, OutlierDetection, Pool, Priority, RateLimitPolicy,
+    RedisSettings, RegionPolicy, RequestRules, RetryBudgetSettings, RetryPolicy, Route,
+    StoreErrorAction, Upstream,
+};
+
+/// Copies of a value, each changed in one place, with a label saying where and how.
+pub type Variants<T> = Vec<(String, T)>;
+
+/// A value that can be changed in one place in every way this mutator knows.
+pub trait Mutate: Clone {
+    /// Every copy of `self` changed in one place; none equal to `self`.
+    fn variants(&self) -> Variants<Self>;
+}
+
+/// A value to fill an absent optional setting with.
+pub trait Sample {
+    fn sample() -> Self;
+}
+
+/// An element of a list.
+pub trait Element: Mutate + PartialEq {
+    /// Whether the list's order matters to the config (for routes and pools it does not: `diff`
+    /// matches them by name and region). Only ordered lists are reordered.
+    const ORDERED: bool = true;
+
+    /// What a list element is matched by, which must stay unique within the list.
+    fn key(&self) -> Option<&str> {
+        None
+    }
+
+    /// A new element for `list`, not equal to (nor with the key of) any of its elements.
+    fn fresh(list: &[Self]) -> Option<Self>;
+}
+
+/// A map entry (`upstreams`, `rate_limits`) whose `name` is its key.
+pub trait Entry: Mutate {
+    fn rename(&mut self, name: &str);
+}
+
+/// Adds to `out` a copy of `parent` for each variant of one of its fields.
+fn field<P: Clone, F>(
+    out: &mut Variants<P>,
+    parent: &P,
+    name: &str,
+    variants: Variants<F>,
+    set: impl Fn(&mut P, F),
+) {
+    for (what, value) in variants {
+        let mut copy = parent.clone();
+        set(&mut copy, value);
+        out.push((format!("{name}{what}"), copy));
+    }
+}
+
+fn one<T>(what: &str, value: T) -> Variants<T> {
+    vec![(format!(": {what}"), value)]
+}
+
+/// The first of `candidates` that is not `taken`.
+fn first_free<T>(mut candidates: impl Iterator<Item = T>, taken: impl Fn(&T) -> bool) -> T {
+    candidates
+        .find(|candidate| !taken(candidate))
+        .expect("a free candidate")
+}
+
+impl Mutate for bool {
+    fn variants(&self) -> Variants<Self> {
+        one("flipped", !self)
+    }
+}
+
+macro_rules! bump_integers {
+    ($($integer:ty),+) => {$(
+        impl Mutate for $integer {
+            fn variants(&self) -> Variants<Self> {
+                one("+1", self.wrapping_add(1))
+            }
+        }
+    )+};
+}
+bump_integers!(u16, u32, u64);
+
+impl Mutate for f64 {
+    fn variants(&self) -> Variants<Self> {
+        one("+0.25", self + 0.25)
+    }
+}
+
+impl Mutate for Duration {
+    fn variants(&self) -> Variants<Self> {
+        one("+1ms", *self + Duration::from_millis(1))
+    }
+}
+
+impl Mutate for String {
+    fn variants(&self) -> Variants<Self> {
+        one("+x", format!("{self}x"))
+    }
+}
+
+impl Mutate for PathBuf {
+    fn variants(&self) -> Variants<Self> {
+        one("+/x", self.join("x"))
+    }
+}
+
+impl Mutate for SocketAddr {
+    fn variants(&self) -> Variants<Self> {
+        let mut other = *self;
+        other.set_port(self.port().wrapping_add(1));
+        one("port +1", other)
+    }
+}
+
+impl Mutate for ipnet::IpNet {
+    fn variants(&self) -> Variants<Self> {
+        let other = ["198.51.100.0/24", "203.0.113.0/24"]
+            .map(|net| net.parse().expect("a test network"))
+            .into_iter()
+            .find(|net| net != self)
+            .expect("one of two differs");
+        one("other network", other)
+    }
+}
+
+impl Mutate for RegionPolicy {
+    fn variants(&self) -> Variants<Self> {
+        one(
+            "other",
+            match self {
+                Self::Nearest => Self::Weighted,
+                Self::Weighted => Self::Nearest,
+            },
+        )
+    }
+}
+
+impl Mutate for Priority {
+    fn variants(&self) -> Variants<Self> {
+        Priority::ALL
+            .into_iter()
+            .filter(|priority| priority != self)
+            .map(|priority| (format!(": {priority}"), priority))
+            .collect()
+    }
+}
+
+impl Mutate for EncodedSlashes {
+    fn variants(&self) -> Variants<Self> {
+        one(
+            "other",
+            match self {
+                Self::Keep => Self::Reject,
+                Self::Reject => Self::Keep,
+            },
+        )
+    }
+}
+
+impl Mutate for ForwardedHeader {
+    fn variants(&self) -> Variants<Self> {
+        one(
+            "other",
+            match self {
+                Self::XForwardedFor => Self::Forwarded,
+                Self::Forwarded => Self::XForwardedFor,
+            },
+        )
+    }
+}
+
+impl Mutate for LimitScope {
+    fn variants(&self) -> Variants<Self> {
+        one(
+            "other",
+            match self {
+                Self::Local => Self::Global,
+                Self::Global => Self::Local,
+            },
+        )
+    }
+}
+
+impl Mutate for StoreErrorAction {
+    fn variants(&self) -> Variants<Self> {
+        [Self::Local, Self::Allow, Self::Deny]
+            .into_iter()
+            .filter(|action| action != self)
+            .map(|action| (format!(": {action}"), action))
+            .collect()
+    }
+}
+
+impl Mutate for MissingKey {
+    fn variants(&self) -> Variants<Self> {
+        one(
+            "other",
+            match self {
+                Self::Shared => Self::Exempt,
+                Self::Exempt => Self::Shared,
+            },
+        )
+    }
+}
+
+impl Mutate for HostMatch {
+    fn variants(&self) -> Variants<Self> {
+        one(
+            "other kind",
+            match self {
+                Self::Any => Self::Exact("example.com".to_owned()),
+                Self::Exact(host) => Self::Suffix(format!(".{host}")),
+                Self::Suffix(_) => Self::Any,
+            },
+        )
+    }
+}
+
+impl Mutate for KeyPart {
+    fn variants(&self) -> Variants<Self> {
+        one(
+            "other",
+            match self {
+                Self::ClientIp => Self::Route,
+                Self::Route => Self::Header("x-sample".to_owned()),
+                Self::Header(name) => Self::Header(format!("{name}x")),
+            },
+        )
+    }
+}
+
+impl<T: Mutate + Sample> Mutate for Option<T> {
+    fn variants(&self) -> Variants<Self> {
+        match self {
+            None => one("set", Some(T::sample())),
+            Some(value) => {
+                let mut out = one("unset", None);
+                field(&mut out, self, "", value.variants(), |option, value| {
+                    *option = Some(value);
+                });
+                out
+            }
+        }
+    }
+}
+
+impl<T: Element> Mutate for Vec<T> {
+    fn variants(&self) -> Variants<Self> {
+        let mut out = Vec::new();
+        if let Some(fresh) = T::fresh(self) {
+            let mut longer = self.clone();
+            longer.push(fresh);
+            out.push((": pushed".to_owned(), longer));
+        }
+        let mut ends = vec![0, self.len().saturating_sub(1)];
+        ends.dedup();
+        for index in ends.into_iter().filter(|index| *index < self.len()) {
+            let mut shorter = self.clone();
+            shorter.remove(index);
+            out.push((format!("[{index}] removed"), shorter));
+        }
+        if T::ORDERED && self.len() >= 2 {
+            let mut reordered = self.clone();
+            reordered.swap(0, 1);
+            if reordered != *self {
+                out.push((": first two swapped".to_owned(), reordered));
+            }
+        }
+        for (index, element) in self.iter().enumerate() {
+            for (what, changed) in element.variants() {
+                let key_taken = changed.key().is_some_and(|key| {
+                    self.iter()
+                        .enumerate()
+                        .any(|(other, element)| other != index && element.key() == Some(key))
+                });
+                if !key_taken {
+                    let mut copy = self.clone();
+                    copy[index] = changed;
+                    out.push((format!("[{index}]{what}"), copy));
+                }
+            }
+        }
+        out
+    }
+}
+
+impl<T: Entry> Mutate for BTreeMap<String, T> {
+    fn variants(&self) -> Variants<Self> {
+        let mut out = Vec::new();
+        let fresh_name = first_free((0..).map(|n| format!("new{n}")), |name| {
+            self.contains_key(name)
+        });
+        if let Some(first) = self.values().next() {
+            let mut added = first.clone();
+            added.rename(&fresh_name);
+            let mut more = self.clone();
+            more.insert(fresh_name.clone(), added);
+            out.push((format!("[{fresh_name}] added"), more));
+        }
+        for (name, entry) in self {
+            let mut fewer = self.clone();
+            fewer.remove(name);
+            out.push((format!("[{name}] removed"), fewer));
+            let mut renamed = self.clone();
+            let mut moved = entry.clone();
+            moved.rename(&fresh_name);
+            renamed.remove(name);
+            renamed.insert(fresh_name.clone(), moved);
+            out.push((format!("[{name}] renamed {fresh_name}"), renamed));
+            for (what, changed) in entry.variants() {
+                let mut copy = self.clone();
+                copy.insert(name.clone(), changed);
+                out.push((format!("[{name}]{what}"), copy));
+            }
+        }
+        out
+    }
+}
+
+impl Sample for String {
+    fn sample() -> Self {
+        "sample".to_owned()
+    }
+}
+
+impl Sample for Duration {
+    fn sample() -> Self {
+        Duration::from_secs(1)
+    }
+}
+
+impl Sample for u16 {
+    fn sample() -> Self {
+        503
+    }
+}
+
+impl Sample for u64 {
+    fn sample() -> Self {
+        1024
+    }
+}
+
+impl Sample for PathBuf {
+    fn sample() -> Self {
+        PathBuf::from("/var/lib/weir/sample")
+    }
+}
+
+impl Sample for HealthCheck {
+    fn sample() -> Self {
+        HealthCheck::default()
+    }
+}
+
+impl Sample for AdaptiveLimit {
+    fn sample() -> Self {
+        AdaptiveLimit {
+            min_in_flight: 8,
+            initial: 100,
+            tolerance: 2.0,
+            min_rtt_window: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Sample for FaultInjection {
+    fn sample() -> Self {
+        FaultInjection {
+            header: None,
+            header_value: None,
+            delay: Some(Duration::from_secs(1)),
+            delay_percent: 100.0,
+            abort_status: None,
+            abort_percent: 0.0,
+        }
+    }
+}
+
+impl Sample for RedisSettings {
+    fn sample() -> Self {
+        RedisSettings {
+            url: "redis://127.0.0.1:6379".to_owned(),
+            timeout: RedisSettings::DEFAULT_TIMEOUT,
+            pool_size: RedisSettings::DEFAULT_POOL_SIZE,
+            key_prefix: RedisSettings::DEFAULT_KEY_PREFIX.to_owned(),
+        }
+    }
+}
+
+impl Sample for ControlPlaneSettings {
+    fn sample() -> Self {
+        ControlPlaneSettings {
+            url: "http://127.0.0.1:7700".to_owned(),
+            token_file: PathBuf::from("/etc/weir/token"),
+            cache_path: PathBuf::from("/var/lib/weir/cache.json"),
+            ca_file: None,
+            stream_timeout: ControlPlaneSettings::DEFAULT_STREAM_TIMEOUT,
+            reconnect_backoff: ControlPlaneSettings::DEFAULT_RECONNECT_BACKOFF,
+            max_reconnect_backoff: ControlPlaneSettings::DEFAULT_MAX_RECONNECT_BACKOFF,
+        }
+    }
+}
+
+impl Element for SocketAddr {
+    fn fresh(list: &[Self]) -> Option<Self> {
+        let port = first_free(10_000u16.., |port| {
+            list.iter().any(|addr| addr.port() == *port)
+        });
+        Some(SocketAddr::from(([127, 0, 0, 1], port)))
+    }
+}
+
+impl Element for ipnet::IpNet {
+    fn fresh(list: &[Self]) -> Option<Self> {
+        let net = first_free(
+            (0..=255u8).map(|n| ipnet::IpNet::from(std::net::IpAddr::from([192, 0, 2, n]))),
+            |net| list.contains(net),
+        );
+        Some(net)
+    }
+}
+
+impl Element for u16 {
+    fn fresh(list: &[Self]) -> Option<Self> {
+        Some(first_free(500..=599, |status| list.contains(status)))
+    }
+}
+
+impl Element for String {
+    fn fresh(list: &[Self]) -> Option<Self> {
+        Some(first_free((0..).map(|n| format!("policy{n}")), |name| {
+            list.contains(name)
+        }))
+    }
+}
+
+impl Element for KeyPart {
+    fn fresh(list: &[Self]) -> Option<Self> {
+        Some(first_free(
+            (0..).map(|n| KeyPart::Header(format!("x-new{n}"))),
+            |part| list.contains(part),
+        ))
+    }
+}
+
+impl Element for Pool {
+    const ORDERED: bool = false;
+
+    fn key(&self) -> Option<&str> {
+        Some(&self.region)
+    }
+
+    fn fresh(list: &[Self]) -> Option<Self> {
+        let region = first_free((0..).map(|n| format!("region{n}")), |region| {
+            list.iter().any(|pool| pool.region == *region)
+        });
+        Some(Pool {
+            region,
+            weight: Pool::DEFAULT_WEIGHT,
+            endpoints: vec![SocketAddr::from(([127, 0, 0, 1], 9999))],
+            drained: Vec::new(),
+        })
+    }
+}
+
+impl Element for Route {
+    const ORDERED: bool = false;
+
+    fn key(&self) -> Option<&str> {
+        Some(&self.name)
+    }
+
+    fn fresh(list: &[Self]) -> Option<Self> {
+        let name = first_free((0..).map(|n| format!("route{n}")), |name| {
+            list.iter().any(|route| route.name == *name)
+        });
+        let mut route = list.first()?.clone();
+        route.name = name;
+        Some(route)
+    }
+}
+
+impl Entry for Upstream {
+    fn rename(&mut self, name: &str) {
+        name.clone_into(&mut self.name);
+    }
+}
+
+impl Entry for RateLimitPolicy {
+    fn rename(&mut self, name: &str) {
+        name.clone_into(&mut self.name);
+    }
+}
+
+impl Mutate for Config {
+    fn variants(&self) -> Variants<Self> {
+        let Config { node, fleet } = self;
+        let mut out = Vec::new();
+        field(&mut out, self, "node", node.variants(), |c, v| c.node = v);
+        field(&mut out, self, "fleet", fleet.variants(), |c, v| {
+            c.fleet = v
+        });
+        out
+    }
+}
+
+impl Mutate for NodeSettings {
+    fn variants(&self) -> Variants<Self> {
+        let NodeSettings {
+            gateway,
+            listen,
+            admin,
+            access_log,
+            control_plane,
+        } = self;
+        let mut out = Vec::new();
+        field(&mut out, self, ".gateway", gateway.variants(), |p, v| {
+            p.gateway = v;
+        });
+        field(&mut out, self, ".listen", listen.variants(), |p, v| {
+            p.listen = v;
+        });
+        field(&mut out, self, ".admin", admin.variants(), |p, v| {
+            p.admin = v
+        });
+        field(
+            &mut out,
+            self,
+            ".access_log",
+            access_log.variants(),
+            |p, v| {
+                p.access_log = v;
+            },
+        );
+        field(
+            &mut out,
+            self,
+            ".control_plane",
+            control_plane.variants(),
+            |p, v| p.control_plane = v,
+        );
+        out
+    }
+}
+
+impl Mutate for FleetSettings {
+    fn variants(&self) -> Variants<Self> {
+        let FleetSettings {
+            upstreams,
+            routes,
+            client_ip,
+            redis,
+            rate_limits,
+            load_shedding,
+        } = self;
+        let mut out = Vec::new();
+        field(
+            &mut out,
+            self,
+            ".upstreams",
+            upstreams.variants(),
+            |p, v| {
+                p.upstreams = v;
+            },
+        );
+        field(&mut out, self, ".routes", routes.variants(), |p, v| {
+            p.routes = v;
+        });
+        field(
+            &mut out,
+            self,
+            ".client_ip",
+            client_ip.variants(),
+            |p, v| {
+                p.client_ip = v;
+            },
+        );
+        field(&mut out, self, ".redis", redis.variants(), |p, v| {
+            p.redis = v
+        });
+        field(
+            &mut out,
+            self,
+            ".rate_limits",
+            rate_limits.variants(),
+            |p, v| {
+                p.rate_limits = v;
+            },
+        );
+        field(
+            &mut out,
+            self,
+            ".load_shedding",
+            load_shedding.variants(),
+            |p, v| p.load_shedding = v,
+        );
+        out
+    }
+}
+
+impl Mutate for GatewaySettings {
+    fn variants(&self) -> Variants<Self> {
+        let GatewaySettings {
+            id,
+            region,
+            allow_fault_injection,
+            shutdown_grace,
+        } = self;
+        let mut out = Vec::new();
+        field(&mut out, self, ".id", id.variants(), |p, v| p.id = v);
+        field(&mut out, self, ".region", region.variants(), |p, v| {
+            p.region = v;
+        });
+        field(
+            &mut out,
+            self,
+            ".allow_fault_injection",
+            allow_fault_injection.variants(),
+            |p, v| p.allow_fault_injection = v,
+        );
+        field(
+            &mut out,
+            self,
+            ".shutdown_grace",
+            shutdown_grace.variants(),
+            |p, v| p.shutdown_grace = v,
+        );
+        out
+    }
+}
+
+impl Mutate for ListenSettings {
+    fn variants(&self) -> Variants<Self> {
+        let ListenSettings {
+            http,
+            header_read_timeout,
+            max_header_bytes,
+        } = self;
+        let mut out = Vec::new();
+        field(&mut out, self, ".http", http.variants(), |p, v| p.http = v);
+        field(
+            &mut out,
+            self,
+            ".header_read_timeout",
+            header_read_timeout.variants(),
+            |p, v| p.header_read_timeout = v,
+        );
+        field(
+            &mut out,
+            self,
+            ".max_header_bytes",
+            max_header_bytes.variants(),
+            |p, v| p.max_header_bytes = v,
+        );
+        out
+    }
+}
+
+impl Mutate for AdminSettings {
+    fn variants(&self) -> Variants<Self> {
+        let AdminSettings { listen } = self;
+        let mut out = Vec::new();
+        field(&mut out, self, ".listen", listen.variants(), |p, v| {
+            p.listen = v;
+        });
+        out
+    }
+}
+
+impl Mutate for AccessLogSettings {
+    fn variants(&self) -> Variants<Self> {
+        let AccessLogSettings {
+            enabled,
+            path,
+            query,
+        } = self;
+        let mut out = Vec::new();
+        field(&mut out, self, ".enabled", enabled.variants(), |p, v| {
+            p.enabled = v;
+        });
+        field(&mut out, self, ".path", path.variants(), |p, v| p.path = v);
+        field(&mut out, self, ".query", query.variants(), |p, v| {
+            p.query = v
+        });
+        out
+    }
+}
+
+impl Mutate for ControlPlaneSettings {
+    fn variants(&self) -> Variants<Self> {
+        let ControlPlaneSettings {
+            url,
+            token_file,
+            cache_path,
+            ca_file,
+            stream_timeout,
+            reconnect_backoff,
+            max_reconnect_backoff,
+        } = self;
+        let mut out = Vec::new();
+        field(&mut out, self, ".url", url.variants(), |p, v| p.url = v);
+        field(
+            &mut out,
+            self,
+            ".token_file",
+            token_file.variants(),
+            |p, v| {
+                p.token_file = v;
+            },
+        );
+        field(
+            &mut out,
+            self,
+            ".cache_path",
+            cache_path.variants(),
+            |p, v| {
+                p.cache_path = v;
+            },
+        );
+        field(&mut out, self, ".ca_file", ca_file.variants(), |p, v| {
+            p.ca_file = v;
+        });
+        field(
+            &mut out,
+            self,
+            ".stream_timeout",
+            stream_timeout.variants(),
+            |p, v| p.stream_timeout = v,
+        );
+        field(
+            &mut out,
+            self,
+            ".reconnect_backoff",
+            reconnect_backoff.variants(),
+            |p, v| p.reconnect_backoff = v,
+        );
+        field(
+            &mut out,
+            self,
+            ".max_reconnect_backoff",
+            max_reconnect_backoff.variants(),
+            |p, v| p.max_reconnect_backoff = v,
+        );
+        out
+    }
+}
+
+impl Mutate for ClientIpSettings {
+    fn variants(&self) -> Variants<Self> {
+        let ClientIpSettings {
+            trusted_proxies,
+            header,
+        } = self;
+        let mut out = Vec::new();
+        field(
+            &mut out,
+            self,
+            ".trusted_proxies",
+            trusted_proxies.variants(),
+            |p, v| p.trusted_proxies = v,
+        );
+        field(&mut out, self, ".header", header.variants(), |p, v| {
+            p.header = v;
+        });
+        out
+    }
+}
+
+impl Mutate for RedisSettings {
+    fn variants(&self) -> Variants<Self> {
+        let RedisSettings {
+            url,
+            timeout,
+            pool_size,
+            key_prefix,
+        } = self;
+        let mut out = Vec::new();
+        field(&mut out, self, ".url", url.variants(), |p, v| p.url = v);
+        field(&mut out, self, ".timeout", timeout.variants(), |p, v| {
+            p.timeout = v;
+        });
+        field(
+            &mut out,
+            self,
+            ".pool_size",
+            pool_size.variants(),
+            |p, v| {
+                p.pool_size = v;
+            },
+        );
+        field(
+            &mut out,
+            self,
+            ".key_prefix",
+            key_prefix.variants(),
+            |p, v| {
+                p.key_prefix = v;
+            },
+        );
+        out
+    }
+}
+
+impl Mutate for RateLimitPolicy {
+    fn variants(&self) -> Variants<Self> {
+        let RateLimitPolicy {
+            name: _, // the map's key: changed by the map's own variants
+            key,
+            rate,
+            per,
+            burst,
+            scope,
+            on_store_error,
+            missing_key,
+            max_keys,
+            response_headers,
+        } = self;
+        let mut out = Vec::new();
+        field(&mut out, self, ".key", key.variants(), |p, v| p.key = v);
+        field(&mut out, self, ".rate", rate.variants(), |p, v| p.rate = v);
+        field(&mut out, self, ".per", per.variants(), |p, v| p.per = v);
+        field(&mut out, self, ".burst", burst.variants(), |p, v| {
+            p.burst = v
+        });
+        field(&mut out, self, ".scope", scope.variants(), |p, v| {
+            p.scope = v
+        });
+        field(
+            &mut out,
+            self,
+            ".on_store_error",
+            on_store_error.variants(),
+            |p, v| p.on_store_error = v,
+        );
+        field(
+            &mut out,
+            self,
+            ".missing_key",
+            missing_key.variants(),
+            |p, v| {
+                p.missing_key = v;
+            },
+        );
+        field(&mut out, self, ".max_keys", max_keys.variants(), |p, v| {
+            p.max_keys = v;
+        });
+        field(
+            &mut out,
+            self,
+            ".response_headers",
+            response_headers.variants(),
+            |p, v| p.response_headers = v,
+        );
+        out
+    }
+}
+
+impl Mutate for LoadShedding {
+    fn variants(&self) -> Variants<Self> {
+        let LoadShedding {
+            max_in_flight,
+            normal_share,
+            optional_share,
+            retry_after,
+        } = self;
+        let mut out = Vec::new();
+        field(
+            &mut out,
+            self,
+            ".max_in_flight",
+            max_in_flight.variants(),
+            |p, v| p.max_in_flight = v,
+        );
+        field(
+            &mut out,
+            self,
+            ".normal_share",
+            normal_share.variants(),
+            |p, v| p.normal_share = v,
+        );
+        field(
+            &mut out,
+            self,
+            ".optional_share",
+            optional_share.variants(),
+            |p, v| p.optional_share = v,
+        );
+        field(
+            &mut out,
+            self,
+            ".retry_after",
+            retry_after.variants(),
+            |p, v| {
+                p.retry_after = v;
+            },
+        );
+        out
+    }
+}
+
+impl Mutate for Upstream {
+    fn variants(&self) -> Variants<Self> {
+        let Upstream {
+            name: _, // the map's key: changed by the map's own variants
+            region_policy,
+            health,
+            min_healthy_fraction,
+            outlier,
+            connect_timeout,
+            retry_budget,
+            circuit_breaker,
+            slow_start,
+            bulkhead,
+            pools,
+        } = self;
+        let mut out = Vec::new();
+        field(
+            &mut out,
+            self,
+            ".region_policy",
+            region_policy.variants(),
+            |p, v| p.region_policy = v,
+        );
+        field(&mut out, self, ".health", health.variants(), |p, v| {
+            p.health = v;
+        });
+        field(
+            &mut out,
+            self,
+            ".min_healthy_fraction",
+            min_healthy_fraction.variants(),
+            |p, v| p.min_healthy_fraction = v,
+        );
+        field(&mut out, self, ".outlier", outlier.variants(), |p, v| {
+            p.outlier = v;
+        });
+        field(
+            &mut out,
+            self,
+            ".connect_timeout",
+            connect_timeout.variants(),
+            |p, v| p.connect_timeout = v,
+        );
+        field(
+            &mut out,
+            self,
+            ".retry_budget",
+            retry_budget.variants(),
+            |p, v| p.retry_budget = v,
+        );
+        field(
+            &mut out,
+            self,
+            ".circuit_breaker",
+            circuit_breaker.variants(),
+            |p, v| p.circuit_breaker = v,
+        );
+        field(
+            &mut out,
+            self,
+            ".slow_start",
+            slow_start.variants(),
+            |p, v| {
+                p.slow_start = v;
+            },
+        );
+        field(&mut out, self, ".bulkhead", bulkhead.variants(), |p, v| {
+            p.bulkhead = v;
+        });
+        field(&mut out, self, ".pools", pools.variants(), |p, v| {
+            p.pools = v
+        });
+        out
+    }
+}
+
+impl Mutate for HealthCheck {
+    fn variants(&self) -> Variants<Self> {
+        let HealthCheck {
+            path,
+            interval,
+            timeout,
+            healthy_threshold,
+            unhealthy_threshold,
+        } = self;
+        let mut out = Vec::new();
+        field(&mut out, self, ".path", path.variants(), |p, v| p.path = v);
+        field(&mut out, self, ".interval", interval.variants(), |p, v| {
+            p.interval = v;
+        });
+        field(&mut out, self, ".timeout", timeout.variants(), |p, v| {
+            p.timeout = v;
+        });
+        field(
+            &mut out,
+            self,
+            ".healthy_threshold",
+            healthy_threshold.variants(),
+            |p, v| p.healthy_threshold = v,
+        );
+        field(
+            &mut out,
+            self,
+            ".unhealthy_threshold",
+            unhealthy_threshold.variants(),
+            |p, v| p.unhealthy_threshold = v,
+        );
+        out
+    }
+}
+
+impl Mutate for OutlierDetection {
+    fn variants(&self) -> Variants<Self> {
+        let OutlierDetection {
+            consecutive_failures,
+            base_ejection_time,
+            max_ejection_time,
+            max_ejected_fraction,
+        } = self;
+        let mut out = Vec::new();
+        field(
+            &mut out,
+            self,
+            ".consecutive_failures",
+            consecutive_failures.variants(),
+            |p, v| p.consecutive_failures = v,
+        );
+        field(
+            &mut out,
+            self,
+            ".base_ejection_time",
+            base_ejection_time.variants(),
+            |p, v| p.base_ejection_time = v,
+        );
+        field(
+            &mut out,
+            self,
+            ".max_ejection_time",
+            max_ejection_time.variants(),
+            |p, v| p.max_ejection_time = v,
+        );
+        field(
+            &mut out,
+            self,
+            ".max_ejected_fraction",
+            max_ejected_fraction.variants(),
+            |p, v| p.max_ejected_fraction = v,
+        );
+        out
+    }
+}
+
+impl Mutate for RetryBudgetSettings {
+    fn variants(&self) -> Variants<Self> {
+        let RetryBudgetSettings {
+            ratio,
+            min_per_second,
+            window,
+        } = self;
+        let mut out = Vec::new();
+        field(&mut out, self, ".ratio", ratio.variants(), |p, v| {
+            p.ratio = v
+        });
+        field(
+            &mut out,
+            self,
+            ".min_per_second",
+            min_per_second.variants(),
+            |p, v| p.min_per_second = v,
+        );
+        field(&mut out, self, ".window", window.variants(), |p, v| {
+            p.window = v;
+        });
+        out
+    }
+}
+
+impl Mutate for CircuitBreakerSettings {
+    fn variants(&self) -> Variants<Self> {
+        let CircuitBreakerSettings {
+            enabled,
+            failure_rate,
+            min_requests,
+            window,
+            open_for,
+            max_open_for,
+            half_open_successes,
+        } = self;
+        let mut out = Vec::new();
+        field(&mut out, self, ".enabled", enabled.variants(), |p, v| {
+            p.enabled = v;
+        });
+        field(
+            &mut out,
+            self,
+            ".failure_rate",
+            failure_rate.variants(),
+            |p, v| p.failure_rate = v,
+        );
+        field(
+            &mut out,
+            self,
+            ".min_requests",
+            min_requests.variants(),
+            |p, v| p.min_requests = v,
+        );
+        field(&mut out, self, ".window", window.variants(), |p, v| {
+            p.window = v;
+        });
+        field(&mut out, self, ".open_for", open_for.variants(), |p, v| {
+            p.open_for = v;
+        });
+        field(
+            &mut out,
+            self,
+            ".max_open_for",
+            max_open_for.variants(),
+            |p, v| p.max_open_for = v,
+        );
+        field(
+            &mut out,
+            self,
+            ".half_open_successes",
+            half_open_successes.variants(),
+            |p, v| p.half_open_successes = v,
+        );
+        out
+    }
+}
+
+impl Mutate for BulkheadSettings {
+    fn variants(&self) -> Variants<Self> {
+        let BulkheadSettings {
+            max_in_flight,
+            max_pending_connects,
+            adaptive,
+        } = self;
+        let mut out = Vec::new();
+        field(
+            &mut out,
+            self,
+            ".max_in_flight",
+            max_in_flight.variants(),
+            |p, v| p.max_in_flight = v,
+        );
+        field(
+            &mut out,
+            self,
+            ".max_pending_connects",
+            max_pending_connects.variants(),
+            |p, v| p.max_pending_connects = v,
+        );
+        field(&mut out, self, ".adaptive", adaptive.variants(), |p, v| {
+            p.adaptive = v;
+        });
+        out
+    }
+}
+
+impl Mutate for AdaptiveLimit {
+    fn variants(&self) -> Variants<Self> {
+        let AdaptiveLimit {
+            min_in_flight,
+            initial,
+            tolerance,
+            min_rtt_window,
+        } = self;
+        let mut out = Vec::new();
+        field(
+            &mut out,
+            self,
+            ".min_in_flight",
+            min_in_flight.variants(),
+            |p, v| p.min_in_flight = v,
+        );
+        field(&mut out, self, ".initial", initial.variants(), |p, v| {
+            p.initial = v;
+        });
+        field(
+            &mut out,
+            self,
+            ".tolerance",
+            tolerance.variants(),
+            |p, v| {
+                p.tolerance = v;
+            },
+        );
+        field(
+            &mut out,
+            self,
+            ".min_rtt_window",
+            min_rtt_window.variants(),
+            |p, v| p.min_rtt_window = v,
+        );
+        out
+    }
+}
+
+impl Mutate for Pool {
+    fn variants(&self) -> Variants<Self> {
+        let Pool {
+            region,
+            weight,
+            endpoints,
+            drained,
+        } = self;
+        let mut out = Vec::new();
+        field(&mut out, self, ".region", region.variants(), |p, v| {
+            p.region = v;
+        });
+        field(&mut out, self, ".weight", weight.variants(), |p, v| {
+            p.weight = v;
+        });
+        field(
+            &mut out,
+            self,
+            ".endpoints",
+            endpoints.variants(),
+            |p, v| {
+                p.endpoints = v;
+            },
+        );
+        field(&mut out, self, ".drained", drained.variants(), |p, v| {
+            p.drained = v;
+        });
+        out
+    }
+}
+
+impl Mutate for Route {
+    fn variants(&self) -> Variants<Self> {
+        let Route {
+            name,
+            host,
+            path_prefix,
+            upstream,
+            timeout,
+            read_timeout,
+            connect_timeout,
+            priority,
+            retry,
+            fault,
+            rate_limits,
+            request,
+        } = self;
+        let mut out = Vec::new();
+        field(&mut out, self, ".name", name.variants(), |p, v| p.name = v);
+        field(&mut out, self, ".host", host.variants(), |p, v| p.host = v);
+        field(
+            &mut out,
+            self,
+            ".path_prefix",
+            path_prefix.variants(),
+            |p, v| {
+                p.path_prefix = v;
+            },
+        );
+        field(&mut out, self, ".upstream", upstream.variants(), |p, v| {
+            p.upstream = v;
+        });
+        field(&mut out, self, ".timeout", timeout.variants(), |p, v| {
+            p.timeout = v;
+        });
+        field(
+            &mut out,
+            self,
+            ".read_timeout",
+            read_timeout.variants(),
+            |p, v| p.read_timeout = v,
+        );
+        field(
+            &mut out,
+            self,
+            ".connect_timeout",
+            connect_timeout.variants(),
+            |p, v| p.connect_timeout = v,
+        );
+        field(&mut out, self, ".priority", priority.variants(), |p, v| {
+            p.priority = v;
+        });
+        field(&mut out, self, ".retry", retry.variants(), |p, v| {
+            p.retry = v
+        });
+        field(&mut out, self, ".fault", fault.variants(), |p, v| {
+            p.fault = v
+        });
+        field(
+            &mut out,
+            self,
+            ".rate_limits",
+            rate_limits.variants(),
+            |p, v| {
+                p.rate_limits = v;
+            },
+        );
+        field(&mut out, self, "", request.variants(), |p, v| p.request = v);
+        out
+    }
+}
+
+impl Mutate for RequestRules {
+    fn variants(&self) -> Variants<Self> {
+        let RequestRules {
+            forward_raw_path,
+            encoded_slashes,
+            path_prefix_ignore_case,
+            max_body_size,
+            underscores_in_headers,
+        } = self;
+        let mut out = Vec::new();
+        field(
+            &mut out,
+            self,
+            ".forward_raw_path",
+            forward_raw_path.variants(),
+            |p, v| p.forward_raw_path = v,
+        );
+        field(
+            &mut out,
+            self,
+            ".encoded_slashes",
+            encoded_slashes.variants(),
+            |p, v| p.encoded_slashes = v,
+        );
+        field(
+            &mut out,
+            self,
+            ".path_prefix_ignore_case",
+            path_prefix_ignore_case.variants(),
+            |p, v| p.path_prefix_ignore_case = v,
+        );
+        field(
+            &mut out,
+            self,
+            ".max_body_size",
+            max_body_size.variants(),
+            |p, v| p.max_body_size = v,
+        );
+        field(
+            &mut out,
+            self,
+            ".underscores_in_headers",
+            underscores_in_headers.variants(),
+            |p, v| p.underscores_in_headers = v,
+        );
+        out
+    }
+}
+
+impl Mutate for RetryPolicy {
+    fn variants(&self) -> Variants<Self> {
+        let RetryPolicy {
+            attempts,
+            statuses,
+            on_reset,
+            non_idempotent,
+            backoff,
+            max_backoff,
+        } = self;
+        let mut out = Vec::new();
+        field(&mut out, self, ".attempts", attempts.variants(), |p, v| {
+            p.attempts = v;
+        });
+        field(&mut out, self, ".statuses", statuses.variants(), |p, v| {
+            p.statuses = v;
+        });
+        field(&mut out, self, ".on_reset", on_reset.variants(), |p, v| {
+            p.on_reset = v;
+        });
+        field(
+            &mut out,
+            self,
+            ".non_idempotent",
+            non_idempotent.variants(),
+            |p, v| p.non_idempotent = v,
+        );
+        field(&mut out, self, ".backoff", backoff.variants(), |p, v| {
+            p.backoff = v;
+        });
+        field(
+            &mut out,
+            self,
+            ".max_backoff",
+            max_backoff.variants(),
+            |p, v| {
+                p.max_backoff = v;
+            },
+        );
+        out
+    }
+}
+
+impl Mutate for FaultInjection {
+    fn variants(&self) -> Variants<Self> {
+        let FaultInjection {
+            header,
+            header_value,
+            delay,
+            delay_percent,
+            abort_status,
+            abort_percent,
+        } = self;
+        let mut out = Vec::new();
+        field(&mut out, self, ".header", header.variants(), |p, v| {
+            p.header = v;
+        });
+        field(
+            &mut out,
+            self,
+            ".header_value",
+            header_value.variants(),
+            |p, v| p.header_value = v,
+        );
+        field(&mut out, self, ".delay", delay.variants(), |p, v| {
+            p.delay = v
+        });
+        field(
+            &mut out,
+            self,
+            ".delay_percent",
+            delay_percent.variants(),
+            |p, v| p.delay_percent = v,
+        );
+        field(
+            &mut out,
+            self,
+            ".abort_status",
+            abort_status.variants(),
+            |p, v| p.abort_status = v,
+        );
+        field(
+            &mut out,
+            self,
+            ".abort_percent",
+            abort_percent.variants(),
+            |p, v| p.abort_percent = v,
+        );
+        out
+    }
+}
+
+impl Mutate for std::net::IpAddr {
+    fn variants(&self) -> Variants<Self> {
+        let other = match self {
+            Self::V4(_) => Self::from([192, 0, 2, 250]),
+            Self::V6(_) => "2001:db8::fa".parse().expect("an address"),
+        };
+        let other = if other == *self {
+            Self::from([192, 0, 2, 251])
+        } else {
+            other
+        };
+        one("other address", other)
+    }
+}
+
+impl Element for std::net::IpAddr {
+    fn fresh(list: &[Self]) -> Option<Self> {
+        Some(first_free(
+            (1..=255u8).map(|n| Self::from([203, 0, 113, n])),
+            |address| list.contains(address),
+        ))
+    }
+}

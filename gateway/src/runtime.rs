@@ -1,0 +1,134 @@
+//! The runtime model a snapshot is made of: routes, upstreams and their regional pools as the
+//! request path reads them (settings, live endpoint states, pre-bound metric handles). Plain
+//! data with the few queries the balancer and the outlier detector ask of it; built by
+//! `snapshot.rs`, which is the compiler.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use prometheus::{Histogram, IntCounter};
+use weir_config::{
+    HealthCheck, OutlierDetection, Priority, RegionPolicy, RetryBudgetSettings, RetryPolicy,
+};
+
+use crate::endpoint::EndpointState;
+use crate::ratelimit::policy::RouteLimits;
+use crate::resilience::adaptive::GradientLimit;
+use crate::resilience::fault::FaultPlan;
+use crate::resilience::guards::UpstreamGuard;
+
+/// A route as the request path needs it.
+pub struct RouteEntry {
+    pub name: Arc<str>,
+    pub upstream: Arc<UpstreamRuntime>,
+    /// The total deadline, from arrival to the end of the response.
+    pub timeout: Duration,
+    /// Per attempt: first byte and each later read.
+    pub read_timeout: Duration,
+    /// Per attempt; the upstream's unless the route sets one.
+    pub connect_timeout: Duration,
+    pub priority: Priority,
+    pub retry: RetryPolicy,
+    pub fault: Option<FaultPlan>,
+    pub request_duration: Histogram,
+    /// The route's rate-limit policies (locals, then globals, each in the order written); all
+    /// must admit.
+    pub limits: RouteLimits,
+    /// What the gateway does to the request's path, headers and body.
+    pub request: weir_config::RequestRules,
+}
+
+/// An upstream with its pools and their live endpoints.
+pub struct UpstreamRuntime {
+    pub name: Arc<str>,
+    pub policy: RegionPolicy,
+    pub health: Option<HealthCheck>,
+    pub min_healthy_fraction: f64,
+    pub outlier: OutlierDetection,
+    pub connect_timeout: Duration,
+    pub retry_budget: RetryBudgetSettings,
+    pub breaker: weir_config::CircuitBreakerSettings,
+    pub slow_start: Duration,
+    pub bulkhead: weir_config::BulkheadSettings,
+    /// The breaker, budget and bulkhead state, kept across config versions.
+    pub guard: Arc<UpstreamGuard>,
+    /// The adaptive in-flight limit, with `bulkhead.adaptive`.
+    pub adaptive: Option<Arc<GradientLimit>>,
+    pub pools: Vec<PoolRuntime>,
+    pub panic_routing: IntCounter,
+}
+
+impl UpstreamRuntime {
+    /// The in-flight cap now: the adaptive limit, or `bulkhead.max_in_flight`.
+    pub fn in_flight_cap(&self) -> u32 {
+        match (&self.adaptive, &self.bulkhead.adaptive) {
+            (Some(limit), Some(settings)) => limit.cap(settings, self.bulkhead.max_in_flight),
+            _ => self.bulkhead.max_in_flight,
+        }
+    }
+}
+
+pub struct PoolRuntime {
+    pub region: Arc<str>,
+    pub weight: u32,
+    pub is_local: bool,
+    pub endpoints: Vec<Arc<EndpointState>>,
+    /// `drained`: endpoints an operator took out of rotation (no new requests; health checks go
+    /// on). Usually empty, so the look-up is a few comparisons at most.
+    pub drained: Vec<std::net::SocketAddr>,
+    pub upstream_duration: Histogram,
+    pub connect_failures: IntCounter,
+    pub ejections: IntCounter,
+    pub spill_routing: IntCounter,
+}
+
+impl PoolRuntime {
+    /// Whether an operator drained `endpoint` in this pool.
+    pub fn is_drained(&self, endpoint: &EndpointState) -> bool {
+        self.drained.contains(&endpoint.key.addr)
+    }
+
+    /// Endpoints that may take new requests now (drained ones never may).
+    pub fn available(&self, now: Instant) -> usize {
+        self.endpoints
+            .iter()
+            .filter(|e| e.is_available(now) && !self.is_drained(e))
+            .count()
+    }
+
+    /// Weighted above 0 and with at least `min_fraction` of its endpoints available. Drained
+    /// endpoints count on neither side: draining one for maintenance does not by itself make the
+    /// region spill.
+    pub fn is_healthy(&self, min_fraction: f64, now: Instant) -> bool {
+        let in_rotation = self.endpoints.len().saturating_sub(self.drained.len());
+        if self.weight == 0 || in_rotation == 0 {
+            return false;
+        }
+        let available = self.available(now);
+        available > 0 && available as f64 >= min_fraction * in_rotation as f64
+    }
+
+    /// The pool's slow-start share: the mean of its available endpoints' (1 when none is
+    /// ramping), so a whole region coming back ramps up like an endpoint does.
+    pub fn slow_start_factor(&self, now: Instant, window: Duration) -> f64 {
+        let (sum, n) = self
+            .endpoints
+            .iter()
+            .filter(|e| e.is_available(now))
+            .fold((0.0, 0u32), |(s, n), e| {
+                (s + e.slow_start_factor(now, window), n + 1)
+            });
+        if n == 0 { 1.0 } else { sum / f64::from(n) }
+    }
+
+    /// Mean latency estimate over the available endpoints that have one.
+    pub fn latency(&self, now: Instant) -> Option<Duration> {
+        let (sum, n) = self
+            .endpoints
+            .iter()
+            .filter(|e| e.is_available(now))
+            .filter_map(|e| e.latency_estimate())
+            .fold((Duration::ZERO, 0u32), |(s, n), l| (s + l, n + 1));
+        (n > 0).then(|| sum / n)
+    }
+}

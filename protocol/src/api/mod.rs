@@ -1,0 +1,18 @@
+//! The control plane's HTTP API as both ends compile it: its routes ([`Route`]) and the JSON
+//! bodies it answers with, so the server serializes and `weirctl` reads the same types and no
+//! field name is spelled twice.
+
+mod gateways;
+mod problem;
+mod routes;
+mod versions;
+mod writes;
+
+pub use gateways::{GatewayList, GatewayView, LastReport};
+pub use problem::{ConfigProblem, Problem};
+pub use routes::{Method, Route};
+pub use versions::{AuditEntry, AuditList, ConfigVersion, Drained, VersionList, VersionMeta};
+pub use writes::{
+    ConfigChanges, ConfigWrite, DryRun, EndpointSet, RegionRestored, RolledBack, WeightBody,
+    WeightSet, Written,
+};
