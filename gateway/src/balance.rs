@@ -258,9 +258,7 @@ mod tests {
     use super::*;
     use crate::endpoint::{EndpointKey, EndpointRegistry};
     use crate::metrics::Metrics;
-    use crate::ratelimit::LimiterRegistry;
-    use crate::resilience::guards::GuardRegistry;
-    use crate::snapshot::{Registries, Snapshot, Version};
+    use crate::snapshot::compile_text;
     use rand::SeedableRng;
     use rand::rngs::StdRng;
 
@@ -293,18 +291,13 @@ mod tests {
             }
         }
         text.push_str("[[routes]]\nupstream = \"api\"\n");
-        let config = weir_config::parse(&text).expect("valid test config");
-        let registries = Registries {
-            endpoints: &EndpointRegistry::default(),
-            limiters: &LimiterRegistry::default(),
-            guards: &GuardRegistry::default(),
-            metrics: &Metrics::new().unwrap(),
-        };
-        let version = Version {
-            number: 1,
-            checksum: String::new(),
-        };
-        let snapshot = Snapshot::compile(Arc::new(config), version, &registries, Instant::now());
+        let snapshot = compile_text(
+            &text,
+            1,
+            &EndpointRegistry::default(),
+            &Metrics::new().unwrap(),
+            Instant::now(),
+        );
         Arc::clone(&snapshot.upstreams["api"])
     }
 

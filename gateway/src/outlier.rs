@@ -81,9 +81,7 @@ mod tests {
     use super::*;
     use crate::endpoint::EndpointRegistry;
     use crate::metrics::Metrics;
-    use crate::ratelimit::LimiterRegistry;
-    use crate::resilience::guards::GuardRegistry;
-    use crate::snapshot::{Registries, Snapshot, Version};
+    use crate::snapshot::compile_text;
     use std::sync::Arc;
 
     fn upstream(extra: &str, ports: &[u16]) -> Arc<UpstreamRuntime> {
@@ -92,18 +90,13 @@ mod tests {
             "[upstreams.api]\n{extra}\n[[upstreams.api.pools]]\nregion = \"r\"\nendpoints = [{}]\n[[routes]]\nupstream = \"api\"\n",
             eps.join(", ")
         );
-        let config = weir_config::parse(&text).expect("valid test config");
-        let registries = Registries {
-            endpoints: &EndpointRegistry::default(),
-            limiters: &LimiterRegistry::default(),
-            guards: &GuardRegistry::default(),
-            metrics: &Metrics::new().unwrap(),
-        };
-        let version = Version {
-            number: 1,
-            checksum: String::new(),
-        };
-        let snap = Snapshot::compile(Arc::new(config), version, &registries, Instant::now());
+        let snap = compile_text(
+            &text,
+            1,
+            &EndpointRegistry::default(),
+            &Metrics::new().unwrap(),
+            Instant::now(),
+        );
         Arc::clone(&snap.upstreams["api"])
     }
 

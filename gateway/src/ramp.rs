@@ -44,30 +44,16 @@ pub fn ramp_returning(old: &Snapshot, new: &Snapshot, now: Instant) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
     use std::time::Duration;
 
     use super::*;
     use crate::endpoint::EndpointRegistry;
     use crate::metrics::Metrics;
-    use crate::ratelimit::LimiterRegistry;
-    use crate::resilience::guards::GuardRegistry;
     use crate::resilience::slow_start::FLOOR;
-    use crate::snapshot::{Registries, Version};
+    use crate::snapshot::compile_text;
 
     fn compile(text: &str, version: u64, endpoints: &EndpointRegistry, now: Instant) -> Snapshot {
-        let config = weir_config::parse(text).expect("valid test config");
-        let registries = Registries {
-            endpoints,
-            limiters: &LimiterRegistry::default(),
-            guards: &GuardRegistry::default(),
-            metrics: &Metrics::new().unwrap(),
-        };
-        let version = Version {
-            number: version,
-            checksum: String::new(),
-        };
-        Snapshot::compile(Arc::new(config), version, &registries, now)
+        compile_text(text, version, endpoints, &Metrics::new().unwrap(), now)
     }
 
     fn fleet(east_weight: u32, drained: &str) -> String {

@@ -113,6 +113,31 @@ impl Snapshot {
     }
 }
 
+/// A snapshot of a config text for unit tests' fixtures: version `version` (no checksum), fresh
+/// limiter and guard registries, endpoint state from `endpoints`, metric handles bound to
+/// `metrics`.
+#[cfg(test)]
+pub(crate) fn compile_text(
+    text: &str,
+    version: u64,
+    endpoints: &EndpointRegistry,
+    metrics: &Metrics,
+    now: Instant,
+) -> Snapshot {
+    let config = weir_config::parse(text).expect("valid test config");
+    let registries = Registries {
+        endpoints,
+        limiters: &LimiterRegistry::default(),
+        guards: &GuardRegistry::default(),
+        metrics,
+    };
+    let version = Version {
+        number: version,
+        checksum: String::new(),
+    };
+    Snapshot::compile(Arc::new(config), version, &registries, now)
+}
+
 /// Rate-limit policies by name, each over its buckets from the limiter registry.
 fn compile_policies(config: &Config, registries: &Registries<'_>) -> BTreeMap<String, Arc<Policy>> {
     let key_prefix = config

@@ -10,11 +10,9 @@ use rand::rngs::StdRng;
 
 use crate::endpoint::{EndpointRegistry, EndpointState};
 use crate::metrics::Metrics;
-use crate::ratelimit::LimiterRegistry;
 use crate::request::attempt::{Attempts, Target};
-use crate::resilience::guards::GuardRegistry;
 use crate::runtime::{RouteEntry, UpstreamRuntime};
-use crate::snapshot::{Registries, Snapshot, Version};
+use crate::snapshot::{Snapshot, compile_text};
 use crate::trace_ctx::RequestId;
 
 /// One upstream `api` with one pool of loopback endpoints, one route to it, and the metrics
@@ -34,19 +32,14 @@ impl Fixture {
              endpoints = [{}]\n[[routes]]\nupstream = \"api\"\n{route}\n",
             endpoints.join(", ")
         );
-        let config = weir_config::parse(&text).expect("valid test config");
         let metrics = Metrics::new().expect("metrics");
-        let registries = Registries {
-            endpoints: &EndpointRegistry::default(),
-            limiters: &LimiterRegistry::default(),
-            guards: &GuardRegistry::default(),
-            metrics: &metrics,
-        };
-        let version = Version {
-            number: 1,
-            checksum: String::new(),
-        };
-        let snapshot = Snapshot::compile(Arc::new(config), version, &registries, Instant::now());
+        let snapshot = compile_text(
+            &text,
+            1,
+            &EndpointRegistry::default(),
+            &metrics,
+            Instant::now(),
+        );
         Self {
             snapshot,
             metrics,
