@@ -3,11 +3,11 @@
 # the whole workspace. Stops at the first failing step, naming it, with a non-zero status.
 #
 # Works on a fresh Debian with only the Rust toolchain: missing build tools (cmake, which
-# Pingora's build needs, and make, cc) and redis-server (for the tests of global rate limits) are
-# installed with apt-get (as root, or with sudo), missing rustfmt/clippy with rustup, and
-# cargo-nextest with `cargo install`; if nextest cannot be installed the tests run with
-# `cargo test` instead. The tests get a private redis-server on a free loopback port, stopped
-# when this script exits, however it exits.
+# Pingora's build needs, and make, cc), redis-server (for the tests of global rate limits) and dig
+# (dnsutils, for the weir-dns tests) are installed with apt-get (as root, or with sudo), missing
+# rustfmt/clippy with rustup, and cargo-nextest with `cargo install`; if nextest cannot be
+# installed the tests run with `cargo test` instead. The tests get a private redis-server on a
+# free loopback port, stopped when this script exits, however it exits.
 #
 # Environment:
 #   CARGO_TARGET_DIR        where cargo builds (default <repo>/target); honoured by every step
@@ -55,6 +55,7 @@ command -v make >/dev/null 2>&1 || missing_packages+=(make)   # cmake's default 
 command -v cc >/dev/null 2>&1 || missing_packages+=(gcc libc6-dev)
 command -v redis-server >/dev/null 2>&1 || missing_packages+=(redis-server) # global rate-limit tests
 command -v shellcheck >/dev/null 2>&1 || missing_packages+=(shellcheck)     # the scripts' lint
+command -v dig >/dev/null 2>&1 || missing_packages+=(dnsutils)              # weir-dns tests
 
 if ((${#missing_packages[@]})); then
 	step "install ${missing_packages[*]}" apt_install "the build and the tests need them" "${missing_packages[@]}"

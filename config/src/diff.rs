@@ -2,6 +2,8 @@
 //! (for the reload log). Each struct is destructured without `..`, so a field added to the config
 //! does not compile until it is compared here.
 
+mod dns;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Display;
 use std::time::Duration;
@@ -270,6 +272,7 @@ impl Changes {
             redis,
             rate_limits,
             load_shedding,
+            dns,
         } = old;
         // In the order the reload log has always shown them.
         self.client_ip(client_ip, &new.client_ip);
@@ -294,6 +297,13 @@ impl Changes {
             |route| &route.name,
             |name| format!("routes[{name}]"),
             Self::route,
+        );
+        self.optional(
+            "dns",
+            dns.as_ref(),
+            new.dns.as_ref(),
+            Presence::Entry,
+            Self::dns,
         );
     }
 

@@ -179,6 +179,30 @@ impl<'a> Table<'a> {
         }
     }
 
+    /// A nested table of user-chosen keys whose values are strings (like `dns.client_regions`):
+    /// each key with its value, `None` for a value that is not a string (reported).
+    pub(crate) fn string_entries(
+        &self,
+        key: &str,
+        report: &mut Reporter<'_>,
+    ) -> Vec<(At<String>, Option<At<String>>)> {
+        let Some(table) = self.table_of_any_keys(key, report) else {
+            return Vec::new();
+        };
+        let path = self.key_path(key);
+        table
+            .iter()
+            .map(|(name, node)| {
+                let entry_path = join_key(&path, name.get_ref());
+                let name = At {
+                    value: name.get_ref().to_string(),
+                    span: name.span(),
+                };
+                (name, read_string(node, &entry_path, report))
+            })
+            .collect()
+    }
+
     /// An array of strings; an element that is not a string is reported (at `key[index]`) and
     /// becomes `None`, so indexes stay as written.
     pub(crate) fn strings(

@@ -7,6 +7,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod dns;
+pub use dns::*;
+
 /// A whole, validated gateway config: this gateway's own settings and the fleet's.
 /// `Config::default()` is the config of an empty file: default settings, no upstreams, no routes.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -46,6 +49,8 @@ pub struct FleetSettings {
     pub rate_limits: BTreeMap<String, RateLimitPolicy>,
     /// `load_shedding`: the gateway-wide in-flight cap and the priority shares.
     pub load_shedding: LoadShedding,
+    /// `dns`: what weir-dns serves; `None` when the section is absent (gateways ignore it).
+    pub dns: Option<DnsSettings>,
 }
 
 /// The top-level keys of a part of [`Config`], which are its field names. The pattern names every
@@ -81,6 +86,7 @@ impl FleetSettings {
         redis,
         rate_limits,
         load_shedding,
+        dns,
     });
 }
 
@@ -122,7 +128,8 @@ impl Config {
     }
 
     /// Whether the fleet part ([`FleetSettings`]) holds anything an empty file would not:
-    /// upstreams, routes, rate limits, `redis`, or non-default `client_ip` or `load_shedding`.
+    /// upstreams, routes, rate limits, `redis`, `dns`, or non-default `client_ip` or
+    /// `load_shedding`.
     /// `false` for what [`crate::parse`] returns for a file with `[control_plane]` (its fleet
     /// part comes from the control plane), for [`crate::parse_fleet`] of an empty text, and for
     /// such a fleet joined with its node: a gateway serving that has no routes to serve yet.

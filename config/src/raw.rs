@@ -28,6 +28,8 @@ pub(crate) struct RawConfig {
     pub(crate) rate_limit_names: Vec<String>,
     pub(crate) rate_limits: Vec<RawRateLimit>,
     pub(crate) load_shedding: RawLoadShedding,
+    /// `Some` when a `dns` table is present (even an empty one).
+    pub(crate) dns: Option<RawDns>,
 }
 
 #[derive(Debug, Default)]
@@ -231,4 +233,54 @@ pub(crate) struct RawRateLimit {
     pub(crate) missing_key: Option<At<String>>,
     pub(crate) max_keys: Option<At<i64>>,
     pub(crate) response_headers: Option<At<bool>>,
+}
+
+/// `[dns]` as written.
+#[derive(Debug)]
+pub(crate) struct RawDns {
+    pub(crate) zones: Option<At<Vec<Option<At<String>>>>>,
+    /// `Some` when a `soa` table is present.
+    pub(crate) soa: Option<RawSoa>,
+    pub(crate) ns: Option<At<Vec<Option<At<String>>>>>,
+    /// The entries of `names` that are tables.
+    pub(crate) names: Vec<RawDnsName>,
+    /// Each entry of `client_regions`: the CIDR key and its region (`None` when not a string,
+    /// already reported).
+    pub(crate) client_regions: Vec<(At<String>, Option<At<String>>)>,
+    pub(crate) probe: RawDnsProbe,
+}
+
+#[derive(Debug)]
+pub(crate) struct RawSoa {
+    pub(crate) mname: Option<At<String>>,
+    pub(crate) rname: Option<At<String>>,
+    pub(crate) negative_ttl: Option<At<Duration>>,
+}
+
+#[derive(Debug)]
+pub(crate) struct RawDnsName {
+    /// The table key under `dns.names`, with the key's position.
+    pub(crate) name: At<String>,
+    pub(crate) policy: Option<At<String>>,
+    pub(crate) ttl: Option<At<Duration>>,
+    pub(crate) answers: Option<At<i64>>,
+    pub(crate) all_down: Option<At<String>>,
+    /// As `RawUpstream::pools`.
+    pub(crate) members: Option<At<Vec<Option<RawDnsMember>>>>,
+}
+
+#[derive(Debug)]
+pub(crate) struct RawDnsMember {
+    pub(crate) region: Option<At<String>>,
+    pub(crate) addresses: Option<At<Vec<Option<At<String>>>>>,
+    pub(crate) health: Option<At<String>>,
+    pub(crate) weight: Option<At<i64>>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct RawDnsProbe {
+    pub(crate) interval: Option<At<Duration>>,
+    pub(crate) timeout: Option<At<Duration>>,
+    pub(crate) rise: Option<At<i64>>,
+    pub(crate) fall: Option<At<i64>>,
 }

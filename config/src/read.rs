@@ -1,6 +1,8 @@
 //! Reads the parsed TOML document into `RawConfig`: checks keys and value types only, reporting
 //! every unknown key, wrong type and missing required key.
 
+mod dns;
+
 use toml::de::DeTable;
 
 use crate::document::{At, Node, Table, join_index, join_key};
@@ -228,6 +230,7 @@ pub(crate) fn read_document<'a>(
                 retry_after: table.duration("retry_after", report),
             })
             .unwrap_or_default(),
+        dns: dns::read_dns(&root, report),
     }
 }
 

@@ -4,6 +4,7 @@
 mod checks;
 mod client_ip;
 mod control_plane;
+mod dns;
 mod rate_limit;
 mod redis;
 mod resilience;
@@ -58,6 +59,7 @@ pub(crate) fn validate(raw: &RawConfig, report: &mut Reporter<'_>) -> Config {
         .redis
         .as_ref()
         .map(|redis| redis::validate_redis(redis, report));
+    let dns = raw.dns.as_ref().map(|raw| dns::validate_dns(raw, report));
     let control_plane = raw
         .control_plane
         .as_ref()
@@ -77,6 +79,7 @@ pub(crate) fn validate(raw: &RawConfig, report: &mut Reporter<'_>) -> Config {
             redis,
             rate_limits,
             load_shedding,
+            dns,
         },
     }
 }

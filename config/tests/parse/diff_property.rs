@@ -23,6 +23,10 @@ fn bases() -> Vec<(&'static str, Config)> {
         ("the tests' full example", parse_ok(FULL_EXAMPLE)),
         ("the full example of docs/config.md", parse_ok(docs_example)),
         ("deploy/local/fleet.toml", demo),
+        (
+            "the tests' full example with the dns example",
+            parse_ok(&format!("{FULL_EXAMPLE}\n{}", crate::dns::DNS_EXAMPLE)),
+        ),
     ]
 }
 

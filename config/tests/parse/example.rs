@@ -260,6 +260,7 @@ fn full_example_parses_to_the_expected_config() {
                 trusted_proxies: vec![net("10.0.0.0/8"), net("127.0.0.1/32"), net("::1/128")],
                 header: ForwardedHeader::Forwarded,
             },
+            dns: None,
             redis: Some(RedisSettings {
                 url: "redis://127.0.0.1:6379/2".to_owned(),
                 timeout: Duration::from_millis(5),

@@ -4,6 +4,7 @@ mod support;
 
 mod control_plane;
 mod diff_property;
+mod dns;
 mod drained;
 mod durations;
 mod errors;

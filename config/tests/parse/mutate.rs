@@ -16,6 +16,7 @@ use weir_config::{
     RedisSettings, RegionPolicy, RequestRules, RetryBudgetSettings, RetryPolicy, Route,
     StoreErrorAction, Upstream,
 };
+use weir_config::{AllDown, DnsMember, DnsName, DnsPolicy, DnsProbe, DnsSettings, DnsSoa, HttpUrl};
 
 /// Copies of a value, each changed in one place, with a label saying where and how.
 pub type Variants<T> = Vec<(String, T)>;
@@ -567,6 +568,7 @@ impl Mutate for FleetSettings {
             redis,
             rate_limits,
             load_shedding,
+            dns,
         } = self;
         let mut out = Vec::new();
         field(
@@ -609,6 +611,7 @@ impl Mutate for FleetSettings {
             load_shedding.variants(),
             |p, v| p.load_shedding = v,
         );
+        field(&mut out, self, ".dns", dns.variants(), |p, v| p.dns = v);
         out
     }
 }
@@ -1475,5 +1478,249 @@ impl Element for std::net::IpAddr {
             (1..=255u8).map(|n| Self::from([203, 0, 113, n])),
             |address| list.contains(address),
         ))
+    }
+}
+
+impl Mutate for DnsPolicy {
+    fn variants(&self) -> Variants<Self> {
+        [Self::Nearest, Self::Weighted, Self::Failover]
+            .into_iter()
+            .filter(|policy| policy != self)
+            .map(|policy| (format!(": {policy}"), policy))
+            .collect()
+    }
+}
+
+impl Mutate for AllDown {
+    fn variants(&self) -> Variants<Self> {
+        one(
+            "other",
+            match self {
+                Self::All => Self::ServFail,
+                Self::ServFail => Self::All,
+            },
+        )
+    }
+}
+
+impl Mutate for HttpUrl {
+    fn variants(&self) -> Variants<Self> {
+        let HttpUrl { host, port, path } = self;
+        let mut out = Vec::new();
+        field(&mut out, self, ".host", host.variants(), |p, v| p.host = v);
+        field(&mut out, self, ".port", port.variants(), |p, v| p.port = v);
+        field(&mut out, self, ".path", path.variants(), |p, v| p.path = v);
+        out
+    }
+}
+
+impl Sample for HttpUrl {
+    fn sample() -> Self {
+        HttpUrl {
+            host: "192.0.2.99".to_owned(),
+            port: 9901,
+            path: "/readyz".to_owned(),
+        }
+    }
+}
+
+impl Mutate for DnsMember {
+    fn variants(&self) -> Variants<Self> {
+        let DnsMember {
+            region,
+            addresses,
+            health,
+            weight,
+        } = self;
+        let mut out = Vec::new();
+        field(&mut out, self, ".region", region.variants(), |p, v| {
+            p.region = v
+        });
+        field(
+            &mut out,
+            self,
+            ".addresses",
+            addresses.variants(),
+            |p, v| {
+                p.addresses = v;
+            },
+        );
+        field(&mut out, self, ".health", health.variants(), |p, v| {
+            p.health = v
+        });
+        field(&mut out, self, ".weight", weight.variants(), |p, v| {
+            p.weight = v
+        });
+        out
+    }
+}
+
+impl Element for DnsMember {
+    fn fresh(list: &[Self]) -> Option<Self> {
+        let region = first_free((0..).map(|n| format!("region{n}")), |region| {
+            list.iter().any(|member| member.region == *region)
+        });
+        Some(DnsMember {
+            region,
+            addresses: vec![std::net::IpAddr::from([198, 51, 100, 77])],
+            health: None,
+            weight: 100,
+        })
+    }
+}
+
+impl Mutate for DnsName {
+    fn variants(&self) -> Variants<Self> {
+        let DnsName {
+            name: _, // its key: renamed by the map
+            policy,
+            ttl,
+            answers,
+            all_down,
+            members,
+        } = self;
+        let mut out = Vec::new();
+        field(&mut out, self, ".policy", policy.variants(), |p, v| {
+            p.policy = v
+        });
+        field(&mut out, self, ".ttl", ttl.variants(), |p, v| p.ttl = v);
+        field(&mut out, self, ".answers", answers.variants(), |p, v| {
+            p.answers = v
+        });
+        field(&mut out, self, ".all_down", all_down.variants(), |p, v| {
+            p.all_down = v;
+        });
+        field(&mut out, self, ".members", members.variants(), |p, v| {
+            p.members = v
+        });
+        out
+    }
+}
+
+impl Entry for DnsName {
+    fn rename(&mut self, name: &str) {
+        name.clone_into(&mut self.name);
+    }
+}
+
+impl Mutate for DnsSoa {
+    fn variants(&self) -> Variants<Self> {
+        let DnsSoa {
+            mname,
+            rname,
+            negative_ttl,
+        } = self;
+        let mut out = Vec::new();
+        field(&mut out, self, ".mname", mname.variants(), |p, v| {
+            p.mname = v
+        });
+        field(&mut out, self, ".rname", rname.variants(), |p, v| {
+            p.rname = v
+        });
+        field(
+            &mut out,
+            self,
+            ".negative_ttl",
+            negative_ttl.variants(),
+            |p, v| {
+                p.negative_ttl = v;
+            },
+        );
+        out
+    }
+}
+
+impl Mutate for DnsProbe {
+    fn variants(&self) -> Variants<Self> {
+        let DnsProbe {
+            interval,
+            timeout,
+            rise,
+            fall,
+        } = self;
+        let mut out = Vec::new();
+        field(&mut out, self, ".interval", interval.variants(), |p, v| {
+            p.interval = v
+        });
+        field(&mut out, self, ".timeout", timeout.variants(), |p, v| {
+            p.timeout = v
+        });
+        field(&mut out, self, ".rise", rise.variants(), |p, v| p.rise = v);
+        field(&mut out, self, ".fall", fall.variants(), |p, v| p.fall = v);
+        out
+    }
+}
+
+/// `client_regions`: one entry added, each removed, each re-pointed at another region.
+impl Mutate for BTreeMap<ipnet::IpNet, String> {
+    fn variants(&self) -> Variants<Self> {
+        let mut out = Vec::new();
+        let keys: Vec<ipnet::IpNet> = self.keys().copied().collect();
+        if let Some(fresh) = ipnet::IpNet::fresh(&keys) {
+            let mut more = self.clone();
+            more.insert(fresh, "sample".to_owned());
+            out.push((format!("[{fresh}] added"), more));
+        }
+        for (network, region) in self {
+            let mut fewer = self.clone();
+            fewer.remove(network);
+            out.push((format!("[{network}] removed"), fewer));
+            let mut moved = self.clone();
+            moved.insert(*network, format!("{region}x"));
+            out.push((format!("[{network}] other region"), moved));
+        }
+        out
+    }
+}
+
+impl Mutate for DnsSettings {
+    fn variants(&self) -> Variants<Self> {
+        let DnsSettings {
+            zones,
+            soa,
+            ns,
+            names,
+            client_regions,
+            probe,
+        } = self;
+        let mut out = Vec::new();
+        field(&mut out, self, ".zones", zones.variants(), |p, v| {
+            p.zones = v
+        });
+        field(&mut out, self, ".soa", soa.variants(), |p, v| p.soa = v);
+        field(&mut out, self, ".ns", ns.variants(), |p, v| p.ns = v);
+        field(&mut out, self, ".names", names.variants(), |p, v| {
+            p.names = v
+        });
+        field(
+            &mut out,
+            self,
+            ".client_regions",
+            client_regions.variants(),
+            |p, v| {
+                p.client_regions = v;
+            },
+        );
+        field(&mut out, self, ".probe", probe.variants(), |p, v| {
+            p.probe = v
+        });
+        out
+    }
+}
+
+impl Sample for DnsSettings {
+    fn sample() -> Self {
+        DnsSettings {
+            zones: vec!["gslb.example.com".to_owned()],
+            soa: DnsSoa {
+                mname: "ns1.gslb.example.com".to_owned(),
+                rname: "ops.example.com".to_owned(),
+                negative_ttl: DnsSoa::DEFAULT_NEGATIVE_TTL,
+            },
+            ns: vec!["ns1.gslb.example.com".to_owned()],
+            names: BTreeMap::new(),
+            client_regions: BTreeMap::new(),
+            probe: DnsProbe::default(),
+        }
     }
 }

@@ -1,0 +1,232 @@
+//! The hickory adapter: turns a parsed request into a `Catalog::answer` call and the reply into
+//! a response, with EDNS (buffer size honoured, version checked, Client Subnet read and echoed
+//! with its scope, RFC 7871), then counts it and logs it. Malformed packets never get here:
+//! hickory answers FORMERR when the header parses and drops the packet otherwise. A query with
+//! other than one question, or a bad ECS option, is FORMERR; an opcode other than QUERY is
+//! NOTIMP. UDP answers larger than the client's buffer are truncated with TC set (hickory's
+//! encoder), so the client retries over TCP, which carries up to 64 KiB.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use hickory_proto::op::{Edns, Header, HeaderCounts, Metadata, OpCode, ResponseCode};
+use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsCode, EdnsOption};
+use hickory_proto::rr::{RData, Record};
+use hickory_server::net::runtime::Time;
+use hickory_server::net::xfer::Protocol;
+use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
+use hickory_server::zone_handler::MessageResponseBuilder;
+use ipnet::IpNet;
+
+use crate::catalog::{Client, Reply};
+use crate::metrics::{qtype_label, rcode_label};
+use crate::query_log::{Entry, QueryLog};
+use crate::state::State;
+
+/// The largest UDP payload we answer with, whatever a client advertises.
+pub const MAX_UDP_PAYLOAD: u16 = 4096;
+
+pub struct Handler {
+    pub state: Arc<State>,
+    pub log: QueryLog,
+}
+
+/// A reply with the EDNS it goes out with.
+struct Prepared {
+    reply: Reply,
+    edns: Option<Edns>,
+    ecs: Option<ClientSubnet>,
+}
+
+impl Handler {
+    /// Everything but the sending; synchronous so the RNG never lives across an await.
+    fn prepare(&self, request: &Request) -> Prepared {
+        let mut edns = request.edns.as_ref().map(|asked| {
+            let mut ours = Edns::new();
+            ours.set_max_payload(asked.max_payload().clamp(512, MAX_UDP_PAYLOAD));
+            ours.set_version(0);
+            ours
+        });
+        let fail = |rcode, edns| Prepared {
+            reply: Reply {
+                rcode,
+                ..Reply::refused()
+            },
+            edns,
+            ecs: None,
+        };
+        if request
+            .edns
+            .as_ref()
+            .is_some_and(|asked| asked.version() > 0)
+        {
+            return fail(ResponseCode::BADVERS, edns);
+        }
+        if request.metadata.op_code != OpCode::Query {
+            return fail(ResponseCode::NotImp, edns);
+        }
+        let [query] = request.queries.queries() else {
+            return fail(ResponseCode::FormErr, edns);
+        };
+        let asked_subnet = match request
+            .edns
+            .as_ref()
+            .and_then(|e| e.option(EdnsCode::Subnet))
+        {
+            Some(EdnsOption::Subnet(subnet)) => match valid_subnet(subnet) {
+                Some(subnet) => Some(subnet),
+                None => return fail(ResponseCode::FormErr, edns),
+            },
+            _ => None,
+        };
+        let client = Client {
+            source: request.src().ip(),
+            subnet: asked_subnet
+                .filter(|subnet| subnet.source_prefix() > 0)
+                .map(|subnet| (subnet.addr(), subnet.source_prefix())),
+        };
+        let original = query.original();
+        let catalog = self.state.catalog.load();
+        let reply = catalog.answer(
+            original.name(),
+            original.query_type(),
+            original.query_class(),
+            &client,
+            &mut rand::rng(),
+        );
+        // Echo the option with our scope (RFC 7871 §7.2.1).
+        let ecs = asked_subnet.map(|subnet| {
+            ClientSubnet::new(subnet.addr(), subnet.source_prefix(), reply.ecs_scope)
+        });
+        if let (Some(edns), Some(ecs)) = (edns.as_mut(), ecs) {
+            edns.options_mut().insert(EdnsOption::Subnet(ecs));
+        }
+        Prepared { reply, edns, ecs }
+    }
+
+    fn record(&self, request: &Request, prepared: &Prepared, started: Instant) {
+        let metrics = &self.state.metrics;
+        let protocol = match request.protocol() {
+            Protocol::Udp => "udp",
+            Protocol::Tcp => "tcp",
+            #[allow(unreachable_patterns)] // other transports exist with hickory features
+            _ => "other",
+        };
+        let query = request.queries.queries().first().map(|q| q.original());
+        let qtype = query.map_or("none", |q| qtype_label(q.query_type()));
+        let rcode = rcode_label(prepared.reply.rcode);
+        metrics
+            .queries
+            .with_label_values(&[protocol, qtype, rcode])
+            .inc();
+        if let Some(decision) = &prepared.reply.decision {
+            metrics
+                .decisions
+                .with_label_values(&[
+                    &*decision.name,
+                    &*decision.region,
+                    if decision.all_down { "true" } else { "false" },
+                ])
+                .inc();
+        }
+        if !self.log.enabled() {
+            return;
+        }
+        let reply = &prepared.reply;
+        self.log.log(Entry {
+            ts_ms: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
+            protocol,
+            client: request.src().ip().to_string(),
+            ecs: prepared
+                .ecs
+                .map(|ecs| format!("{}/{}", ecs.addr(), ecs.source_prefix())),
+            name: query.map(|q| q.name().to_string()).unwrap_or_default(),
+            qtype: query
+                .map(|q| q.query_type().to_string())
+                .unwrap_or_default(),
+            rcode,
+            answers: reply
+                .answers
+                .iter()
+                .filter_map(|record| match &record.data {
+                    RData::A(a) => Some(a.to_string()),
+                    RData::AAAA(aaaa) => Some(aaaa.to_string()),
+                    _ => None,
+                })
+                .collect(),
+            client_region: reply.client_region.as_deref().map(str::to_owned),
+            answered_region: reply.decision.as_ref().map(|d| d.region.to_string()),
+            all_down: reply.decision.as_ref().is_some_and(|d| d.all_down),
+            micros: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        });
+    }
+}
+
+/// A Client Subnet option as RFC 7871 §7.1.2 wants it: a prefix no longer than the family's
+/// and no address bits set past it; `None` (FORMERR) otherwise.
+fn valid_subnet(subnet: &ClientSubnet) -> Option<ClientSubnet> {
+    let max = match subnet.addr() {
+        IpAddr::V4(_) => 32,
+        IpAddr::V6(_) => 128,
+    };
+    if subnet.source_prefix() > max {
+        return None;
+    }
+    let network = IpNet::new(subnet.addr(), subnet.source_prefix()).ok()?;
+    (network.trunc().addr() == subnet.addr()).then_some(*subnet)
+}
+
+#[async_trait::async_trait]
+impl RequestHandler for Handler {
+    async fn handle_request<R: ResponseHandler, T: Time>(
+        &self,
+        request: &Request,
+        mut response_handle: R,
+    ) -> ResponseInfo {
+        let started = Instant::now();
+        let prepared = self.prepare(request);
+        let mut metadata = Metadata::response_from_request(&request.metadata);
+        metadata.authoritative = prepared.reply.authoritative;
+        metadata.response_code = prepared.reply.rcode;
+        let response = MessageResponseBuilder::new(&request.queries, prepared.edns.as_ref()).build(
+            metadata,
+            prepared.reply.answers.iter(),
+            prepared.reply.authority.iter(),
+            std::iter::empty::<&Record>(),
+            std::iter::empty::<&Record>(),
+        );
+        let info = match response_handle.send_response(response).await {
+            Ok(info) => info,
+            Err(error) => {
+                tracing::debug!(%error, "could not send a response");
+                ResponseInfo::from(Header {
+                    metadata,
+                    counts: HeaderCounts::default(),
+                })
+            }
+        };
+        self.record(request, &prepared, started);
+        info
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_subnets_must_be_clean() {
+        let subnet =
+            |text: &str, prefix: u8| ClientSubnet::new(text.parse().expect("ip"), prefix, 0);
+        assert!(valid_subnet(&subnet("198.51.100.0", 24)).is_some());
+        assert!(valid_subnet(&subnet("198.51.100.1", 24)).is_none());
+        assert!(valid_subnet(&subnet("198.51.100.1", 32)).is_some());
+        assert!(valid_subnet(&subnet("0.0.0.0", 0)).is_some());
+        assert!(valid_subnet(&subnet("2001:db8::", 32)).is_some());
+        assert!(valid_subnet(&subnet("2001:db8::1", 64)).is_none());
+        assert!(valid_subnet(&subnet("1.2.3.4", 33)).is_none());
+    }
+}

@@ -1,0 +1,20 @@
+//! weir-dns: Weir's authoritative GSLB DNS server. It answers the names of the fleet config's
+//! `[dns]` section with the addresses of healthy, weighted members nearest the client, over UDP
+//! and TCP on hickory-server.
+//!
+//! The policy lives in plain modules ([`region_map`], [`health`], [`engine`], [`catalog`]) tested
+//! without sockets; [`handler`] adapts them to hickory's `RequestHandler`; [`prober`] runs the
+//! HTTP health probes; [`state`] holds the swapped catalog and reloads it; [`admin`] serves
+//! metrics and status.
+#![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod catalog;
+pub mod engine;
+pub mod handler;
+pub mod health;
+pub mod metrics;
+pub mod prober;
+pub mod query_log;
+pub mod region_map;
+pub mod state;
