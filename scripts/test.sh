@@ -56,6 +56,9 @@ command -v cc >/dev/null 2>&1 || missing_packages+=(gcc libc6-dev)
 command -v redis-server >/dev/null 2>&1 || missing_packages+=(redis-server) # global rate-limit tests
 command -v shellcheck >/dev/null 2>&1 || missing_packages+=(shellcheck)     # the scripts' lint
 command -v dig >/dev/null 2>&1 || missing_packages+=(dnsutils)              # weir-dns tests
+command -v curl >/dev/null 2>&1 || missing_packages+=(curl)                  # edge TLS tests
+command -v openssl >/dev/null 2>&1 || missing_packages+=(openssl)            # edge TLS tests (s_client)
+command -v h2load >/dev/null 2>&1 || missing_packages+=(nghttp2-client)      # HTTP/2 load test
 
 if ((${#missing_packages[@]})); then
 	step "install ${missing_packages[*]}" apt_install "the build and the tests need them" "${missing_packages[@]}"

@@ -3,6 +3,7 @@
 //! does not compile until it is compared here.
 
 mod dns;
+mod tls;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Display;
@@ -14,11 +15,14 @@ use crate::model::{
     ClientIpSettings, Config, ControlPlaneSettings, FaultInjection, FleetSettings, GatewaySettings,
     HealthCheck, ListenSettings, LoadShedding, NodeSettings, OutlierDetection, Pool,
     RateLimitPolicy, RedisSettings, RequestRules, RetryBudgetSettings, RetryPolicy, Route,
-    Upstream,
+    TlsSettings, Upstream,
 };
+use crate::model::{HttpsRules, UpstreamTls};
 
 /// Keys whose change cannot be applied to a running gateway (it needs a restart): `listen.http`,
-/// `admin.listen`, `access_log.path`, `access_log.enabled`, `gateway.id`, `control_plane`. Returns
+/// `listen.https`, `listen.h2c`, `listen.http2`, `admin.listen`, `access_log.path`,
+/// `access_log.enabled`, `gateway.id`, `control_plane`, and `tls` when its `min_version` or
+/// `alpn` changes or the section comes or goes (its certificates apply live). Returns
 /// the dotted key paths that differ, in that order; empty when none. Everything else, including
 /// `client_ip`, `redis` and `rate_limits`, applies live.
 ///
@@ -37,6 +41,7 @@ pub fn restart_required(old: &Config, new: &Config) -> Vec<&'static str> {
                 admin,
                 access_log,
                 control_plane,
+                tls,
             },
         fleet: _,
     } = old;
@@ -50,6 +55,9 @@ pub fn restart_required(old: &Config, new: &Config) -> Vec<&'static str> {
         http,
         header_read_timeout: _,
         max_header_bytes: _,
+        https,
+        h2c,
+        http2,
     } = listen;
     let AdminSettings {
         listen: admin_listen,
@@ -62,6 +70,10 @@ pub fn restart_required(old: &Config, new: &Config) -> Vec<&'static str> {
     let new = &new.node;
     let checks = [
         ("listen.http", *http != new.listen.http),
+        // Listeners and their protocol stacks are built once at start.
+        ("listen.https", *https != new.listen.https),
+        ("listen.h2c", *h2c != new.listen.h2c),
+        ("listen.http2", *http2 != new.listen.http2),
         ("admin.listen", *admin_listen != new.admin.listen),
         ("access_log.path", *path != new.access_log.path),
         ("access_log.enabled", *enabled != new.access_log.enabled),
@@ -69,6 +81,12 @@ pub fn restart_required(old: &Config, new: &Config) -> Vec<&'static str> {
         // Read once at start: where the fleet config comes from.
         ("control_plane", *control_plane != new.control_plane),
     ];
+    // The TLS versions and ALPN are fixed in a listener's rustls config; the certificates,
+    // `unknown_sni` and `handshake_timeout` apply live.
+    let fixed =
+        |tls: &Option<TlsSettings>| tls.as_ref().map(|tls| (tls.min_version, tls.alpn.clone()));
+    let tls_checks = [("tls", fixed(tls) != fixed(&new.tls))];
+    let checks = checks.into_iter().chain(tls_checks);
     checks
         .into_iter()
         .filter_map(|(key, differs)| differs.then_some(key))
@@ -250,6 +268,7 @@ impl Changes {
             admin,
             access_log,
             control_plane,
+            tls,
         } = old;
         self.gateway(gateway, &new.gateway);
         self.listen(listen, &new.listen);
@@ -261,6 +280,13 @@ impl Changes {
             new.control_plane.as_ref(),
             Presence::Entry,
             Self::control_plane,
+        );
+        self.optional(
+            "tls",
+            tls.as_ref(),
+            new.tls.as_ref(),
+            Presence::Entry,
+            Self::tls,
         );
     }
 
@@ -337,7 +363,13 @@ impl Changes {
             http,
             header_read_timeout,
             max_header_bytes,
+            https,
+            h2c,
+            http2,
         } = old;
+        self.list("listen.https", https, &new.https);
+        self.value("listen.h2c", h2c, &new.h2c);
+        self.http2(http2, &new.http2);
         self.value("listen.http", http, &new.http);
         self.duration(
             "listen.header_read_timeout",
@@ -662,11 +694,59 @@ impl Changes {
             weight,
             endpoints,
             drained,
+            tls,
+            protocol,
         } = old;
         let at = |key: &str| format!("{path}.{key}");
         self.value(&at("weight"), weight, &new.weight);
         self.members(&at("endpoints"), endpoints, &new.endpoints);
         self.members(&at("drained"), drained, &new.drained);
+        self.optional(
+            &at("tls"),
+            tls.as_ref(),
+            new.tls.as_ref(),
+            Presence::Feature,
+            Self::upstream_tls,
+        );
+        self.value(&at("protocol"), protocol, &new.protocol);
+    }
+
+    fn upstream_tls(&mut self, path: &str, old: &UpstreamTls, new: &UpstreamTls) {
+        let UpstreamTls {
+            sni,
+            ca_file,
+            verify,
+            client_cert,
+        } = old;
+        let at = |key: &str| format!("{path}.{key}");
+        fn or<'a>(value: Option<&'a String>, absent: &'a str) -> &'a str {
+            value.map_or(absent, String::as_str)
+        }
+        let sni_absent = "(the endpoint's address)";
+        self.value(
+            &at("sni"),
+            or(sni.as_ref(), sni_absent),
+            or(new.sni.as_ref(), sni_absent),
+        );
+        let roots = "(the system's roots)";
+        self.value(
+            &at("ca_file"),
+            or(ca_file.as_ref(), roots),
+            or(new.ca_file.as_ref(), roots),
+        );
+        self.value(&at("verify"), verify, &new.verify);
+        let (old_cert, new_cert) = (client_cert.as_ref(), new.client_cert.as_ref());
+        let none = "(none)";
+        self.value(
+            &at("cert"),
+            old_cert.map_or(none, |c| c.cert.as_str()),
+            new_cert.map_or(none, |c| c.cert.as_str()),
+        );
+        self.value(
+            &at("key"),
+            old_cert.map_or(none, |c| c.key.as_str()),
+            new_cert.map_or(none, |c| c.key.as_str()),
+        );
     }
 
     fn load_shedding(&mut self, old: &LoadShedding, new: &LoadShedding) {
@@ -697,6 +777,7 @@ impl Changes {
             fault,
             rate_limits,
             request,
+            https,
         } = old;
         let at = |key: &str| format!("{path}.{key}");
         self.value(&at("host"), host, &new.host);
@@ -720,6 +801,25 @@ impl Changes {
         );
         self.list(&at("rate_limits"), rate_limits, &new.rate_limits);
         self.request_rules(path, request, &new.request);
+        self.https_rules(path, https, &new.https);
+    }
+
+    /// A route's HTTPS rules, which are flat keys of the route's table.
+    fn https_rules(&mut self, route_path: &str, old: &HttpsRules, new: &HttpsRules) {
+        let HttpsRules {
+            redirect_https,
+            https_port,
+            hsts,
+        } = old;
+        let at = |key: &str| format!("{route_path}.{key}");
+        self.value(&at("redirect_https"), redirect_https, &new.redirect_https);
+        self.value(&at("https_port"), https_port, &new.https_port);
+        let none = "(none)";
+        self.value(
+            &at("hsts"),
+            hsts.as_deref().unwrap_or(none),
+            new.hsts.as_deref().unwrap_or(none),
+        );
     }
 
     /// A route's request rules, which are flat keys of the route's table.

@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 mod dns;
+mod tls;
 pub use dns::*;
+pub use tls::*;
 
 /// A whole, validated gateway config: this gateway's own settings and the fleet's.
 /// `Config::default()` is the config of an empty file: default settings, no upstreams, no routes.
@@ -31,6 +33,9 @@ pub struct NodeSettings {
     pub access_log: AccessLogSettings,
     /// `control_plane`: where this gateway gets its fleet config; `None` when it reads this file.
     pub control_plane: Option<ControlPlaneSettings>,
+    /// `tls`: how `listen.https` terminates TLS; `None` when the section is absent (then there
+    /// is no HTTPS listener).
+    pub tls: Option<TlsSettings>,
 }
 
 /// The fleet config: the same for every gateway of a fleet (from the control plane when a gateway
@@ -73,6 +78,7 @@ impl NodeSettings {
         admin,
         access_log,
         control_plane,
+        tls,
     });
 }
 
@@ -204,6 +210,13 @@ pub struct ListenSettings {
     /// `listen.max_header_bytes`, default 64 KiB: the most bytes a request line and header may
     /// take.
     pub max_header_bytes: u32,
+    /// `listen.https`: one address or a list; empty (the default) means no HTTPS listener.
+    /// Needs `[tls]`.
+    pub https: Vec<SocketAddr>,
+    /// `listen.h2c`, default `false`: also serve HTTP/2 by prior knowledge on `listen.http`.
+    pub h2c: bool,
+    /// `listen.http2`: limits for HTTP/2 client connections.
+    pub http2: Http2Settings,
 }
 
 impl ListenSettings {
@@ -307,6 +320,65 @@ pub struct Pool {
     /// `drained`, default empty: endpoints of this pool that get no new requests (those in
     /// flight finish; health checks go on). Each is one of `endpoints`, listed once.
     pub drained: Vec<SocketAddr>,
+    /// `tls`: reach the pool's endpoints over TLS; `None` (the default) speaks plain text.
+    pub tls: Option<UpstreamTls>,
+    /// `protocol`, default `h1`: the HTTP version spoken to the pool's endpoints.
+    pub protocol: UpstreamProtocol,
+}
+
+/// A pool's `tls` table: how the gateway connects to its endpoints over TLS. The files are
+/// read by the gateway when it compiles a config version (this crate does no I/O); a file that
+/// cannot be read or parsed rejects the version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamTls {
+    /// `sni`: the server name sent and verified; `None` (the default) verifies each endpoint's
+    /// IP address against the certificate's IP SANs and sends no SNI. A DNS name or an IP
+    /// address, no port.
+    pub sni: Option<String>,
+    /// `ca_file`: PEM file of the CAs that may sign the endpoints' certificates; `None` (the
+    /// default) trusts the system's roots.
+    pub ca_file: Option<String>,
+    /// `verify`, default `true`: verify the endpoint's certificate (chain and name). `false`
+    /// accepts any certificate (for tests only: it gives up the protection TLS is for).
+    pub verify: bool,
+    /// `cert` and `key`: a client certificate (PEM chain) and its private key (PEM, PKCS#8,
+    /// PKCS#1 or SEC1) for mutual TLS; both or neither.
+    pub client_cert: Option<ClientCert>,
+}
+
+/// A client certificate for mutual TLS: `cert` and `key` of a pool's `tls` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientCert {
+    /// `cert`: the certificate chain, PEM, leaf first.
+    pub cert: String,
+    /// `key`: the private key, PEM.
+    pub key: String,
+}
+
+/// `protocol`: the HTTP version spoken to a pool's endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UpstreamProtocol {
+    /// `"h1"`: HTTP/1.1.
+    #[default]
+    H1,
+    /// `"h2"`: HTTP/2, negotiated by ALPN over TLS, or by prior knowledge (h2c) in plain text.
+    H2,
+}
+
+impl UpstreamProtocol {
+    /// The value as written in the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::H1 => "h1",
+            Self::H2 => "h2",
+        }
+    }
+}
+
+impl std::fmt::Display for UpstreamProtocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -352,6 +424,37 @@ pub struct Route {
     pub rate_limits: Vec<String>,
     /// What the gateway does to a request's path, headers and body on this route.
     pub request: RequestRules,
+    /// HTTP to HTTPS: the redirect and `Strict-Transport-Security`.
+    pub https: HttpsRules,
+}
+
+/// A route's rules about HTTPS (flat keys of the route table).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpsRules {
+    /// `redirect_https`, default `false`: answer plain-HTTP requests with `308` to the same URL
+    /// on HTTPS.
+    pub redirect_https: bool,
+    /// `https_port`, default 443, `1..=65535`: the port the redirect names (left out of the URL
+    /// when 443).
+    pub https_port: u16,
+    /// `hsts`: the `Strict-Transport-Security` value added to responses to HTTPS requests, like
+    /// `"max-age=31536000; includeSubDomains"`; `None` (the default) adds none.
+    pub hsts: Option<String>,
+}
+
+impl HttpsRules {
+    /// The default `https_port`.
+    pub const DEFAULT_HTTPS_PORT: u16 = 443;
+}
+
+impl Default for HttpsRules {
+    fn default() -> Self {
+        Self {
+            redirect_https: false,
+            https_port: Self::DEFAULT_HTTPS_PORT,
+            hsts: None,
+        }
+    }
 }
 
 /// A route's rules for the request itself (flat keys of the route table). Paths are always
@@ -599,6 +702,9 @@ impl Default for ListenSettings {
             http: SocketAddr::from(([127, 0, 0, 1], 8080)),
             header_read_timeout: Self::DEFAULT_HEADER_READ_TIMEOUT,
             max_header_bytes: Self::DEFAULT_MAX_HEADER_BYTES,
+            https: Vec::new(),
+            h2c: false,
+            http2: Http2Settings::default(),
         }
     }
 }

@@ -13,6 +13,8 @@ pub(crate) struct RawConfig {
     pub(crate) admin: RawAdmin,
     pub(crate) access_log: RawAccessLog,
     pub(crate) control_plane: Option<RawControlPlane>,
+    /// `Some` when a `tls` table is present (even an empty one).
+    pub(crate) tls: Option<RawTls>,
     /// Every key under `upstreams`, including those whose value could not be read, so that
     /// routes to them are not reported a second time.
     pub(crate) upstream_names: Vec<String>,
@@ -57,6 +59,38 @@ pub(crate) struct RawListen {
     pub(crate) http: Option<At<String>>,
     pub(crate) header_read_timeout: Option<At<Duration>>,
     pub(crate) max_header_bytes: Option<At<i64>>,
+    pub(crate) https: Option<OneOrMany>,
+    pub(crate) h2c: Option<At<bool>>,
+    pub(crate) http2: RawHttp2,
+}
+
+/// `[listen.http2]` as written.
+#[derive(Debug, Default)]
+pub(crate) struct RawHttp2 {
+    pub(crate) max_concurrent_streams: Option<At<i64>>,
+    pub(crate) max_header_list_size: Option<At<i64>>,
+    pub(crate) idle_timeout: Option<At<Duration>>,
+    pub(crate) max_reset_streams: Option<At<i64>>,
+}
+
+/// `[tls]` as written.
+#[derive(Debug)]
+pub(crate) struct RawTls {
+    pub(crate) min_version: Option<At<String>>,
+    pub(crate) alpn: Option<At<Vec<Option<At<String>>>>>,
+    pub(crate) unknown_sni: Option<At<String>>,
+    pub(crate) handshake_timeout: Option<At<Duration>>,
+    /// `None` when missing or not an array; an element is `None` when it is not a table.
+    pub(crate) certificates: Option<At<Vec<Option<RawCertificate>>>>,
+}
+
+/// One `[[tls.certificates]]` as written.
+#[derive(Debug)]
+pub(crate) struct RawCertificate {
+    pub(crate) cert: Option<At<String>>,
+    pub(crate) key: Option<At<String>>,
+    pub(crate) default: Option<At<bool>>,
+    pub(crate) names: Option<At<Vec<Option<At<String>>>>>,
 }
 
 #[derive(Debug, Default)]
@@ -115,6 +149,20 @@ pub(crate) struct RawPool {
     pub(crate) endpoints: Option<At<Vec<Option<At<String>>>>>,
     /// `drained`, as `endpoints`.
     pub(crate) drained: Option<At<Vec<Option<At<String>>>>>,
+    /// `Some` when a `tls` table is present (even an empty one).
+    pub(crate) tls: Option<RawUpstreamTls>,
+    pub(crate) protocol: Option<At<String>>,
+}
+
+/// A pool's `tls` table as written.
+#[derive(Debug)]
+pub(crate) struct RawUpstreamTls {
+    pub(crate) span: Span,
+    pub(crate) sni: Option<At<String>>,
+    pub(crate) ca_file: Option<At<String>>,
+    pub(crate) verify: Option<At<bool>>,
+    pub(crate) cert: Option<At<String>>,
+    pub(crate) key: Option<At<String>>,
 }
 
 #[derive(Debug)]
@@ -139,6 +187,9 @@ pub(crate) struct RawRoute {
     pub(crate) path_prefix_ignore_case: Option<At<bool>>,
     pub(crate) max_body_size: Option<At<i64>>,
     pub(crate) underscores_in_headers: Option<At<bool>>,
+    pub(crate) redirect_https: Option<At<bool>>,
+    pub(crate) https_port: Option<At<i64>>,
+    pub(crate) hsts: Option<At<String>>,
 }
 
 #[derive(Debug, Default)]

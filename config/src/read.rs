@@ -2,6 +2,7 @@
 //! every unknown key, wrong type and missing required key.
 
 mod dns;
+mod tls;
 
 use toml::de::DeTable;
 
@@ -9,7 +10,8 @@ use crate::document::{At, Node, Table, join_index, join_key};
 use crate::model::{FleetSettings, NodeSettings};
 use crate::raw::{
     RawAccessLog, RawAdmin, RawClientIp, RawConfig, RawControlPlane, RawGateway, RawHealth,
-    RawListen, RawOutlier, RawPool, RawRateLimit, RawRedis, RawRoute, RawUpstream,
+    RawHttp2, RawListen, RawOutlier, RawPool, RawRateLimit, RawRedis, RawRoute, RawUpstream,
+    RawUpstreamTls,
 };
 use crate::raw::{
     RawAdaptive, RawBulkhead, RawCircuitBreaker, RawFault, RawLoadShedding, RawRetry,
@@ -27,7 +29,20 @@ const CONTROL_PLANE_KEYS: &[&str] = &[
     "reconnect_backoff",
     "max_reconnect_backoff",
 ];
-const LISTEN_KEYS: &[&str] = &["http", "header_read_timeout", "max_header_bytes"];
+const LISTEN_KEYS: &[&str] = &[
+    "http",
+    "header_read_timeout",
+    "max_header_bytes",
+    "https",
+    "h2c",
+    "http2",
+];
+const HTTP2_KEYS: &[&str] = &[
+    "max_concurrent_streams",
+    "max_header_list_size",
+    "idle_timeout",
+    "max_reset_streams",
+];
 const ADMIN_KEYS: &[&str] = &["listen"];
 const ACCESS_LOG_KEYS: &[&str] = &["enabled", "path", "query"];
 const UPSTREAM_KEYS: &[&str] = &[
@@ -89,7 +104,15 @@ const OUTLIER_KEYS: &[&str] = &[
     "max_ejection_time",
     "max_ejected_fraction",
 ];
-const POOL_KEYS: &[&str] = &["region", "weight", "endpoints", "drained"];
+const POOL_KEYS: &[&str] = &[
+    "region",
+    "weight",
+    "endpoints",
+    "drained",
+    "tls",
+    "protocol",
+];
+const UPSTREAM_TLS_KEYS: &[&str] = &["sni", "ca_file", "verify", "cert", "key"];
 const ROUTE_KEYS: &[&str] = &[
     "name",
     "host",
@@ -107,6 +130,9 @@ const ROUTE_KEYS: &[&str] = &[
     "path_prefix_ignore_case",
     "max_body_size",
     "underscores_in_headers",
+    "redirect_https",
+    "https_port",
+    "hsts",
 ];
 const CLIENT_IP_KEYS: &[&str] = &["trusted_proxies", "header"];
 const REDIS_KEYS: &[&str] = &["url", "timeout", "pool_size", "key_prefix"];
@@ -157,6 +183,17 @@ pub(crate) fn read_document<'a>(
                 http: table.string("http", report),
                 header_read_timeout: table.duration("header_read_timeout", report),
                 max_header_bytes: table.integer("max_header_bytes", report),
+                https: table.string_or_strings("https", report),
+                h2c: table.boolean("h2c", report),
+                http2: table
+                    .table("http2", HTTP2_KEYS, report)
+                    .map(|http2| RawHttp2 {
+                        max_concurrent_streams: http2.integer("max_concurrent_streams", report),
+                        max_header_list_size: http2.integer("max_header_list_size", report),
+                        idle_timeout: http2.duration("idle_timeout", report),
+                        max_reset_streams: http2.integer("max_reset_streams", report),
+                    })
+                    .unwrap_or_default(),
             })
             .unwrap_or_default(),
         admin: root
@@ -196,6 +233,7 @@ pub(crate) fn read_document<'a>(
                     max_reconnect_backoff: table.duration("max_reconnect_backoff", report),
                 }
             }),
+        tls: tls::read_tls(&root, report),
         upstream_names,
         upstreams,
         routes: read_routes(&root, report),
@@ -351,6 +389,17 @@ fn read_pool(table: &Table<'_>, report: &mut Reporter<'_>) -> RawPool {
         weight: table.integer("weight", report),
         endpoints: table.strings("endpoints", report),
         drained: table.strings("drained", report),
+        tls: table
+            .table("tls", UPSTREAM_TLS_KEYS, report)
+            .map(|tls| RawUpstreamTls {
+                span: tls.span().clone(),
+                sni: tls.string("sni", report),
+                ca_file: tls.string("ca_file", report),
+                verify: tls.boolean("verify", report),
+                cert: tls.string("cert", report),
+                key: tls.string("key", report),
+            }),
+        protocol: table.string("protocol", report),
     }
 }
 
@@ -400,6 +449,9 @@ fn read_route(table: &Table<'_>, report: &mut Reporter<'_>) -> RawRoute {
         path_prefix_ignore_case: table.boolean("path_prefix_ignore_case", report),
         max_body_size: table.integer("max_body_size", report),
         underscores_in_headers: table.boolean("underscores_in_headers", report),
+        redirect_https: table.boolean("redirect_https", report),
+        https_port: table.integer("https_port", report),
+        hsts: table.string("hsts", report),
     }
 }
 

@@ -43,6 +43,7 @@ fn snapshot(routes: usize, endpoints: usize) -> Snapshot {
         checksum: String::new(),
     };
     Snapshot::compile(Arc::new(config), version, &registries, Instant::now())
+        .expect("the bench config compiles")
 }
 
 fn routing(c: &mut Criterion) {

@@ -33,6 +33,13 @@ pub struct AccessEntry<'a> {
     pub query: Option<&'a str>,
     /// `HTTP/1.0`, `HTTP/1.1` or `HTTP/2`.
     pub http_version: &'static str,
+    /// The TLS version (`TLSv1.3`) on an HTTPS listener; absent on the plain one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_version: Option<&'a str>,
+    /// On an HTTPS listener, the protocol spoken after the handshake: `h2` (chosen by ALPN) or
+    /// `http/1.1` (chosen by ALPN, or the client offered none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alpn: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<&'a str>,
     /// The W3C trace id sent upstream (the client's, or the trace started here).
@@ -45,6 +52,10 @@ pub struct AccessEntry<'a> {
     pub endpoint: &'a str,
     /// How the region was chosen: normal, spill or panic.
     pub selection: &'a str,
+    /// How the last attempt's pool is spoken to: `h1`, `h2`, `h1+tls` or `h2+tls`; absent
+    /// when no attempt was made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream_protocol: Option<&'static str>,
     pub attempts: u32,
     /// The endpoints tried before the last one (`endpoint`), in order.
     #[serde(skip_serializing_if = "EndpointList::is_empty")]

@@ -109,7 +109,8 @@ pub fn answer(gateway: &Gateway, method: &Method, path: &str) -> Response<Vec<u8
                 &snapshot,
                 gateway.in_flight.in_flight(),
                 Instant::now(),
-            );
+            )
+            .with_certificates(&gateway.tls.load(), crate::tls::unix_now());
             let mut body = serde_json::to_vec_pretty(&doc).unwrap_or_default();
             body.push(b'\n');
             reply(StatusCode::OK, "application/json", body)

@@ -15,6 +15,7 @@ use tokio::net::TcpStream;
 
 use crate::endpoint::{EndpointKey, EndpointState, HealthChange};
 use crate::state::Gateway;
+use crate::upstream_tls::PoolTls;
 
 /// How often the scheduler looks for due checks; bounds how late a check can start.
 const TICK: Duration = Duration::from_millis(50);
@@ -72,6 +73,7 @@ impl HealthChecker {
                     let probe = Probe {
                         gateway: Arc::clone(&self.gateway),
                         endpoint: Arc::clone(endpoint),
+                        tls: pool.tls.clone(),
                         path: check.path.clone(),
                         timeout: check.timeout,
                         healthy_threshold: check.healthy_threshold,
@@ -90,6 +92,8 @@ impl HealthChecker {
 struct Probe {
     gateway: Arc<Gateway>,
     endpoint: Arc<EndpointState>,
+    /// The pool's TLS: the check speaks it too.
+    tls: Option<Arc<PoolTls>>,
     path: String,
     timeout: Duration,
     healthy_threshold: u32,
@@ -99,7 +103,7 @@ struct Probe {
 impl Probe {
     async fn run(self) {
         let key = &self.endpoint.key;
-        let result = check(key.addr, &self.path, self.timeout).await;
+        let result = check(key.addr, &self.path, self.timeout, self.tls.as_deref()).await;
         let labels = [&*key.upstream, &*key.region, self.endpoint.label.as_str()];
         let outcome = if result.is_ok() { "success" } else { "failure" };
         let metrics = &self.gateway.metrics;
@@ -136,12 +140,46 @@ impl Probe {
     }
 }
 
-/// One probe: `GET path` over a fresh connection; a 2xx status within `timeout` passes.
-pub async fn check(addr: SocketAddr, path: &str, timeout: Duration) -> Result<u16, String> {
+/// One probe: `GET path` over a fresh connection (TLS with the pool's settings when it has
+/// them); a 2xx status within `timeout` passes.
+pub async fn check(
+    addr: SocketAddr,
+    path: &str,
+    timeout: Duration,
+    tls: Option<&PoolTls>,
+) -> Result<u16, String> {
     let exchange = async {
-        let mut stream = TcpStream::connect(addr)
+        let stream = TcpStream::connect(addr)
             .await
             .map_err(|e| format!("connect: {e}"))?;
+        match tls {
+            None => exchange(stream, addr, path).await,
+            Some(tls) => {
+                let connector = tokio_rustls::TlsConnector::from(Arc::clone(&tls.health_client));
+                let stream = connector
+                    .connect(tls.server_name(addr), stream)
+                    .await
+                    .map_err(|e| format!("tls: {e}"))?;
+                exchange(stream, addr, path).await
+            }
+        }
+    };
+    let status = tokio::time::timeout(timeout, exchange)
+        .await
+        .map_err(|_| format!("no answer within {timeout:?}"))??;
+    if (200..300).contains(&status) {
+        Ok(status)
+    } else {
+        Err(format!("status {status}"))
+    }
+}
+
+/// `GET path` on a connected stream; the status of the answer.
+async fn exchange<S>(mut stream: S, addr: SocketAddr, path: &str) -> Result<u16, String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    {
         let request = format!(
             "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: weir-health-check\r\nConnection: close\r\n\r\n"
         );
@@ -165,14 +203,6 @@ pub async fn check(addr: SocketAddr, path: &str, timeout: Duration) -> Result<u1
             filled += n;
         }
         parse_status(&buf[..filled])
-    };
-    let status = tokio::time::timeout(timeout, exchange)
-        .await
-        .map_err(|_| format!("no answer within {timeout:?}"))??;
-    if (200..300).contains(&status) {
-        Ok(status)
-    } else {
-        Err(format!("status {status}"))
     }
 }
 
@@ -212,7 +242,7 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         drop(listener);
         assert!(
-            check(addr, "/healthz", Duration::from_millis(500))
+            check(addr, "/healthz", Duration::from_millis(500), None)
                 .await
                 .is_err()
         );
@@ -233,7 +263,7 @@ mod tests {
                 s.write_all(reply.as_bytes()).await.unwrap();
             });
             assert_eq!(
-                check(addr, "/healthz", Duration::from_secs(2))
+                check(addr, "/healthz", Duration::from_secs(2), None)
                     .await
                     .is_ok(),
                 ok,

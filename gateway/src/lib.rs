@@ -32,5 +32,7 @@ pub mod snapshot;
 pub mod state;
 pub mod status;
 pub mod supervise;
+pub mod tls;
 pub mod trace_ctx;
+pub mod upstream_tls;
 pub mod watcher;

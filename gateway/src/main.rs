@@ -42,8 +42,8 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if cli.check {
-        return match server::load_config(&cli.config) {
-            Ok((config, _)) => {
+        return match server::check_config(&cli.config) {
+            Ok(config) => {
                 println!(
                     "{}: valid ({} upstreams, {} routes)",
                     cli.config.display(),

@@ -45,6 +45,10 @@ pub struct Metrics {
     pub gateway_in_flight: IntGauge,
     pub shed: IntCounterVec,
     pub faults: IntCounterVec,
+    /// `weir_redirects_total{route}`: plain-HTTP requests redirected to HTTPS.
+    pub redirects: IntCounterVec,
+    /// `weir_upstream_tls_failures_total{upstream, region, reason}`.
+    pub upstream_tls_failures: IntCounterVec,
     pub control_plane_connected: IntGauge,
     pub control_plane_streams: IntCounterVec,
     pub control_plane_pushes: IntCounterVec,
@@ -55,7 +59,16 @@ pub struct Metrics {
     pub background_task_restarts: IntCounterVec,
     pub header_rejections: IntCounterVec,
     pub log_reopens: IntCounter,
+    /// `weir_tls_handshakes_total{result}`.
+    pub tls_handshakes: IntCounterVec,
+    /// `weir_http_connections_total{version}`: client connections by HTTP version.
+    pub http_connections: IntCounterVec,
+    /// `weir_tls_certificate_expiry_timestamp_seconds{name}`.
+    pub tls_certificate_expiry: IntGaugeVec,
 }
+
+/// The `result` labels of `weir_tls_handshakes_total` (`tls::HandshakeOutcome`'s labels).
+pub const TLS_HANDSHAKE_RESULTS: [&str; 4] = ["ok", "bad_sni", "timeout", "protocol_error"];
 
 /// The background tasks run under `supervise`, by the name their restarts are counted under.
 pub const BACKGROUND_TASKS: &[&str] = &[
@@ -171,6 +184,29 @@ impl Metrics {
         for reason in ["timeout", "too_large"] {
             header_rejections.with_label_values(&[reason]);
         }
+        let tls_handshakes = counter(
+            "weir_tls_handshakes_total",
+            "TLS handshakes on the HTTPS listeners, by result (ok; bad_sni: unknown name with tls.unknown_sni = \"reject\"; timeout: tls.handshake_timeout passed; protocol_error: anything else).",
+            &["result"],
+        )?;
+        for result in TLS_HANDSHAKE_RESULTS {
+            tls_handshakes.with_label_values(&[result]);
+        }
+        let http_connections = counter(
+            "weir_http_connections_total",
+            "Client connections served, by HTTP version (1.1, 2) and transport (tls, plain).",
+            &["version", "transport"],
+        )?;
+        for version in ["1.1", "2"] {
+            for transport in ["tls", "plain"] {
+                http_connections.with_label_values(&[version, transport]);
+            }
+        }
+        let tls_certificate_expiry = gauge(
+            "weir_tls_certificate_expiry_timestamp_seconds",
+            "When each served certificate expires (Unix seconds), by the first name it serves.",
+            &["name"],
+        )?;
         let log_reopens = IntCounter::new(
             "weir_log_reopens_total",
             "Access-log reopens asked for by SIGUSR1.",
@@ -182,6 +218,9 @@ impl Metrics {
             background_task_restarts,
             header_rejections,
             log_reopens,
+            tls_handshakes,
+            http_connections,
+            tls_certificate_expiry,
             retries_refused: counter(
                 "weir_retries_refused_total",
                 "Retries wanted but not made, by reason (budget_exhausted, attempts_exhausted, deadline).",
@@ -228,6 +267,16 @@ impl Metrics {
                 "weir_faults_injected_total",
                 "Faults injected by route fault settings, by route and kind (delay, abort).",
                 &["route", "kind"],
+            )?,
+            redirects: counter(
+                "weir_redirects_total",
+                "Plain-HTTP requests answered 308 to HTTPS (redirect_https), by route.",
+                &["route"],
+            )?,
+            upstream_tls_failures: counter(
+                "weir_upstream_tls_failures_total",
+                "TLS connections to endpoints that failed, by reason (certificate: the endpoint's certificate failed verification; handshake: any other handshake failure).",
+                &["upstream", "region", "reason"],
             )?,
             requests: counter(
                 "weir_requests_total",
@@ -378,6 +427,7 @@ impl Metrics {
         for kind in ["delay", "abort"] {
             let _ = self.faults.remove_label_values(&[route, kind]);
         }
+        let _ = self.redirects.remove_label_values(&[route]);
     }
 
     /// Forget the per-upstream resilience series of an upstream the config no longer names.

@@ -55,6 +55,7 @@ pub fn echo(input: &str) -> &str {
 
 fn title(status: u16) -> &'static str {
     match status {
+        308 => "Permanent Redirect",
         400 => "Bad Request",
         404 => "Not Found",
         405 => "Method Not Allowed",

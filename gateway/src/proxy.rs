@@ -21,7 +21,7 @@ use crate::request::answer::{self, Answer};
 use crate::request::attempt::{self, Attempts, NotStarted, Resend, Target, TimedOut};
 use crate::request::body::BodyCap;
 use crate::request::failure::{self, Side};
-use crate::request::{headers, path, response, target};
+use crate::request::{headers, path, redirect, response, target};
 use crate::resilience::bulkhead::Permit;
 use crate::resilience::retry::Failure;
 use crate::runtime::RouteEntry;
@@ -30,6 +30,9 @@ use crate::state::Gateway;
 use crate::trace_ctx::{self, RequestId};
 use http::HeaderValue;
 
+/// Concurrent streams per HTTP/2 connection to an upstream (Pingora opens another connection
+/// past it).
+const UPSTREAM_H2_STREAMS: usize = 100;
 /// How long an idle pooled upstream connection is kept.
 const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// The custom error for "no endpoint could be chosen".
@@ -88,6 +91,8 @@ pub struct RequestCtx {
     rejected: Option<&'static str>,
     /// The route's request-body cap and what was read of the body so far.
     body_cap: Option<BodyCap>,
+    /// The client spoke TLS to the gateway (read once from the session's digest).
+    client_tls: bool,
 }
 
 impl WeirProxy {
@@ -218,6 +223,19 @@ impl WeirProxy {
         Some(answer::fault_abort(&route.name, status))
     }
 
+    /// A TLS connection to the attempt's endpoint failed: counted by reason, and logged at warn
+    /// with the endpoint and rustls's reason.
+    fn tls_failed(&self, ctx: &RequestCtx, reason: &'static str, e: &Error) {
+        let upstream = ctx.attempts.route().map_or("", |r| &*r.upstream.name);
+        let region = ctx.attempts.region();
+        self.gateway
+            .metrics
+            .upstream_tls_failures
+            .with_label_values(&[upstream, region, reason])
+            .inc();
+        tracing::warn!(request_id = %ctx.request_id.as_str(), upstream, region, endpoint = %ctx.attempts.endpoint_label(), reason, error = %e, "TLS to the upstream failed");
+    }
+
     /// The error for an attempt that could not start; its context is the answer's detail.
     fn not_started(&self, ctx: &mut RequestCtx, why: NotStarted) -> Box<Error> {
         let tried = ctx.attempts.tried().len();
@@ -274,6 +292,7 @@ impl ProxyHttp for WeirProxy {
             fault: None,
             rejected: None,
             body_cap: None,
+            client_tls: false,
         }
     }
 
@@ -281,8 +300,9 @@ impl ProxyHttp for WeirProxy {
         // Until a route sets its deadline, answers are small and must not wait on a client
         // that does not read.
         session.set_write_timeout(Some(UNROUTED_WRITE_TIMEOUT));
-        // 1. The request id, and the trace to send upstream.
+        // 1. The request id, the trace to send upstream, and whether the client used TLS.
         identify(ctx, session.req_header());
+        ctx.client_tls = over_tls(session);
         // 2. One config version for the whole request.
         let snapshot = self.gateway.snapshot();
         ctx.snapshot = Some(Arc::clone(&snapshot));
@@ -292,6 +312,11 @@ impl ProxyHttp for WeirProxy {
             Ok(found) => found,
             Err(answer) => return answered(session, ctx, answer).await,
         };
+        // 3b. Plain HTTP on a route served over HTTPS only: 308 to the same URL on HTTPS.
+        if route.redirect_https && !ctx.client_tls {
+            let answer = redirect_https(ctx, session.req_header(), route, normalized.as_deref());
+            return answered(session, ctx, answer).await;
+        }
         // 4. The route's rules for the request itself.
         if let Some(answer) = apply_request_rules(session, ctx, &snapshot, route, normalized)? {
             return answered(session, ctx, answer).await;
@@ -423,6 +448,7 @@ impl ProxyHttp for WeirProxy {
                 client,
                 trusted,
                 endpoint: ctx.attempts.endpoint_label(),
+                client_tls: ctx.client_tls,
             },
         )
     }
@@ -512,6 +538,12 @@ impl ProxyHttp for WeirProxy {
         if let Some(state) = ctx.rate_limit_header.take() {
             response.insert_header("ratelimit", state)?;
         }
+        // HSTS only over HTTPS (RFC 6797 §7.2: a browser ignores it on plain HTTP).
+        if ctx.client_tls
+            && let Some(hsts) = ctx.attempts.route().and_then(|r| r.hsts.as_ref())
+        {
+            response.insert_header(http::header::STRICT_TRANSPORT_SECURITY, hsts.clone())?;
+        }
         Ok(())
     }
 
@@ -559,7 +591,12 @@ impl ProxyHttp for WeirProxy {
     ) -> Box<Error> {
         let now = Instant::now();
         tracing::debug!(request_id = %ctx.request_id.as_str(), endpoint = %ctx.attempts.endpoint_label(), side = failure::side(&e).as_str(), error = %e, "could not connect upstream");
-        // The endpoint is blamed; nothing was sent, so a retry is safe whatever the method.
+        // 1. A TLS failure is counted by reason and logged where an operator sees it (a
+        //    certificate that fails verification is a setup problem, not a blip).
+        if let Some(reason) = failure::tls_failure(&e) {
+            self.tls_failed(ctx, reason, &e);
+        }
+        // 2. The endpoint is blamed; nothing was sent, so a retry is safe whatever the method.
         let retry = ctx.attempts.connect_failed(
             timed_out(e.etype()),
             resend(session),
@@ -585,8 +622,15 @@ impl ProxyHttp for WeirProxy {
             ctx.attempts.status_retried();
             return e;
         }
-        // 1. Whose failure it is.
+        // 1. Whose failure it is; a TLS endpoint's alert (a refused client certificate arrives
+        //    after the handshake in TLS 1.3) is counted and logged like a handshake failure.
         let side = failure::side(&e);
+        if side.counts_against_upstream()
+            && ctx.attempts.over_tls()
+            && let Some(reason) = failure::tls_alert(&e)
+        {
+            self.tls_failed(ctx, reason, &e);
+        }
         tracing::debug!(request_id = %ctx.request_id.as_str(), endpoint = %ctx.attempts.endpoint_label(), side = side.as_str(), error = %e, "exchange failed");
         // 2. Only the upstream's counts against the endpoint and may be retried, never once the
         //    response has started (the client already has part of an answer).
@@ -776,14 +820,64 @@ async fn send(session: &mut Session, answer: Answer, request_id: &RequestId) -> 
     }
 }
 
-/// The Pingora peer for an attempt.
+/// The Pingora peer for an attempt. A plain-text HTTP/1.1 pool costs nothing more than it did
+/// before pools could speak TLS: no name is made and no reference taken.
 fn peer(target: Target) -> Box<HttpPeer> {
-    let mut peer = HttpPeer::new(target.addr, false, String::new());
+    let sni = match &target.tls {
+        None => String::new(),
+        // Pingora skips verification for an empty SNI; the endpoint's address is the name
+        // verified (IP SAN) when the pool names none, and rustls sends no SNI for an address.
+        Some(tls) => tls
+            .sni
+            .clone()
+            .unwrap_or_else(|| target.addr.ip().to_string()),
+    };
+    let mut peer = HttpPeer::new(target.addr, target.tls.is_some(), sni);
     peer.options.connection_timeout = Some(target.connect_timeout);
     peer.options.read_timeout = Some(target.read_timeout);
     peer.options.write_timeout = Some(target.read_timeout);
     peer.options.idle_timeout = Some(UPSTREAM_IDLE_TIMEOUT);
+    if let Some(tls) = target.tls {
+        peer.options.verify_cert = tls.verify;
+        peer.options.verify_hostname = tls.verify;
+        peer.options.ca.clone_from(&tls.ca);
+        peer.client_cert_key.clone_from(&tls.client_cert);
+        peer.group_key = tls.reuse_key;
+    }
+    if target.protocol == weir_config::UpstreamProtocol::H2 {
+        // h2 only: by ALPN over TLS, by prior knowledge (h2c) in plain text.
+        peer.options.set_http_version(2, 2);
+        peer.options.max_h2_streams = UPSTREAM_H2_STREAMS;
+    }
     Box::new(peer)
+}
+
+/// Whether the client's connection is TLS: its session digest has a TLS part (no allocation).
+fn over_tls(session: &Session) -> bool {
+    session
+        .digest()
+        .is_some_and(|digest| digest.ssl_digest.is_some())
+}
+
+/// `redirect_https`: `308` to the same URL on HTTPS (the normalised path, the query as sent),
+/// counted per route; a host no URL can be built from is answered `400`.
+fn redirect_https(
+    ctx: &mut RequestCtx,
+    req: &RequestHeader,
+    route: &RouteEntry,
+    normalized: Option<&str>,
+) -> Answer {
+    let path = normalized.unwrap_or(req.uri.path());
+    match redirect::https_location(target::host(req), path, req.uri.query(), route.https_port) {
+        Ok(location) => {
+            if let Some(counter) = &route.redirects {
+                counter.inc();
+            }
+            ctx.rejected = Some("redirect_https");
+            answer::redirect_https(location)
+        }
+        Err(bad) => reject(ctx, "redirect_bad_host", answer::unredirectable(bad)),
+    }
 }
 
 /// What the request allows a retry: an idempotent method, a body still buffered in full.
@@ -835,6 +929,11 @@ fn access_entry<'a>(
         .map(HeaderValue::as_bytes)
         .or_else(|| trace_ctx::only(req.headers.get_all("traceparent")));
     let tried = attempts.tried();
+    // Borrowed from the connection's digest: nothing is allocated, and nothing read without TLS.
+    let tls_version = session
+        .digest()
+        .and_then(|digest| digest.ssl_digest.as_deref())
+        .map(|ssl| ssl.version.as_ref());
     AccessEntry {
         time: access_log::now_rfc3339(),
         request_id: ctx.request_id.as_str(),
@@ -855,6 +954,14 @@ fn access_entry<'a>(
         path: problem::echo(req.uri.path()),
         query: req.uri.query().filter(|_| log_query).map(problem::echo),
         http_version: http_version(req.version),
+        tls_version,
+        alpn: tls_version.map(|_| {
+            if req.version == http::Version::HTTP_2 {
+                "h2"
+            } else {
+                "http/1.1"
+            }
+        }),
         user_agent: req
             .headers
             .get(http::header::USER_AGENT)
@@ -870,6 +977,7 @@ fn access_entry<'a>(
         region: labels.region,
         endpoint: attempts.endpoint_label(),
         selection: attempts.mode().as_str(),
+        upstream_protocol: attempts.upstream_protocol(),
         attempts: tried.len() as u32,
         duration_ms: duration.as_secs_f64() * 1e3,
         upstream_ms: attempts.upstream_time().map(|d| d.as_secs_f64() * 1e3),

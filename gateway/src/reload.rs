@@ -12,6 +12,7 @@ use weir_protocol::ConfigPush;
 use crate::ramp;
 use crate::snapshot::{Snapshot, Version};
 use crate::state::Gateway;
+use crate::tls;
 
 /// Why a new config was not applied. The running config is untouched in every case.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +32,8 @@ pub enum ReloadError {
         path: String,
         source: std::io::Error,
     },
+    #[error("config rejected: tls certificates:\n{0}")]
+    Certificates(tls::TlsProblems),
 }
 
 impl ReloadError {
@@ -38,9 +41,10 @@ impl ReloadError {
     pub fn metric_label(&self) -> &'static str {
         match self {
             ReloadError::RestartRequired(_) => "restart_required",
-            ReloadError::Invalid(_) | ReloadError::Read { .. } | ReloadError::Checksum { .. } => {
-                "error"
-            }
+            ReloadError::Invalid(_)
+            | ReloadError::Read { .. }
+            | ReloadError::Checksum { .. }
+            | ReloadError::Certificates(_) => "error",
         }
     }
 }
@@ -117,9 +121,8 @@ fn apply_inner(gateway: &Gateway, text: &str, now: Instant) -> Result<Applied, R
     let current = gateway.snapshot();
     let sum = checksum(text);
     if sum == current.checksum {
-        return Ok(Applied::Unchanged {
-            version: current.version,
-        });
+        // The text is the same, but the certificate files may have been renewed.
+        return refresh_certificates(gateway, &current);
     }
     let config = weir_config::parse(text).map_err(ReloadError::Invalid)?;
     let version = current.version + 1;
@@ -172,15 +175,20 @@ fn install(
     if !needs_restart.is_empty() {
         return Err(ReloadError::RestartRequired(needs_restart));
     }
+    // Read and checked before anything is published: a broken set rejects the whole version.
+    let certificates = load_certificates(&config)?;
     let changes = weir_config::diff(&current.config, &config);
     let id = Version {
         number: version,
         checksum: sum,
     };
-    let next = Snapshot::compile(Arc::new(config), id, &gateway.registries(), now);
+    // The files the config names are read here; one that cannot be used rejects the version.
+    let next = Snapshot::compile(Arc::new(config), id, &gateway.registries(), now)
+        .map_err(ReloadError::Invalid)?;
     // Endpoints back in service by this version (weight 0 -> above, or no longer drained) ramp.
     ramp::ramp_returning(current, &next, now);
     gateway.publish(next);
+    publish_certificates(gateway, certificates, tls::unix_now());
     let published = gateway.snapshot();
     for key in gateway.registry.retain(|key| published.names_endpoint(key)) {
         gateway
@@ -200,6 +208,55 @@ fn install(
         gateway.metrics.forget_upstream(&upstream);
     }
     Ok(Applied::Changed { version, changes })
+}
+
+fn load_certificates(config: &Config) -> Result<tls::CertificateSet, ReloadError> {
+    tls::load(
+        config.node.tls.as_ref(),
+        &tls::provider(),
+        std::time::SystemTime::now(),
+    )
+    .map_err(ReloadError::Certificates)
+}
+
+/// The running config's certificate files, read again: published when they changed (a
+/// renewal), kept when they did not, rejected whole when broken (the old set keeps serving).
+fn refresh_certificates(gateway: &Gateway, current: &Snapshot) -> Result<Applied, ReloadError> {
+    let version = current.version;
+    if current.config.node.tls.is_none() {
+        return Ok(Applied::Unchanged { version });
+    }
+    let certificates = load_certificates(&current.config)?;
+    if certificates.fingerprint == gateway.tls.load().fingerprint {
+        return Ok(Applied::Unchanged { version });
+    }
+    let changes = certificates
+        .certificates
+        .iter()
+        .map(|info| format!("{}: serial {} reloaded", info.path, info.serial))
+        .collect();
+    publish_certificates(gateway, certificates, tls::unix_now());
+    Ok(Applied::Changed { version, changes })
+}
+
+/// Serve `certificates` from the next handshake on, with their expiry gauges, and warn of those
+/// that expire within two weeks of `now` (Unix seconds).
+pub fn publish_certificates(gateway: &Gateway, certificates: tls::CertificateSet, now: i64) {
+    let expiry = &gateway.metrics.tls_certificate_expiry;
+    expiry.reset();
+    for info in &certificates.certificates {
+        if let Some(name) = info.names.first() {
+            expiry.with_label_values(&[name]).set(info.not_after);
+        }
+    }
+    for info in certificates.expiring(now) {
+        tracing::warn!(
+            certificate = %info.path, file = %info.cert_file.display(), names = ?info.names,
+            expires_in_days = (info.not_after - now) / 86_400,
+            "tls certificate expires within 14 days"
+        );
+    }
+    gateway.tls.publish(certificates);
 }
 
 /// Read and apply the config file at `path`.

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use prometheus::{Histogram, IntCounter};
 use weir_config::{
     HealthCheck, OutlierDetection, Priority, RegionPolicy, RetryBudgetSettings, RetryPolicy,
+    UpstreamProtocol,
 };
 
 use crate::endpoint::EndpointState;
@@ -16,6 +17,7 @@ use crate::ratelimit::policy::RouteLimits;
 use crate::resilience::adaptive::GradientLimit;
 use crate::resilience::fault::FaultPlan;
 use crate::resilience::guards::UpstreamGuard;
+use crate::upstream_tls::PoolTls;
 
 /// A route as the request path needs it.
 pub struct RouteEntry {
@@ -36,6 +38,14 @@ pub struct RouteEntry {
     pub limits: RouteLimits,
     /// What the gateway does to the request's path, headers and body.
     pub request: weir_config::RequestRules,
+    /// `redirect_https`: plain-HTTP requests are answered `308` to `https://`.
+    pub redirect_https: bool,
+    /// The port the redirect names.
+    pub https_port: u16,
+    /// `weir_redirects_total` of this route, when it redirects.
+    pub redirects: Option<IntCounter>,
+    /// `Strict-Transport-Security` for responses to HTTPS requests, made once per version.
+    pub hsts: Option<http::HeaderValue>,
 }
 
 /// An upstream with its pools and their live endpoints.
@@ -76,6 +86,10 @@ pub struct PoolRuntime {
     /// `drained`: endpoints an operator took out of rotation (no new requests; health checks go
     /// on). Usually empty, so the look-up is a few comparisons at most.
     pub drained: Vec<std::net::SocketAddr>,
+    /// TLS to the pool's endpoints, loaded with this version; `None`: plain text.
+    pub tls: Option<Arc<PoolTls>>,
+    /// The HTTP version spoken to the pool's endpoints.
+    pub protocol: UpstreamProtocol,
     pub upstream_duration: Histogram,
     pub connect_failures: IntCounter,
     pub ejections: IntCounter,

@@ -40,6 +40,11 @@ pub fn preregister(config: &Config, metrics: &Metrics) {
             }
         }
         for pool in &upstream.pools {
+            for reason in crate::request::failure::TLS_FAILURE_REASONS {
+                metrics
+                    .upstream_tls_failures
+                    .with_label_values(&[name, &pool.region, reason]);
+            }
             if upstream.health.is_some() {
                 for result in ["success", "failure"] {
                     metrics
@@ -72,6 +77,7 @@ pub fn preregister(config: &Config, metrics: &Metrics) {
                 .faults
                 .with_label_values(&[route.name.as_str(), kind]);
         }
+        metrics.redirects.with_label_values(&[route.name.as_str()]);
         for pool in &upstream.pools {
             for code in STATUSES {
                 metrics.requests.with_label_values(&[
@@ -89,7 +95,7 @@ pub fn preregister(config: &Config, metrics: &Metrics) {
 }
 
 /// Removes the route series of `old` that `new` no longer has (routes renamed or removed, or a
-/// route moved to another upstream or region).
+/// route moved to another upstream or region), and the series of pools it no longer has.
 pub fn forget_removed_routes(old: &Config, new: &Config, metrics: &Metrics) {
     let labels = |config: &Config| {
         let mut sets = std::collections::BTreeSet::new();
@@ -141,6 +147,24 @@ pub fn forget_removed_routes(old: &Config, new: &Config, metrics: &Metrics) {
             metrics.forget_route(route);
         }
     }
+    // The pools' own series (upstream, region) of pools `new` no longer has.
+    let pools = |config: &Config| {
+        config
+            .fleet
+            .upstreams
+            .iter()
+            .flat_map(|(name, up)| up.pools.iter().map(|p| (name.clone(), p.region.clone())))
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    for (upstream, region) in pools(old).difference(&pools(new)) {
+        for reason in crate::request::failure::TLS_FAILURE_REASONS {
+            let _ = metrics.upstream_tls_failures.remove_label_values(&[
+                upstream.as_str(),
+                region.as_str(),
+                reason,
+            ]);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -174,6 +198,8 @@ mod tests {
             r#"weir_health_checks_total{region="us-east",result="failure",upstream="api"} 0"#,
             r#"weir_breaker_transitions_total{scope="upstream",to="open",upstream="api"} 0"#,
             r#"weir_ratelimit_keys{policy="per-ip"} 0"#,
+            r#"weir_redirects_total{route="web"} 0"#,
+            r#"weir_upstream_tls_failures_total{reason="certificate",region="us-east",upstream="api"} 0"#,
             r#"weir_control_plane_pushes_total{outcome="nack"} 0"#,
         ] {
             assert!(text.contains(line), "missing {line} in:\n{text}");

@@ -31,6 +31,7 @@ use crate::resilience::guards::GuardRegistry;
 use crate::snapshot::{Registries, Snapshot, Version};
 use crate::state::Gateway;
 use crate::supervise;
+use crate::tls;
 use crate::watcher::ConfigWatcher;
 
 /// How the process runs, from the command line.
@@ -67,6 +68,10 @@ pub enum StartError {
     Metrics(#[from] prometheus::Error),
     #[error("control plane: {0}")]
     ControlPlane(String),
+    #[error("tls certificates rejected:\n{0}")]
+    Certificates(crate::tls::TlsProblems),
+    #[error("tls: {0}")]
+    Tls(String),
 }
 
 /// Read and validate the config file.
@@ -79,7 +84,34 @@ pub fn load_config(path: &std::path::Path) -> Result<(weir_config::Config, Strin
         path: path.display().to_string(),
         errors,
     })?;
+    // The files the config names (a pool's `tls`), as a compile reads them: `--check` reports
+    // the same problems a reload would.
+    crate::snapshot::check_files(&config).map_err(|errors| StartError::Invalid {
+        path: path.display().to_string(),
+        errors,
+    })?;
     Ok((config, text))
+}
+
+/// What `--check` runs: read and validate the config file, then read and check the certificate
+/// files it names (the same checks a reload makes). Certificates expiring within two weeks are
+/// printed as warnings on stderr.
+pub fn check_config(path: &std::path::Path) -> Result<weir_config::Config, StartError> {
+    let (config, _) = load_config(path)?;
+    let certificates = tls::load(
+        config.node.tls.as_ref(),
+        &tls::provider(),
+        std::time::SystemTime::now(),
+    )
+    .map_err(StartError::Certificates)?;
+    for info in certificates.expiring(tls::unix_now()) {
+        eprintln!(
+            "warning: {} ({}): expires within 14 days",
+            info.path,
+            info.cert_file.display()
+        );
+    }
+    Ok(config)
 }
 
 /// Start the gateway and serve until a signal stops it. Returns only on a start-up error.
@@ -90,8 +122,17 @@ pub fn run(options: RunOptions) -> Result<(), StartError> {
     let listen_error = |addr, what| move |source| StartError::Listen { addr, what, source };
     std::net::TcpListener::bind(config.node.listen.http)
         .map_err(listen_error(config.node.listen.http, "listen.http"))?;
+    for https in &config.node.listen.https {
+        std::net::TcpListener::bind(https).map_err(listen_error(*https, "listen.https"))?;
+    }
     let admin_listener = std::net::TcpListener::bind(config.node.admin.listen)
         .map_err(listen_error(config.node.admin.listen, "admin.listen"))?;
+    let certificates = tls::load(
+        config.node.tls.as_ref(),
+        &tls::provider(),
+        std::time::SystemTime::now(),
+    )
+    .map_err(StartError::Certificates)?;
     let gateway_id = config.node.gateway.id.clone().unwrap_or_else(host_name);
     let metrics = Metrics::new()?;
     let access_log = AccessLog::open(&config.node.access_log).map_err(StartError::AccessLog)?;
@@ -116,7 +157,11 @@ pub fn run(options: RunOptions) -> Result<(), StartError> {
         guards: &guards,
         metrics: &metrics,
     };
-    let first = Snapshot::compile(Arc::new(first_config), version, &registries, Instant::now());
+    let first = Snapshot::compile(Arc::new(first_config), version, &registries, Instant::now())
+        .map_err(|errors| StartError::Invalid {
+            path: options.config_path.display().to_string(),
+            errors,
+        })?;
     let gateway = Arc::new(Gateway::new(
         gateway_id.clone(),
         first,
@@ -126,8 +171,9 @@ pub fn run(options: RunOptions) -> Result<(), StartError> {
         metrics,
         access_log,
     ));
+    crate::reload::publish_certificates(&gateway, certificates, tls::unix_now());
     tracing::info!(
-        gateway_id, %proxy_addr, %admin_addr, config = %options.config_path.display(),
+        gateway_id, %proxy_addr, %admin_addr, https = ?node.node.listen.https, config = %options.config_path.display(),
         threads = options.threads, "starting weir gateway"
     );
 
@@ -149,12 +195,33 @@ pub fn run(options: RunOptions) -> Result<(), StartError> {
             gateway: Arc::clone(&gateway),
         },
     );
+    let listen = &node.node.listen;
+    let proxy = http_options(proxy, listen, listen.h2c);
     let mut proxy = Service::new(
         "weir proxy".to_string(),
-        ProxyListener::new(proxy, Arc::clone(&gateway)),
+        ProxyListener::new(proxy, Arc::clone(&gateway), listen.h2c),
     );
     proxy.add_tcp(&proxy_addr.to_string());
     server.add_service(proxy);
+    if let Some(settings) = node.node.tls.as_ref().filter(|_| !listen.https.is_empty()) {
+        let acceptor = tls::EdgeAcceptor::new(settings, Arc::clone(&gateway.tls))
+            .map_err(|e| StartError::Tls(e.to_string()))?;
+        let https = pingora::proxy::http_proxy(
+            &server.configuration,
+            WeirProxy {
+                gateway: Arc::clone(&gateway),
+            },
+        );
+        let https = http_options(https, listen, false);
+        let mut https = Service::new(
+            "weir proxy https".to_string(),
+            ProxyListener::https(https, Arc::clone(&gateway), Arc::new(acceptor)),
+        );
+        for addr in &listen.https {
+            https.add_tcp(&addr.to_string());
+        }
+        server.add_service(https);
+    }
     let metrics = gateway.metrics.clone();
     server.add_service(supervise::service(
         "admin listener",
@@ -274,6 +341,27 @@ fn first_from_cache(
         checksum: String::new(),
     };
     Ok((empty.with_node(node), none_yet))
+}
+
+/// The HTTP/2 limits of `[listen.http2]` (and h2c on the plain listener) on a proxy app.
+fn http_options<SV: pingora::proxy::ProxyHttp>(
+    mut proxy: pingora::proxy::HttpProxy<SV>,
+    listen: &weir_config::ListenSettings,
+    h2c: bool,
+) -> pingora::proxy::HttpProxy<SV> {
+    let http2 = &listen.http2;
+    let mut options = pingora::apps::HttpServerOptions::default();
+    options.h2c = h2c;
+    options.h2_idle_timeout = Some(http2.idle_timeout);
+    proxy.server_options = Some(options);
+    let mut h2 = pingora::protocols::http::v2::server::default_h2_options();
+    h2.max_concurrent_streams(http2.max_concurrent_streams)
+        .max_header_list_size(http2.max_header_list_size)
+        // The reset-flood guard (CVE-2023-44487): more streams than this reset by the client
+        // before they were taken up, and h2 sends GOAWAY (ENHANCE_YOUR_CALM) and closes.
+        .max_pending_accept_reset_streams(http2.max_reset_streams as usize);
+    proxy.h2_options = Some(h2);
+    proxy
 }
 
 /// The machine's host name, for `gateway.id` when the config does not set one.

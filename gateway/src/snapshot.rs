@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use weir_config::Config;
+use weir_config::{Config, ConfigErrors};
 
 use crate::client_ip::ClientIpResolver;
 use crate::endpoint::{EndpointKey, EndpointRegistry};
@@ -19,6 +19,7 @@ use crate::resilience::fault::FaultPlan;
 use crate::resilience::guards::GuardRegistry;
 use crate::router::{Prefix, Router};
 use crate::runtime::{PoolRuntime, RouteEntry, UpstreamRuntime};
+use crate::upstream_tls::{self, PoolTls};
 
 /// One config version, ready to serve.
 pub struct Snapshot {
@@ -67,12 +68,15 @@ impl Snapshot {
 
     /// Compile a validated config as `version`. Endpoint states, buckets and guards come from
     /// (and are added to) `registries`; nothing is removed from them here (see `reload.rs`).
+    /// Fails, with every problem at its key, when a file the config names (a pool's `tls`
+    /// files) cannot be read or used; the version is then not served.
     pub fn compile(
         config: Arc<Config>,
         version: Version,
         registries: &Registries<'_>,
         now: Instant,
-    ) -> Self {
+    ) -> Result<Self, ConfigErrors> {
+        let tls = load_pool_tls(&config)?;
         let policies = compile_policies(&config, registries);
         let local_region: Option<Arc<str>> = config.node.gateway.region.as_deref().map(Arc::from);
         let upstreams: BTreeMap<String, Arc<UpstreamRuntime>> = config
@@ -80,7 +84,8 @@ impl Snapshot {
             .upstreams
             .iter()
             .map(|(name, up)| {
-                let runtime = compile_upstream(name, up, local_region.as_deref(), registries, now);
+                let local = local_region.as_deref();
+                let runtime = compile_upstream(name, up, local, &tls, registries, now);
                 (name.clone(), Arc::new(runtime))
             })
             .collect();
@@ -88,7 +93,7 @@ impl Snapshot {
             Router::new(config.fleet.routes.iter().filter_map(|route| {
                 compile_route(route, &upstreams, &policies, registries.metrics)
             }));
-        Self {
+        Ok(Self {
             version: version.number,
             checksum: version.checksum,
             local_region,
@@ -100,7 +105,7 @@ impl Snapshot {
                 .limiters
                 .store(config.fleet.redis.as_ref(), registries.metrics),
             config,
-        }
+        })
     }
 
     /// Whether this snapshot names the endpoint (used to prune the registry after a swap).
@@ -135,7 +140,42 @@ pub(crate) fn compile_text(
         number: version,
         checksum: String::new(),
     };
-    Snapshot::compile(Arc::new(config), version, &registries, now)
+    Snapshot::compile(Arc::new(config), version, &registries, now).expect("test config compiles")
+}
+
+/// Every pool's `tls`, loaded from its files, by (upstream, pool index); every problem of every
+/// pool is reported.
+type LoadedTls = BTreeMap<(String, usize), Arc<PoolTls>>;
+
+fn load_pool_tls(config: &Config) -> Result<LoadedTls, ConfigErrors> {
+    let mut loaded = BTreeMap::new();
+    let mut errors = Vec::new();
+    for (name, upstream) in &config.fleet.upstreams {
+        for (index, pool) in upstream.pools.iter().enumerate() {
+            let Some(tls) = &pool.tls else { continue };
+            let path = format!(
+                "{}.pools[{index}].tls",
+                weir_config::join_key("upstreams", name)
+            );
+            match upstream_tls::load(tls, &path) {
+                Ok(pool_tls) => {
+                    loaded.insert((name.clone(), index), Arc::new(pool_tls));
+                }
+                Err(problems) => errors.extend(problems),
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(loaded)
+    } else {
+        Err(ConfigErrors(errors))
+    }
+}
+
+/// Whether every file a config names can be read and used, as a compile would find it: the
+/// same problems, without building anything else (for `--check` and start-up).
+pub fn check_files(config: &Config) -> Result<(), ConfigErrors> {
+    load_pool_tls(config).map(|_| ())
 }
 
 /// Rate-limit policies by name, each over its buckets from the limiter registry.
@@ -166,6 +206,7 @@ fn compile_upstream(
     name: &str,
     up: &weir_config::Upstream,
     local_region: Option<&str>,
+    tls: &LoadedTls,
     registries: &Registries<'_>,
     now: Instant,
 ) -> UpstreamRuntime {
@@ -186,7 +227,11 @@ fn compile_upstream(
     let name_arc: Arc<str> = Arc::from(name);
     let pools = pools
         .iter()
-        .map(|pool| compile_pool(&name_arc, pool, local_region, registries, now))
+        .enumerate()
+        .map(|(index, pool)| {
+            let pool_tls = tls.get(&(name.to_owned(), index)).cloned();
+            compile_pool(&name_arc, pool, pool_tls, local_region, registries, now)
+        })
         .collect();
     let guard = registries.guards.get_or_create(name, now);
     let runtime = UpstreamRuntime {
@@ -220,6 +265,7 @@ fn compile_upstream(
 fn compile_pool(
     upstream: &Arc<str>,
     pool: &weir_config::Pool,
+    tls: Option<Arc<PoolTls>>,
     local_region: Option<&str>,
     registries: &Registries<'_>,
     now: Instant,
@@ -229,6 +275,8 @@ fn compile_pool(
         weight,
         endpoints,
         drained,
+        tls: _, // loaded before (`load_pool_tls`), given as `tls`
+        protocol,
     } = pool;
     let metrics = registries.metrics;
     let region: Arc<str> = Arc::from(region_name.as_str());
@@ -263,6 +311,8 @@ fn compile_pool(
         weight: *weight,
         endpoints,
         drained: drained.clone(),
+        tls,
+        protocol: *protocol,
         upstream_duration: metrics.upstream_duration.with_label_values(&labels),
         connect_failures: metrics.connect_failures.with_label_values(&labels),
         ejections: metrics.ejections.with_label_values(&labels),
@@ -292,6 +342,7 @@ fn compile_route(
         fault,
         rate_limits,
         request,
+        https,
     } = route;
     let upstream = Arc::clone(upstreams.get(upstream)?);
     let connect_timeout = connect_timeout.unwrap_or(upstream.connect_timeout);
@@ -316,6 +367,16 @@ fn compile_route(
                 .filter_map(|policy| policies.get(policy).cloned()),
         ),
         request: request.clone(),
+        redirect_https: https.redirect_https,
+        https_port: https.https_port,
+        redirects: https
+            .redirect_https
+            .then(|| metrics.redirects.with_label_values(&[name])),
+        // Validated as printable ASCII, so it is a valid header value.
+        hsts: https
+            .hsts
+            .as_deref()
+            .and_then(|v| http::HeaderValue::from_str(v).ok()),
     };
     let prefix = Prefix {
         text: path_prefix.clone(),

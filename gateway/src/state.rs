@@ -31,6 +31,9 @@ pub struct Gateway {
     pub in_flight: Arc<Bulkhead>,
     pub metrics: Metrics,
     pub access_log: AccessLog,
+    /// The edge certificate set served by the HTTPS listeners (empty without `[tls]`); swapped
+    /// by a reload, read by each handshake.
+    pub tls: Arc<crate::tls::CertStore>,
     /// Set once the proxy listener accepts connections.
     listening: AtomicBool,
     /// Set when a shutdown signal arrives: `/readyz` fails from then on.
@@ -62,6 +65,9 @@ impl Gateway {
             in_flight: Arc::new(Bulkhead::new()),
             metrics,
             access_log,
+            tls: Arc::new(crate::tls::CertStore::new(
+                crate::tls::CertificateSet::empty(),
+            )),
             listening: AtomicBool::new(false),
             draining: AtomicBool::new(false),
             connections: Arc::new(AtomicUsize::new(0)),

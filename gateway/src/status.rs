@@ -21,6 +21,43 @@ pub struct Status<'a> {
     pub load_shedding: LoadSheddingStatus,
     pub upstreams: Vec<UpstreamStatus<'a>>,
     pub rate_limits: Vec<RateLimitStatus<'a>>,
+    /// The served edge certificates (absent without `[tls]`); see [`Status::with_certificates`].
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tls_certificates: Vec<CertificateStatus>,
+}
+
+/// One served certificate in `/status`.
+#[derive(Debug, Serialize)]
+pub struct CertificateStatus {
+    /// `tls.certificates[i]`.
+    pub path: String,
+    pub names: Vec<String>,
+    pub serial: String,
+    /// `notAfter`, Unix seconds.
+    pub not_after: i64,
+    /// Set when it expires within 14 days.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<&'static str>,
+}
+
+impl Status<'_> {
+    /// The document with the certificates of `set`, warning of those expiring within 14 days
+    /// of `now` (Unix seconds).
+    pub fn with_certificates(mut self, set: &crate::tls::CertificateSet, now: i64) -> Self {
+        let horizon = now.saturating_add(crate::tls::EXPIRY_WARNING.as_secs() as i64);
+        self.tls_certificates = set
+            .certificates
+            .iter()
+            .map(|info| CertificateStatus {
+                path: info.path.clone(),
+                names: info.names.clone(),
+                serial: info.serial.clone(),
+                not_after: info.not_after,
+                warning: (info.not_after < horizon).then_some("expires within 14 days"),
+            })
+            .collect();
+        self
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -175,6 +212,7 @@ pub fn build<'a>(
         config_version: snapshot.version,
         config_checksum: &snapshot.checksum,
         upstreams,
+        tls_certificates: Vec::new(),
     }
 }
 

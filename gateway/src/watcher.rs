@@ -1,5 +1,5 @@
-//! Background service that reloads the config file on SIGHUP and when the file changes
-//! (polled: size, mtime and inode). Before its first poll it catches up on a change made while
+//! Background service that reloads the config file on SIGHUP and when the file or one of the
+//! `[tls]` certificate and key files it names changes (polled: size, mtime and inode). Before its first poll it catches up on a change made while
 //! starting, then waits for the proxy listener (`listener::mark_ready_when_listening`).
 
 use std::net::SocketAddr;
@@ -41,6 +41,18 @@ fn stamp(path: &std::path::Path) -> Option<FileStamp> {
     })
 }
 
+/// The stamps of the certificate and key files the running config names, in config order.
+fn certificate_stamps(gateway: &Gateway) -> Vec<Option<FileStamp>> {
+    let snapshot = gateway.snapshot();
+    let Some(tls) = &snapshot.config.node.tls else {
+        return Vec::new();
+    };
+    tls.certificates
+        .iter()
+        .flat_map(|certificate| [stamp(&certificate.cert), stamp(&certificate.key)])
+        .collect()
+}
+
 #[async_trait]
 impl BackgroundService for ConfigWatcher {
     async fn start(&self, mut shutdown: ShutdownWatch) {
@@ -54,6 +66,7 @@ impl BackgroundService for ConfigWatcher {
         // Stamp the file before anything can report ready, and catch up on any change made
         // since the config was first read: a change after this point is seen by the poll.
         let mut last = stamp(&self.path);
+        let mut last_certificates = certificate_stamps(&self.gateway);
         if let Ok(reload::Applied::Changed { .. }) =
             reload::apply_file(&self.gateway, &self.path, "startup")
         {
@@ -68,12 +81,21 @@ impl BackgroundService for ConfigWatcher {
                 Some(()) = async { match hangups.as_mut() { Some(h) => h.recv().await, None => None } } => {
                     last = stamp(&self.path);
                     let _ = reload::apply_file(&self.gateway, &self.path, "sighup");
+                    last_certificates = certificate_stamps(&self.gateway);
                 }
                 _ = ticks.tick() => {
                     let now = stamp(&self.path);
                     if now.is_some() && now != last {
                         last = now;
                         let _ = reload::apply_file(&self.gateway, &self.path, "file_change");
+                        last_certificates = certificate_stamps(&self.gateway);
+                    }
+                    // A renewal may write the certificate and the key one after the other: a
+                    // half-written pair is rejected whole, and the next write is seen again.
+                    let certificates = certificate_stamps(&self.gateway);
+                    if certificates != last_certificates {
+                        last_certificates = certificates;
+                        let _ = reload::apply_file(&self.gateway, &self.path, "certificate_change");
                     }
                 }
             }

@@ -226,7 +226,22 @@ fn every_readme_metric_exists_before_the_first_request() {
          [rate_limits.per-ip]\nkey = [\"client_ip\"]\nrate = 100\n",
         one_origin(&origins, "")
     );
-    let gw = Gateway::start(&body);
+    // An HTTPS listener, for the certificate-expiry series (one per served certificate).
+    let tls_dir = tempfile::tempdir().expect("dir");
+    let certified = rcgen::generate_simple_self_signed(vec!["a.test".to_owned()]).expect("cert");
+    let (cert, key) = (tls_dir.path().join("a.pem"), tls_dir.path().join("a.key"));
+    std::fs::write(&cert, certified.cert.pem()).expect("write cert");
+    std::fs::write(&key, certified.signing_key.serialize_pem()).expect("write key");
+    let body = format!(
+        "{body}\n[[tls.certificates]]\ncert = {:?}\nkey = {:?}\n",
+        cert.display().to_string(),
+        key.display().to_string()
+    );
+    let extra = support::Extra {
+        listen: format!("https = \"{}\"\n", support::free_addr()),
+        access_log: String::new(),
+    };
+    let gw = Gateway::start_with_extra(&body, &[], &extra);
     let text = gw.admin_get("/metrics").body;
     let exported: std::collections::BTreeSet<&str> = text
         .lines()

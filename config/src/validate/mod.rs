@@ -9,6 +9,7 @@ mod rate_limit;
 mod redis;
 mod resilience;
 mod route;
+mod tls;
 mod upstream;
 
 use std::collections::{BTreeMap, HashSet};
@@ -64,6 +65,7 @@ pub(crate) fn validate(raw: &RawConfig, report: &mut Reporter<'_>) -> Config {
         .control_plane
         .as_ref()
         .map(|raw| control_plane::validate_control_plane(raw, report));
+    let tls = raw.tls.as_ref().map(|raw| tls::validate_tls(raw, report));
     Config {
         node: NodeSettings {
             gateway,
@@ -71,6 +73,7 @@ pub(crate) fn validate(raw: &RawConfig, report: &mut Reporter<'_>) -> Config {
             admin,
             access_log,
             control_plane,
+            tls,
         },
         fleet: FleetSettings {
             upstreams,
@@ -144,6 +147,12 @@ fn validate_listeners(
             (None, None) => {}
         }
     }
+    let https = tls::validate_https(
+        raw.listen.https.as_ref(),
+        raw.tls.is_some(),
+        &[("listen.http", http), ("admin.listen", admin)],
+        report,
+    );
     (
         ListenSettings {
             http: http.unwrap_or(ListenSettings::default().http),
@@ -161,6 +170,9 @@ fn validate_listeners(
                 "listen.max_header_bytes",
                 report,
             ),
+            https,
+            h2c: raw.listen.h2c.as_ref().is_some_and(|h2c| h2c.value),
+            http2: tls::validate_http2(&raw.listen.http2, report),
         },
         AdminSettings {
             listen: admin.unwrap_or(AdminSettings::default().listen),

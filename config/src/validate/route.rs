@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::checks::{check_name, check_url_path, duration_up_to, integer_in, one_of};
 use crate::document::{At, join_index, join_key};
-use crate::model::{EncodedSlashes, HostMatch, RequestRules, Route};
+use crate::model::{EncodedSlashes, HostMatch, HttpsRules, RequestRules, Route};
 use crate::raw::RawRoute;
 use crate::report::Reporter;
 
@@ -142,6 +142,7 @@ fn validate_route(
             })
             .unwrap_or_default(),
         request: validate_request_rules(raw, path, report),
+        https: validate_https_rules(raw, path, report),
     };
     (route, match_is_valid)
 }
@@ -215,6 +216,88 @@ fn validate_request_rules(raw: &RawRoute, path: &str, report: &mut Reporter<'_>)
         }),
         underscores_in_headers: flag(&raw.underscores_in_headers),
     }
+}
+
+/// The route's HTTPS rules: the redirect, its port, and `Strict-Transport-Security`.
+fn validate_https_rules(raw: &RawRoute, path: &str, report: &mut Reporter<'_>) -> HttpsRules {
+    let hsts = raw
+        .hsts
+        .as_ref()
+        .and_then(|hsts| match check_hsts(&hsts.value) {
+            Ok(()) => Some(hsts.value.trim().to_owned()),
+            Err(message) => {
+                report.error(join_key(path, "hsts"), Some(&hsts.span), message);
+                None
+            }
+        });
+    HttpsRules {
+        redirect_https: raw.redirect_https.as_ref().is_some_and(|v| v.value),
+        https_port: u16::try_from(integer_in(
+            raw.https_port.as_ref(),
+            1..=u32::from(u16::MAX),
+            u32::from(HttpsRules::DEFAULT_HTTPS_PORT),
+            &join_key(path, "https_port"),
+            report,
+        ))
+        .unwrap_or(HttpsRules::DEFAULT_HTTPS_PORT),
+        hsts,
+    }
+}
+
+/// A `Strict-Transport-Security` value (RFC 6797 §6.1): `max-age=<seconds>` exactly once, and
+/// `includeSubDomains` and `preload` at most once each, separated by `;`. Other directives are
+/// refused, so a misspelt one is caught rather than ignored by browsers.
+pub(super) fn check_hsts(value: &str) -> Result<(), String> {
+    if let Some(c) = value.chars().find(|c| !(' '..='~').contains(c)) {
+        return Err(format!(
+            "must be printable ASCII (a header value), got {c:?} in {value:?}"
+        ));
+    }
+    let mut max_age = false;
+    let mut seen: Vec<&str> = Vec::new();
+    for directive in value.split(';').map(str::trim).filter(|d| !d.is_empty()) {
+        let (name, argument) = match directive.split_once('=') {
+            Some((name, argument)) => (name.trim(), Some(argument.trim())),
+            None => (directive, None),
+        };
+        let known = ["max-age", "includeSubDomains", "preload"]
+            .into_iter()
+            .find(|known| known.eq_ignore_ascii_case(name))
+            .ok_or_else(|| {
+                format!(
+                    "unknown directive {name:?} (expected max-age, includeSubDomains, preload),                      in {value:?}"
+                )
+            })?;
+        if seen.contains(&known) {
+            return Err(format!("{known} is given twice, in {value:?}"));
+        }
+        seen.push(known);
+        match (known, argument) {
+            ("max-age", Some(seconds)) => {
+                let digits = seconds.trim_matches('"');
+                if digits.is_empty()
+                    || !digits.bytes().all(|b| b.is_ascii_digit())
+                    || digits.parse::<u64>().is_err()
+                {
+                    return Err(format!(
+                        "max-age must be a number of seconds, like max-age=31536000, got {seconds:?}"
+                    ));
+                }
+                max_age = true;
+            }
+            ("max-age", None) => {
+                return Err("max-age needs a value, like max-age=31536000".to_owned());
+            }
+            (_, Some(_)) => return Err(format!("{known} takes no value, in {value:?}")),
+            (_, None) => {}
+        }
+    }
+    if !max_age {
+        return Err(format!(
+            "needs max-age, like \"max-age=31536000; includeSubDomains\", got {value:?}"
+        ));
+    }
+    Ok(())
 }
 
 /// `rate_limits = ["per-client", ...]`: each names a policy, none twice.
@@ -298,6 +381,32 @@ fn check_host_characters(host: &str, text: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hsts_values_need_max_age_and_known_directives() {
+        for good in [
+            "max-age=31536000",
+            "max-age=31536000; includeSubDomains",
+            "max-age=0",
+            "MAX-AGE=\"600\"; preload; includesubdomains;",
+        ] {
+            assert_eq!(check_hsts(good), Ok(()), "{good}");
+        }
+        for (bad, says) in [
+            ("includeSubDomains", "needs max-age"),
+            ("max-age", "needs a value"),
+            ("max-age=1y", "number of seconds"),
+            ("max-age=", "number of seconds"),
+            ("max-age=99999999999999999999999", "number of seconds"),
+            ("max-age=1; max-age=2", "given twice"),
+            ("max-age=1; includeSubdomain", "unknown directive"),
+            ("max-age=1; preload=yes", "takes no value"),
+            ("max-age=1\n", "printable ASCII"),
+        ] {
+            let error = check_hsts(bad).expect_err(bad);
+            assert!(error.contains(says), "{bad}: {error}");
+        }
+    }
 
     #[test]
     fn hosts_parse_to_lower_case_matches() {

@@ -7,8 +7,11 @@ use super::checks::{
     address, check_name, check_url_path, duration_up_to, fraction, integer_in, one_of, show,
 };
 use crate::document::{At, join_index, join_key};
-use crate::model::{HealthCheck, OutlierDetection, Pool, RegionPolicy, Upstream};
-use crate::raw::{RawHealth, RawOutlier, RawPool, RawUpstream};
+use crate::model::{
+    ClientCert, HealthCheck, OutlierDetection, Pool, RegionPolicy, Upstream, UpstreamProtocol,
+    UpstreamTls,
+};
+use crate::raw::{RawHealth, RawOutlier, RawPool, RawUpstream, RawUpstreamTls};
 use crate::report::Reporter;
 
 pub(super) fn validate_upstream(raw: &RawUpstream, report: &mut Reporter<'_>) -> Upstream {
@@ -261,6 +264,100 @@ fn validate_pool(raw: &RawPool, path: &str, report: &mut Reporter<'_>) -> Pool {
         ),
         endpoints,
         drained,
+        tls: raw
+            .tls
+            .as_ref()
+            .map(|tls| validate_upstream_tls(tls, &join_key(path, "tls"), report)),
+        protocol: one_of(
+            raw.protocol.as_ref(),
+            &[("h1", UpstreamProtocol::H1), ("h2", UpstreamProtocol::H2)],
+            UpstreamProtocol::default(),
+            &join_key(path, "protocol"),
+            report,
+        ),
+    }
+}
+
+/// A pool's `tls`: a server name to send and verify, the files named (not read: the gateway
+/// reads them when it compiles the version), and a client certificate given whole or not at all.
+fn validate_upstream_tls(
+    raw: &RawUpstreamTls,
+    path: &str,
+    report: &mut Reporter<'_>,
+) -> UpstreamTls {
+    let at = |key: &str| join_key(path, key);
+    let file = |value: &Option<At<String>>, key: &str, report: &mut Reporter<'_>| {
+        let value = value.as_ref()?;
+        if value.value.trim().is_empty() {
+            report.error(at(key), Some(&value.span), "must name a file");
+            return None;
+        }
+        Some(value.value.clone())
+    };
+    let sni = raw
+        .sni
+        .as_ref()
+        .and_then(|sni| match check_server_name(&sni.value) {
+            Ok(()) => Some(sni.value.to_ascii_lowercase()),
+            Err(message) => {
+                report.error(at("sni"), Some(&sni.span), message);
+                None
+            }
+        });
+    let ca_file = file(&raw.ca_file, "ca_file", report);
+    let cert = file(&raw.cert, "cert", report);
+    let key = file(&raw.key, "key", report);
+    let client_cert = match (cert, key) {
+        (Some(cert), Some(key)) => Some(ClientCert { cert, key }),
+        (None, None) => None,
+        (Some(_), None) if raw.key.is_none() => {
+            report.error(
+                path,
+                Some(&raw.span),
+                "cert needs its key (a client certificate for mutual TLS is cert and key)",
+            );
+            None
+        }
+        (None, Some(_)) if raw.cert.is_none() => {
+            report.error(
+                path,
+                Some(&raw.span),
+                "key needs its cert (a client certificate for mutual TLS is cert and key)",
+            );
+            None
+        }
+        _ => None, // the other one is already reported
+    };
+    UpstreamTls {
+        sni,
+        ca_file,
+        verify: raw.verify.as_ref().is_none_or(|v| v.value),
+        client_cert,
+    }
+}
+
+/// A server name for SNI and verification: a DNS name (letters, digits, `-`, `_`, dot-separated
+/// labels of 1 to 63 characters, at most 253 in all) or an IP address; no port, no scheme.
+pub(super) fn check_server_name(name: &str) -> Result<(), String> {
+    if name.parse::<std::net::IpAddr>().is_ok() {
+        return Ok(());
+    }
+    let labels_ok = !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        });
+    if labels_ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "must be a DNS name like \"api.internal\" or an IP address (no port or scheme), got {name:?}"
+        ))
     }
 }
 
@@ -330,4 +427,33 @@ fn validate_endpoints(
         }
     }
     endpoints
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_names_are_dns_names_or_addresses() {
+        for good in [
+            "api.internal",
+            "10.0.0.1",
+            "::1",
+            "a_b.example",
+            "localhost",
+        ] {
+            assert_eq!(check_server_name(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "",
+            "api.internal:443",
+            "https://api",
+            "a..b",
+            "-a.b",
+            ".a",
+            "a b",
+        ] {
+            assert!(check_server_name(bad).is_err(), "{bad}");
+        }
+    }
 }

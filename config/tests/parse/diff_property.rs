@@ -91,8 +91,14 @@ fn every_single_change_is_in_the_diff() {
 /// `restart_required` sees a change in one of its keys, and only there.
 #[test]
 fn only_a_change_of_a_restart_key_needs_a_restart() {
-    const RESTART_KEYS: [&str; 6] = [
+    const RESTART_KEYS: [&str; 10] = [
+        // Also `listen.https` and `listen.http2`.
         "node.listen.http",
+        "node.listen.h2c",
+        // `[tls]` coming or going, its versions and ALPN (its certificates apply live).
+        "node.tls: ",
+        "node.tls.min_version",
+        "node.tls.alpn",
         "node.admin.listen",
         "node.access_log.path",
         "node.access_log.enabled",

@@ -116,7 +116,7 @@ fn an_unknown_top_level_key_lists_every_top_level_key() {
     assert_single_error(
         "[gatway]\nid = \"x\"\n",
         "gatway",
-        "unknown key (expected one of: gateway, listen, admin, access_log, upstreams, routes, \
+        "unknown key (expected one of: gateway, listen, admin, access_log, tls, upstreams, routes, \
          client_ip, redis, rate_limits, load_shedding, dns, control_plane)",
     );
 }
@@ -505,7 +505,8 @@ rate_limit = ["per-client"]
     assert_eq!(
         found[3].message,
         "unknown key (expected one of: name, host, path_prefix, upstream, timeout, read_timeout, \
-         connect_timeout, priority, retry, fault, rate_limits, forward_raw_path, encoded_slashes, path_prefix_ignore_case, max_body_size, underscores_in_headers)"
+         connect_timeout, priority, retry, fault, rate_limits, forward_raw_path, encoded_slashes, path_prefix_ignore_case, max_body_size, underscores_in_headers, \
+         redirect_https, https_port, hsts)"
     );
 }
 

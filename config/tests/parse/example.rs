@@ -14,6 +14,8 @@ use weir_config::{
     Upstream, parse,
 };
 
+use weir_config::{ClientCert, HttpsRules, UpstreamProtocol, UpstreamTls};
+
 use crate::support::{parse_ok, with_api_upstream, with_upstream_keys};
 
 pub const FULL_EXAMPLE: &str = r#"
@@ -23,9 +25,33 @@ region = "us-east"
 
 [listen]
 http = "127.0.0.1:8080"
+https = ["127.0.0.1:8443"]
+h2c = true
+
+[listen.http2]
+max_concurrent_streams = 50
+max_header_list_size = 32768
+idle_timeout = "30s"
+max_reset_streams = 10
 
 [admin]
 listen = "127.0.0.1:9901"
+
+[tls]
+min_version = "1.2"
+alpn = ["h2", "http/1.1"]
+unknown_sni = "reject"
+handshake_timeout = "5s"
+
+[[tls.certificates]]
+cert = "/etc/weir/tls/example.com.pem"
+key = "/etc/weir/tls/example.com.key"
+default = true
+
+[[tls.certificates]]
+cert = "/etc/weir/tls/example.net.pem"
+key = "/etc/weir/tls/example.net.key"
+names = ["*.example.net", "example.net"]
 
 [access_log]
 enabled = true
@@ -52,6 +78,8 @@ endpoints = ["127.0.0.1:9001", "127.0.0.1:9002"]
 region = "eu-west"
 weight = 0
 endpoints = ["[::1]:9003"]
+tls = { sni = "api.internal", ca_file = "/etc/weir/upstream-ca.pem", verify = true, cert = "/etc/weir/client.pem", key = "/etc/weir/client.key" }
+protocol = "h2"
 
 [client_ip]
 trusted_proxies = ["10.0.0.0/8", "127.0.0.1", "::1/128"]
@@ -97,6 +125,9 @@ encoded_slashes = "reject"
 path_prefix_ignore_case = true
 max_body_size = 1048576
 underscores_in_headers = true
+redirect_https = true
+https_port = 8443
+hsts = "max-age=31536000; includeSubDomains"
 
 [routes.retry]
 attempts = 4
@@ -143,6 +174,14 @@ fn full_example_parses_to_the_expected_config() {
                 http: addr("127.0.0.1:8080"),
                 header_read_timeout: Duration::from_secs(10),
                 max_header_bytes: 64 * 1024,
+                https: vec![addr("127.0.0.1:8443")],
+                h2c: true,
+                http2: weir_config::Http2Settings {
+                    max_concurrent_streams: 50,
+                    max_header_list_size: 32768,
+                    idle_timeout: Duration::from_secs(30),
+                    max_reset_streams: 10,
+                },
             },
             admin: AdminSettings {
                 listen: addr("127.0.0.1:9901"),
@@ -153,6 +192,26 @@ fn full_example_parses_to_the_expected_config() {
                 query: false,
             },
             control_plane: None,
+            tls: Some(weir_config::TlsSettings {
+                min_version: weir_config::TlsVersion::V1_2,
+                alpn: vec![weir_config::Alpn::H2, weir_config::Alpn::Http11],
+                unknown_sni: weir_config::UnknownSni::Reject,
+                handshake_timeout: Duration::from_secs(5),
+                certificates: vec![
+                    weir_config::CertificateSettings {
+                        cert: "/etc/weir/tls/example.com.pem".into(),
+                        key: "/etc/weir/tls/example.com.key".into(),
+                        default: true,
+                        names: Vec::new(),
+                    },
+                    weir_config::CertificateSettings {
+                        cert: "/etc/weir/tls/example.net.pem".into(),
+                        key: "/etc/weir/tls/example.net.key".into(),
+                        default: false,
+                        names: vec!["*.example.net".into(), "example.net".into()],
+                    },
+                ],
+            }),
         },
         fleet: FleetSettings {
             upstreams: BTreeMap::from([(
@@ -206,12 +265,24 @@ fn full_example_parses_to_the_expected_config() {
                             weight: 100,
                             endpoints: vec![addr("127.0.0.1:9001"), addr("127.0.0.1:9002")],
                             drained: Vec::new(),
+                            tls: None,
+                            protocol: UpstreamProtocol::H1,
                         },
                         Pool {
                             region: "eu-west".to_owned(),
                             weight: 0,
                             endpoints: vec![addr("[::1]:9003")],
                             drained: Vec::new(),
+                            tls: Some(UpstreamTls {
+                                sni: Some("api.internal".to_owned()),
+                                ca_file: Some("/etc/weir/upstream-ca.pem".to_owned()),
+                                verify: true,
+                                client_cert: Some(ClientCert {
+                                    cert: "/etc/weir/client.pem".to_owned(),
+                                    key: "/etc/weir/client.key".to_owned(),
+                                }),
+                            }),
+                            protocol: UpstreamProtocol::H2,
                         },
                     ],
                 },
@@ -248,6 +319,11 @@ fn full_example_parses_to_the_expected_config() {
                     path_prefix_ignore_case: true,
                     max_body_size: Some(1_048_576),
                     underscores_in_headers: true,
+                },
+                https: HttpsRules {
+                    redirect_https: true,
+                    https_port: 8443,
+                    hsts: Some("max-age=31536000; includeSubDomains".to_owned()),
                 },
             }],
             load_shedding: LoadShedding {
@@ -356,6 +432,8 @@ upstream = "api"
             weight: 100,
             endpoints: vec![addr("127.0.0.1:9001")],
             drained: Vec::new(),
+            tls: None,
+            protocol: UpstreamProtocol::H1,
         }]
     );
     assert_eq!(
@@ -373,6 +451,7 @@ upstream = "api"
             fault: None,
             rate_limits: Vec::new(),
             request: RequestRules::default(),
+            https: HttpsRules::default(),
         }]
     );
     assert_eq!(config.fleet.client_ip, ClientIpSettings::default());

@@ -17,6 +17,8 @@ use weir_config::{
     StoreErrorAction, Upstream,
 };
 use weir_config::{AllDown, DnsMember, DnsName, DnsPolicy, DnsProbe, DnsSettings, DnsSoa, HttpUrl};
+use weir_config::{Alpn, CertificateSettings, Http2Settings, TlsSettings, TlsVersion, UnknownSni};
+use weir_config::{ClientCert, HttpsRules, UpstreamProtocol, UpstreamTls};
 
 /// Copies of a value, each changed in one place, with a label saying where and how.
 pub type Variants<T> = Vec<(String, T)>;
@@ -475,6 +477,8 @@ impl Element for Pool {
             weight: Pool::DEFAULT_WEIGHT,
             endpoints: vec![SocketAddr::from(([127, 0, 0, 1], 9999))],
             drained: Vec::new(),
+            tls: None,
+            protocol: UpstreamProtocol::H1,
         })
     }
 }
@@ -528,8 +532,10 @@ impl Mutate for NodeSettings {
             admin,
             access_log,
             control_plane,
+            tls,
         } = self;
         let mut out = Vec::new();
+        field(&mut out, self, ".tls", tls.variants(), |p, v| p.tls = v);
         field(&mut out, self, ".gateway", gateway.variants(), |p, v| {
             p.gateway = v;
         });
@@ -653,9 +659,19 @@ impl Mutate for ListenSettings {
             http,
             header_read_timeout,
             max_header_bytes,
+            https,
+            h2c,
+            http2,
         } = self;
         let mut out = Vec::new();
         field(&mut out, self, ".http", http.variants(), |p, v| p.http = v);
+        field(&mut out, self, ".https", https.variants(), |p, v| {
+            p.https = v
+        });
+        field(&mut out, self, ".h2c", h2c.variants(), |p, v| p.h2c = v);
+        field(&mut out, self, ".http2", http2.variants(), |p, v| {
+            p.http2 = v
+        });
         field(
             &mut out,
             self,
@@ -1221,10 +1237,16 @@ impl Mutate for Pool {
             weight,
             endpoints,
             drained,
+            tls,
+            protocol,
         } = self;
         let mut out = Vec::new();
         field(&mut out, self, ".region", region.variants(), |p, v| {
             p.region = v;
+        });
+        field(&mut out, self, ".tls", tls.variants(), |p, v| p.tls = v);
+        field(&mut out, self, ".protocol", protocol.variants(), |p, v| {
+            p.protocol = v;
         });
         field(&mut out, self, ".weight", weight.variants(), |p, v| {
             p.weight = v;
@@ -1260,6 +1282,7 @@ impl Mutate for Route {
             fault,
             rate_limits,
             request,
+            https,
         } = self;
         let mut out = Vec::new();
         field(&mut out, self, ".name", name.variants(), |p, v| p.name = v);
@@ -1312,7 +1335,106 @@ impl Mutate for Route {
             },
         );
         field(&mut out, self, "", request.variants(), |p, v| p.request = v);
+        field(&mut out, self, "", https.variants(), |p, v| p.https = v);
         out
+    }
+}
+
+impl Mutate for HttpsRules {
+    fn variants(&self) -> Variants<Self> {
+        let HttpsRules {
+            redirect_https,
+            https_port,
+            hsts,
+        } = self;
+        let mut out = Vec::new();
+        field(
+            &mut out,
+            self,
+            ".redirect_https",
+            redirect_https.variants(),
+            |p, v| p.redirect_https = v,
+        );
+        field(
+            &mut out,
+            self,
+            ".https_port",
+            https_port.variants(),
+            |p, v| {
+                p.https_port = v;
+            },
+        );
+        field(&mut out, self, ".hsts", hsts.variants(), |p, v| p.hsts = v);
+        out
+    }
+}
+
+impl Mutate for UpstreamProtocol {
+    fn variants(&self) -> Variants<Self> {
+        one(
+            "other",
+            match self {
+                Self::H1 => Self::H2,
+                Self::H2 => Self::H1,
+            },
+        )
+    }
+}
+
+impl Mutate for UpstreamTls {
+    fn variants(&self) -> Variants<Self> {
+        let UpstreamTls {
+            sni,
+            ca_file,
+            verify,
+            client_cert,
+        } = self;
+        let mut out = Vec::new();
+        field(&mut out, self, ".sni", sni.variants(), |p, v| p.sni = v);
+        field(&mut out, self, ".ca_file", ca_file.variants(), |p, v| {
+            p.ca_file = v;
+        });
+        field(&mut out, self, ".verify", verify.variants(), |p, v| {
+            p.verify = v;
+        });
+        field(
+            &mut out,
+            self,
+            ".client_cert",
+            client_cert.variants(),
+            |p, v| p.client_cert = v,
+        );
+        out
+    }
+}
+
+impl Sample for UpstreamTls {
+    fn sample() -> Self {
+        UpstreamTls {
+            sni: Some("api.internal".to_owned()),
+            ca_file: None,
+            verify: true,
+            client_cert: None,
+        }
+    }
+}
+
+impl Mutate for ClientCert {
+    fn variants(&self) -> Variants<Self> {
+        let ClientCert { cert, key } = self;
+        let mut out = Vec::new();
+        field(&mut out, self, ".cert", cert.variants(), |p, v| p.cert = v);
+        field(&mut out, self, ".key", key.variants(), |p, v| p.key = v);
+        out
+    }
+}
+
+impl Sample for ClientCert {
+    fn sample() -> Self {
+        ClientCert {
+            cert: "/etc/weir/client.pem".to_owned(),
+            key: "/etc/weir/client.key".to_owned(),
+        }
     }
 }
 
@@ -1722,5 +1844,187 @@ impl Sample for DnsSettings {
             client_regions: BTreeMap::new(),
             probe: DnsProbe::default(),
         }
+    }
+}
+
+impl Sample for TlsSettings {
+    fn sample() -> Self {
+        TlsSettings {
+            min_version: TlsVersion::V1_2,
+            alpn: vec![Alpn::H2, Alpn::Http11],
+            unknown_sni: UnknownSni::Default,
+            handshake_timeout: TlsSettings::DEFAULT_HANDSHAKE_TIMEOUT,
+            certificates: vec![CertificateSettings::fresh(&[]).expect("a certificate")],
+        }
+    }
+}
+
+impl Mutate for TlsSettings {
+    fn variants(&self) -> Variants<Self> {
+        let TlsSettings {
+            min_version,
+            alpn,
+            unknown_sni,
+            handshake_timeout,
+            certificates,
+        } = self;
+        let mut out = Vec::new();
+        field(
+            &mut out,
+            self,
+            ".min_version",
+            min_version.variants(),
+            |p, v| {
+                p.min_version = v;
+            },
+        );
+        field(&mut out, self, ".alpn", alpn.variants(), |p, v| p.alpn = v);
+        field(
+            &mut out,
+            self,
+            ".unknown_sni",
+            unknown_sni.variants(),
+            |p, v| {
+                p.unknown_sni = v;
+            },
+        );
+        field(
+            &mut out,
+            self,
+            ".handshake_timeout",
+            handshake_timeout.variants(),
+            |p, v| p.handshake_timeout = v,
+        );
+        field(
+            &mut out,
+            self,
+            ".certificates",
+            certificates.variants(),
+            |p, v| p.certificates = v,
+        );
+        out
+    }
+}
+
+impl Mutate for TlsVersion {
+    fn variants(&self) -> Variants<Self> {
+        one(
+            "other",
+            match self {
+                Self::V1_2 => Self::V1_3,
+                Self::V1_3 => Self::V1_2,
+            },
+        )
+    }
+}
+
+impl Mutate for UnknownSni {
+    fn variants(&self) -> Variants<Self> {
+        one(
+            "other",
+            match self {
+                Self::Default => Self::Reject,
+                Self::Reject => Self::Default,
+            },
+        )
+    }
+}
+
+impl Mutate for Alpn {
+    fn variants(&self) -> Variants<Self> {
+        one(
+            "other",
+            match self {
+                Self::H2 => Self::Http11,
+                Self::Http11 => Self::H2,
+            },
+        )
+    }
+}
+
+impl Element for Alpn {
+    fn fresh(list: &[Self]) -> Option<Self> {
+        [Alpn::H2, Alpn::Http11]
+            .into_iter()
+            .find(|alpn| !list.contains(alpn))
+    }
+}
+
+impl Mutate for CertificateSettings {
+    fn variants(&self) -> Variants<Self> {
+        let CertificateSettings {
+            cert,
+            key,
+            default,
+            names,
+        } = self;
+        let mut out = Vec::new();
+        field(&mut out, self, ".cert", cert.variants(), |p, v| p.cert = v);
+        field(&mut out, self, ".key", key.variants(), |p, v| p.key = v);
+        field(&mut out, self, ".default", default.variants(), |p, v| {
+            p.default = v;
+        });
+        field(&mut out, self, ".names", names.variants(), |p, v| {
+            p.names = v
+        });
+        out
+    }
+}
+
+impl Element for CertificateSettings {
+    fn fresh(list: &[Self]) -> Option<Self> {
+        let n = first_free(0.., |n| {
+            list.iter()
+                .any(|c| c.cert.as_os_str() == format!("/etc/weir/tls/{n}.pem").as_str())
+        });
+        Some(CertificateSettings {
+            cert: PathBuf::from(format!("/etc/weir/tls/{n}.pem")),
+            key: PathBuf::from(format!("/etc/weir/tls/{n}.key")),
+            default: false,
+            names: Vec::new(),
+        })
+    }
+}
+
+impl Mutate for Http2Settings {
+    fn variants(&self) -> Variants<Self> {
+        let Http2Settings {
+            max_concurrent_streams,
+            max_header_list_size,
+            idle_timeout,
+            max_reset_streams,
+        } = self;
+        let mut out = Vec::new();
+        field(
+            &mut out,
+            self,
+            ".max_concurrent_streams",
+            max_concurrent_streams.variants(),
+            |p, v| p.max_concurrent_streams = v,
+        );
+        field(
+            &mut out,
+            self,
+            ".max_header_list_size",
+            max_header_list_size.variants(),
+            |p, v| p.max_header_list_size = v,
+        );
+        field(
+            &mut out,
+            self,
+            ".idle_timeout",
+            idle_timeout.variants(),
+            |p, v| {
+                p.idle_timeout = v;
+            },
+        );
+        field(
+            &mut out,
+            self,
+            ".max_reset_streams",
+            max_reset_streams.variants(),
+            |p, v| p.max_reset_streams = v,
+        );
+        out
     }
 }

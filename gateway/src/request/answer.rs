@@ -12,7 +12,7 @@ use weir_config::Priority;
 use crate::problem::{self, Problem};
 use crate::request::admission::{Refused, ShedBy};
 use crate::request::attempt::Attempts;
-use crate::request::headers;
+use crate::request::{headers, redirect};
 use crate::trace_ctx::RequestId;
 
 /// A problem+json answer.
@@ -82,6 +82,18 @@ pub fn encoded_slash(route: &str) -> Answer {
         400,
         format!("route {route} does not accept an encoded slash (%2F) in the path"),
     )
+}
+
+/// `redirect_https`: a plain-HTTP request goes to the same URL on HTTPS. `308` keeps the method
+/// and body (a `POST` stays a `POST`), unlike `301`.
+pub fn redirect_https(location: String) -> Answer {
+    let detail = format!("this route is served over HTTPS: {location}");
+    Answer::keep(308, detail).with_header("location", location)
+}
+
+/// `redirect_https` with no host a URL can be built from: `400`, and the connection is closed.
+pub fn unredirectable(bad: redirect::BadHost) -> Answer {
+    Answer::close(400, bad.detail().to_string())
 }
 
 /// Before the first config from the control plane.

@@ -22,6 +22,8 @@ use crate::resilience::bulkhead::ConnectPermit;
 use crate::resilience::retry::{self, Failure, Refusal};
 use crate::runtime::{RouteEntry, UpstreamRuntime};
 use crate::trace_ctx::RequestId;
+use crate::upstream_tls::PoolTls;
+use weir_config::UpstreamProtocol;
 
 /// With less than this left, a read timeout is the deadline running out.
 const DEADLINE_SLACK: Duration = Duration::from_millis(1);
@@ -67,13 +69,32 @@ pub struct Resend {
     pub body_replayable: bool,
 }
 
-/// Where an attempt goes: the endpoint and its timeouts, already cut to what is left of the
-/// deadline.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where an attempt goes: the endpoint, its timeouts (already cut to what is left of the
+/// deadline) and how to speak to it (its pool's TLS and HTTP version).
+#[derive(Debug, Clone)]
 pub struct Target {
     pub addr: SocketAddr,
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
+    /// The pool's TLS; `None` (no reference taken) for a plain-text pool.
+    pub tls: Option<Arc<PoolTls>>,
+    pub protocol: UpstreamProtocol,
+}
+
+impl PartialEq for Target {
+    /// The same endpoint, timeouts and protocol, and the same loaded TLS (not an equal one).
+    fn eq(&self, other: &Self) -> bool {
+        let same_tls = match (&self.tls, &other.tls) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        self.addr == other.addr
+            && self.connect_timeout == other.connect_timeout
+            && self.read_timeout == other.read_timeout
+            && self.protocol == other.protocol
+            && same_tls
+    }
 }
 
 /// Why no attempt starts.
@@ -226,6 +247,27 @@ impl Attempts {
             .map_or("", |(route, pool)| &route.upstream.pools[pool].region)
     }
 
+    /// How the last attempt's pool is spoken to, for the access log: `h1`, `h2`, `h1+tls` or
+    /// `h2+tls`; `None` before an attempt.
+    pub fn upstream_protocol(&self) -> Option<&'static str> {
+        let (route, pool) = self.route.as_ref().zip(self.last_pool)?;
+        let pool = &route.upstream.pools[pool];
+        Some(match (pool.protocol, pool.tls.is_some()) {
+            (UpstreamProtocol::H1, false) => "h1",
+            (UpstreamProtocol::H2, false) => "h2",
+            (UpstreamProtocol::H1, true) => "h1+tls",
+            (UpstreamProtocol::H2, true) => "h2+tls",
+        })
+    }
+
+    /// Whether the last attempt's pool speaks TLS to its endpoints.
+    pub fn over_tls(&self) -> bool {
+        self.route
+            .as_ref()
+            .zip(self.last_pool)
+            .is_some_and(|(route, pool)| route.upstream.pools[pool].tls.is_some())
+    }
+
     /// The last attempt's endpoint ("" before one).
     pub fn endpoint_label(&self) -> &str {
         self.tried.last().map_or("", |e| e.label.as_str())
@@ -354,6 +396,8 @@ impl Attempts {
             addr: endpoint.key.addr,
             connect_timeout: route.connect_timeout.min(remaining),
             read_timeout: route.read_timeout.min(remaining),
+            tls: pool.tls.clone(),
+            protocol: pool.protocol,
         })
     }
 

@@ -64,6 +64,46 @@ pub fn classify(etype: &ErrorType, source: &ErrorSource) -> Side {
     }
 }
 
+/// The reasons of `weir_upstream_tls_failures_total`.
+pub const TLS_FAILURE_REASONS: [&str; 2] = ["certificate", "handshake"];
+
+/// Why a TLS connection to an endpoint failed, if it did: `certificate` when the endpoint's
+/// certificate failed verification (unknown issuer, wrong name, expired), `handshake` for any
+/// other handshake failure. Read from Pingora's error type and rustls's message in its context.
+pub fn tls_failure(e: &Error) -> Option<&'static str> {
+    match e.etype() {
+        ErrorType::InvalidCert => Some("certificate"),
+        ErrorType::TLSHandshakeFailure
+        | ErrorType::TLSHandshakeTimedout
+        | ErrorType::HandshakeError => {
+            // The whole chain, since rustls's reason is often in the cause: an invalid peer
+            // certificate, or an alert about ours (`BadCertificate`, `CertificateRequired`).
+            let certificate = e.to_string().to_ascii_lowercase().contains("certificate");
+            Some(if certificate {
+                "certificate"
+            } else {
+                "handshake"
+            })
+        }
+        _ => None,
+    }
+}
+
+/// A TLS alert the endpoint sent once the handshake looked done, read as an exchange failure:
+/// in TLS 1.3 the server checks the client's certificate after the client has finished its
+/// handshake, so a refused (or missing) client certificate arrives on the first read.
+pub fn tls_alert(e: &Error) -> Option<&'static str> {
+    let text = e.to_string().to_ascii_lowercase();
+    if !text.contains("alert") {
+        return None;
+    }
+    Some(if text.contains("certificate") {
+        "certificate"
+    } else {
+        "handshake"
+    })
+}
+
 /// Whether an upstream-side failure is a timeout (counted in `weir_timeouts_total`).
 pub fn is_timeout(etype: &ErrorType) -> bool {
     matches!(etype, ErrorType::ReadTimedout | ErrorType::WriteTimedout)
@@ -116,6 +156,42 @@ mod tests {
                 want == Side::Upstream,
                 "{etype:?}"
             );
+        }
+    }
+
+    #[test]
+    fn tls_failures_are_told_apart() {
+        let failed = |etype: ErrorType, context: &str| Error::explain(etype, context.to_string());
+        let unknown_ca = failed(
+            ErrorType::TLSHandshakeFailure,
+            "TLS connect() failed: invalid peer certificate: UnknownIssuer, SNI: api.internal",
+        );
+        assert_eq!(tls_failure(&unknown_ca), Some("certificate"));
+        let alert = failed(
+            ErrorType::TLSHandshakeFailure,
+            "TLS connect() failed: received fatal alert: HandshakeFailure, SNI: api.internal",
+        );
+        assert_eq!(tls_failure(&alert), Some("handshake"));
+        assert_eq!(
+            tls_failure(&failed(ErrorType::InvalidCert, "")),
+            Some("certificate")
+        );
+        let refused = failed(
+            ErrorType::ReadError,
+            "while reading response headers: received fatal alert: CertificateRequired",
+        );
+        assert_eq!(tls_failure(&refused), None, "not a handshake error type");
+        assert_eq!(tls_alert(&refused), Some("certificate"));
+        assert_eq!(
+            tls_alert(&failed(ErrorType::ReadError, "connection reset")),
+            None
+        );
+        assert_eq!(
+            tls_failure(&failed(ErrorType::ConnectRefused, "certificate")),
+            None
+        );
+        for reason in [tls_failure(&unknown_ca), tls_failure(&alert)] {
+            assert!(TLS_FAILURE_REASONS.contains(&reason.unwrap()));
         }
     }
 

@@ -127,6 +127,8 @@ pub struct Forwarding<'a> {
     pub trusted: bool,
     /// The endpoint's `ip:port`, the `Host` of an HTTP/1.0 request that had none.
     pub endpoint: &'a str,
+    /// The client spoke TLS to the gateway: `X-Forwarded-Proto: https`.
+    pub client_tls: bool,
 }
 
 /// Set the gateway's headers on the upstream request. Each is inserted whole (every earlier line
@@ -142,8 +144,9 @@ pub fn forward(req: &mut RequestHeader, f: &Forwarding<'_>) -> pingora::Result<(
         req.insert_header("x-forwarded-for", joined)?;
     }
     if !(f.trusted && req.headers.contains_key("x-forwarded-proto")) {
-        // The proxy listener is plain HTTP.
-        req.insert_header("x-forwarded-proto", "http")?;
+        // What the client used to reach the gateway.
+        let proto = if f.client_tls { "https" } else { "http" };
+        req.insert_header("x-forwarded-proto", proto)?;
     }
     if !(f.trusted && req.headers.contains_key("x-forwarded-host"))
         && let Some(host) = req.headers.get(header::HOST).cloned()
@@ -286,6 +289,7 @@ mod tests {
                 client: Some("10.0.0.1".parse().unwrap()),
                 trusted: false,
                 endpoint: "127.0.0.1:9001",
+                client_tls: false,
             },
         )
         .unwrap();
@@ -312,10 +316,50 @@ mod tests {
             client: None,
             trusted: false,
             endpoint: "127.0.0.1:9001",
+            client_tls: false,
         };
         forward(&mut req, &f).unwrap();
         assert_eq!(all(&req, "host"), ["127.0.0.1:9001"]);
         assert!(all(&req, "x-forwarded-host").is_empty());
+    }
+
+    #[test]
+    fn x_forwarded_proto_says_what_the_client_used() {
+        let id = http::HeaderValue::from_static("a");
+        let proto = |client_tls: bool, trusted: bool, sent: Option<&str>| {
+            let headers: Vec<(&str, &str)> = sent
+                .map(|v| vec![("host", "a"), ("x-forwarded-proto", v)])
+                .unwrap_or_else(|| vec![("host", "a")]);
+            let mut req = request("GET", "/", Version::HTTP_11, &headers);
+            let f = Forwarding {
+                request_id: &id,
+                traceparent: None,
+                peer: None,
+                client: None,
+                trusted,
+                endpoint: "127.0.0.1:9001",
+                client_tls,
+            };
+            forward(&mut req, &f).unwrap();
+            all(&req, "x-forwarded-proto")
+        };
+        assert_eq!(proto(true, false, None), ["https"]);
+        assert_eq!(proto(false, false, None), ["http"]);
+        assert_eq!(
+            proto(false, false, Some("https")),
+            ["http"],
+            "untrusted: replaced"
+        );
+        assert_eq!(
+            proto(true, false, Some("http")),
+            ["https"],
+            "untrusted: replaced"
+        );
+        assert_eq!(
+            proto(false, true, Some("https")),
+            ["https"],
+            "a trusted proxy's is kept"
+        );
     }
 
     #[test]
@@ -339,6 +383,7 @@ mod tests {
             client: Some("198.51.100.7".parse().unwrap()),
             trusted: true,
             endpoint: "127.0.0.1:9001",
+            client_tls: false,
         };
         forward(&mut req, &f).unwrap();
         assert_eq!(all(&req, "x-forwarded-proto"), ["https"]);

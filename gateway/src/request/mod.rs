@@ -2,7 +2,8 @@
 //! (`proxy.rs`) so each is unit-tested without a server: admission, the attempts at the
 //! upstream (outcomes, probe slots, timeouts, retries), the answers the gateway makes itself,
 //! who a failure is blamed on, the request target (host, normal path) and the normal form of a
-//! path, what the gateway checks and rewrites in a request's headers, and the request-body cap.
+//! path, what the gateway checks and rewrites in a request's headers, the request-body cap, and the
+//! redirect of plain HTTP to HTTPS.
 
 pub mod admission;
 pub mod answer;
@@ -13,5 +14,6 @@ pub mod failure;
 pub(crate) mod fixture;
 pub mod headers;
 pub mod path;
+pub mod redirect;
 pub mod response;
 pub mod target;

@@ -24,6 +24,14 @@ const LAYERS: &[Layer] = &[
         units: &["resilience/", "ratelimit/"],
         pingora: false,
     },
+    // The places below the request lifecycle that hold Pingora types: a pool's upstream TLS,
+    // loaded into the form Pingora's connector takes, which the runtime model carries; and the
+    // edge TLS (`tls/`: certificate set, SNI resolver, the HTTPS listeners' acceptor).
+    Layer {
+        name: "transport",
+        units: &["upstream_tls", "tls/"],
+        pingora: true,
+    },
     Layer {
         name: "runtime model",
         units: &["endpoint", "runtime", "balance", "outlier"],
