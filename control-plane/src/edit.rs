@@ -1,6 +1,7 @@
 //! Edits to the fleet config's TOML text that keep the operator's formatting and comments: set one
-//! pool's weight, drain a region (weight 0 on its pools, remembering what they had) and restore it,
-//! drain or restore one endpoint (its address in its pools' `drained` lists).
+//! pool's weight, drain a region (weight 0 on its pools and on its `[dns]` members, remembering
+//! what they had) and restore it, drain or restore one endpoint (its address in its pools'
+//! `drained` lists).
 //! Everything not edited is kept byte for byte. An edit that cannot be made (the text is not TOML,
 //! an upstream, pool or region does not exist, a drain is in the wrong state) fails with an
 //! [`EditError`] naming what to fix, and no text is returned. Whether the result is a valid fleet
@@ -132,9 +133,10 @@ pub fn set_weight(
     Ok((doc.to_string(), previous))
 }
 
-/// Sets weight 0 on every pool in `region`, in every upstream, and returns the new text with
-/// `drained` plus this region's entry: each drained upstream and the weight its pool had (a pool
-/// already at 0 is remembered as 0).
+/// Sets weight 0 on every pool in `region`, in every upstream, and on every `[dns]` member in
+/// `region`, and returns the new text with `drained` plus this region's entry: each drained
+/// upstream and the weight its pool had (a pool already at 0 is remembered as 0), and each DNS
+/// member as `dns:NAME` (`dns:NAME#2` for a name's third member in the region) with its weight.
 pub fn drain_region(
     text: &str,
     region: &str,
@@ -154,8 +156,16 @@ pub fn drain_region(
                 pool.set_weight(0);
             }
         }
+        let mut known: BTreeSet<String> = upstreams.iter().flat_map(Upstream::regions).collect();
+        drop(upstreams);
+        for name in &mut read_dns_members(&mut doc)? {
+            known.extend(name.regions());
+            for (key, member) in name.in_region(region) {
+                remembered.insert(key, member.weight());
+                member.set_weight(0);
+            }
+        }
         if remembered.is_empty() {
-            let known: BTreeSet<String> = upstreams.iter().flat_map(Upstream::regions).collect();
             return Err(EditError::UnknownRegion {
                 region: region.to_owned(),
                 known: known.into_iter().collect(),
@@ -189,7 +199,7 @@ pub fn restore_region(
     let skipped = {
         let mut upstreams = read_upstreams(&mut doc)?;
         let mut skipped = Vec::new();
-        for (name, &weight) in remembered {
+        for (name, &weight) in remembered.iter().filter(|(name, _)| !is_member_key(name)) {
             let pool = upstreams
                 .iter_mut()
                 .find(|u| u.name == *name)
@@ -197,6 +207,18 @@ pub fn restore_region(
             match pool {
                 Some(pool) => pool.set_weight(weight),
                 None => skipped.push(format!("{name}/{region}")),
+            }
+        }
+        drop(upstreams);
+        let mut names = read_dns_members(&mut doc)?;
+        for (key, &weight) in remembered.iter().filter(|(name, _)| is_member_key(name)) {
+            let member = names
+                .iter_mut()
+                .flat_map(|name| name.in_region(region))
+                .find(|(k, _)| k == key);
+            match member {
+                Some((_, member)) => member.set_weight(weight),
+                None => skipped.push(format!("{key}/{region}")),
             }
         }
         skipped
@@ -355,7 +377,76 @@ fn read_upstreams(doc: &mut DocumentMut) -> Result<Vec<Upstream<'_>>, EditError>
     Ok(upstreams)
 }
 
+/// What a drained DNS member is remembered as: `dns:` and its name (`:` is in no upstream name).
+const MEMBER_KEY: &str = "dns:";
+
+/// Whether a drained region's entry `key` is a DNS member's (else it is an upstream's pool).
+pub fn is_member_key(key: &str) -> bool {
+    key.starts_with(MEMBER_KEY)
+}
+
+/// Reads the members of every `[dns.names]` name, each name as an [`Upstream`] of its members
+/// (regions may repeat). No `[dns]` is no names.
+fn read_dns_members(doc: &mut DocumentMut) -> Result<Vec<Upstream<'_>>, EditError> {
+    let Some(names) = doc
+        .get_mut("dns")
+        .and_then(Item::as_table_like_mut)
+        .and_then(|dns| dns.get_mut("names"))
+    else {
+        return Ok(Vec::new());
+    };
+    let names = names
+        .as_table_like_mut()
+        .ok_or_else(|| EditError::Malformed("`dns.names` must be a table of names".to_owned()))?;
+    let mut out = Vec::new();
+    for (key, item) in names.iter_mut() {
+        let name = key.get().to_owned();
+        let path = join_key("dns.names", &name);
+        let table = item.as_table_like_mut().ok_or_else(|| {
+            EditError::Malformed(format!("`{path}` must be a table (`[{path}]`)"))
+        })?;
+        let pools = match table.get_mut("members") {
+            Some(members) => read_bodies(members, &join_key(&path, "members"))?,
+            None => Vec::new(),
+        };
+        out.push(Upstream { name, pools });
+    }
+    Ok(out)
+}
+
+impl<'a> Upstream<'a> {
+    /// A DNS name's members in `region`, each with the key it is remembered by when drained.
+    fn in_region(&mut self, region: &str) -> Vec<(String, &mut Pool<'a>)> {
+        let base = format!("{MEMBER_KEY}{}", self.name);
+        self.pools
+            .iter_mut()
+            .filter(|member| member.region == region)
+            .enumerate()
+            .map(|(i, member)| match i {
+                0 => (base.clone(), member),
+                i => (format!("{base}#{i}"), member),
+            })
+            .collect()
+    }
+}
+
 fn read_pools<'a>(item: &'a mut Item, path: &str) -> Result<Vec<Pool<'a>>, EditError> {
+    let pools = read_bodies(item, path)?;
+    for (i, pool) in pools.iter().enumerate() {
+        if let Some(first) = pools[..i].iter().position(|p| p.region == pool.region) {
+            return Err(EditError::Malformed(format!(
+                "`{path}[{i}]` is in region {:?} like `{path}[{first}]`; which pool to edit is \
+                 ambiguous",
+                pool.region
+            )));
+        }
+    }
+    Ok(pools)
+}
+
+/// Reads an array of pools (or DNS members: the same `region` and `weight` keys) in either
+/// spelling.
+fn read_bodies<'a>(item: &'a mut Item, path: &str) -> Result<Vec<Pool<'a>>, EditError> {
     let bodies: Vec<PoolBody<'a>> = match item {
         Item::ArrayOfTables(array) => array.iter_mut().map(PoolBody::Table).collect(),
         Item::Value(Value::Array(array)) => array
@@ -378,19 +469,11 @@ fn read_pools<'a>(item: &'a mut Item, path: &str) -> Result<Vec<Pool<'a>>, EditE
             )));
         }
     };
-    let mut pools: Vec<Pool<'a>> = Vec::with_capacity(bodies.len());
-    for (i, body) in bodies.into_iter().enumerate() {
-        let pool = Pool::read(body, &format!("{path}[{i}]"))?;
-        if let Some(first) = pools.iter().position(|p| p.region == pool.region) {
-            return Err(EditError::Malformed(format!(
-                "`{path}[{i}]` is in region {:?} like `{path}[{first}]`; which pool to edit is \
-                 ambiguous",
-                pool.region
-            )));
-        }
-        pools.push(pool);
-    }
-    Ok(pools)
+    bodies
+        .into_iter()
+        .enumerate()
+        .map(|(i, body)| Pool::read(body, &format!("{path}[{i}]")))
+        .collect()
 }
 
 impl<'a> Pool<'a> {
@@ -886,6 +969,93 @@ upstream = "app"
         assert_eq!(
             error.to_string(),
             r#"no upstream has a pool in region "sa-east"; regions with pools: ap-south, eu-west, us-east"#
+        );
+    }
+
+    const WITH_DNS: &str = r#"[upstreams.app]
+pools = [{ region = "us-east", endpoints = ["10.0.0.1:80"] }]
+
+[dns]
+zones = ["gslb.example.com"]
+
+[dns.names."api.gslb.example.com"]
+[[dns.names."api.gslb.example.com".members]]
+region = "us-east" # primary
+addresses = ["192.0.2.10"]
+[[dns.names."api.gslb.example.com".members]]
+region = "eu-west"
+addresses = ["192.0.2.20"]
+weight = 40
+[[dns.names."api.gslb.example.com".members]]
+region = "us-east"
+addresses = ["192.0.2.11"]
+weight = 70
+
+[dns.names."www.gslb.example.com"]
+members = [{ region = "us-east", addresses = ["192.0.2.12"], weight = 5 }]
+"#;
+
+    #[test]
+    fn a_region_drain_takes_its_dns_members_out_too_and_restore_puts_them_back() {
+        let (text, map) = drain_region(WITH_DNS, "us-east", &Drained::new()).unwrap();
+        let remembered: Vec<(&str, u32)> = map["us-east"]
+            .iter()
+            .map(|(k, w)| (k.as_str(), *w))
+            .collect();
+        assert_eq!(
+            remembered,
+            [
+                ("app", 100),
+                ("dns:api.gslb.example.com", 100),
+                ("dns:api.gslb.example.com#1", 70),
+                ("dns:www.gslb.example.com", 5),
+            ]
+        );
+        assert!(
+            text.contains("region = \"us-east\" # primary\nweight = 0\n"),
+            "{text}"
+        );
+        assert!(text.contains("region = \"eu-west\"\naddresses = [\"192.0.2.20\"]\nweight = 40\n"));
+        assert!(
+            text.contains("addresses = [\"192.0.2.11\"]\nweight = 0\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("addresses = [\"192.0.2.12\"], weight = 0 }"),
+            "{text}"
+        );
+        let (restored, map, skipped) = restore_region(&text, "us-east", &map).unwrap();
+        assert!(skipped.is_empty() && map.is_empty());
+        assert_eq!(
+            restored,
+            WITH_DNS
+                .replace("# primary\n", "# primary\nweight = 100\n")
+                .replace(
+                    "\"us-east\", endpoints",
+                    "\"us-east\", weight = 100, endpoints"
+                ),
+            "everything else byte for byte"
+        );
+
+        // A region with DNS members and no pools can be drained; an unknown one lists both kinds.
+        let (text, map) = drain_region(WITH_DNS, "eu-west", &Drained::new()).unwrap();
+        assert_eq!(map["eu-west"].len(), 1);
+        assert!(text.contains("addresses = [\"192.0.2.20\"]\nweight = 0\n"));
+        let (_, _, skipped) = restore_region(
+            &text.replace("region = \"eu-west\"", "region = \"sa-east\""),
+            "eu-west",
+            &map,
+        )
+        .unwrap();
+        assert_eq!(
+            skipped,
+            ["dns:api.gslb.example.com/eu-west"],
+            "a member gone since is skipped"
+        );
+        let error = drain_region(WITH_DNS, "ap-south", &Drained::new()).unwrap_err();
+        assert!(
+            matches!(&error, EditError::UnknownRegion { known, .. } if known == &["eu-west", "us-east"]),
+            "{error:?}"
         );
     }
 

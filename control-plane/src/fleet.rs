@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::watch;
-use weir_protocol::api::{GatewayView, LastReport};
-use weir_protocol::{ConfigPush, Report, StreamMessage};
+use weir_protocol::api::{GatewayView, LastReport, NodeKind};
+use weir_protocol::{ConfigPush, DnsView, Report, StreamMessage};
 
 use crate::metrics::Metrics;
 
@@ -90,12 +90,16 @@ impl Pushed {
 struct Entry {
     /// The name of the token that registered this gateway (counted against its cap).
     token: String,
+    /// A gateway until its stream says `kind=dns` or a report carries a weir-dns member view.
+    kind: NodeKind,
     region: Option<String>,
     streams: usize,
     applied_version: Option<u64>,
     applied_at_unix_us: Option<u64>,
     last_report: Option<LastReport>,
     last_seen: SystemTime,
+    /// A weir-dns instance's last member view (capped).
+    dns: Option<DnsView>,
 }
 
 pub struct Fleet {
@@ -186,13 +190,22 @@ impl Fleet {
         }
         Ok(gateways.entry(id.to_string()).or_insert_with(|| Entry {
             token: token.to_string(),
+            kind: NodeKind::Gateway,
             region: None,
             streams: 0,
             applied_version: None,
             applied_at_unix_us: None,
             last_report: None,
             last_seen: now,
+            dns: None,
         }))
+    }
+
+    /// `id` said it is a weir-dns instance (`?kind=dns` on its stream).
+    pub fn mark_dns(&self, id: &str) {
+        if let Some(entry) = self.lock().get_mut(id) {
+            entry.kind = NodeKind::Dns;
+        }
     }
 
     /// The stream of `id` is still alive (a heartbeat or a push went out).
@@ -226,6 +239,10 @@ impl Fleet {
             }
             entry.applied_version = Some(report.applied_version);
         }
+        if let Some(view) = report.dns {
+            entry.kind = NodeKind::Dns;
+            entry.dns = Some(view.recapped());
+        }
         entry.last_report = Some(LastReport {
             version: report.version,
             outcome: report.outcome,
@@ -241,12 +258,14 @@ impl Fleet {
             .iter()
             .map(|(id, entry)| GatewayView {
                 id: id.clone(),
+                kind: entry.kind,
                 region: entry.region.clone(),
                 connected: entry.streams > 0,
                 applied_version: entry.applied_version,
                 applied_at_unix_us: entry.applied_at_unix_us,
                 last_report: entry.last_report.clone(),
                 last_seen: humantime::format_rfc3339_millis(entry.last_seen).to_string(),
+                dns: entry.dns.clone(),
             })
             .collect()
     }
@@ -349,6 +368,7 @@ mod tests {
                     errors: vec!["routes[0].upstream: unknown".into()],
                     applied_version: 3,
                     applied_at_unix_us: Some(10),
+                    dns: None,
                 },
                 SystemTime::now(),
             )
@@ -371,7 +391,64 @@ mod tests {
             errors: Vec::new(),
             applied_version: version,
             applied_at_unix_us: None,
+            dns: None,
         }
+    }
+
+    #[test]
+    fn a_report_with_a_member_view_makes_a_dns_entry() {
+        let fleet = fleet();
+        let _stream = fleet.connect("dns-1", None, "t").unwrap();
+        assert_eq!(fleet.gateways()[0].kind, NodeKind::Gateway);
+        fleet.mark_dns("dns-2");
+        assert_eq!(
+            fleet.gateways().len(),
+            1,
+            "marking an unknown id adds nothing"
+        );
+        let other = self::fleet();
+        let _other_stream = other.connect("dns-0", None, "t").unwrap();
+        other.mark_dns("dns-0");
+        assert_eq!(
+            other.gateways()[0].kind,
+            NodeKind::Dns,
+            "its stream said kind=dns"
+        );
+        assert!(other.gateways()[0].dns.is_none());
+        let member = weir_protocol::MemberHealth {
+            name: "api.gslb.example.com".into(),
+            region: "us-east".into(),
+            healthy: true,
+            weight: 0,
+            answered: false,
+        };
+        let mut report = ack(2);
+        report.dns = Some(DnsView {
+            members: vec![member.clone(); weir_protocol::MAX_REPORT_MEMBERS + 5],
+            left_out: 0,
+        });
+        fleet
+            .report("dns-1", "t", report, SystemTime::now())
+            .unwrap();
+        let view = &fleet.gateways()[0];
+        assert_eq!(view.kind, NodeKind::Dns);
+        let dns = view.dns.as_ref().unwrap();
+        assert_eq!(
+            dns.members.len(),
+            weir_protocol::MAX_REPORT_MEMBERS,
+            "kept capped"
+        );
+        assert_eq!(dns.left_out, 5);
+        fleet
+            .report("dns-1", "t", ack(3), SystemTime::now())
+            .unwrap();
+        let view = &fleet.gateways()[0];
+        assert_eq!(
+            view.kind,
+            NodeKind::Dns,
+            "a report without a view keeps the kind"
+        );
+        assert_eq!(view.dns.as_ref().unwrap().members[0], member);
     }
 
     #[test]

@@ -8,9 +8,12 @@
 #                            deploy/local/fleet.toml as version 1
 #   weir-gateway us-east     proxy 127.0.0.1:8080, admin 127.0.0.1:9901  } configured by the
 #   weir-gateway eu-west     proxy 127.0.0.1:8081, admin 127.0.0.1:9902  } control plane
+#   weir-dns                 DNS 127.0.0.1:5353 (UDP, TCP), admin 127.0.0.1:9953; follows the
+#                            control plane too and serves fleet.toml's [dns] GSLB name
 #
 # Once everything is ready the script prints what to try (weirctl drain, restore, rollback;
-# traffic through both gateways; the control plane stopped while the gateways keep serving).
+# traffic through both gateways; DNS answers that follow drains and gateway health; the control
+# plane stopped while the gateways and weir-dns keep serving).
 # The script owns the control plane's restarts: `<state dir>/cp stop|start|restart` (printed in
 # the guide) asks it, by SIGUSR1 (stop) and SIGUSR2 (start), to stop or start the control plane
 # it tracks, so every process stays one the script will stop.
@@ -36,6 +39,8 @@ PROXY=127.0.0.1:8080
 ADMIN=127.0.0.1:9901
 PROXY_WEST=127.0.0.1:8081
 ADMIN_WEST=127.0.0.1:9902
+DNS=127.0.0.1:5353
+ADMIN_DNS=127.0.0.1:9953
 US_EAST=(a 127.0.0.1:9001 b 127.0.0.1:9002)
 EU_WEST=(c 127.0.0.1:9101 d 127.0.0.1:9102)
 
@@ -99,6 +104,7 @@ check_ports() {
 	for spec in "${CONTROL_PLANE#*:}:control plane" \
 		"${PROXY#*:}:gateway us-east proxy" "${ADMIN#*:}:gateway us-east admin" \
 		"${PROXY_WEST#*:}:gateway eu-west proxy" "${ADMIN_WEST#*:}:gateway eu-west admin" \
+		"${DNS#*:}:weir-dns (TCP)" "${ADMIN_DNS#*:}:weir-dns admin" \
 		"${US_EAST[1]#*:}:origin a (us-east)" "${US_EAST[3]#*:}:origin b (us-east)" \
 		"${EU_WEST[1]#*:}:origin c (eu-west)" "${EU_WEST[3]#*:}:origin d (eu-west)"; do
 		port=${spec%%:*}
@@ -118,8 +124,8 @@ else
 	command -v cargo >/dev/null 2>&1 || die "cargo is needed: install the Rust toolchain (https://rustup.rs)"
 	command -v cmake >/dev/null 2>&1 || apt_install "Pingora's build needs it" cmake
 	check_ports
-	log "cargo build --release -p weir-gateway -p weir-control-plane -p weir-loadtest (the first build takes several minutes)"
-	(cd "$ROOT" && cargo build --release -p weir-gateway -p weir-control-plane -p weir-loadtest)
+	log "cargo build --release -p weir-gateway -p weir-control-plane -p weir-loadtest -p weir-dns (the first build takes several minutes)"
+	(cd "$ROOT" && cargo build --release -p weir-gateway -p weir-control-plane -p weir-loadtest -p weir-dns)
 	TARGET_DIR=${CARGO_TARGET_DIR:-target}
 	[[ $TARGET_DIR == /* ]] || TARGET_DIR=$ROOT/$TARGET_DIR
 	BIN_DIR=$TARGET_DIR/release
@@ -130,7 +136,8 @@ GATEWAY_BIN=$BIN_DIR/weir-gateway
 LOADTEST_BIN=$BIN_DIR/weir-loadtest
 CP_BIN=$BIN_DIR/weir-control-plane
 WEIRCTL=$BIN_DIR/weirctl
-for bin in "$GATEWAY_BIN" "$LOADTEST_BIN" "$CP_BIN" "$WEIRCTL"; do
+DNS_BIN=$BIN_DIR/weir-dns
+for bin in "$GATEWAY_BIN" "$LOADTEST_BIN" "$CP_BIN" "$WEIRCTL" "$DNS_BIN"; do
 	[[ -x $bin ]] || die "$bin is missing or not executable"
 done
 
@@ -145,6 +152,7 @@ ADMIN_TOKEN=$(new_token)
 READ_TOKEN=$(new_token)
 EAST_TOKEN=$(new_token)
 WEST_TOKEN=$(new_token)
+DNS_TOKEN=$(new_token)
 # token_entry NAME ROLE TOKEN [GATEWAY_ID]: a gateway token speaks only for its gateway id.
 token_entry() {
 	printf '[[tokens]]\nname = "%s"\nrole = "%s"\nsha256 = "%s"\n' \
@@ -157,10 +165,13 @@ token_entry() {
 	token_entry dashboard read "$READ_TOKEN"
 	token_entry edge-us-east gateway "$EAST_TOKEN" demo-us-east
 	token_entry edge-eu-west gateway "$WEST_TOKEN" demo-eu-west
+	# weir-dns takes the same stream and reports as a gateway: role gateway, bound to its id.
+	token_entry gslb-dns gateway "$DNS_TOKEN" demo-dns
 } >"$LOG_DIR/tokens.toml"
 printf '%s\n' "$EAST_TOKEN" >"$LOG_DIR/gateway-us-east.token"
 printf '%s\n' "$WEST_TOKEN" >"$LOG_DIR/gateway-eu-west.token"
-chmod 600 "$LOG_DIR/tokens.toml" "$LOG_DIR/gateway-us-east.token" "$LOG_DIR/gateway-eu-west.token"
+printf '%s\n' "$DNS_TOKEN" >"$LOG_DIR/dns.token"
+chmod 600 "$LOG_DIR/tokens.toml" "$LOG_DIR/gateway-us-east.token" "$LOG_DIR/gateway-eu-west.token" "$LOG_DIR/dns.token"
 
 # node_file REGION PROXY ADMIN: a gateway's own file; the fleet part comes from the control plane.
 node_file() {
@@ -287,6 +298,10 @@ GATEWAY_PID=${PIDS[-1]}
 start "gateway eu-west" "$LOG_DIR/gateway-eu-west.log" "$LOG_DIR/gateway-eu-west-access.log" \
 	"$GATEWAY_BIN" --config "$LOG_DIR/gateway-eu-west.toml"
 GATEWAY_WEST_PID=${PIDS[-1]}
+start "weir-dns" "$LOG_DIR/dns.log" "$LOG_DIR/dns-queries.log" \
+	"$DNS_BIN" --control-plane "http://$CONTROL_PLANE" --token-file "$LOG_DIR/dns.token" \
+	--cache "$LOG_DIR/cache-dns.json" --id demo-dns --listen "$DNS" --admin "$ADMIN_DNS" --query-log stdout
+DNS_PID=${PIDS[-1]}
 
 # Check that nothing exited; a process that did is reported with its log and the demo stops.
 check_alive() {
@@ -304,8 +319,8 @@ check_alive() {
 	done
 }
 
-log "waiting up to ${READY_TIMEOUT}s for the control plane, both gateways and the origins"
-ready_urls=("http://$CONTROL_PLANE/healthz" "http://$ADMIN/readyz" "http://$ADMIN_WEST/readyz")
+log "waiting up to ${READY_TIMEOUT}s for the control plane, both gateways, weir-dns and the origins"
+ready_urls=("http://$CONTROL_PLANE/healthz" "http://$ADMIN/readyz" "http://$ADMIN_WEST/readyz" "http://$ADMIN_DNS/readyz")
 for addr in "${US_EAST[1]}" "${US_EAST[3]}" "${EU_WEST[1]}" "${EU_WEST[3]}"; do
 	ready_urls+=("http://$addr/_origin/stats")
 done
@@ -314,7 +329,7 @@ for url in "${ready_urls[@]}"; do
 	until curl -fsS -o /dev/null --max-time 1 "$url" 2>/dev/null; do
 		check_alive
 		if ((SECONDS >= deadline)); then
-			die "$url did not answer within ${READY_TIMEOUT}s; see the logs in $LOG_DIR (control-plane.log, gateway-us-east.log, gateway-eu-west.log, origin-*.log)"
+			die "$url did not answer within ${READY_TIMEOUT}s; see the logs in $LOG_DIR (control-plane.log, gateway-us-east.log, gateway-eu-west.log, dns.log, origin-*.log)"
 		fi
 		sleep 0.2
 	done
@@ -330,6 +345,15 @@ requests() {
 	done | sort | uniq -c
 }
 
+# dig_gslb: weir-dns's answers for the demo's GSLB name, one line.
+dig_gslb() {
+	if command -v dig >/dev/null 2>&1; then
+		dig @"${DNS%:*}" -p "${DNS#*:}" +short +time=1 +tries=1 api.gslb.example.com | sort | paste -sd ' ' -
+	else
+		echo "(dig is not installed: apt-get install -y dnsutils)"
+	fi
+}
+
 cat <<EOF
 
 Weir demo is up.
@@ -337,6 +361,7 @@ Weir demo is up.
   gateways       us-east: proxy $PROXY, admin $ADMIN (pid $GATEWAY_PID)
                  eu-west: proxy $PROXY_WEST, admin $ADMIN_WEST (pid $GATEWAY_WEST_PID)
   origins        us-east pid $US_EAST_PID (a :9001, b :9002), eu-west pid $EU_WEST_PID (c :9101, d :9102)
+  weir-dns       DNS $DNS (UDP, TCP), admin $ADMIN_DNS (pid $DNS_PID); query log $LOG_DIR/dns-queries.log
 
 Ten requests through each gateway (count, status, region, origin): each keeps its region's traffic home.
 us-east gateway:
@@ -362,9 +387,19 @@ Shift weight, read the history, roll back in one command:
   weirctl config rollback 1
   weirctl config get > /tmp/fleet.toml    # edit, then: weirctl config apply -f /tmp/fleet.toml --dry-run
   weirctl gateways ; weirctl audit
+GSLB by DNS: weir-dns answers api.gslb.example.com with each ready, undrained region's address
+(us-east 127.0.0.1, eu-west 127.0.0.2); now: $(dig_gslb)
+  dig @${DNS%:*} -p ${DNS#*:} +short api.gslb.example.com
+  weirctl drain us-east -m "dns game day"   # 127.0.0.1 leaves the answers within one push
+  dig @${DNS%:*} -p ${DNS#*:} +short api.gslb.example.com ; weirctl dns
+  weirctl restore us-east                   # back in the answers
+  kill -STOP $GATEWAY_PID    # freeze the us-east gateway: its /readyz stops answering, out after 2 failed probes (~2 s)
+  dig @${DNS%:*} -p ${DNS#*:} +short api.gslb.example.com ; weirctl dns
+  kill -CONT $GATEWAY_PID    # thaw it: back after 3 good probes (~3 s)
+  curl -s http://$ADMIN_DNS/status ; curl -s http://$ADMIN_DNS/metrics | grep ^weir_dns
 The fleet keeps serving without its control plane (this script stops and starts it, and
 stops it on exit like everything else):
-  # stop it: the gateways answer as before, from the config they hold
+  # stop it: the gateways and weir-dns answer as before, from the config they hold
   $LOG_DIR/cp stop
   # start it again: the gateways reconnect and catch up by themselves
   $LOG_DIR/cp start
@@ -384,7 +419,7 @@ Game days under load (weir-loadtest; the HTML report has the charts, actions mar
 
 Admin:  curl -s http://$ADMIN/status ; curl -s http://$ADMIN/metrics | grep ^weir_
         curl -s -H "authorization: Bearer \$WEIR_TOKEN" http://$CONTROL_PLANE/metrics | grep ^weir_cp
-Logs in $LOG_DIR: control-plane.log, gateway-<region>.log (JSON), gateway-<region>-access.log, origin-*.log
+Logs in $LOG_DIR: control-plane.log, gateway-<region>.log (JSON), gateway-<region>-access.log, dns.log, dns-queries.log, origin-*.log
 
 Ctrl-C stops everything.
 EOF

@@ -1,5 +1,6 @@
 //! The admin listener: `/metrics` (Prometheus text), `/healthz` (the process is up), `/readyz`
-//! (a config is loaded and the DNS listeners are serving) and `/status` (JSON: the config
+//! (a config is loaded and the DNS listeners are serving; fed by the control plane, `503` until
+//! a first version, pushed or cached, is applied) and `/status` (JSON: the config
 //! generation, the last reload's errors, every name's members with their health). Anything else
 //! is a 404.
 
@@ -21,7 +22,7 @@ pub fn router(state: Arc<State>) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(|| async { "ready\n" }))
+        .route("/readyz", get(ready))
         .route("/status", get(status))
         .with_state(state)
 }
@@ -45,6 +46,17 @@ async fn metrics(Extract(state): Extract<Arc<State>>) -> impl IntoResponse {
         return (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response();
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}
+
+async fn ready(Extract(state): Extract<Arc<State>>) -> impl IntoResponse {
+    if state.config_path.is_none() && state.served().0 == 0 {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no config from the control plane yet\n",
+        )
+    } else {
+        (StatusCode::OK, "ready\n")
+    }
 }
 
 #[derive(Serialize)]
@@ -112,11 +124,7 @@ async fn status(Extract(state): Extract<Arc<State>>) -> Json<Status> {
         })
         .collect();
     names.sort_by(|a, b| a.name.cmp(&b.name));
-    let config = state
-        .status
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
+    let config = state.status();
     Json(Status {
         config,
         zones: catalog.settings.zones.clone(),

@@ -4,13 +4,15 @@
 //!
 //! The policy lives in plain modules ([`region_map`], [`health`], [`engine`], [`catalog`]) tested
 //! without sockets; [`handler`] adapts them to hickory's `RequestHandler`; [`prober`] runs the
-//! HTTP health probes; [`state`] holds the swapped catalog and reloads it; [`admin`] serves
-//! metrics and status.
+//! HTTP health probes; [`state`] holds the swapped catalog and applies configs (a file, or a
+//! version pushed by the control plane, which [`follow`] follows); [`admin`] serves metrics and
+//! status.
 #![forbid(unsafe_code)]
 
 pub mod admin;
 pub mod catalog;
 pub mod engine;
+pub mod follow;
 pub mod handler;
 pub mod health;
 pub mod metrics;

@@ -1,5 +1,6 @@
 //! `weir-dns`: serve the `[dns]` section of a fleet config as an authoritative GSLB DNS server,
-//! over UDP and TCP, with an admin listener; SIGHUP reloads the config all or nothing.
+//! over UDP and TCP, with an admin listener. The config is a file (SIGHUP reloads it all or
+//! nothing) or comes from the control plane's push stream, as a gateway's does.
 #![forbid(unsafe_code)]
 
 use std::net::SocketAddr;
@@ -11,6 +12,8 @@ use std::time::Duration;
 use clap::Parser;
 use hickory_server::Server;
 use tokio::signal::unix::{SignalKind, signal};
+use weir_config::ControlPlaneSettings;
+use weir_dns::follow::{Follower, boot_from_cache};
 use weir_dns::handler::Handler;
 use weir_dns::metrics::Metrics;
 use weir_dns::query_log::{Destination, QueryLog};
@@ -27,12 +30,41 @@ const TCP_RESPONSE_BUFFER: usize = 32;
     version,
     about = "Weir's authoritative GSLB DNS server: answers follow member health, weight and client location",
     after_help = "The [dns] keys are described in docs/config.md. SIGHUP reloads the config file; \
-                  a config with errors is rejected (every error logged) and the old one keeps serving."
+                  a config with errors is rejected (every error logged) and the old one keeps serving. \
+                  With --control-plane the config comes from the control plane's push stream instead \
+                  (docs/operating.md, \"weir-dns\")."
 )]
 struct Cli {
     /// A fleet config with a [dns] section.
+    #[arg(
+        long,
+        required_unless_present = "control_plane",
+        conflicts_with = "control_plane"
+    )]
+    config: Option<PathBuf>,
+    /// Follow the control plane at this URL (http:// or https://, as a gateway's
+    /// control_plane.url): its fleet config's [dns] is applied, cached and ACKed/NACKed.
+    #[arg(long, value_name = "URL", requires_all = ["token_file", "cache", "id"])]
+    control_plane: Option<String>,
+    /// The file holding this server's bearer token (role `gateway`, bound to --id).
+    #[arg(long, value_name = "FILE", requires = "control_plane")]
+    token_file: Option<PathBuf>,
+    /// PEM CA certificates to trust for an https control plane (default: the system's).
+    #[arg(long, value_name = "FILE")]
+    ca_file: Option<PathBuf>,
+    /// Where the last applied version is kept, to answer from when the control plane cannot be
+    /// reached at start.
+    #[arg(long, value_name = "FILE", requires = "control_plane")]
+    cache: Option<PathBuf>,
+    /// The id this server streams and reports as (`weirctl status` lists it).
+    #[arg(long, requires = "control_plane")]
+    id: Option<String>,
+    /// A region to show beside the id in `weirctl status` (optional).
     #[arg(long)]
-    config: PathBuf,
+    region: Option<String>,
+    /// A push stream silent this long is dead and is reopened.
+    #[arg(long, value_name = "DURATION", default_value = "6s", value_parser = humantime::parse_duration)]
+    stream_timeout: Duration,
     /// Only validate the config: print every error and exit non-zero if there is one.
     #[arg(long)]
     check: bool,
@@ -50,11 +82,15 @@ struct Cli {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if cli.check {
-        return match read_settings(&cli.config) {
+        let Some(config) = &cli.config else {
+            eprintln!("--check needs --config");
+            return ExitCode::FAILURE;
+        };
+        return match read_settings(config) {
             Ok(settings) => {
                 println!(
                     "{}: ok ({} zones, {} names)",
-                    cli.config.display(),
+                    config.display(),
                     settings.zones.len(),
                     settings.names.len()
                 );
@@ -92,21 +128,59 @@ fn main() -> ExitCode {
     }
 }
 
+/// The control plane to follow, from the flags (the same settings as a gateway's
+/// `[control_plane]`, with its default backoff).
+fn follower(cli: &Cli, state: &Arc<State>) -> Result<Option<Follower>, String> {
+    let (Some(url), Some(token_file), Some(cache), Some(id)) =
+        (&cli.control_plane, &cli.token_file, &cli.cache, &cli.id)
+    else {
+        return Ok(None);
+    };
+    let token = std::fs::read_to_string(token_file)
+        .map_err(|e| format!("cannot read --token-file {}: {e}", token_file.display()))?;
+    let endpoint = weir_push_client::http::Endpoint::new(url, cli.ca_file.as_deref(), &token)?
+        .user_agent("weir-dns");
+    let settings = ControlPlaneSettings {
+        url: url.clone(),
+        token_file: token_file.clone(),
+        cache_path: cache.clone(),
+        ca_file: cli.ca_file.clone(),
+        stream_timeout: cli.stream_timeout,
+        reconnect_backoff: ControlPlaneSettings::DEFAULT_RECONNECT_BACKOFF,
+        max_reconnect_backoff: ControlPlaneSettings::DEFAULT_MAX_RECONNECT_BACKOFF,
+    };
+    Ok(Some(Follower::new(
+        Arc::clone(state),
+        endpoint,
+        id.clone(),
+        cli.region.clone(),
+        settings,
+    )))
+}
+
 async fn run(cli: Cli) -> Result<(), String> {
     let metrics = Arc::new(Metrics::new());
-    let state = match State::load(cli.config.clone(), metrics.clone()) {
+    let loaded = match &cli.config {
+        Some(path) => State::load(path.clone(), metrics.clone()),
+        None => State::empty(metrics.clone()),
+    };
+    let state = match loaded {
         Ok(state) => Arc::new(state),
         Err(errors) => {
             for error in &errors {
                 tracing::error!(error = %error, "config error");
             }
-            return Err(format!(
-                "{}: {} config errors",
-                cli.config.display(),
-                errors.len()
-            ));
+            let source = cli
+                .config
+                .as_ref()
+                .map_or("the config".to_string(), |path| path.display().to_string());
+            return Err(format!("{source}: {} config errors", errors.len()));
         }
     };
+    let follower = follower(&cli, &state)?;
+    if let Some(cache) = &cli.cache {
+        boot_from_cache(&state, cache);
+    }
     let udp = tokio::net::UdpSocket::bind(cli.listen)
         .await
         .map_err(|e| format!("cannot listen on {} (udp): {e}", cli.listen))?;
@@ -129,7 +203,9 @@ async fn run(cli: Cli) -> Result<(), String> {
             tracing::error!(%error, "admin listener stopped");
         }
     });
-    tracing::info!(listen = %cli.listen, admin = %cli.admin, "weir-dns serving");
+    tracing::info!(listen = %cli.listen, admin = %cli.admin, control_plane = cli.control_plane, "weir-dns serving");
+    // Dropped at shutdown: the stream closes and nothing waits on it.
+    let following = follower.map(|follower| tokio::spawn(async move { follower.run().await }));
 
     let mut hangup =
         signal(SignalKind::hangup()).map_err(|e| format!("cannot listen for SIGHUP: {e}"))?;
@@ -153,6 +229,9 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
     }
     tracing::info!("shutting down");
+    if let Some(following) = following {
+        following.abort();
+    }
     server
         .shutdown_gracefully()
         .await

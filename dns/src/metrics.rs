@@ -26,6 +26,16 @@ pub struct Metrics {
     pub generation: IntGauge,
     /// `weir_dns_query_log_dropped_total`: query log lines dropped because the writer lagged.
     pub log_dropped: IntCounter,
+    /// `weir_dns_control_plane_connected`: 1 while the push stream is open.
+    pub control_plane_connected: IntGauge,
+    /// `weir_dns_control_plane_streams_total{reason}`: streams ended (`error`, `refused`,
+    /// `timeout`, `closed`).
+    pub control_plane_streams: IntCounterVec,
+    /// `weir_dns_control_plane_pushes_total{outcome}`: pushed versions (`ack`, `nack`, `stale`).
+    pub control_plane_pushes: IntCounterVec,
+    /// `weir_dns_control_plane_reports_total{outcome}`: reports (`sent`, `refused`, `failed`,
+    /// `timeout`, `superseded`).
+    pub control_plane_reports: IntCounterVec,
 }
 
 fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -63,7 +73,34 @@ impl Metrics {
         registry
             .register(Box::new(log_dropped.clone()))
             .expect("registered once");
+        let control_plane_connected = IntGauge::new(
+            "weir_dns_control_plane_connected",
+            "1 while the control plane's push stream is open",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(control_plane_connected.clone()))
+            .expect("registered once");
         Metrics {
+            control_plane_connected,
+            control_plane_streams: counter_vec(
+                &registry,
+                "weir_dns_control_plane_streams_total",
+                "Push streams ended, by reason",
+                &["reason"],
+            ),
+            control_plane_pushes: counter_vec(
+                &registry,
+                "weir_dns_control_plane_pushes_total",
+                "Pushed config versions, by outcome",
+                &["outcome"],
+            ),
+            control_plane_reports: counter_vec(
+                &registry,
+                "weir_dns_control_plane_reports_total",
+                "Reports to the control plane, by outcome",
+                &["outcome"],
+            ),
             queries: counter_vec(
                 &registry,
                 "weir_dns_queries_total",
@@ -173,8 +210,21 @@ mod tests {
         metrics.probes.with_label_values(&["t", "ok"]).inc();
         metrics.target_up.with_label_values(&["t"]).set(1);
         metrics.reloads.with_label_values(&["applied"]).inc();
+        metrics.control_plane_connected.set(1);
+        metrics
+            .control_plane_streams
+            .with_label_values(&["closed"])
+            .inc();
+        metrics
+            .control_plane_pushes
+            .with_label_values(&["ack"])
+            .inc();
+        metrics
+            .control_plane_reports
+            .with_label_values(&["sent"])
+            .inc();
         let families = metrics.registry.gather();
-        assert_eq!(families.len(), 8);
+        assert_eq!(families.len(), 12);
         assert!(families.iter().all(|f| f.name().starts_with("weir_dns_")));
     }
 }

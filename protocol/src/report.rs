@@ -78,6 +78,9 @@ pub struct Report {
     /// When the gateway published the version (Unix time, µs); for propagation measurements.
     #[serde(default)]
     pub applied_at_unix_us: Option<u64>,
+    /// Sent by weir-dns only: its view of its GSLB members (capped; absent from a gateway's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns: Option<crate::DnsView>,
 }
 
 #[cfg(test)]
@@ -107,6 +110,7 @@ mod tests {
             errors: cap_errors((0..500).map(|_| "\u{1}".repeat(10_000)).collect()),
             applied_version: u64::MAX,
             applied_at_unix_us: Some(u64::MAX),
+            dns: None,
         };
         assert!(serde_json::to_vec(&report).unwrap().len() < MAX_REPORT_BYTES);
     }
@@ -118,6 +122,11 @@ mod tests {
         assert_eq!(report.outcome, Outcome::Nack);
         assert!(report.errors.is_empty());
         assert_eq!(report.region, None);
+        assert_eq!(report.dns, None);
+        assert!(
+            !serde_json::to_string(&report).unwrap().contains("dns"),
+            "a gateway's report is what it was"
+        );
     }
 
     #[test]

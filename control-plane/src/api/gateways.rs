@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use weir_protocol::api::GatewayList;
+use weir_protocol::api::{GatewayList, NodeKind};
 use weir_protocol::{Report, StreamMessage};
 
 use super::{ApiError, App};
@@ -30,6 +30,8 @@ const MAX_NAME_LEN: usize = 128;
 pub struct StreamQuery {
     pub gateway: Option<String>,
     pub region: Option<String>,
+    /// `dns` from weir-dns, so it is listed as one before its first report; else a gateway.
+    pub kind: Option<String>,
 }
 
 /// Gateway ids and regions are config names: letters, digits, `-`, `_`, `.`.
@@ -115,10 +117,22 @@ pub async fn stream(
     if let Some(region) = &query.region {
         check_name("region", region)?;
     }
+    let kind = match query.kind.as_deref() {
+        None | Some("gateway") => NodeKind::Gateway,
+        Some("dns") => NodeKind::Dns,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "kind must be \"gateway\" or \"dns\", got {other:?}"
+            )));
+        }
+    };
     let guard = app
         .fleet
         .connect(&id, query.region.clone(), &who.name)
         .map_err(|e| refused(&app, &id, &who.name, &e))?;
+    if kind == NodeKind::Dns {
+        app.fleet.mark_dns(&id);
+    }
     let (sender, receiver) = mpsc::channel::<Result<Bytes, Infallible>>(4);
     tracing::info!(gateway = id, region = ?query.region, "gateway stream opened");
     let feeder = Arc::clone(&app);

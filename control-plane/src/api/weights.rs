@@ -219,14 +219,23 @@ pub async fn drain(
         let (text, drained) = edit::drain_region(&current.config, &region, &current.meta.drained)
             .map_err(edit_error)?;
         validate(&text)?;
-        let pools = drained.get(&region).map_or(0, |pools| pools.len());
+        let (pools, members) = drained.get(&region).map_or((0, 0), |dials| {
+            let members = dials.keys().filter(|k| edit::is_member_key(k)).count();
+            (dials.len() - members, members)
+        });
+        let detail = match members {
+            0 => format!("{region}: {pools} pool(s) to weight 0"),
+            members => {
+                format!("{region}: {pools} pool(s) and {members} DNS member(s) to weight 0")
+            }
+        };
         Ok(Update::Commit(Change {
             config: text,
             author: who.name,
             message,
             action: "drain".into(),
             drained,
-            detail: format!("{region}: {pools} pool(s) to weight 0"),
+            detail,
         }))
     })
     .await?;

@@ -23,6 +23,8 @@ pub const GATEWAY: &str = "gateway-token-0123456789";
 pub const GW_A: &str = "gw-a-token-0123456789";
 /// A gateway token bound to the ids `us-east-*`.
 pub const US_EAST: &str = "us-east-token-0123456789";
+/// A gateway-role token bound to the weir-dns instance `dns-1` only.
+pub const DNS_1: &str = "dns-1-token-0123456789";
 
 /// SHA-256 hex of `text`.
 pub fn sha256(text: &str) -> String {
@@ -67,6 +69,7 @@ impl ControlPlane {
             ("edge", "gateway", GATEWAY, Some("*")),
             ("gw-a", "gateway", GW_A, Some("gw-a")),
             ("east", "gateway", US_EAST, Some("us-east-*")),
+            ("dns-1", "gateway", DNS_1, Some("dns-1")),
         ]
         .iter()
         .map(|(name, role, token, gateway_id)| {

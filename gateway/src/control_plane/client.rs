@@ -20,12 +20,13 @@ use http::{Method, StatusCode};
 use http_body_util::BodyExt;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
-use tokio::sync::Notify;
 use weir_config::{Config, ControlPlaneSettings};
 use weir_protocol::{ConfigPush, Outcome, Report, StreamMessage};
+use weir_push_client::mailbox::Mailbox;
+pub use weir_push_client::order::{Stale, check_order};
 
 use super::cache;
-use super::http::{Endpoint, LinkError};
+use super::http::{Endpoint, LinkError, body_text};
 use super::lines::Lines;
 use crate::reload::{self, Applied};
 use crate::resilience::backoff::backoff;
@@ -36,43 +37,6 @@ const MAX_LINE_BYTES: usize = 8 << 20;
 /// A report that takes longer is abandoned (the next one carries the state anyway).
 const REPORT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Why a pushed version is not applied, whatever it contains.
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
-pub enum Stale {
-    #[error("version 0 is not a version (the control plane numbers versions from 1)")]
-    Zero,
-    #[error(
-        "version {pushed} is older than version {serving}, which this gateway serves: versions \
-         only go forward (a rollback is a new version). If the control plane's store was \
-         replaced, delete this gateway's cache file and restart it to follow the new history"
-    )]
-    Older { pushed: u64, serving: u64 },
-    #[error(
-        "version {0} differs from the version {0} this gateway serves (another checksum): the \
-         control plane's history was replaced; delete this gateway's cache file and restart it \
-         to follow the new history"
-    )]
-    Rewritten(u64),
-}
-
-/// Whether `push` may be applied by a gateway serving `serving` (version, checksum); version 0
-/// is served only before the first config.
-pub fn check_order(push: &ConfigPush, serving: (u64, &str)) -> Result<(), Stale> {
-    let (version, checksum) = serving;
-    if push.version == 0 {
-        Err(Stale::Zero)
-    } else if version > 0 && push.version < version {
-        Err(Stale::Older {
-            pushed: push.version,
-            serving: version,
-        })
-    } else if version > 0 && push.version == version && push.checksum != checksum {
-        Err(Stale::Rewritten(version))
-    } else {
-        Ok(())
-    }
-}
-
 pub struct ControlPlaneClient {
     pub gateway: Arc<Gateway>,
     /// This gateway's own settings (its local file), composed with every pushed fleet config.
@@ -81,33 +45,6 @@ pub struct ControlPlaneClient {
     pub endpoint: Endpoint,
     pub gateway_id: String,
     pub proxy_addr: std::net::SocketAddr,
-}
-
-/// The newest report not yet sent: one slot, and a wake-up for the reporter.
-#[derive(Default)]
-struct Mailbox {
-    slot: std::sync::Mutex<Option<Report>>,
-    posted: Notify,
-}
-
-impl Mailbox {
-    /// Puts `report` in the slot; returns the unsent report it replaced.
-    fn post(&self, report: Report) -> Option<Report> {
-        let replaced = self
-            .slot
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .replace(report);
-        self.posted.notify_one();
-        replaced
-    }
-
-    fn take(&self) -> Option<Report> {
-        self.slot
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take()
-    }
 }
 
 /// How a stream ended.
@@ -292,6 +229,7 @@ impl ControlPlaneClient {
                     errors: vec![stale.to_string()],
                     applied_version: serving.version,
                     applied_at_unix_us: None,
+                    dns: None,
                 },
             );
             return;
@@ -337,6 +275,7 @@ impl ControlPlaneClient {
                 Ok(Applied::Changed { .. }) => unix_us(applied_at),
                 _ => None,
             },
+            dns: None,
         };
         self.queue_report(reports, report);
     }
@@ -422,73 +361,8 @@ impl ControlPlaneClient {
     }
 }
 
-/// Up to 4 KiB of a response body, for error messages.
-async fn body_text(body: hyper::body::Incoming) -> String {
-    let limited = http_body_util::Limited::new(body, 4096);
-    match tokio::time::timeout(Duration::from_secs(2), limited.collect()).await {
-        Ok(Ok(collected)) => String::from_utf8_lossy(&collected.to_bytes())
-            .trim()
-            .to_string(),
-        _ => String::new(),
-    }
-}
-
 fn unix_us(time: SystemTime) -> Option<u64> {
     time.duration_since(SystemTime::UNIX_EPOCH)
         .ok()
         .and_then(|d| u64::try_from(d.as_micros()).ok())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn push(version: u64, checksum: &str) -> ConfigPush {
-        ConfigPush {
-            version,
-            checksum: checksum.into(),
-            config: String::new(),
-        }
-    }
-
-    #[test]
-    fn versions_only_go_forward() {
-        assert_eq!(check_order(&push(1, "a"), (0, "")), Ok(()));
-        assert_eq!(check_order(&push(6, "b"), (5, "a")), Ok(()));
-        assert_eq!(
-            check_order(&push(5, "a"), (5, "a")),
-            Ok(()),
-            "a repeat is fine"
-        );
-        assert_eq!(check_order(&push(0, "a"), (0, "")), Err(Stale::Zero));
-        assert_eq!(check_order(&push(0, "a"), (5, "a")), Err(Stale::Zero));
-        assert_eq!(
-            check_order(&push(3, "c"), (5, "a")),
-            Err(Stale::Older {
-                pushed: 3,
-                serving: 5
-            })
-        );
-        assert_eq!(
-            check_order(&push(5, "z"), (5, "a")),
-            Err(Stale::Rewritten(5))
-        );
-    }
-
-    #[test]
-    fn the_mailbox_keeps_only_the_newest_report() {
-        let mailbox = Mailbox::default();
-        let report = |version| Report {
-            region: None,
-            version,
-            outcome: Outcome::Ack,
-            errors: Vec::new(),
-            applied_version: version,
-            applied_at_unix_us: None,
-        };
-        assert!(mailbox.post(report(1)).is_none());
-        assert_eq!(mailbox.post(report(2)).map(|r| r.version), Some(1));
-        assert_eq!(mailbox.take().map(|r| r.version), Some(2));
-        assert!(mailbox.take().is_none());
-    }
 }

@@ -2,7 +2,7 @@
 //! or nothing, keep the last applied one in a cache file (so a restart without the control plane
 //! still serves), and report ACK or NACK. Nothing here is on the request path.
 
-pub mod cache;
 pub mod client;
-pub mod http;
-pub mod lines;
+
+// The exchange, the line splitter and the cache are shared with weir-dns.
+pub use weir_push_client::{cache, http, lines};

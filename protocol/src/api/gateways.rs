@@ -1,8 +1,11 @@
 //! The fleet as `GET /v1/gateways` shows it: each gateway's region, connection, the version it
-//! runs and its last report. Fields a gateway may not have sent yet are `null`.
+//! runs and its last report; weir-dns instances follow the same stream and are listed too, with
+//! `kind: "dns"` and their view of the GSLB members. Fields a gateway may not have sent yet are
+//! `null`.
 
 use serde::{Deserialize, Serialize};
 
+use crate::DnsView;
 use crate::report::Outcome;
 
 /// `GET /v1/gateways`.
@@ -13,10 +16,33 @@ pub struct GatewayList {
     pub gateways: Vec<GatewayView>,
 }
 
-/// One gateway.
+/// What follows the push stream: a gateway, or a weir-dns instance (known by its reports, which
+/// carry a member view).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeKind {
+    #[default]
+    Gateway,
+    Dns,
+}
+
+impl NodeKind {
+    /// The wire spelling: `gateway` or `dns`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeKind::Gateway => "gateway",
+            NodeKind::Dns => "dns",
+        }
+    }
+}
+
+/// One gateway (or weir-dns instance).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GatewayView {
     pub id: String,
+    /// `gateway`, or `dns` once a weir-dns instance has reported (older control planes: absent).
+    #[serde(default)]
+    pub kind: NodeKind,
     pub region: Option<String>,
     /// Whether it holds a push stream open now.
     pub connected: bool,
@@ -27,6 +53,10 @@ pub struct GatewayView {
     pub last_report: Option<LastReport>,
     /// RFC 3339 UTC, milliseconds.
     pub last_seen: String,
+    /// A weir-dns instance's member view from its last report that had one (capped); absent for
+    /// gateways.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns: Option<DnsView>,
 }
 
 /// A gateway's last report, as the control plane keeps it (errors capped).
@@ -49,19 +79,27 @@ mod tests {
             current_version: None,
             gateways: vec![GatewayView {
                 id: "gw-1".into(),
+                kind: NodeKind::Gateway,
                 region: None,
                 connected: false,
                 applied_version: None,
                 applied_at_unix_us: None,
                 last_report: None,
                 last_seen: "T".into(),
+                dns: None,
             }],
         };
         let text = serde_json::to_string(&list).unwrap();
         assert_eq!(
             text,
-            r#"{"current_version":null,"gateways":[{"id":"gw-1","region":null,"connected":false,"applied_version":null,"applied_at_unix_us":null,"last_report":null,"last_seen":"T"}]}"#
+            r#"{"current_version":null,"gateways":[{"id":"gw-1","kind":"gateway","region":null,"connected":false,"applied_version":null,"applied_at_unix_us":null,"last_report":null,"last_seen":"T"}]}"#
         );
         assert_eq!(serde_json::from_str::<GatewayList>(&text).unwrap(), list);
+        let older = text.replace(r#""kind":"gateway","#, "");
+        assert_eq!(
+            serde_json::from_str::<GatewayList>(&older).unwrap(),
+            list,
+            "a list without kinds (an older control plane) is all gateways"
+        );
     }
 }

@@ -8,7 +8,7 @@ mod routes;
 mod versions;
 mod writes;
 
-pub use gateways::{GatewayList, GatewayView, LastReport};
+pub use gateways::{GatewayList, GatewayView, LastReport, NodeKind};
 pub use problem::{ConfigProblem, Problem};
 pub use routes::{Method, Route};
 pub use versions::{AuditEntry, AuditList, ConfigVersion, Drained, VersionList, VersionMeta};

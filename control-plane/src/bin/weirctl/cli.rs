@@ -99,9 +99,9 @@ pub enum Command {
         write: WriteArgs,
     },
 
-    /// Set every pool in a region to weight 0, remembering each weight for `restore`; or, with
-    /// --endpoint, stop sending new requests to one endpoint (requests in flight finish, health
-    /// checks go on), like HAProxy's `set server ... state drain`
+    /// Set every pool (and DNS member) in a region to weight 0, remembering each weight for
+    /// `restore`; or, with --endpoint, stop sending new requests to one endpoint (requests in
+    /// flight finish, health checks go on), like HAProxy's `set server ... state drain`
     #[command(after_help = "\
 Examples:
   weirctl drain eu-west -m 'maintenance'
@@ -125,6 +125,10 @@ Examples:
 
     /// List the gateways: region, connection, the version each runs, and its last report
     Gateways,
+
+    /// Show each GSLB member as each weir-dns instance sees it: health (its own probes), weight
+    /// and whether it is answered
+    Dns,
 
     /// Show the audit log (who changed what, when), newest first
     Audit {
@@ -190,7 +194,7 @@ Examples:
 #[derive(Debug, Clone, Default, PartialEq, Eq, Args)]
 #[group(required = true, multiple = true)]
 pub struct Target {
-    /// The region (every pool in it)
+    /// The region (every pool and DNS member in it)
     #[arg(value_parser = NonEmptyStringValueParser::new(), conflicts_with = "endpoint")]
     pub region: Option<String>,
     /// One endpoint, ip:port as listed in the config
@@ -247,6 +251,7 @@ mod tests {
     fn every_command_parses() {
         assert_eq!(command(&["status"]), Command::Status);
         assert_eq!(command(&["gateways"]), Command::Gateways);
+        assert_eq!(command(&["dns"]), Command::Dns);
         assert_eq!(
             command(&["audit", "--limit", "5"]),
             Command::Audit { limit: Some(5) }

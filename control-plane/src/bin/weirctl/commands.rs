@@ -66,8 +66,8 @@ pub fn run(
                     output::written(
                         answer,
                         &format!(
-                            "drained region {region} (every pool at weight 0; `weirctl restore \
-                             {region}` puts the weights back)"
+                            "drained region {region} (every pool and DNS member at weight 0; \
+                             `weirctl restore {region}` puts the weights back)"
                         ),
                         &format!("region {region} is already drained"),
                     )
@@ -108,6 +108,7 @@ pub fn run(
             &Request::to(Route::Gateways, &[]),
             output::gateways,
         ),
+        Command::Dns => show(api, json, &Request::to(Route::Gateways, &[]), output::dns),
         Command::Audit { limit } => show(
             api,
             json,

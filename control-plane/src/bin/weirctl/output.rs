@@ -1,5 +1,5 @@
 //! Human output from the control plane's answers, read as the API's types: aligned tables
-//! (history, gateways, audit), the status summary, and change lists (`~ path: old -> new`). An
+//! (history, gateways, audit, the weir-dns members), the status summary, and change lists (`~ path: old -> new`). An
 //! empty or absent value shows as `-`; times are shown as the server gave them.
 
 use std::fmt::{Display, Write as _};
@@ -7,8 +7,8 @@ use std::fmt::{Display, Write as _};
 use serde_json::Value;
 use weir_protocol::Outcome;
 use weir_protocol::api::{
-    AuditList, ConfigVersion, ConfigWrite, GatewayList, GatewayView, VersionList, VersionMeta,
-    Written,
+    AuditList, ConfigVersion, ConfigWrite, GatewayList, GatewayView, NodeKind, VersionList,
+    VersionMeta, Written,
 };
 
 /// A cell: the text with control characters (a newline in a message) as spaces so rows stay one
@@ -160,6 +160,14 @@ fn region_suffix(gateway: &GatewayView) -> String {
     }
 }
 
+/// The id, with ` (dns)` after a weir-dns instance's.
+fn id_cell(node: &GatewayView) -> String {
+    match node.kind {
+        NodeKind::Gateway => cell(&node.id),
+        NodeKind::Dns => format!("{} (dns)", cell(&node.id)),
+    }
+}
+
 fn yes_no(connected: bool) -> &'static str {
     if connected { "yes" } else { "no" }
 }
@@ -174,7 +182,7 @@ pub fn gateways(answer: &GatewayList) -> String {
         .iter()
         .map(|g| {
             vec![
-                cell(&g.id),
+                id_cell(g),
                 opt(g.region.as_deref()),
                 yes_no(g.connected).to_string(),
                 opt(g.applied_version),
@@ -260,15 +268,29 @@ pub fn status(config: Option<&ConfigVersion>, gateways_answer: &GatewayList) -> 
         }
     };
     out.push('\n');
-    let gateways = &gateways_answer.gateways;
+    let (gateways, dns): (Vec<GatewayView>, Vec<GatewayView>) = gateways_answer
+        .gateways
+        .iter()
+        .cloned()
+        .partition(|node| node.kind == NodeKind::Gateway);
     if gateways.is_empty() {
         out.push_str("gateways: none has connected yet\n");
-        return out;
+    } else {
+        followers(&mut out, "gateways", &gateways, current);
     }
+    if !dns.is_empty() {
+        followers(&mut out, "weir-dns", &dns, current);
+    }
+    out
+}
+
+/// One kind of follower in `weirctl status`: how many are connected and on `current`, which runs
+/// what, and every NACK.
+fn followers(out: &mut String, label: &str, gateways: &[GatewayView], current: Option<u64>) {
     let connected = gateways.iter().filter(|g| g.connected).count();
     let _ = write!(
         out,
-        "gateways: {} known, {connected} connected",
+        "{label}: {} known, {connected} connected",
         gateways.len()
     );
     match current {
@@ -303,6 +325,63 @@ pub fn status(config: Option<&ConfigVersion>, gateways_answer: &GatewayList) -> 
         let _ = writeln!(out, "  {line}");
     }
     out.push_str(&nacks(gateways, "  NACK: ", "      "));
+}
+
+/// `weirctl dns`: every GSLB member as each weir-dns instance sees it (from its last report),
+/// by name, then the member's place in the name, then instance.
+pub fn dns(answer: &GatewayList) -> String {
+    let instances: Vec<&GatewayView> = answer
+        .gateways
+        .iter()
+        .filter(|node| node.kind == NodeKind::Dns)
+        .collect();
+    if instances.is_empty() {
+        return "no weir-dns instance has reported yet\n".to_string();
+    }
+    let mut rows: Vec<(&str, usize, Vec<String>)> = Vec::new();
+    let mut notes = String::new();
+    for instance in &instances {
+        let seen_by = if instance.connected {
+            cell(&instance.id)
+        } else {
+            format!("{} (not connected)", cell(&instance.id))
+        };
+        let Some(view) = &instance.dns else { continue };
+        // A member's place among its name's members (the config's order).
+        let mut places: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        for member in &view.members {
+            let place = places.entry(member.name.as_str()).or_default();
+            let order = *place;
+            *place += 1;
+            rows.push((
+                &member.name,
+                order,
+                vec![
+                    cell(&member.name),
+                    cell(&member.region),
+                    seen_by.clone(),
+                    if member.healthy { "up" } else { "down" }.to_string(),
+                    member.weight.to_string(),
+                    yes_no(member.answered).to_string(),
+                ],
+            ));
+        }
+        if view.left_out > 0 {
+            let _ = writeln!(
+                notes,
+                "{} reported {} more members than a report carries",
+                cell(&instance.id),
+                view.left_out
+            );
+        }
+    }
+    rows.sort_by(|a, b| (a.0, a.1, &a.2[2]).cmp(&(b.0, b.1, &b.2[2])));
+    let rows: Vec<Vec<String>> = rows.into_iter().map(|(_, _, row)| row).collect();
+    let mut out = table(
+        &["NAME", "REGION", "SEEN BY", "HEALTH", "WEIGHT", "ANSWERED"],
+        &rows,
+    );
+    out.push_str(&notes);
     out
 }
 
@@ -502,6 +581,62 @@ gateways: 3 known, 2 connected, 1 on version 7
       routes[2].upstream: unknown upstream 'search'
 "
         );
+    }
+
+    fn with_dns() -> GatewayList {
+        let member = |name: &str, region: &str, healthy: bool, weight: u32| {
+            json!({"name": name, "region": region, "healthy": healthy, "weight": weight,
+                   "answered": healthy && weight > 0})
+        };
+        read(json!({"current_version": 7, "gateways": [
+            {"id": "dns-a", "kind": "dns", "region": null, "connected": true,
+             "applied_version": 7, "last_report": {"version": 7, "outcome": "ack", "errors": [],
+             "at": "T"}, "last_seen": "T", "dns": {"members": [
+                member("www.gslb.example.com", "us-east", true, 100),
+                member("api.gslb.example.com", "us-east", true, 0),
+                member("api.gslb.example.com", "eu-west", false, 100)]}},
+            {"id": "dns-b", "kind": "dns", "region": null, "connected": false,
+             "applied_version": 6, "last_report": null, "last_seen": "T", "dns": {"members": [
+                member("api.gslb.example.com", "us-east", true, 100)], "left_out": 3}},
+            {"id": "gw-1", "kind": "gateway", "region": "us-east", "connected": true,
+             "applied_version": 7, "last_report": null, "last_seen": "T"}
+        ]}))
+    }
+
+    #[test]
+    fn dns_members_by_name_and_instance() {
+        assert_eq!(
+            dns(&with_dns()),
+            "\
+NAME                  REGION   SEEN BY                HEALTH  WEIGHT  ANSWERED
+api.gslb.example.com  us-east  dns-a                  up      0       no
+api.gslb.example.com  us-east  dns-b (not connected)  up      100     yes
+api.gslb.example.com  eu-west  dns-a                  down    100     no
+www.gslb.example.com  us-east  dns-a                  up      100     yes
+dns-b reported 3 more members than a report carries
+"
+        );
+        assert_eq!(dns(&fleet()), "no weir-dns instance has reported yet\n");
+    }
+
+    #[test]
+    fn status_lists_weir_dns_apart_from_gateways() {
+        let out = status(None, &with_dns());
+        assert!(
+            out.ends_with(
+                "\
+gateways: 1 known, 1 connected
+  ID    REGION   RUNS VERSION  CONNECTED
+  gw-1  us-east  7             yes
+weir-dns: 2 known, 1 connected
+  ID     REGION  RUNS VERSION  CONNECTED
+  dns-a  -       7             yes
+  dns-b  -       6             no (last seen T)
+"
+            ),
+            "{out}"
+        );
+        assert!(gateways(&with_dns()).contains("\ndns-a (dns)  "));
     }
 
     #[test]

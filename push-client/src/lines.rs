@@ -1,5 +1,5 @@
 //! Splits a byte stream into NDJSON lines, holding at most `max` bytes of an unfinished line, so
-//! a control plane (or anything impersonating one) cannot make the gateway buffer without bound.
+//! a control plane (or anything impersonating one) cannot make the follower buffer without bound.
 
 /// A line longer than the cap.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]

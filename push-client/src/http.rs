@@ -1,5 +1,5 @@
 //! One HTTP/1.1 exchange with the control plane (plain or over rustls): connect with a timeout,
-//! send the request with the gateway's bearer token, hand back the response with its body still
+//! send the request with the follower's bearer token, hand back the response with its body still
 //! streaming. Each call opens its own connection: the stream lives long, reports are rare.
 
 use std::path::Path;
@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, header};
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use rustls_pki_types::pem::PemObject;
@@ -41,6 +41,8 @@ pub struct Endpoint {
     tls: Option<(TlsConnector, ServerName<'static>)>,
     /// `Bearer <token>`, marked sensitive so it is never logged by `http`.
     authorization: HeaderValue,
+    /// The `User-Agent` header: `weir-gateway` unless [`Endpoint::user_agent`] says otherwise.
+    user_agent: &'static str,
 }
 
 impl Endpoint {
@@ -90,7 +92,15 @@ impl Endpoint {
             prefix: uri.path().trim_end_matches('/').to_string(),
             tls,
             authorization,
+            user_agent: "weir-gateway",
         })
+    }
+
+    /// The same endpoint, naming its client `agent` in `User-Agent` (e.g. `weir-dns`).
+    #[must_use]
+    pub fn user_agent(mut self, agent: &'static str) -> Endpoint {
+        self.user_agent = agent;
+        self
     }
 
     /// The URL of `path`, for logs.
@@ -112,7 +122,7 @@ impl Endpoint {
             .uri(format!("{}{path_and_query}", self.prefix))
             .header(header::HOST, &self.authority)
             .header(header::AUTHORIZATION, self.authorization.clone())
-            .header(header::USER_AGENT, "weir-gateway");
+            .header(header::USER_AGENT, self.user_agent);
         if body.is_some() {
             request = request.header(header::CONTENT_TYPE, "application/json");
         }
@@ -135,6 +145,17 @@ impl Endpoint {
                 exchange(tls, request, &target).await
             }
         }
+    }
+}
+
+/// Up to 4 KiB of a response body, for error messages.
+pub async fn body_text(body: hyper::body::Incoming) -> String {
+    let limited = http_body_util::Limited::new(body, 4096);
+    match tokio::time::timeout(Duration::from_secs(2), limited.collect()).await {
+        Ok(Ok(collected)) => String::from_utf8_lossy(&collected.to_bytes())
+            .trim()
+            .to_string(),
+        _ => String::new(),
     }
 }
 
@@ -196,7 +217,9 @@ mod tests {
         let plain = Endpoint::new("http://127.0.0.1:7700/", None, "t\n").unwrap();
         assert_eq!(plain.show("/v1/stream"), "http://127.0.0.1:7700/v1/stream");
         assert_eq!(plain.authorization, "Bearer t");
+        assert_eq!(plain.user_agent, "weir-gateway");
         assert!(plain.authorization.is_sensitive());
+        assert_eq!(plain.user_agent("weir-dns").user_agent, "weir-dns");
         let prefixed = Endpoint::new("http://cp.internal/weir", None, "t").unwrap();
         assert_eq!(
             prefixed.show("/v1/stream"),

@@ -1,5 +1,5 @@
-//! The last applied control-plane version on disk, so a gateway restarted while the control plane
-//! is unreachable serves what it served before. Written atomically (temporary file, fsync,
+//! The last applied control-plane version on disk, so a gateway or weir-dns restarted while the
+//! control plane is unreachable serves what it served before. Written atomically (temporary file, fsync,
 //! rename, fsync of the directory); a cache that is missing, unreadable or damaged is ignored
 //! with a warning, never half-used.
 
@@ -8,7 +8,7 @@ use std::path::Path;
 
 use weir_protocol::ConfigPush;
 
-use crate::reload::checksum;
+use weir_protocol::checksum;
 
 /// Writes `push` as the cache at `path`, replacing the previous one only once fully written.
 pub fn save(path: &Path, push: &ConfigPush) -> std::io::Result<()> {
