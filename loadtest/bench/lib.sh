@@ -71,3 +71,56 @@ wait_ready() {
 	done
 	return 2
 }
+
+# PID and its direct children (nginx: master and workers).
+pid_tree() {
+	local parent=$1 stat rest
+	local -a fields
+	printf '%s\n' "$parent"
+	for stat in /proc/[0-9]*/stat; do
+		{ read -r rest <"$stat"; } 2>/dev/null || continue
+		rest=${rest##*) }
+		read -ra fields <<<"$rest"
+		if [[ ${fields[1]} == "$parent" ]]; then
+			stat=${stat#/proc/}
+			printf '%s\n' "${stat%/stat}"
+		fi
+	done
+}
+
+# utime+stime (clock ticks) summed over the given pids, all threads included.
+cpu_ticks() {
+	local total=0 pid rest
+	local -a fields
+	for pid in "$@"; do
+		{ read -r rest <"/proc/$pid/stat"; } 2>/dev/null || return 1
+		rest=${rest##*) }
+		read -ra fields <<<"$rest"
+		total=$((total + fields[11] + fields[12]))
+	done
+	printf '%s\n' "$total"
+}
+
+# Prints "requests req_per_s p50_ms p99_ms errors" from wrk --latency output.
+parse_wrk() {
+	awk '
+		function to_ms(v,   n, unit) {
+			n = v + 0; unit = v; sub(/^[0-9.]+/, "", unit)
+			if (unit == "us") return n / 1000
+			if (unit == "s") return n * 1000
+			if (unit == "m") return n * 60000
+			return n
+		}
+		/ requests in / { requests = $1 }
+		/^Requests\/sec:/ { rps = $2 }
+		$1 == "50%" { p50 = to_ms($2) }
+		$1 == "99%" { p99 = to_ms($2) }
+		/Non-2xx or 3xx responses:/ { errors += $NF }
+		/Socket errors:/ {
+			for (i = 3; i <= NF; i++) if ($i ~ /^[0-9]+,?$/) { x = $i; sub(/,/, "", x); errors += x }
+		}
+		END {
+			if (requests == "" || rps == "" || p50 == "" || p99 == "") exit 1
+			printf "%s %s %.3f %.3f %d\n", requests, rps, p50, p99, errors
+		}' "$1"
+}
