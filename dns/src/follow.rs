@@ -19,14 +19,13 @@ use weir_push_client::http::{Endpoint, LinkError, body_text};
 use weir_push_client::lines::Lines;
 use weir_push_client::mailbox::Mailbox;
 use weir_push_client::order::check_order;
+use weir_push_client::report::send_report;
 
 use crate::catalog::Catalog;
 use crate::state::{Applied, State};
 
 /// Largest stream line accepted: a config is at most 1 MiB, JSON escaping adds some.
 const MAX_LINE_BYTES: usize = 8 << 20;
-/// A report that takes longer is abandoned (the next one carries the state anyway).
-const REPORT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often the member view is compared with the last one reported.
 pub const VIEW_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -332,40 +331,12 @@ impl Follower {
             let Some(report) = self.reports.take() else {
                 continue;
             };
-            let outcome = self.send_report(&report).await;
+            let outcome = send_report(&self.endpoint, &self.id, &report).await;
             self.state
                 .metrics
                 .control_plane_reports
                 .with_label_values(&[outcome])
                 .inc();
-        }
-    }
-
-    /// Sends one report; the outcome label: `sent`, `refused`, `failed` or `timeout`.
-    async fn send_report(&self, report: &Report) -> &'static str {
-        let path = weir_protocol::report_path(&self.id);
-        let body = serde_json::to_vec(report).unwrap_or_default();
-        let sent = tokio::time::timeout(
-            REPORT_TIMEOUT,
-            self.endpoint.send(Method::POST, &path, Some(body)),
-        )
-        .await;
-        match sent {
-            Ok(Ok(response)) if response.status().is_success() => "sent",
-            Ok(Ok(response)) => {
-                let status = response.status();
-                let body = body_text(response.into_body()).await;
-                tracing::warn!(version = report.version, %status, body, "the control plane refused a report");
-                "refused"
-            }
-            Ok(Err(e)) => {
-                tracing::warn!(version = report.version, error = %e, "cannot send a report");
-                "failed"
-            }
-            Err(_) => {
-                tracing::warn!(version = report.version, "a report timed out");
-                "timeout"
-            }
         }
     }
 }

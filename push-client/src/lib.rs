@@ -12,3 +12,4 @@ pub mod http;
 pub mod lines;
 pub mod mailbox;
 pub mod order;
+pub mod report;

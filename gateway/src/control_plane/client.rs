@@ -24,6 +24,7 @@ use weir_config::{Config, ControlPlaneSettings};
 use weir_protocol::{ConfigPush, Outcome, Report, StreamMessage};
 use weir_push_client::mailbox::Mailbox;
 pub use weir_push_client::order::{Stale, check_order};
+use weir_push_client::report::send_report;
 
 use super::cache;
 use super::http::{Endpoint, LinkError, body_text};
@@ -34,8 +35,6 @@ use crate::state::Gateway;
 
 /// Largest stream line accepted: a config is at most 1 MiB, JSON escaping adds some.
 const MAX_LINE_BYTES: usize = 8 << 20;
-/// A report that takes longer is abandoned (the next one carries the state anyway).
-const REPORT_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct ControlPlaneClient {
     pub gateway: Arc<Gateway>,
@@ -312,7 +311,7 @@ impl ControlPlaneClient {
 }
 
 /// Posting reports, one at a time, off the stream's path: the newest report in the mailbox is
-/// taken and sent (within `REPORT_TIMEOUT`); what is not sent is counted and logged.
+/// taken and sent (within `weir_push_client::report::REPORT_TIMEOUT`); what is not sent is counted and logged.
 impl ControlPlaneClient {
     async fn report_loop(&self, mailbox: &Mailbox, mut shutdown: ShutdownWatch) {
         loop {
@@ -323,40 +322,12 @@ impl ControlPlaneClient {
             let Some(report) = mailbox.take() else {
                 continue;
             };
-            let outcome = self.send_report(&report).await;
+            let outcome = send_report(&self.endpoint, &self.gateway_id, &report).await;
             self.gateway
                 .metrics
                 .control_plane_reports
                 .with_label_values(&[outcome])
                 .inc();
-        }
-    }
-
-    /// Sends one report; the outcome label: `sent`, `refused`, `failed` or `timeout`.
-    async fn send_report(&self, report: &Report) -> &'static str {
-        let path = weir_protocol::report_path(&self.gateway_id);
-        let body = serde_json::to_vec(report).unwrap_or_default();
-        let sent = tokio::time::timeout(
-            REPORT_TIMEOUT,
-            self.endpoint.send(Method::POST, &path, Some(body)),
-        )
-        .await;
-        match sent {
-            Ok(Ok(response)) if response.status().is_success() => "sent",
-            Ok(Ok(response)) => {
-                let status = response.status();
-                let body = body_text(response.into_body()).await;
-                tracing::warn!(version = report.version, %status, body, "the control plane refused a report");
-                "refused"
-            }
-            Ok(Err(e)) => {
-                tracing::warn!(version = report.version, error = %e, "cannot send a report");
-                "failed"
-            }
-            Err(_) => {
-                tracing::warn!(version = report.version, "a report timed out");
-                "timeout"
-            }
         }
     }
 }
