@@ -59,6 +59,7 @@ command -v dig >/dev/null 2>&1 || missing_packages+=(dnsutils)              # we
 command -v curl >/dev/null 2>&1 || missing_packages+=(curl)                  # edge TLS tests
 command -v openssl >/dev/null 2>&1 || missing_packages+=(openssl)            # edge TLS tests (s_client)
 command -v h2load >/dev/null 2>&1 || missing_packages+=(nghttp2-client)      # HTTP/2 load test
+command -v pebble >/dev/null 2>&1 || missing_packages+=(pebble)               # ACME tests (pebble, pebble-challtestsrv)
 
 if ((${#missing_packages[@]})); then
 	step "install ${missing_packages[*]}" apt_install "the build and the tests need them" "${missing_packages[@]}"

@@ -3,6 +3,7 @@
 //! does not compile until it is compared here.
 
 mod dns;
+mod resolver;
 mod tls;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -42,6 +43,8 @@ pub fn restart_required(old: &Config, new: &Config) -> Vec<&'static str> {
                 access_log,
                 control_plane,
                 tls,
+                // Applied live: the resolver task reads it from each version.
+                resolver: _,
             },
         fleet: _,
     } = old;
@@ -81,10 +84,14 @@ pub fn restart_required(old: &Config, new: &Config) -> Vec<&'static str> {
         // Read once at start: where the fleet config comes from.
         ("control_plane", *control_plane != new.control_plane),
     ];
-    // The TLS versions and ALPN are fixed in a listener's rustls config; the certificates,
-    // `unknown_sni` and `handshake_timeout` apply live.
-    let fixed =
-        |tls: &Option<TlsSettings>| tls.as_ref().map(|tls| (tls.min_version, tls.alpn.clone()));
+    // The TLS versions and ALPN are fixed in a listener's rustls config, and the ACME orders
+    // are started once; the certificates, `unknown_sni` and `handshake_timeout` apply live.
+    let fixed = |tls: &Option<TlsSettings>| {
+        tls.as_ref().map(|tls| {
+            let acme = (tls.acme.clone(), tls.acme_state_dir.clone());
+            (tls.min_version, tls.alpn.clone(), acme)
+        })
+    };
     let tls_checks = [("tls", fixed(tls) != fixed(&new.tls))];
     let checks = checks.into_iter().chain(tls_checks);
     checks
@@ -269,6 +276,7 @@ impl Changes {
             access_log,
             control_plane,
             tls,
+            resolver,
         } = old;
         self.gateway(gateway, &new.gateway);
         self.listen(listen, &new.listen);
@@ -288,6 +296,7 @@ impl Changes {
             Presence::Entry,
             Self::tls,
         );
+        self.resolver(resolver, &new.resolver);
     }
 
     fn fleet(&mut self, old: &FleetSettings, new: &FleetSettings) {

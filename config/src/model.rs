@@ -8,8 +8,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 mod dns;
+mod resolver;
 mod tls;
 pub use dns::*;
+pub use resolver::*;
 pub use tls::*;
 
 /// A whole, validated gateway config: this gateway's own settings and the fleet's.
@@ -36,6 +38,8 @@ pub struct NodeSettings {
     /// `tls`: how `listen.https` terminates TLS; `None` when the section is absent (then there
     /// is no HTTPS listener).
     pub tls: Option<TlsSettings>,
+    /// `resolver`: how the names among the pools' endpoints are resolved.
+    pub resolver: ResolverSettings,
 }
 
 /// The fleet config: the same for every gateway of a fleet (from the control plane when a gateway
@@ -79,6 +83,7 @@ impl NodeSettings {
         access_log,
         control_plane,
         tls,
+        resolver,
     });
 }
 
@@ -315,11 +320,13 @@ pub struct Pool {
     pub region: String,
     /// `weight`, default 100, in `0..=100`; 0 drains the pool.
     pub weight: u32,
-    /// `endpoints`: at least one, `ip:port`, no duplicates within the pool.
-    pub endpoints: Vec<SocketAddr>,
+    /// `endpoints`: at least one, `ip:port` or `host:port` (a DNS name, resolved in the
+    /// background), no duplicates within the pool.
+    pub endpoints: Vec<Endpoint>,
     /// `drained`, default empty: endpoints of this pool that get no new requests (those in
-    /// flight finish; health checks go on). Each is one of `endpoints`, listed once.
-    pub drained: Vec<SocketAddr>,
+    /// flight finish; health checks go on). Each is one of `endpoints` as written (a name drains
+    /// every address it resolves to), listed once.
+    pub drained: Vec<Endpoint>,
     /// `tls`: reach the pool's endpoints over TLS; `None` (the default) speaks plain text.
     pub tls: Option<UpstreamTls>,
     /// `protocol`, default `h1`: the HTTP version spoken to the pool's endpoints.

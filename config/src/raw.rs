@@ -15,6 +15,8 @@ pub(crate) struct RawConfig {
     pub(crate) control_plane: Option<RawControlPlane>,
     /// `Some` when a `tls` table is present (even an empty one).
     pub(crate) tls: Option<RawTls>,
+    /// `[resolver]`; all `None` when absent.
+    pub(crate) resolver: RawResolver,
     /// Every key under `upstreams`, including those whose value could not be read, so that
     /// routes to them are not reported a second time.
     pub(crate) upstream_names: Vec<String>,
@@ -82,6 +84,17 @@ pub(crate) struct RawTls {
     pub(crate) handshake_timeout: Option<At<Duration>>,
     /// `None` when missing or not an array; an element is `None` when it is not a table.
     pub(crate) certificates: Option<At<Vec<Option<RawCertificate>>>>,
+    pub(crate) acme: Option<At<Vec<Option<RawAcme>>>>,
+    pub(crate) acme_state_dir: Option<At<String>>,
+}
+
+/// One `[[tls.acme]]` as written.
+#[derive(Debug)]
+pub(crate) struct RawAcme {
+    pub(crate) names: Option<At<Vec<Option<At<String>>>>>,
+    pub(crate) directory: Option<At<String>>,
+    pub(crate) contact: Option<At<Vec<Option<At<String>>>>>,
+    pub(crate) ca_file: Option<At<String>>,
 }
 
 /// One `[[tls.certificates]]` as written.
@@ -91,6 +104,17 @@ pub(crate) struct RawCertificate {
     pub(crate) key: Option<At<String>>,
     pub(crate) default: Option<At<bool>>,
     pub(crate) names: Option<At<Vec<Option<At<String>>>>>,
+}
+
+/// `[resolver]` as written.
+#[derive(Debug, Default)]
+pub(crate) struct RawResolver {
+    pub(crate) nameservers: Option<At<Vec<Option<At<String>>>>>,
+    pub(crate) min_ttl: Option<At<Duration>>,
+    pub(crate) max_ttl: Option<At<Duration>>,
+    pub(crate) timeout: Option<At<Duration>>,
+    pub(crate) max_addresses: Option<At<i64>>,
+    pub(crate) family: Option<At<String>>,
 }
 
 #[derive(Debug, Default)]

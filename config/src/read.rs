@@ -2,6 +2,7 @@
 //! every unknown key, wrong type and missing required key.
 
 mod dns;
+mod resolver;
 mod tls;
 
 use toml::de::DeTable;
@@ -234,6 +235,7 @@ pub(crate) fn read_document<'a>(
                 }
             }),
         tls: tls::read_tls(&root, report),
+        resolver: resolver::read_resolver(&root, report),
         upstream_names,
         upstreams,
         routes: read_routes(&root, report),

@@ -1,5 +1,5 @@
 //! Edits to the fleet config's TOML text that keep the operator's formatting and comments: set one
-//! pool's weight, drain a region (weight 0 on its pools and on its `[dns]` members, remembering
+//! pool's weight or a DNS name's members' weight in one region, drain a region (weight 0 on its pools and on its `[dns]` members, remembering
 //! what they had) and restore it, drain or restore one endpoint (its address in its pools'
 //! `drained` lists).
 //! Everything not edited is kept byte for byte. An edit that cannot be made (the text is not TOML,
@@ -46,6 +46,19 @@ pub enum EditError {
         /// Every region some upstream has a pool in.
         known: Vec<String>,
     },
+    #[error("there is no DNS name {name:?} under [dns.names]; the config's names: {}", list(.known))]
+    UnknownDnsName {
+        name: String,
+        /// The names the config has.
+        known: Vec<String>,
+    },
+    #[error("DNS name {name:?} has no member in region {region:?}; its members' regions: {}", list(.known))]
+    UnknownMember {
+        name: String,
+        region: String,
+        /// The regions the name has members in.
+        known: Vec<String>,
+    },
     #[error("weight {0} is out of range: use 0..={MAX_WEIGHT} (0 drains the pool)")]
     WeightOutOfRange(u32),
     #[error("region {0:?} is already drained: restore it before draining it again")]
@@ -78,6 +91,8 @@ impl EditError {
             EditError::UnknownUpstream { .. }
             | EditError::UnknownPool { .. }
             | EditError::UnknownRegion { .. }
+            | EditError::UnknownDnsName { .. }
+            | EditError::UnknownMember { .. }
             | EditError::UnknownEndpoint { .. } => 404,
             EditError::AlreadyDrained(_)
             | EditError::NotDrained(_)
@@ -131,6 +146,52 @@ pub fn set_weight(
         previous
     };
     Ok((doc.to_string(), previous))
+}
+
+/// Sets the weight of every member of DNS name `name` in `region` (a name may list several
+/// there). Returns the new text, the previous weight (the first such member's) and the keys a
+/// drain of `region` remembers these members by. The same weight again returns the text
+/// unchanged.
+pub fn set_member_weight(
+    text: &str,
+    name: &str,
+    region: &str,
+    weight: u32,
+) -> Result<(String, u32, Vec<String>), EditError> {
+    if weight > MAX_WEIGHT {
+        return Err(EditError::WeightOutOfRange(weight));
+    }
+    let mut doc = parse(text)?;
+    let (previous, keys) = {
+        let mut names = read_dns_members(&mut doc)?;
+        let known: Vec<String> = names.iter().map(|n| n.name.clone()).collect();
+        let Some(found) = names.iter_mut().find(|n| n.name == name) else {
+            return Err(EditError::UnknownDnsName {
+                name: name.to_owned(),
+                known,
+            });
+        };
+        let mut regions = found.regions();
+        regions.sort();
+        regions.dedup();
+        let mut members = found.in_region(region);
+        let Some(previous) = members.first().map(|(_, member)| member.weight()) else {
+            return Err(EditError::UnknownMember {
+                name: name.to_owned(),
+                region: region.to_owned(),
+                known: regions,
+            });
+        };
+        let mut keys = Vec::new();
+        for (key, member) in &mut members {
+            if member.weight() != weight {
+                member.set_weight(weight);
+            }
+            keys.push(std::mem::take(key));
+        }
+        (previous, keys)
+    };
+    Ok((doc.to_string(), previous, keys))
 }
 
 /// Sets weight 0 on every pool in `region`, in every upstream, and on every `[dns]` member in
@@ -1060,6 +1121,52 @@ members = [{ region = "us-east", addresses = ["192.0.2.12"], weight = 5 }]
     }
 
     #[test]
+    fn a_dns_names_members_in_a_region_get_the_weight_and_nothing_else_changes() {
+        let (text, previous, keys) =
+            set_member_weight(WITH_DNS, "api.gslb.example.com", "us-east", 30).unwrap();
+        assert_eq!(previous, 100, "the first member had no weight key");
+        assert_eq!(
+            keys,
+            ["dns:api.gslb.example.com", "dns:api.gslb.example.com#1"]
+        );
+        assert_eq!(
+            text,
+            WITH_DNS
+                .replace("# primary\n", "# primary\nweight = 30\n")
+                .replace(
+                    "\"192.0.2.11\"]\nweight = 70",
+                    "\"192.0.2.11\"]\nweight = 30"
+                ),
+            "everything else byte for byte"
+        );
+        let (same, previous, _) =
+            set_member_weight(WITH_DNS, "api.gslb.example.com", "eu-west", 40).unwrap();
+        assert_eq!((same.as_str(), previous), (WITH_DNS, 40));
+        let (inline, ..) =
+            set_member_weight(WITH_DNS, "www.gslb.example.com", "us-east", 0).unwrap();
+        assert!(
+            inline.contains("addresses = [\"192.0.2.12\"], weight = 0 }"),
+            "{inline}"
+        );
+
+        let error = set_member_weight(WITH_DNS, "nope.gslb.example.com", "us-east", 1).unwrap_err();
+        assert_eq!(error.status(), 404);
+        assert!(
+            matches!(&error, EditError::UnknownDnsName { known, .. } if known == &["api.gslb.example.com", "www.gslb.example.com"]),
+            "{error:?}"
+        );
+        let error = set_member_weight(WITH_DNS, "www.gslb.example.com", "eu-west", 1).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            r#"DNS name "www.gslb.example.com" has no member in region "eu-west"; its members' regions: us-east"#
+        );
+        assert_eq!(
+            set_member_weight(WITH_DNS, "www.gslb.example.com", "us-east", 101).unwrap_err(),
+            EditError::WeightOutOfRange(101)
+        );
+    }
+
+    #[test]
     fn weight_out_of_range_is_rejected() {
         let error = set_weight(FLEET, "app", "us-east", 101).unwrap_err();
         assert_eq!(error, EditError::WeightOutOfRange(101));
@@ -1294,7 +1401,10 @@ members = [{ region = "us-east", addresses = ["192.0.2.12"], weight = 5 }]
             )
         );
         let config = weir_config::parse_fleet(&format!("{text}path_prefix = \"/\"\n")).unwrap();
-        assert_eq!(config.fleet.upstreams["app"].pools[0].drained, vec![addr]);
+        assert_eq!(
+            config.fleet.upstreams["app"].pools[0].drained,
+            vec![weir_config::Endpoint::Addr(addr)]
+        );
         assert_eq!(
             set_endpoint_drained(&text, addr, None, true).unwrap_err(),
             EditError::EndpointAlreadyDrained(addr)

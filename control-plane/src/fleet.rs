@@ -5,6 +5,8 @@
 //! at most `weir_protocol::MAX_REPORT_ERRORS` errors of at most `MAX_ERROR_CHARS` characters. A new gateway past a
 //! cap is refused ([`Refused`]); only a gateway disconnected for longer than `FORGET_AFTER` is
 //! forgotten to make room, so a flood of new ids can never evict a gateway that is in use.
+//! The gateways' readiness per region (ready: stream open) is kept in a second `watch` channel
+//! that weir-dns streams follow; it changes only when a count does.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -12,7 +14,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::watch;
 use weir_protocol::api::{GatewayView, LastReport, NodeKind};
-use weir_protocol::{ConfigPush, DnsView, Report, StreamMessage};
+use weir_protocol::{ConfigPush, DnsView, GatewayReadiness, Report, StreamMessage};
 
 use crate::metrics::Metrics;
 
@@ -104,6 +106,8 @@ struct Entry {
 
 pub struct Fleet {
     latest: watch::Sender<Option<Arc<Pushed>>>,
+    /// Known and ready gateways per region, for weir-dns.
+    readiness: watch::Sender<Arc<GatewayReadiness>>,
     gateways: Mutex<BTreeMap<String, Entry>>,
     limits: Limits,
     metrics: Metrics,
@@ -117,6 +121,7 @@ impl Fleet {
     pub fn with_limits(metrics: Metrics, limits: Limits) -> Fleet {
         Fleet {
             latest: watch::Sender::new(None),
+            readiness: watch::Sender::new(Arc::default()),
             gateways: Mutex::new(BTreeMap::new()),
             limits,
             metrics,
@@ -147,12 +152,52 @@ impl Fleet {
         self.gateways.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A gateway opened a stream; it counts as connected until the guard is dropped. `token` is
-    /// the name of the token it presented.
+    /// Follow the gateways' readiness (the receiver sees the current one as unseen).
+    pub fn follow_readiness(&self) -> watch::Receiver<Arc<GatewayReadiness>> {
+        let mut receiver = self.readiness.subscribe();
+        receiver.mark_changed();
+        receiver
+    }
+
+    /// Recounts the gateways' readiness (a gateway disconnected for longer than
+    /// [`FORGET_AFTER`] no longer counts: it is taken for retired). Called on weir-dns streams'
+    /// heartbeats, so that hour passing is seen without any other change.
+    pub fn refresh_readiness(&self) {
+        let gateways = self.lock();
+        self.recount(&gateways);
+    }
+
+    /// Recounts the gateways' readiness from `gateways` (called with the table locked, after
+    /// every change to it) and wakes the followers only when a count changed.
+    fn recount(&self, gateways: &BTreeMap<String, Entry>) {
+        let now = SystemTime::now();
+        let mut readiness = GatewayReadiness::default();
+        for entry in gateways.values() {
+            let ready = entry.streams > 0;
+            let retired = !ready
+                && now
+                    .duration_since(entry.last_seen)
+                    .is_ok_and(|gone| gone > FORGET_AFTER);
+            if let (NodeKind::Gateway, Some(region), false) = (entry.kind, &entry.region, retired) {
+                readiness.count(region, ready);
+            }
+        }
+        self.readiness.send_if_modified(|current| {
+            if **current == readiness {
+                return false;
+            }
+            *current = Arc::new(readiness);
+            true
+        });
+    }
+
+    /// A gateway (or a weir-dns instance, `kind`) opened a stream; it counts as connected until
+    /// the guard is dropped. `token` is the name of the token it presented.
     pub fn connect(
         self: &Arc<Self>,
         id: &str,
         region: Option<String>,
+        kind: NodeKind,
         token: &str,
     ) -> Result<StreamGuard, Refused> {
         let now = SystemTime::now();
@@ -163,6 +208,10 @@ impl Fleet {
         if region.is_some() {
             entry.region = region;
         }
+        if kind == NodeKind::Dns {
+            entry.kind = kind;
+        }
+        self.recount(&gateways);
         self.metrics.gateways_connected.inc();
         Ok(StreamGuard {
             fleet: Arc::clone(self),
@@ -203,8 +252,10 @@ impl Fleet {
 
     /// `id` said it is a weir-dns instance (`?kind=dns` on its stream).
     pub fn mark_dns(&self, id: &str) {
-        if let Some(entry) = self.lock().get_mut(id) {
+        let mut gateways = self.lock();
+        if let Some(entry) = gateways.get_mut(id) {
             entry.kind = NodeKind::Dns;
+            self.recount(&gateways);
         }
     }
 
@@ -249,6 +300,7 @@ impl Fleet {
             errors: weir_protocol::cap_errors(report.errors),
             at: humantime::format_rfc3339_millis(now).to_string(),
         });
+        self.recount(&gateways);
         Ok(())
     }
 
@@ -271,10 +323,13 @@ impl Fleet {
     }
 
     fn disconnect(&self, id: &str) {
-        if let Some(entry) = self.lock().get_mut(id) {
+        let mut gateways = self.lock();
+        if let Some(entry) = gateways.get_mut(id) {
             entry.streams = entry.streams.saturating_sub(1);
             entry.last_seen = SystemTime::now();
         }
+        self.recount(&gateways);
+        drop(gateways);
         self.metrics.gateways_connected.dec();
     }
 }
@@ -354,8 +409,10 @@ mod tests {
     #[test]
     fn streams_and_reports_make_the_gateway_view() {
         let fleet = fleet();
-        let guard = fleet.connect("g1", Some("us-east".into()), "t").unwrap();
-        let second = fleet.connect("g1", None, "t").unwrap();
+        let guard = fleet
+            .connect("g1", Some("us-east".into()), NodeKind::Gateway, "t")
+            .unwrap();
+        let second = fleet.connect("g1", None, NodeKind::Gateway, "t").unwrap();
         drop(guard);
         fleet
             .report(
@@ -398,7 +455,9 @@ mod tests {
     #[test]
     fn a_report_with_a_member_view_makes_a_dns_entry() {
         let fleet = fleet();
-        let _stream = fleet.connect("dns-1", None, "t").unwrap();
+        let _stream = fleet
+            .connect("dns-1", None, NodeKind::Gateway, "t")
+            .unwrap();
         assert_eq!(fleet.gateways()[0].kind, NodeKind::Gateway);
         fleet.mark_dns("dns-2");
         assert_eq!(
@@ -407,7 +466,9 @@ mod tests {
             "marking an unknown id adds nothing"
         );
         let other = self::fleet();
-        let _other_stream = other.connect("dns-0", None, "t").unwrap();
+        let _other_stream = other
+            .connect("dns-0", None, NodeKind::Gateway, "t")
+            .unwrap();
         other.mark_dns("dns-0");
         assert_eq!(
             other.gateways()[0].kind,
@@ -421,6 +482,7 @@ mod tests {
             healthy: true,
             weight: 0,
             answered: false,
+            gateways: None,
         };
         let mut report = ack(2);
         report.dns = Some(DnsView {
@@ -452,6 +514,50 @@ mod tests {
     }
 
     #[test]
+    fn readiness_counts_gateways_per_region_and_changes_only_with_a_count() {
+        let fleet = fleet();
+        let mut follower = fleet.follow_readiness();
+        assert!(follower.has_changed().unwrap(), "the first view is unseen");
+        assert!(follower.borrow_and_update().regions.is_empty());
+        let a = fleet
+            .connect("a", Some("us-east".into()), NodeKind::Gateway, "t")
+            .unwrap();
+        let b = fleet
+            .connect("b", Some("us-east".into()), NodeKind::Gateway, "t")
+            .unwrap();
+        let _dns = fleet
+            .connect("d", Some("us-east".into()), NodeKind::Dns, "t")
+            .unwrap();
+        let _plain = fleet.connect("p", None, NodeKind::Gateway, "t").unwrap();
+        let counts = |follower: &mut watch::Receiver<Arc<GatewayReadiness>>| {
+            let view = follower.borrow_and_update();
+            view.regions.get("us-east").map(|r| (r.known, r.ready))
+        };
+        assert_eq!(
+            counts(&mut follower),
+            Some((2, 2)),
+            "weir-dns is no gateway"
+        );
+        drop(a);
+        assert!(follower.has_changed().unwrap());
+        assert_eq!(counts(&mut follower), Some((2, 1)));
+        fleet.report("b", "t", ack(1), SystemTime::now()).unwrap();
+        assert!(
+            !follower.has_changed().unwrap(),
+            "a report changed no count"
+        );
+        drop(b);
+        assert_eq!(counts(&mut follower), Some((2, 0)));
+        assert!(follower.borrow().regions["us-east"].all_down());
+        // Gone for longer than FORGET_AFTER: retired, no longer known.
+        if let Some(entry) = fleet.lock().get_mut("a") {
+            entry.last_seen = SystemTime::now() - FORGET_AFTER - Duration::from_secs(1);
+        }
+        fleet.refresh_readiness();
+        assert_eq!(counts(&mut follower), Some((1, 0)));
+    }
+
+    #[test]
     fn a_token_past_its_cap_is_refused_and_evicts_nobody() {
         let fleet = Arc::new(Fleet::with_limits(
             Metrics::new().unwrap(),
@@ -461,7 +567,9 @@ mod tests {
             },
         ));
         let now = SystemTime::now();
-        let _real = fleet.connect("real", None, "honest").unwrap();
+        let _real = fleet
+            .connect("real", None, NodeKind::Gateway, "honest")
+            .unwrap();
         for i in 0..3 {
             fleet
                 .report(&format!("p{i}"), "leaked", ack(1), now)
@@ -475,7 +583,11 @@ mod tests {
                 cap: 3
             }
         );
-        assert!(fleet.connect("p4", None, "leaked").is_err());
+        assert!(
+            fleet
+                .connect("p4", None, NodeKind::Gateway, "leaked")
+                .is_err()
+        );
         // A known id is not new: its reports still count.
         fleet.report("p0", "leaked", ack(2), now).unwrap();
         let ids: Vec<String> = fleet.gateways().into_iter().map(|g| g.id).collect();

@@ -2,8 +2,10 @@
 //! DNS answers within one push and `restore` brings it back; the instance shows in
 //! `GET /v1/gateways` (kind `dns`, its ACK, its member view) and in `weirctl status` and
 //! `weirctl dns`; with the control plane killed it keeps answering, and restarted without it, it
-//! answers from its cache; a silent stream is taken for dead and reopened. Real processes
-//! throughout; answers are read with `dig`.
+//! answers from its cache; a silent stream is taken for dead and reopened. A region whose
+//! gateways are all not ready (draining on SIGTERM, or killed) leaves the answers though its probe
+//! target answers; `weirctl weight --dns` moves a weighted split. Real processes throughout;
+//! answers are read with `dig`.
 
 mod support;
 
@@ -14,7 +16,9 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use support::{ControlPlane, DNS_1, OPERATE, READ, agent, free_addr, workspace_bin};
+use support::{
+    ControlPlane, DNS_1, Gateway, OPERATE, Origins, READ, agent, free_addr, workspace_bin,
+};
 use weir_testkit::{Process, metric_sum, retry_port_races, retry_while_port_lingers};
 
 const FLEET: &str = r#"[upstreams.app]
@@ -117,11 +121,26 @@ impl Dns {
             .unwrap_or_default()
     }
 
+    fn status(&self) -> serde_json::Value {
+        agent()
+            .get(format!("http://{}/status", self.admin))
+            .call()
+            .ok()
+            .and_then(|mut r| r.body_mut().read_json().ok())
+            .unwrap_or_default()
+    }
+
     /// `dig +short` A answers, sorted.
     fn answers(&self) -> Vec<String> {
+        self.answers_with(&[])
+    }
+
+    /// `dig +short` A answers with `extra` dig options, sorted.
+    fn answers_with(&self, extra: &[&str]) -> Vec<String> {
         let output = Command::new("dig")
             .arg(format!("@{}", self.listen.ip()))
             .args(["-p", &self.listen.port().to_string(), "+time=1", "+tries=2"])
+            .args(extra)
             .args(["+short", "api.gslb.example.com", "A"])
             .output()
             .expect("dig (Debian package dnsutils)");
@@ -199,7 +218,7 @@ fn drains_move_the_answers_and_the_cache_outlives_the_control_plane() {
     assert!(
         cp.eventually(Duration::from_secs(10), || {
             weirctl(&cp, READ, &["dns"])
-                .contains("api.gslb.example.com  us-east  dns-1    up      0       no")
+                .contains("api.gslb.example.com  us-east  dns-1    up      -         0       no")
         }),
         "{}",
         weirctl(&cp, READ, &["dns"])
@@ -296,4 +315,199 @@ fn a_silent_stream_is_taken_for_dead_and_reopened() {
     // Reconnected: the next version arrives.
     weirctl(&cp, OPERATE, &["drain", "eu-west", "-m", "test"]);
     assert!(cp.eventually(Duration::from_secs(15), || dns.answers() == ["192.0.2.10"]));
+}
+
+/// `FLEET` with each member probed at a live origin (which keeps answering throughout).
+fn probed_fleet(origins: &Origins) -> String {
+    FLEET
+        .replace(
+            "addresses = [\"192.0.2.10\"]",
+            &format!(
+                "addresses = [\"192.0.2.10\"]\nhealth = \"http://{}/healthz\"",
+                origins.addr("us")
+            ),
+        )
+        .replace(
+            "addresses = [\"192.0.2.20\"]",
+            &format!(
+                "addresses = [\"192.0.2.20\"]\nhealth = \"http://{}/healthz\"",
+                origins.addr("eu")
+            ),
+        )
+        .replace(
+            "[dns.names.\"api.gslb.example.com\"]\n",
+            "[dns.probe]\ninterval = \"200ms\"\ntimeout = \"100ms\"\n\n\
+             [dns.names.\"api.gslb.example.com\"]\n",
+        )
+}
+
+fn weirctl_dns_row(cp: &ControlPlane, region: &str) -> String {
+    weirctl(cp, READ, &["dns"])
+        .lines()
+        .find(|line| line.starts_with(&format!("api.gslb.example.com  {region} ")))
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn a_region_whose_gateways_are_not_ready_leaves_the_answers_though_its_probe_answers() {
+    let origins = Origins::start("any", &["us", "eu"]);
+    let mut cp = ControlPlane::start_with_heartbeat("300ms");
+    assert_eq!(cp.put_config(&probed_fleet(&origins)).status, 201);
+    let dns = Dns::start(&cp.url());
+    let both = ["192.0.2.10", "192.0.2.20"];
+    // No gateway known yet: the probes alone judge, and both answer.
+    assert_eq!(dns.answers(), both);
+    let mut us = Gateway::start(&cp.url(), "gw-us", "us-east");
+    let _eu = Gateway::start(&cp.url(), "gw-eu", "eu-west");
+    assert!(
+        cp.eventually(Duration::from_secs(10), || {
+            weirctl_dns_row(&cp, "us-east").contains("1/1 ready")
+                && weirctl_dns_row(&cp, "eu-west").contains("1/1 ready")
+        }),
+        "{}",
+        weirctl(&cp, READ, &["dns"])
+    );
+    assert_eq!(dns.status()["health_sources"], "probes and gateways");
+    assert_eq!(dns.answers(), both);
+
+    // us-east's only gateway drains (SIGTERM): its stream closes, the region leaves the answers
+    // while its probe target still answers.
+    us.signal(Signal::SIGTERM);
+    let start = Instant::now();
+    assert!(
+        cp.eventually(Duration::from_secs(10), || dns.answers() == ["192.0.2.20"]),
+        "{:?}",
+        dns.answers()
+    );
+    println!(
+        "gateway SIGTERM -> us-east out of the answers in {:?}",
+        start.elapsed()
+    );
+    assert!(
+        us.wait_exit(Duration::from_secs(10)).is_some(),
+        "the gateway exits"
+    );
+    let metrics = dns.metrics();
+    let ready = |metrics: &str, region: &str| {
+        metric_sum(
+            metrics,
+            "weir_dns_region_gateways",
+            &[&format!("region=\"{region}\""), "state=\"ready\""],
+        )
+    };
+    assert_eq!(ready(&metrics, "us-east"), 0.0, "{metrics}");
+    assert_eq!(ready(&metrics, "eu-west"), 1.0, "{metrics}");
+    let member = &dns.status()["names"][0]["members"][0];
+    assert_eq!(
+        (&member["region"], &member["healthy"], &member["answered"]),
+        (&"us-east".into(), &true.into(), &false.into()),
+        "probed healthy, not answered: {member}"
+    );
+    assert!(
+        cp.eventually(Duration::from_secs(10), || {
+            let row = weirctl_dns_row(&cp, "us-east");
+            row.contains(" up ") && row.contains("0/1 ready") && row.ends_with("no")
+        }),
+        "{}",
+        weirctl(&cp, READ, &["dns"])
+    );
+
+    // Back up: it returns. Killed (SIGKILL): its stream drops and it leaves again.
+    us.restart();
+    assert!(cp.eventually(Duration::from_secs(10), || dns.answers() == both));
+    us.kill();
+    let start = Instant::now();
+    assert!(cp.eventually(Duration::from_secs(10), || dns.answers() == ["192.0.2.20"]));
+    println!(
+        "gateway SIGKILL -> us-east out of the answers in {:?}",
+        start.elapsed()
+    );
+
+    // The control plane gone: the probes alone judge again, and say so.
+    cp.kill();
+    assert!(cp.eventually(Duration::from_secs(10), || dns.answers() == both));
+    assert_eq!(dns.status()["health_sources"], "probes alone");
+    assert_eq!(
+        metric_sum(&dns.metrics(), "weir_dns_gateway_view", &[]),
+        0.0
+    );
+    assert!(dns.process.logs().contains("answering by probes alone"));
+}
+
+#[test]
+fn weight_with_dns_moves_the_weighted_split() {
+    let cp = ControlPlane::start_with_heartbeat("500ms");
+    assert_eq!(
+        cp.put_config(&FLEET.replace("answers = 2", "answers = 1"))
+            .status,
+        201
+    );
+    let dns = Dns::start(&cp.url());
+    let out = weirctl(
+        &cp,
+        OPERATE,
+        &[
+            "weight",
+            "--dns",
+            "api.gslb.example.com",
+            "eu-west",
+            "25",
+            "-m",
+            "test",
+        ],
+    );
+    assert!(
+        out.contains("api.gslb.example.com/eu-west weight 100 -> 25"),
+        "{out}"
+    );
+    assert!(cp.eventually(Duration::from_secs(10), || {
+        weirctl_dns_row(&cp, "eu-west").contains(" 25 ")
+    }));
+    // 100 : 25 is 80% / 20%; count over 400 answers (one address each).
+    let mut east = 0;
+    let queries = 400;
+    for _ in 0..queries / 50 {
+        // One dig process asks 50 times.
+        let mut args = Vec::new();
+        for _ in 0..50 {
+            args.extend(["api.gslb.example.com", "A", "+short"]);
+        }
+        let output = Command::new("dig")
+            .arg(format!("@{}", dns.listen.ip()))
+            .args(["-p", &dns.listen.port().to_string(), "+time=1", "+tries=2"])
+            .args(&args)
+            .output()
+            .expect("dig");
+        east += String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter(|line| *line == "192.0.2.10")
+            .count();
+    }
+    let share = east as f64 / queries as f64;
+    println!("us-east share after eu-west weight 25: {share:.3}");
+    assert!((0.72..=0.88).contains(&share), "us-east answered {share}");
+    // Weight 0 takes eu-west out entirely.
+    weirctl(
+        &cp,
+        OPERATE,
+        &["weight", "--dns", "api.gslb.example.com", "eu-west", "0"],
+    );
+    assert!(cp.eventually(Duration::from_secs(10), || {
+        (0..20).all(|_| dns.answers() == ["192.0.2.10"])
+    }));
+    // An explicit weight during a drain wins over what the drain remembered: the restore puts
+    // back the pool's weight and leaves the member's at 50.
+    weirctl(&cp, OPERATE, &["drain", "eu-west", "-m", "test"]);
+    weirctl(
+        &cp,
+        OPERATE,
+        &["weight", "--dns", "api.gslb.example.com", "eu-west", "50"],
+    );
+    weirctl(&cp, OPERATE, &["restore", "eu-west", "-m", "test"]);
+    let config = cp.get("/v1/config?format=toml", READ).body;
+    assert!(
+        config.contains("region = \"eu-west\"\nweight = 50\naddresses"),
+        "{config}"
+    );
 }

@@ -62,6 +62,9 @@ async fn ready(Extract(state): Extract<Arc<State>>) -> impl IntoResponse {
 #[derive(Serialize)]
 struct Status {
     config: LoadStatus,
+    /// `"probes and gateways"` while the control plane's gateway readiness is followed, else
+    /// `"probes alone"`.
+    health_sources: &'static str,
     zones: Vec<String>,
     names: Vec<NameStatus>,
 }
@@ -81,8 +84,10 @@ struct MemberStatus {
     health: Option<String>,
     /// Healthy per its probes (always, without a `health` URL).
     healthy: bool,
-    /// Healthy with weight > 0: answered.
+    /// Healthy (probes and gateways) with weight > 0: answered.
     answered: bool,
+    /// Its region's gateways as the control plane last said (`null`: probes alone).
+    gateways: Option<weir_protocol::RegionGateways>,
     /// A probe disagreed with the current state.
     changing: bool,
     /// Seconds since the health state last changed.
@@ -99,6 +104,7 @@ fn member_status(member: &Member, now: Instant) -> MemberStatus {
         health: member.health.as_ref().map(|target| target.url.to_string()),
         healthy: snapshot.as_ref().is_none_or(|state| state.up()),
         answered: member.eligible(),
+        gateways: member.gate.counts(),
         changing: member.changing(),
         state_for_seconds: snapshot
             .as_ref()
@@ -127,6 +133,11 @@ async fn status(Extract(state): Extract<Arc<State>>) -> Json<Status> {
     let config = state.status();
     Json(Status {
         config,
+        health_sources: if state.gates.following() {
+            "probes and gateways"
+        } else {
+            "probes alone"
+        },
         zones: catalog.settings.zones.clone(),
         names,
     })

@@ -15,6 +15,7 @@ use rand::Rng;
 use weir_config::{DnsPolicy, DnsSettings, HttpUrl};
 
 use crate::engine::{Family, Member, Rules, Selection};
+use crate::gateways::Gates;
 use crate::health::Target;
 use crate::region_map::RegionMap;
 
@@ -120,10 +121,11 @@ fn name(text: &str, what: &'static str) -> Result<Name, BuildError> {
 
 impl Catalog {
     /// Builds the catalog; members' `health` URLs are looked up in `targets` (missing ones count
-    /// as healthy). `serial` is the SOA serial.
+    /// as healthy), their regions' gateway readiness in `gates`. `serial` is the SOA serial.
     pub fn new(
         settings: &DnsSettings,
         targets: &HashMap<HttpUrl, Arc<Target>>,
+        gates: &Gates,
         serial: u32,
     ) -> Result<Catalog, BuildError> {
         let mname = name(&settings.soa.mname, "soa.mname")?;
@@ -184,6 +186,7 @@ impl Catalog {
                         .health
                         .as_ref()
                         .and_then(|url| targets.get(url).cloned()),
+                    gate: gates.gate(&member.region),
                 })
                 .collect();
             names.insert(

@@ -1,6 +1,7 @@
 //! The answer engine: which addresses one GSLB name answers for one query, from its policy,
 //! its members' weight and health and the client's region. Plain code over plain data (health is
-//! read from the members' probe targets, randomness comes from the caller), so every policy is
+//! read from the members' probe targets and their region's gateway readiness, randomness comes
+//! from the caller), so every policy is
 //! unit-tested without sockets. It cannot fail: the worst outcome is `all_down`.
 
 use std::net::IpAddr;
@@ -9,6 +10,7 @@ use std::sync::Arc;
 use rand::Rng;
 use weir_config::{AllDown, DnsPolicy};
 
+use crate::gateways::Gate;
 use crate::health::Target;
 
 /// The record type asked for, as an address family.
@@ -26,6 +28,8 @@ pub struct Member {
     pub weight: u32,
     /// `None`: no `health` URL, always healthy.
     pub health: Option<Arc<Target>>,
+    /// Its region's gateways as the control plane last said (shared by the region's members).
+    pub gate: Arc<Gate>,
 }
 
 impl Member {
@@ -35,9 +39,12 @@ impl Member {
             .any(|address| in_family(address, family))
     }
 
-    /// Healthy with weight > 0: a member that may be answered.
+    /// Healthy by its probes and its region's gateways, with weight > 0: a member that may be
+    /// answered.
     pub fn eligible(&self) -> bool {
-        self.weight > 0 && self.health.as_ref().is_none_or(|target| target.is_up())
+        self.weight > 0
+            && !self.gate.is_out()
+            && self.health.as_ref().is_none_or(|target| target.is_up())
     }
 
     /// Whether its health is about to change (a probe disagreed with its state).
@@ -206,6 +213,7 @@ mod tests {
             addresses: addresses.iter().map(|a| a.parse().expect("ip")).collect(),
             weight,
             health: None,
+            gate: Arc::default(),
         }
     }
 
@@ -244,6 +252,32 @@ mod tests {
 
     fn rng() -> SmallRng {
         SmallRng::seed_from_u64(16)
+    }
+
+    #[test]
+    fn a_member_whose_regions_gateways_are_all_not_ready_is_not_answered() {
+        let gates = crate::gateways::Gates::new(Arc::default());
+        let mut east = member("us-east", &["192.0.2.1"], 100);
+        east.gate = gates.gate("us-east");
+        let mut west = member("eu-west", &["192.0.2.2"], 100);
+        west.gate = gates.gate("eu-west");
+        let r = rules(DnsPolicy::Failover, 2, vec![east, west]);
+        let mut readiness = weir_protocol::GatewayReadiness::default();
+        readiness.count("us-east", false);
+        readiness.count("eu-west", true);
+        gates.apply(readiness);
+        assert!(r.members[0].health.is_none(), "no probe says it is down");
+        assert!(!r.members[0].eligible());
+        assert_eq!(
+            addresses(&r.select(Family::V4, None, &mut rng())),
+            ["192.0.2.2"]
+        );
+        gates.forget();
+        assert_eq!(
+            addresses(&r.select(Family::V4, None, &mut rng())),
+            ["192.0.2.1", "192.0.2.2"],
+            "probes alone without the control plane"
+        );
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //! `stream_timeout` is dead and is reopened after a jittered backoff. Queries never wait on any
 //! of this: they read whatever catalog was swapped in last. A change in member health is
 //! reported too (looked at every [`VIEW_INTERVAL`]), so `weirctl dns` shows what is answered.
+//! The gateways' readiness the stream carries goes to the [`Gates`](crate::gateways::Gates);
+//! while the stream is down, the probes alone judge every member.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
@@ -42,6 +44,7 @@ pub fn member_view(catalog: &Catalog) -> DnsView {
                 healthy: member.health.as_ref().is_none_or(|target| target.is_up()),
                 weight: member.weight,
                 answered: member.eligible(),
+                gateways: member.gate.counts(),
             })
         })
         .collect();
@@ -117,6 +120,7 @@ impl Follower {
             let mut heard = false;
             let end = self.follow(&mut heard).await;
             self.state.metrics.control_plane_connected.set(0);
+            self.state.gates.forget();
             self.state
                 .metrics
                 .control_plane_streams
@@ -197,6 +201,7 @@ impl Follower {
                         }
                     }
                     Ok(StreamMessage::Heartbeat) => {}
+                    Ok(StreamMessage::Gateways(readiness)) => self.state.gates.apply(readiness),
                     // A newer control plane may send kinds this server does not know.
                     Err(e) => tracing::warn!(error = %e, "unreadable stream message skipped"),
                 }

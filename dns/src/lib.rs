@@ -4,7 +4,8 @@
 //!
 //! The policy lives in plain modules ([`region_map`], [`health`], [`engine`], [`catalog`]) tested
 //! without sockets; [`handler`] adapts them to hickory's `RequestHandler`; [`prober`] runs the
-//! HTTP health probes; [`state`] holds the swapped catalog and applies configs (a file, or a
+//! HTTP health probes; [`gateways`] keeps the control plane's view of the gateways' readiness
+//! per region (the second health source); [`state`] holds the swapped catalog and applies configs (a file, or a
 //! version pushed by the control plane, which [`follow`] follows); [`admin`] serves metrics and
 //! status.
 #![forbid(unsafe_code)]
@@ -13,6 +14,7 @@ pub mod admin;
 pub mod catalog;
 pub mod engine;
 pub mod follow;
+pub mod gateways;
 pub mod handler;
 pub mod health;
 pub mod metrics;

@@ -36,6 +36,12 @@ pub struct Metrics {
     /// `weir_dns_control_plane_reports_total{outcome}`: reports (`sent`, `refused`, `failed`,
     /// `timeout`, `superseded`).
     pub control_plane_reports: IntCounterVec,
+    /// `weir_dns_gateway_view`: 1 while the control plane's view of the gateways' readiness is
+    /// used, 0 when answering by probes alone (no control plane, or not heard from yet).
+    pub gateway_view: IntGauge,
+    /// `weir_dns_region_gateways{region, state}`: the gateways of a configured region as the
+    /// control plane last said (`known`, `ready`); no series when probes alone judge it.
+    pub region_gateways: IntGaugeVec,
 }
 
 fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -81,7 +87,23 @@ impl Metrics {
         registry
             .register(Box::new(control_plane_connected.clone()))
             .expect("registered once");
+        let gateway_view = IntGauge::new(
+            "weir_dns_gateway_view",
+            "1 while the control plane's gateway readiness is used with the probes, 0 when \
+             answering by probes alone",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(gateway_view.clone()))
+            .expect("registered once");
         Metrics {
+            gateway_view,
+            region_gateways: gauge_vec(
+                &registry,
+                "weir_dns_region_gateways",
+                "Gateways of a region as the control plane last said, known and ready",
+                &["region", "state"],
+            ),
             control_plane_connected,
             control_plane_streams: counter_vec(
                 &registry,
@@ -223,8 +245,13 @@ mod tests {
             .control_plane_reports
             .with_label_values(&["sent"])
             .inc();
+        metrics.gateway_view.set(1);
+        metrics
+            .region_gateways
+            .with_label_values(&["us-east", "ready"])
+            .set(1);
         let families = metrics.registry.gather();
-        assert_eq!(families.len(), 12);
+        assert_eq!(families.len(), 14);
         assert!(families.iter().all(|f| f.name().starts_with("weir_dns_")));
     }
 }

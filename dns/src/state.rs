@@ -14,6 +14,7 @@ use weir_config::{DnsProbe, DnsSettings, DnsSoa};
 use weir_protocol::ConfigPush;
 
 use crate::catalog::Catalog;
+use crate::gateways::Gates;
 use crate::metrics::Metrics;
 use crate::prober::Board;
 
@@ -46,6 +47,8 @@ pub struct State {
     pub config_path: Option<PathBuf>,
     pub catalog: ArcSwap<Catalog>,
     pub board: Board,
+    /// The gateways' readiness per region, from the control plane (empty without one).
+    pub gates: Gates,
     pub metrics: Arc<Metrics>,
     status: Mutex<LoadStatus>,
 }
@@ -88,6 +91,15 @@ fn nothing() -> DnsSettings {
     }
 }
 
+/// The regions `settings`' members are in.
+fn regions(settings: &DnsSettings) -> std::collections::BTreeSet<&str> {
+    settings
+        .names
+        .values()
+        .flat_map(|name| name.members.iter().map(|member| member.region.as_str()))
+        .collect()
+}
+
 /// The SOA serial of a catalog built now: seconds since the epoch (wraps in 2106).
 fn serial() -> u32 {
     let seconds = SystemTime::now()
@@ -118,14 +130,16 @@ impl State {
         metrics: Arc<Metrics>,
     ) -> Result<State, Vec<String>> {
         let board = Board::new(metrics.clone());
+        let gates = Gates::new(metrics.clone());
         let targets = board.prepare(settings);
         let catalog =
-            Catalog::new(settings, &targets, serial()).map_err(|e| vec![e.to_string()])?;
+            Catalog::new(settings, &targets, &gates, serial()).map_err(|e| vec![e.to_string()])?;
         board.commit(&targets, &settings.probe);
         Ok(State {
             config_path,
             catalog: ArcSwap::from_pointee(catalog),
             board,
+            gates,
             metrics,
             status: Mutex::new(LoadStatus::default()),
         })
@@ -173,10 +187,11 @@ impl State {
     /// Builds `settings` into a catalog and swaps it in whole, or returns every error.
     fn install(&self, settings: &DnsSettings) -> Result<(), Vec<String>> {
         let targets = self.board.prepare(settings);
-        let catalog =
-            Catalog::new(settings, &targets, serial()).map_err(|e| vec![e.to_string()])?;
+        let catalog = Catalog::new(settings, &targets, &self.gates, serial())
+            .map_err(|e| vec![e.to_string()])?;
         self.catalog.store(Arc::new(catalog));
         self.board.commit(&targets, &settings.probe);
+        self.gates.keep_only(&regions(settings));
         Ok(())
     }
 

@@ -34,6 +34,7 @@ fn snapshot(routes: usize, endpoints: usize) -> Snapshot {
     let config = weir_config::parse(&text).expect("valid bench config");
     let registries = Registries {
         endpoints: &EndpointRegistry::default(),
+        names: &weir_gateway::names::ResolvedNames::default(),
         limiters: &LimiterRegistry::default(),
         guards: &GuardRegistry::default(),
         metrics: &Metrics::new().expect("metrics"),

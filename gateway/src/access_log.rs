@@ -40,6 +40,10 @@ pub struct AccessEntry<'a> {
     /// `http/1.1` (chosen by ALPN, or the client offered none).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub alpn: Option<&'static str>,
+    /// On an HTTPS listener, the SNI name the client sent (at most 255 bytes; `null` when it
+    /// sent none); absent on the plain one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sni: Option<Option<&'a str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<&'a str>,
     /// The W3C trace id sent upstream (the client's, or the trace started here).
@@ -264,4 +268,77 @@ fn write_lines(sink: &Sink, out: Box<dyn Write + Send>, commands: &Receiver<Comm
 /// Now, as RFC 3339 with milliseconds (UTC).
 pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{AccessEntry, EndpointList};
+
+    fn entry<'a>(sni: Option<Option<&'a str>>) -> AccessEntry<'a> {
+        AccessEntry {
+            time: String::new(),
+            request_id: "r",
+            client: None,
+            peer: None,
+            method: "GET",
+            host: "a.test",
+            path: "/",
+            query: None,
+            http_version: "HTTP/2",
+            tls_version: sni.map(|_| "TLSv1.3"),
+            alpn: sni.map(|_| "h2"),
+            sni,
+            user_agent: None,
+            trace_id: None,
+            status: 200,
+            route: "",
+            upstream: "",
+            region: "",
+            endpoint: "",
+            selection: "normal",
+            upstream_protocol: None,
+            attempts: 0,
+            tried: EndpointList(&[]),
+            duration_ms: 0.0,
+            upstream_ms: None,
+            bytes: 0,
+            config_version: 1,
+            error: None,
+            rate_limited_by: None,
+            shed_by: None,
+            fault: None,
+            priority: "normal",
+            rejected: None,
+            failure_side: None,
+        }
+    }
+
+    fn line(entry: &AccessEntry<'_>) -> String {
+        serde_json::to_string(entry).expect("serialise")
+    }
+
+    #[test]
+    fn sni_is_a_name_null_without_one_and_absent_without_tls() {
+        let named: serde_json::Value =
+            serde_json::from_str(&line(&entry(Some(Some("a.test"))))).expect("json");
+        assert_eq!(named["sni"], "a.test");
+        let unnamed: serde_json::Value =
+            serde_json::from_str(&line(&entry(Some(None)))).expect("json");
+        assert!(
+            unnamed.get("sni").is_some_and(serde_json::Value::is_null),
+            "{unnamed}"
+        );
+        let plain: serde_json::Value = serde_json::from_str(&line(&entry(None))).expect("json");
+        assert!(plain.get("sni").is_none(), "{plain}");
+    }
+
+    #[test]
+    fn a_hostile_sni_stays_inside_its_json_string() {
+        let hostile = "x\",\"status\":500,\"a\":\"\n\u{7}\\";
+        let text = line(&entry(Some(Some(hostile))));
+        assert!(!text.contains('\n'), "one line: {text}");
+        let parsed: serde_json::Value = serde_json::from_str(&text).expect("json");
+        assert_eq!(parsed["sni"], hostile);
+        assert_eq!(parsed["status"], 200);
+    }
 }

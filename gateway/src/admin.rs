@@ -110,7 +110,8 @@ pub fn answer(gateway: &Gateway, method: &Method, path: &str) -> Response<Vec<u8
                 gateway.in_flight.in_flight(),
                 Instant::now(),
             )
-            .with_certificates(&gateway.tls.load(), crate::tls::unix_now());
+            .with_certificates(&gateway.tls.load(), crate::tls::unix_now())
+            .with_names(&snapshot.config, &gateway.names);
             let mut body = serde_json::to_vec_pretty(&doc).unwrap_or_default();
             body.push(b'\n');
             reply(StatusCode::OK, "application/json", body)

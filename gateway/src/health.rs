@@ -74,6 +74,7 @@ impl HealthChecker {
                         gateway: Arc::clone(&self.gateway),
                         endpoint: Arc::clone(endpoint),
                         tls: pool.tls.clone(),
+                        server_name: pool.server_name(endpoint.key.addr).cloned(),
                         path: check.path.clone(),
                         timeout: check.timeout,
                         healthy_threshold: check.healthy_threshold,
@@ -94,6 +95,8 @@ struct Probe {
     endpoint: Arc<EndpointState>,
     /// The pool's TLS: the check speaks it too.
     tls: Option<Arc<PoolTls>>,
+    /// The DNS name the endpoint was resolved from, for the TLS handshake (see `PoolRuntime`).
+    server_name: Option<Arc<str>>,
     path: String,
     timeout: Duration,
     healthy_threshold: u32,
@@ -103,7 +106,11 @@ struct Probe {
 impl Probe {
     async fn run(self) {
         let key = &self.endpoint.key;
-        let result = check(key.addr, &self.path, self.timeout, self.tls.as_deref()).await;
+        let tls = self
+            .tls
+            .as_deref()
+            .map(|tls| (tls, self.server_name.as_deref()));
+        let result = check(key.addr, &self.path, self.timeout, tls).await;
         let labels = [&*key.upstream, &*key.region, self.endpoint.label.as_str()];
         let outcome = if result.is_ok() { "success" } else { "failure" };
         let metrics = &self.gateway.metrics;
@@ -141,12 +148,13 @@ impl Probe {
 }
 
 /// One probe: `GET path` over a fresh connection (TLS with the pool's settings when it has
-/// them); a 2xx status within `timeout` passes.
+/// them, naming the endpoint's DNS name when it was resolved from one); a 2xx status within
+/// `timeout` passes.
 pub async fn check(
     addr: SocketAddr,
     path: &str,
     timeout: Duration,
-    tls: Option<&PoolTls>,
+    tls: Option<(&PoolTls, Option<&str>)>,
 ) -> Result<u16, String> {
     let exchange = async {
         let stream = TcpStream::connect(addr)
@@ -154,10 +162,10 @@ pub async fn check(
             .map_err(|e| format!("connect: {e}"))?;
         match tls {
             None => exchange(stream, addr, path).await,
-            Some(tls) => {
+            Some((tls, name)) => {
                 let connector = tokio_rustls::TlsConnector::from(Arc::clone(&tls.health_client));
                 let stream = connector
-                    .connect(tls.server_name(addr), stream)
+                    .connect(tls.server_name(addr, name), stream)
                     .await
                     .map_err(|e| format!("tls: {e}"))?;
                 exchange(stream, addr, path).await

@@ -3,8 +3,9 @@
 //! handshake on an HTTPS listener (`tls/`, bounded by `tls.handshake_timeout`), and wraps an
 //! HTTP/1 stream in the request-header guard (`header_guard.rs`) with the `[listen]` limits of
 //! the config served when it opened; an HTTP/2 connection (ALPN `h2`, or the h2c preface with
-//! `listen.h2c`) has its own limits (`[listen.http2]`, in the h2 server). Also the readiness
-//! probe that marks the gateway listening once the listener accepts.
+//! `listen.h2c`) has its own limits (`[listen.http2]`, in the h2 server) and its frames counted
+//! (`h2_watch.rs`). Also the readiness probe that marks the gateway listening once the listener
+//! accepts.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use pingora::protocols::{ALPN, Stream};
 use pingora::server::ShutdownWatch;
 use prometheus::IntCounter;
 
+use crate::h2_watch::{H2Counters, H2Watch};
 use crate::header_guard::{HeaderGuard, HeaderLimits, Rejections};
 use crate::state::Gateway;
 use crate::tls::{EdgeAcceptor, HandshakeOutcome};
@@ -35,6 +37,8 @@ pub struct ProxyListener<A> {
     connections: [IntCounter; 2],
     /// `weir_tls_handshakes_total`, in `HandshakeOutcome::ALL` order.
     handshakes: [IntCounter; 4],
+    /// The HTTP/2 stream, reset and GOAWAY counters of this listener's transport.
+    h2: Arc<H2Counters>,
 }
 
 impl<A> ProxyListener<A> {
@@ -60,6 +64,7 @@ impl<A> ProxyListener<A> {
             ["1.1", "2"].map(|v| metrics.http_connections.with_label_values(&[v, transport]));
         let handshakes = HandshakeOutcome::ALL
             .map(|outcome| metrics.tls_handshakes.with_label_values(&[outcome.label()]));
+        let h2 = Arc::new(H2Counters::new(metrics, transport));
         Self {
             inner: Arc::new(inner),
             gateway,
@@ -68,6 +73,7 @@ impl<A> ProxyListener<A> {
             h2c,
             connections,
             handshakes,
+            h2,
         }
     }
 
@@ -132,7 +138,7 @@ where
         };
         self.connections[usize::from(http2)].inc();
         let guarded: Stream = if http2 {
-            stream
+            Box::new(H2Watch::new(stream, Arc::clone(&self.h2)))
         } else {
             Box::new(HeaderGuard::new(stream, limits, self.rejections.clone()))
         };

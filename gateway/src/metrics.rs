@@ -65,10 +65,47 @@ pub struct Metrics {
     pub http_connections: IntCounterVec,
     /// `weir_tls_certificate_expiry_timestamp_seconds{name}`.
     pub tls_certificate_expiry: IntGaugeVec,
+    /// `weir_acme_orders_total{result}`: ACME orders, `ok` or `error`.
+    pub acme_orders: IntCounterVec,
+    /// `weir_acme_renewal_failures_total`: failed orders for a name that had a certificate.
+    pub acme_renewal_failures: IntCounter,
+    /// `weir_http2_streams_total{transport}`: streams opened by HTTP/2 clients.
+    pub http2_streams: IntCounterVec,
+    /// `weir_http2_resets_total{by, reason}`: RST_STREAM frames, by the side that sent them.
+    pub http2_resets: IntCounterVec,
+    /// `weir_http2_goaways_total{by, reason}`: GOAWAY frames, by the side that sent them.
+    pub http2_goaways: IntCounterVec,
+    /// `weir_upstream_resolutions_total{name, result}`: lookups of endpoint names.
+    pub upstream_resolutions: IntCounterVec,
+    /// `weir_upstream_resolved_addresses{name}`: the addresses an endpoint name stands for.
+    pub upstream_resolved_addresses: IntGaugeVec,
 }
 
 /// The `result` labels of `weir_tls_handshakes_total` (`tls::HandshakeOutcome`'s labels).
 pub const TLS_HANDSHAKE_RESULTS: [&str; 4] = ["ok", "bad_sni", "timeout", "protocol_error"];
+
+/// The `reason` labels of the HTTP/2 reset and GOAWAY counters: the error codes of RFC 9113
+/// §7, at their code's index, then `other` for any code past them.
+pub const HTTP2_ERROR_CODES: [&str; 15] = [
+    "no_error",
+    "protocol_error",
+    "internal_error",
+    "flow_control_error",
+    "settings_timeout",
+    "stream_closed",
+    "frame_size_error",
+    "refused_stream",
+    "cancel",
+    "compression_error",
+    "connect_error",
+    "enhance_your_calm",
+    "inadequate_security",
+    "http_1_1_required",
+    "other",
+];
+
+/// The `by` labels of the HTTP/2 reset and GOAWAY counters.
+pub const HTTP2_SIDES: [&str; 2] = ["client", "gateway"];
 
 /// The background tasks run under `supervise`, by the name their restarts are counted under.
 pub const BACKGROUND_TASKS: &[&str] = &[
@@ -78,6 +115,8 @@ pub const BACKGROUND_TASKS: &[&str] = &[
     "control-plane client",
     "admin listener",
     "log reopener",
+    "acme",
+    "name resolver",
 ];
 
 /// Redis round trips are short: buckets from 0.1 ms to 100 ms.
@@ -202,17 +241,66 @@ impl Metrics {
                 http_connections.with_label_values(&[version, transport]);
             }
         }
+        let http2_streams = counter(
+            "weir_http2_streams_total",
+            "Streams opened by HTTP/2 clients (HEADERS on a new stream), by transport (tls, plain).",
+            &["transport"],
+        )?;
+        for transport in ["tls", "plain"] {
+            http2_streams.with_label_values(&[transport]);
+        }
+        let http2_resets = counter(
+            "weir_http2_resets_total",
+            "HTTP/2 streams reset (RST_STREAM frames), by the side that sent them (client, gateway) and error code (cancel, refused_stream, protocol_error...).",
+            &["by", "reason"],
+        )?;
+        let http2_goaways = counter(
+            "weir_http2_goaways_total",
+            "HTTP/2 GOAWAY frames, by the side that sent them (client, gateway) and error code (no_error: a graceful close; enhance_your_calm: the reset-flood guard...).",
+            &["by", "reason"],
+        )?;
+        for by in HTTP2_SIDES {
+            for reason in HTTP2_ERROR_CODES {
+                http2_resets.with_label_values(&[by, reason]);
+                http2_goaways.with_label_values(&[by, reason]);
+            }
+        }
         let tls_certificate_expiry = gauge(
             "weir_tls_certificate_expiry_timestamp_seconds",
             "When each served certificate expires (Unix seconds), by the first name it serves.",
             &["name"],
         )?;
+        let acme_orders = counter(
+            "weir_acme_orders_total",
+            "ACME certificate orders ([[tls.acme]]), by result (ok, error).",
+            &["result"],
+        )?;
+        for result in ["ok", "error"] {
+            acme_orders.with_label_values(&[result]);
+        }
+        let acme_renewal_failures = IntCounter::new(
+            "weir_acme_renewal_failures_total",
+            "Failed ACME renewals: the previous certificate keeps serving until a retry succeeds.",
+        )?;
+        registry.register(Box::new(acme_renewal_failures.clone()))?;
         let log_reopens = IntCounter::new(
             "weir_log_reopens_total",
             "Access-log reopens asked for by SIGUSR1.",
         )?;
         registry.register(Box::new(log_reopens.clone()))?;
+        let upstream_resolutions = counter(
+            "weir_upstream_resolutions_total",
+            "Lookups of endpoint DNS names, by name and result (ok; empty or error: the last good addresses are kept).",
+            &["name", "result"],
+        )?;
+        let upstream_resolved_addresses = gauge(
+            "weir_upstream_resolved_addresses",
+            "Addresses an endpoint DNS name stands for now (its last good answer, capped by resolver.max_addresses).",
+            &["name"],
+        )?;
         Ok(Self {
+            upstream_resolutions,
+            upstream_resolved_addresses,
             draining,
             proxy_connections,
             background_task_restarts,
@@ -221,6 +309,11 @@ impl Metrics {
             tls_handshakes,
             http_connections,
             tls_certificate_expiry,
+            acme_orders,
+            acme_renewal_failures,
+            http2_streams,
+            http2_resets,
+            http2_goaways,
             retries_refused: counter(
                 "weir_retries_refused_total",
                 "Retries wanted but not made, by reason (budget_exhausted, attempts_exhausted, deadline).",

@@ -27,6 +27,8 @@ use crate::resilience::retry::Failure;
 use crate::runtime::RouteEntry;
 use crate::snapshot::Snapshot;
 use crate::state::Gateway;
+use crate::tls::Sni;
+use crate::tls::acme::{ChallengeReply, Challenges};
 use crate::trace_ctx::{self, RequestId};
 use http::HeaderValue;
 
@@ -58,6 +60,9 @@ const UNROUTED_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct WeirProxy {
     pub gateway: Arc<Gateway>,
+    /// The HTTP-01 tokens of ACME orders in progress; `None` without `[[tls.acme]]` (then no
+    /// request pays for the check).
+    pub acme: Option<Arc<Challenges>>,
 }
 
 /// Per-request state: the snapshot loaded once, the route and the attempts made at its
@@ -303,6 +308,12 @@ impl ProxyHttp for WeirProxy {
         // 1. The request id, the trace to send upstream, and whether the client used TLS.
         identify(ctx, session.req_header());
         ctx.client_tls = over_tls(session);
+        // 1b. An ACME CA fetching an HTTP-01 token, before any routing.
+        if let Some(challenges) = &self.acme
+            && let Some(reply) = challenges.answer(session.req_header().uri.path())
+        {
+            return acme_challenge(session, ctx, reply).await;
+        }
         // 2. One config version for the whole request.
         let snapshot = self.gateway.snapshot();
         ctx.snapshot = Some(Arc::clone(&snapshot));
@@ -795,6 +806,33 @@ fn reject(ctx: &mut RequestCtx, reason: &'static str, answer: Answer) -> Answer 
     answer
 }
 
+/// An HTTP-01 token's key authorization as plain text, or a 404 problem for a token no order
+/// waits for.
+async fn acme_challenge(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    reply: ChallengeReply,
+) -> Result<bool> {
+    ctx.rejected = Some("acme_challenge");
+    let key_authorization = match reply {
+        ChallengeReply::Found(key_authorization) => key_authorization,
+        ChallengeReply::Unknown => {
+            let answer = Answer::keep(404, "no ACME challenge waits for this token".into());
+            return answered(session, ctx, answer).await;
+        }
+    };
+    let mut header = ResponseHeader::build(200, Some(2))?;
+    header.insert_header("content-type", "text/plain")?;
+    header.insert_header("content-length", key_authorization.len().to_string())?;
+    session
+        .write_response_header(Box::new(header), false)
+        .await?;
+    session
+        .write_response_body(Some(key_authorization.into()), true)
+        .await?;
+    Ok(true)
+}
+
 /// [`send`] the answer; the request is answered.
 async fn answered(session: &mut Session, ctx: &RequestCtx, answer: Answer) -> Result<bool> {
     send(session, answer, &ctx.request_id).await?;
@@ -825,11 +863,13 @@ async fn send(session: &mut Session, answer: Answer, request_id: &RequestId) -> 
 fn peer(target: Target) -> Box<HttpPeer> {
     let sni = match &target.tls {
         None => String::new(),
-        // Pingora skips verification for an empty SNI; the endpoint's address is the name
-        // verified (IP SAN) when the pool names none, and rustls sends no SNI for an address.
+        // Pingora skips verification for an empty SNI; without the pool's `sni`, the DNS name
+        // the endpoint was resolved from, else its address is the name verified (IP SAN), and
+        // rustls sends no SNI for an address.
         Some(tls) => tls
             .sni
             .clone()
+            .or_else(|| target.server_name.as_deref().map(str::to_owned))
             .unwrap_or_else(|| target.addr.ip().to_string()),
     };
     let mut peer = HttpPeer::new(target.addr, target.tls.is_some(), sni);
@@ -930,10 +970,11 @@ fn access_entry<'a>(
         .or_else(|| trace_ctx::only(req.headers.get_all("traceparent")));
     let tried = attempts.tried();
     // Borrowed from the connection's digest: nothing is allocated, and nothing read without TLS.
-    let tls_version = session
+    let ssl = session
         .digest()
-        .and_then(|digest| digest.ssl_digest.as_deref())
-        .map(|ssl| ssl.version.as_ref());
+        .and_then(|digest| digest.ssl_digest.as_deref());
+    let tls_version = ssl.map(|ssl| ssl.version.as_ref());
+    let sni = ssl.map(|ssl| ssl.extension.get::<Sni>().map(Sni::as_str));
     AccessEntry {
         time: access_log::now_rfc3339(),
         request_id: ctx.request_id.as_str(),
@@ -955,6 +996,7 @@ fn access_entry<'a>(
         query: req.uri.query().filter(|_| log_query).map(problem::echo),
         http_version: http_version(req.version),
         tls_version,
+        sni,
         alpn: tls_version.map(|_| {
             if req.version == http::Version::HTTP_2 {
                 "h2"

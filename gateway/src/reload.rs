@@ -189,6 +189,27 @@ fn install(
     ramp::ramp_returning(current, &next, now);
     gateway.publish(next);
     publish_certificates(gateway, certificates, tls::unix_now());
+    forget_removed(gateway);
+    Ok(Applied::Changed { version, changes })
+}
+
+/// Publish the running version compiled again with the endpoint names' latest addresses (the
+/// same version number: the config did not change, what its names stand for did), then drop
+/// the state of the addresses no pool stands for any more. Called by the resolver task when an
+/// answer changed; serialised with reloads, so it never publishes over a newer version.
+pub fn republish_resolved(gateway: &Gateway, now: Instant) {
+    let _one_at_a_time = gateway
+        .apply_lock
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let next = gateway.snapshot().recompile(&gateway.registries(), now);
+    gateway.publish(next);
+    forget_removed(gateway);
+}
+
+/// After a publish: drop the endpoint states, buckets and guards (and their metric series)
+/// that the published snapshot no longer names.
+fn forget_removed(gateway: &Gateway) {
     let published = gateway.snapshot();
     for key in gateway.registry.retain(|key| published.names_endpoint(key)) {
         gateway
@@ -207,7 +228,6 @@ fn install(
     {
         gateway.metrics.forget_upstream(&upstream);
     }
-    Ok(Applied::Changed { version, changes })
 }
 
 fn load_certificates(config: &Config) -> Result<tls::CertificateSet, ReloadError> {
@@ -244,6 +264,10 @@ fn refresh_certificates(gateway: &Gateway, current: &Snapshot) -> Result<Applied
 pub fn publish_certificates(gateway: &Gateway, certificates: tls::CertificateSet, now: i64) {
     let expiry = &gateway.metrics.tls_certificate_expiry;
     expiry.reset();
+    // The ACME certificates are not in the file set: their gauges stay.
+    for (name, not_after) in &gateway.tls.issued().expiry {
+        expiry.with_label_values(&[name]).set(*not_after);
+    }
     for info in &certificates.certificates {
         if let Some(name) = info.names.first() {
             expiry.with_label_values(&[name]).set(info.not_after);

@@ -88,6 +88,9 @@ pub struct PoolRuntime {
     pub drained: Vec<std::net::SocketAddr>,
     /// TLS to the pool's endpoints, loaded with this version; `None`: plain text.
     pub tls: Option<Arc<PoolTls>>,
+    /// For a TLS pool without `tls.sni`: the DNS name each address resolved from came from,
+    /// sent as SNI and verified (empty otherwise, and for a pool of addresses only).
+    pub server_names: Vec<(std::net::SocketAddr, Arc<str>)>,
     /// The HTTP version spoken to the pool's endpoints.
     pub protocol: UpstreamProtocol,
     pub upstream_duration: Histogram,
@@ -97,6 +100,15 @@ pub struct PoolRuntime {
 }
 
 impl PoolRuntime {
+    /// The server name for a TLS connection to `addr`, when it came from an endpoint name (see
+    /// `server_names`). A plain pool's list is empty, so this costs nothing there.
+    pub fn server_name(&self, addr: std::net::SocketAddr) -> Option<&Arc<str>> {
+        self.server_names
+            .iter()
+            .find(|(a, _)| *a == addr)
+            .map(|(_, name)| name)
+    }
+
     /// Whether an operator drained `endpoint` in this pool.
     pub fn is_drained(&self, endpoint: &EndpointState) -> bool {
         self.drained.contains(&endpoint.key.addr)

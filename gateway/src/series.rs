@@ -53,11 +53,27 @@ pub fn preregister(config: &Config, metrics: &Metrics) {
                 }
             }
             for endpoint in &pool.endpoints {
-                metrics.breaker_state_endpoint.with_label_values(&[
-                    name,
-                    &pool.region,
-                    &endpoint.to_string(),
-                ]);
+                match endpoint {
+                    // A name's series are its resolved addresses', made when it resolves.
+                    weir_config::Endpoint::Addr(addr) => {
+                        metrics.breaker_state_endpoint.with_label_values(&[
+                            name,
+                            &pool.region,
+                            &addr.to_string(),
+                        ]);
+                    }
+                    weir_config::Endpoint::Name(endpoint_name) => {
+                        let host = endpoint_name.host.as_str();
+                        metrics
+                            .upstream_resolved_addresses
+                            .with_label_values(&[host]);
+                        for result in ["ok", "empty", "error"] {
+                            metrics
+                                .upstream_resolutions
+                                .with_label_values(&[host, result]);
+                        }
+                    }
+                }
             }
         }
     }

@@ -153,6 +153,8 @@ pub fn run(options: RunOptions) -> Result<(), StartError> {
     };
     let registries = Registries {
         endpoints: &registry,
+        // Nothing is resolved yet: the first version serves names once the resolver answers.
+        names: &crate::names::ResolvedNames::default(),
         limiters: &limiters,
         guards: &guards,
         metrics: &metrics,
@@ -172,6 +174,17 @@ pub fn run(options: RunOptions) -> Result<(), StartError> {
         access_log,
     ));
     crate::reload::publish_certificates(&gateway, certificates, tls::unix_now());
+    // ACME certificates kept from an earlier run are served from the first handshake on.
+    let acme = node.node.tls.as_ref().filter(|tls| !tls.acme.is_empty());
+    if let Some(settings) = acme {
+        tls::acme::serve_stored(
+            &settings.acme,
+            &settings.acme_state_dir,
+            &gateway.tls,
+            &gateway.metrics,
+        );
+    }
+    let challenges = acme.map(|_| Arc::new(tls::acme::Challenges::default()));
     tracing::info!(
         gateway_id, %proxy_addr, %admin_addr, https = ?node.node.listen.https, config = %options.config_path.display(),
         threads = options.threads, "starting weir gateway"
@@ -193,6 +206,7 @@ pub fn run(options: RunOptions) -> Result<(), StartError> {
         &server.configuration,
         WeirProxy {
             gateway: Arc::clone(&gateway),
+            acme: challenges.clone(),
         },
     );
     let listen = &node.node.listen;
@@ -210,6 +224,7 @@ pub fn run(options: RunOptions) -> Result<(), StartError> {
             &server.configuration,
             WeirProxy {
                 gateway: Arc::clone(&gateway),
+                acme: challenges.clone(),
             },
         );
         let https = http_options(https, listen, false);
@@ -247,12 +262,34 @@ pub fn run(options: RunOptions) -> Result<(), StartError> {
         },
     ));
     server.add_service(supervise::service(
+        "name resolver",
+        &metrics,
+        crate::resolver::NameResolver {
+            gateway: Arc::clone(&gateway),
+        },
+    ));
+    server.add_service(supervise::service(
         "log reopener",
         &metrics,
         LogReopener {
             gateway: Arc::clone(&gateway),
         },
     ));
+    if let (Some(settings), Some(challenges)) = (acme, &challenges) {
+        let listening = Arc::clone(&gateway);
+        server.add_service(supervise::service(
+            "acme",
+            &metrics,
+            tls::acme::AcmeService {
+                orders: settings.acme.clone(),
+                state_dir: settings.acme_state_dir.clone(),
+                store: Arc::clone(&gateway.tls),
+                challenges: Arc::clone(challenges),
+                metrics: metrics.clone(),
+                listening: Arc::new(move || listening.is_ready()),
+            },
+        ));
+    }
     let signals = DrainSignals {
         gateway: Arc::clone(&gateway),
     };

@@ -4,6 +4,7 @@
 //! Published whole with one `ArcSwap::store`.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -12,6 +13,7 @@ use weir_config::{Config, ConfigErrors};
 use crate::client_ip::ClientIpResolver;
 use crate::endpoint::{EndpointKey, EndpointRegistry};
 use crate::metrics::Metrics;
+use crate::names::ResolvedNames;
 use crate::ratelimit::policy::RouteLimits;
 use crate::ratelimit::store::RedisStore;
 use crate::ratelimit::{LimiterRegistry, Policy};
@@ -50,10 +52,13 @@ pub struct Version {
 
 /// The state that outlives config versions, which a compile attaches the new version to:
 /// endpoint states, rate-limit buckets and the Redis store, upstream breakers, budgets and
-/// bulkheads, and the metrics whose handles the runtime model pre-binds.
+/// bulkheads, the addresses endpoint names resolved to, and the metrics whose handles the
+/// runtime model pre-binds.
 #[derive(Clone, Copy)]
 pub struct Registries<'a> {
     pub endpoints: &'a EndpointRegistry,
+    /// A pool's name endpoints stand for the addresses found here (none until resolved).
+    pub names: &'a ResolvedNames,
     pub limiters: &'a LimiterRegistry,
     pub guards: &'a GuardRegistry,
     pub metrics: &'a Metrics,
@@ -77,6 +82,42 @@ impl Snapshot {
         now: Instant,
     ) -> Result<Self, ConfigErrors> {
         let tls = load_pool_tls(&config)?;
+        Ok(Self::compile_loaded(config, version, &tls, registries, now))
+    }
+
+    /// This version compiled again against the registries as they are now (the endpoint
+    /// names' latest addresses), with the TLS it already loaded, so no file is read and it
+    /// cannot fail: what the resolver task publishes when a name's answer changes. The version
+    /// number and checksum stay.
+    pub fn recompile(&self, registries: &Registries<'_>, now: Instant) -> Self {
+        let tls: LoadedTls = self
+            .upstreams
+            .iter()
+            .flat_map(|(name, upstream)| {
+                upstream
+                    .pools
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(index, pool)| {
+                        let tls = pool.tls.as_ref()?;
+                        Some(((name.clone(), index), Arc::clone(tls)))
+                    })
+            })
+            .collect();
+        let version = Version {
+            number: self.version,
+            checksum: self.checksum.clone(),
+        };
+        Self::compile_loaded(Arc::clone(&self.config), version, &tls, registries, now)
+    }
+
+    fn compile_loaded(
+        config: Arc<Config>,
+        version: Version,
+        tls: &LoadedTls,
+        registries: &Registries<'_>,
+        now: Instant,
+    ) -> Self {
         let policies = compile_policies(&config, registries);
         let local_region: Option<Arc<str>> = config.node.gateway.region.as_deref().map(Arc::from);
         let upstreams: BTreeMap<String, Arc<UpstreamRuntime>> = config
@@ -85,7 +126,7 @@ impl Snapshot {
             .iter()
             .map(|(name, up)| {
                 let local = local_region.as_deref();
-                let runtime = compile_upstream(name, up, local, &tls, registries, now);
+                let runtime = compile_upstream(name, up, local, tls, registries, now);
                 (name.clone(), Arc::new(runtime))
             })
             .collect();
@@ -93,7 +134,7 @@ impl Snapshot {
             Router::new(config.fleet.routes.iter().filter_map(|route| {
                 compile_route(route, &upstreams, &policies, registries.metrics)
             }));
-        Ok(Self {
+        Self {
             version: version.number,
             checksum: version.checksum,
             local_region,
@@ -105,7 +146,7 @@ impl Snapshot {
                 .limiters
                 .store(config.fleet.redis.as_ref(), registries.metrics),
             config,
-        })
+        }
     }
 
     /// Whether this snapshot names the endpoint (used to prune the registry after a swap).
@@ -132,6 +173,7 @@ pub(crate) fn compile_text(
     let config = weir_config::parse(text).expect("valid test config");
     let registries = Registries {
         endpoints,
+        names: &ResolvedNames::default(),
         limiters: &LimiterRegistry::default(),
         guards: &GuardRegistry::default(),
         metrics,
@@ -280,13 +322,26 @@ fn compile_pool(
     } = pool;
     let metrics = registries.metrics;
     let region: Arc<str> = Arc::from(region_name.as_str());
-    let endpoints = endpoints
-        .iter()
-        .map(|addr| {
+    let drained: Vec<SocketAddr> = addresses(drained, registries.names)
+        .into_iter()
+        .map(|(addr, _)| addr)
+        .collect();
+    let resolved = addresses(endpoints, registries.names);
+    // Without `tls.sni`, a TLS connection to a resolved address names its DNS name.
+    let server_names = match &tls {
+        Some(pool_tls) if pool_tls.sni.is_none() => resolved
+            .iter()
+            .filter_map(|(addr, name)| Some((*addr, Arc::from(name.as_deref()?))))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let endpoints = resolved
+        .into_iter()
+        .map(|(addr, _)| {
             let key = EndpointKey {
                 upstream: Arc::clone(upstream),
                 region: Arc::clone(&region),
-                addr: *addr,
+                addr,
             };
             let state = registries.endpoints.get_or_create(key, now);
             let labels = [&**upstream, region_name, &state.label];
@@ -301,7 +356,7 @@ fn compile_pool(
             metrics
                 .endpoint_drained
                 .with_label_values(&labels)
-                .set(i64::from(drained.contains(addr)));
+                .set(i64::from(drained.contains(&addr)));
             state
         })
         .collect();
@@ -310,8 +365,9 @@ fn compile_pool(
         is_local: local_region == Some(region_name.as_str()),
         weight: *weight,
         endpoints,
-        drained: drained.clone(),
+        drained,
         tls,
+        server_names,
         protocol: *protocol,
         upstream_duration: metrics.upstream_duration.with_label_values(&labels),
         connect_failures: metrics.connect_failures.with_label_values(&labels),
@@ -319,6 +375,30 @@ fn compile_pool(
         spill_routing: metrics.spill_routing.with_label_values(&labels),
         region,
     }
+}
+
+/// The addresses `endpoints` stand for now, with the name each came from: each address as
+/// written, each name's last resolved addresses (none before its first answer); each address
+/// once, its first mention kept.
+fn addresses<'a>(
+    endpoints: &'a [weir_config::Endpoint],
+    names: &ResolvedNames,
+) -> Vec<(SocketAddr, Option<&'a str>)> {
+    let mut out = Vec::with_capacity(endpoints.len());
+    for endpoint in endpoints {
+        match endpoint {
+            weir_config::Endpoint::Addr(addr) => out.push((*addr, None)),
+            weir_config::Endpoint::Name(name) => out.extend(
+                names
+                    .addresses(name)
+                    .into_iter()
+                    .map(|addr| (addr, Some(name.host.as_str()))),
+            ),
+        }
+    }
+    let mut seen = std::collections::HashSet::with_capacity(out.len());
+    out.retain(|(addr, _)| seen.insert(*addr));
+    out
 }
 
 /// A route as the router holds it: its host, its prefix and the entry, or `None` when its
@@ -383,4 +463,108 @@ fn compile_route(
         ignore_case: request.path_prefix_ignore_case,
     };
     Some((host.clone(), prefix, Arc::new(entry)))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::IpAddr;
+
+    use super::*;
+
+    fn addresses_of(snapshot: &Snapshot, pool: usize) -> Vec<String> {
+        snapshot.upstreams["api"].pools[pool]
+            .endpoints
+            .iter()
+            .map(|e| e.label.clone())
+            .collect()
+    }
+
+    fn ips(list: &[&str]) -> Arc<[IpAddr]> {
+        list.iter().map(|ip| ip.parse().expect("ip")).collect()
+    }
+
+    #[test]
+    fn names_stand_for_their_addresses_and_a_recompile_keeps_the_state_of_those_that_stay() {
+        let dir = tempfile::tempdir().expect("dir");
+        let ca = dir.path().join("ca.pem");
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = rcgen::CertificateParams::new(vec!["api.internal".to_owned()])
+            .expect("params")
+            .self_signed(&key)
+            .expect("cert");
+        std::fs::write(&ca, cert.pem()).expect("write ca");
+        let text = format!(
+            "[upstreams.api]\n[[upstreams.api.pools]]\nregion = \"us-east\"\n\
+             endpoints = [\"api.internal:80\", \"10.0.0.1:80\", \"old.internal:80\"]\n\
+             drained = [\"old.internal:80\"]\n\
+             [[upstreams.api.pools]]\nregion = \"eu-west\"\n\
+             endpoints = [\"api.internal:443\", \"10.0.0.9:443\"]\n\
+             tls = {{ ca_file = {:?} }}\n\
+             [[routes]]\nupstream = \"api\"\n",
+            ca.display().to_string()
+        );
+        let config = Arc::new(weir_config::parse(&text).expect("valid"));
+        let (endpoints, names) = (EndpointRegistry::default(), ResolvedNames::default());
+        let (limiters, guards) = (LimiterRegistry::default(), GuardRegistry::default());
+        let metrics = Metrics::new().expect("metrics");
+        let registries = Registries {
+            endpoints: &endpoints,
+            names: &names,
+            limiters: &limiters,
+            guards: &guards,
+            metrics: &metrics,
+        };
+        let now = Instant::now();
+        let version = Version {
+            number: 7,
+            checksum: "c".into(),
+        };
+        let first = Snapshot::compile(config, version, &registries, now).expect("compiles");
+        assert_eq!(
+            addresses_of(&first, 0),
+            ["10.0.0.1:80"],
+            "names not resolved yet"
+        );
+
+        names.update(
+            [
+                ("api.internal".to_owned(), ips(&["10.0.0.1", "10.0.0.2"])),
+                ("old.internal".to_owned(), ips(&["10.0.0.3"])),
+            ],
+            |_| true,
+        );
+        let second = first.recompile(&registries, now);
+        assert_eq!((second.version, second.checksum.as_str()), (7, "c"));
+        // 10.0.0.1 is both resolved and written: one endpoint.
+        assert_eq!(
+            addresses_of(&second, 0),
+            ["10.0.0.1:80", "10.0.0.2:80", "10.0.0.3:80"]
+        );
+        let kept = |snapshot: &Snapshot| {
+            Arc::clone(
+                snapshot.upstreams["api"].pools[0]
+                    .endpoints
+                    .iter()
+                    .find(|e| e.label == "10.0.0.1:80")
+                    .expect("10.0.0.1"),
+            )
+        };
+        assert!(Arc::ptr_eq(&kept(&first), &kept(&second)), "the same state");
+        let pool = &second.upstreams["api"].pools[0];
+        assert_eq!(
+            pool.drained,
+            ["10.0.0.3:80".parse().unwrap()],
+            "a drained name"
+        );
+        assert!(pool.server_names.is_empty(), "plain text: no server names");
+        // Over TLS without `sni`, a resolved address names its DNS name; a written one does not.
+        let tls_pool = &second.upstreams["api"].pools[1];
+        assert!(Arc::ptr_eq(
+            tls_pool.tls.as_ref().expect("tls"),
+            first.upstreams["api"].pools[1].tls.as_ref().expect("tls")
+        ));
+        let name_of = |addr: &str| tls_pool.server_name(addr.parse().unwrap()).cloned();
+        assert_eq!(name_of("10.0.0.2:443").as_deref(), Some("api.internal"));
+        assert_eq!(name_of("10.0.0.9:443"), None);
+    }
 }

@@ -12,6 +12,7 @@ use arc_swap::ArcSwap;
 use crate::access_log::AccessLog;
 use crate::endpoint::EndpointRegistry;
 use crate::metrics::Metrics;
+use crate::names::ResolvedNames;
 use crate::ratelimit::LimiterRegistry;
 use crate::resilience::bulkhead::Bulkhead;
 use crate::resilience::guards::GuardRegistry;
@@ -23,6 +24,9 @@ pub struct Gateway {
     pub id: String,
     snapshot: ArcSwap<Snapshot>,
     pub registry: Arc<EndpointRegistry>,
+    /// What the endpoint names resolved to last; written by the resolver task (`resolver.rs`),
+    /// read by each compile. Empty at start: nothing is resolved before the gateway runs.
+    pub names: Arc<ResolvedNames>,
     /// Rate-limit buckets and the Redis store, kept across config versions.
     pub limiters: Arc<LimiterRegistry>,
     /// Upstream breakers, retry budgets and bulkheads, kept across config versions.
@@ -60,6 +64,7 @@ impl Gateway {
             id,
             snapshot: ArcSwap::from_pointee(first),
             registry,
+            names: Arc::new(ResolvedNames::default()),
             limiters,
             guards,
             in_flight: Arc::new(Bulkhead::new()),
@@ -84,6 +89,7 @@ impl Gateway {
     pub fn registries(&self) -> Registries<'_> {
         Registries {
             endpoints: &self.registry,
+            names: &self.names,
             limiters: &self.limiters,
             guards: &self.guards,
             metrics: &self.metrics,

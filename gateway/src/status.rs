@@ -24,6 +24,10 @@ pub struct Status<'a> {
     /// The served edge certificates (absent without `[tls]`); see [`Status::with_certificates`].
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tls_certificates: Vec<CertificateStatus>,
+    /// Each endpoint DNS name of the config and the addresses it stands for now (empty until it
+    /// has resolved once); absent without names. See [`Status::with_names`].
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub names: std::collections::BTreeMap<&'a str, Vec<String>>,
 }
 
 /// One served certificate in `/status`.
@@ -40,7 +44,30 @@ pub struct CertificateStatus {
     pub warning: Option<&'static str>,
 }
 
-impl Status<'_> {
+impl<'a> Status<'a> {
+    /// The document with the addresses each endpoint name of `config` stands for now.
+    pub fn with_names(
+        mut self,
+        config: &'a weir_config::Config,
+        resolved: &crate::names::ResolvedNames,
+    ) -> Self {
+        for name in config
+            .fleet
+            .upstreams
+            .values()
+            .flat_map(|upstream| &upstream.pools)
+            .flat_map(|pool| &pool.endpoints)
+            .filter_map(|endpoint| endpoint.name())
+        {
+            let addresses = resolved
+                .get(&name.host)
+                .map(|ips| ips.iter().map(ToString::to_string).collect())
+                .unwrap_or_default();
+            self.names.insert(&name.host, addresses);
+        }
+        self
+    }
+
     /// The document with the certificates of `set`, warning of those expiring within 14 days
     /// of `now` (Unix seconds).
     pub fn with_certificates(mut self, set: &crate::tls::CertificateSet, now: i64) -> Self {
@@ -213,6 +240,7 @@ pub fn build<'a>(
         config_checksum: &snapshot.checksum,
         upstreams,
         tls_certificates: Vec::new(),
+        names: std::collections::BTreeMap::new(),
     }
 }
 

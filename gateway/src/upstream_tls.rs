@@ -137,10 +137,16 @@ pub fn load(tls: &UpstreamTls, path: &str) -> Result<PoolTls, Vec<ConfigError>> 
 }
 
 impl PoolTls {
-    /// The name a health check's handshake verifies: `sni`, or the endpoint's address.
-    pub fn server_name(&self, addr: std::net::SocketAddr) -> ServerName<'static> {
+    /// The name a health check's handshake sends and verifies: `sni`, else the DNS name the
+    /// endpoint was resolved from (`name`), else the endpoint's address.
+    pub fn server_name(
+        &self,
+        addr: std::net::SocketAddr,
+        name: Option<&str>,
+    ) -> ServerName<'static> {
         self.sni
             .as_deref()
+            .or(name)
             .and_then(|sni| ServerName::try_from(sni.to_owned()).ok())
             .unwrap_or_else(|| ServerName::IpAddress(addr.ip().into()))
     }
@@ -335,14 +341,24 @@ mod tests {
         let loaded = load(&settings, "p.tls").expect("usable");
         let addr: std::net::SocketAddr = "10.0.0.7:443".parse().expect("address");
         assert_eq!(
-            loaded.server_name(addr),
+            loaded.server_name(addr, None),
             ServerName::IpAddress(addr.ip().into())
+        );
+        // An endpoint resolved from a DNS name is checked against that name.
+        assert_eq!(
+            loaded.server_name(addr, Some("a.internal")),
+            ServerName::try_from("a.internal").expect("name")
         );
         settings.sni = Some("api.internal".into());
         let loaded = load(&settings, "p.tls").expect("usable");
         assert_eq!(
-            loaded.server_name(addr),
+            loaded.server_name(addr, None),
             ServerName::try_from("api.internal").expect("name")
+        );
+        assert_eq!(
+            loaded.server_name(addr, Some("a.internal")),
+            ServerName::try_from("api.internal").expect("name"),
+            "the pool's sni wins"
         );
     }
 }

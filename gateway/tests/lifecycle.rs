@@ -223,7 +223,9 @@ fn every_readme_metric_exists_before_the_first_request() {
     let body = format!(
         "{}\n[upstreams.api.health]\npath = \"/healthz\"\n\
          [upstreams.api.bulkhead.adaptive]\nmin_in_flight = 4\n\
-         [rate_limits.per-ip]\nkey = [\"client_ip\"]\nrate = 100\n",
+         [rate_limits.per-ip]\nkey = [\"client_ip\"]\nrate = 100\n\
+         [upstreams.named]\n[[upstreams.named.pools]]\nregion = \"us-east\"\n\
+         endpoints = [\"localhost:9\"]\n",
         one_origin(&origins, "")
     );
     // An HTTPS listener, for the certificate-expiry series (one per served certificate).

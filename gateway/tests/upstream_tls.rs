@@ -243,23 +243,7 @@ fn a_tls_origin_is_reached_with_its_ca_and_sni_and_health_checked_over_tls() {
     );
 
     // The active health checks speak TLS too (a plain GET would fail and mark it down).
-    assert!(
-        gw.eventually(Duration::from_secs(5), || {
-            gw.metric(
-                "weir_health_checks_total",
-                &["upstream=\"named\"", "result=\"success\""],
-            ) >= 2.0
-        }),
-        "{}",
-        gw.logs()
-    );
-    assert_eq!(
-        gw.metric(
-            "weir_health_checks_total",
-            &["upstream=\"named\"", "result=\"failure\""]
-        ),
-        0.0
-    );
+    assert_health_checks_pass(&gw, "named");
 }
 
 #[test]
@@ -575,5 +559,59 @@ fn tls_files_that_cannot_be_used_are_config_errors_at_their_key() {
         gw.get("/other/x").status,
         404,
         "the rejected version's route is not served"
+    );
+}
+
+/// An endpoint given by DNS name, in a TLS pool without `sni`: the name is sent as SNI and
+/// verified, by requests and by the health checks. `localhost` resolves without a DNS server
+/// (RFC 6761), so the configured nameserver is never asked.
+#[test]
+fn a_name_endpoint_sends_and_verifies_its_name() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ca = Ca::new(dir.path(), "upstream");
+    let leaf = ca.leaf(dir.path(), "localhost", &["localhost"]);
+    let origin = TlsOrigin::start(
+        "named",
+        OriginTls {
+            leaf: &leaf,
+            client_ca: None,
+            h2: false,
+        },
+    );
+    let ca_file = ca.cert_path.display();
+    let port = origin.addr.port();
+    let gw = Gateway::start(&format!(
+        "[resolver]\nnameservers = [\"127.0.0.1:9\"]\nfamily = \"ipv4\"\n\
+         [upstreams.named]\nhealth = {{ path = \"/\", interval = \"200ms\", timeout = \"200ms\" }}\n\
+         [[upstreams.named.pools]]\nregion = \"us-east\"\nendpoints = [\"localhost:{port}\"]\n\
+         tls = {{ ca_file = \"{ca_file}\" }}\n\
+         [[routes]]\npath_prefix = \"/named/\"\nupstream = \"named\"\n"
+    ));
+    assert!(
+        gw.eventually(Duration::from_secs(5), || gw.get("/named/x").status == 200),
+        "{}",
+        gw.logs()
+    );
+    let resp = gw.get("/named/x");
+    assert_eq!(resp.body, "origin=named sni=localhost version=HTTP/1.1");
+    assert_health_checks_pass(&gw, "named");
+}
+
+/// The pool's active health checks pass (they speak TLS too: a plain GET would fail and mark the
+/// endpoint down): at least two successes and no failure.
+fn assert_health_checks_pass(gw: &Gateway, upstream: &str) {
+    let label = format!("upstream=\"{upstream}\"");
+    assert!(
+        gw.eventually(Duration::from_secs(5), || {
+            gw.metric("weir_health_checks_total", &[&label, "result=\"success\""]) >= 2.0
+        }),
+        "{}",
+        gw.logs()
+    );
+    assert_eq!(
+        gw.metric("weir_health_checks_total", &[&label, "result=\"failure\""]),
+        0.0,
+        "{}",
+        gw.logs()
     );
 }

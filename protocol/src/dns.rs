@@ -31,6 +31,11 @@ pub struct MemberHealth {
     pub weight: u32,
     /// Healthy with weight > 0: in the answers.
     pub answered: bool,
+    /// The gateways of its region as the control plane last said (absent when weir-dns judges
+    /// by probes alone: no control plane, or no gateway known in the region). All known and none
+    /// ready takes the member out of the answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateways: Option<crate::RegionGateways>,
 }
 
 fn cut(mut text: String) -> String {
@@ -81,6 +86,10 @@ mod tests {
             healthy: true,
             weight: u32::MAX,
             answered: true,
+            gateways: Some(crate::RegionGateways {
+                known: u32::MAX,
+                ready: u32::MAX,
+            }),
         }
     }
 

@@ -8,11 +8,13 @@ pub mod api;
 mod checksum;
 mod dns;
 mod push;
+mod readiness;
 mod report;
 
 pub use checksum::checksum;
 pub use dns::{DnsView, MAX_MEMBER_NAME_BYTES, MAX_REPORT_MEMBERS, MemberHealth};
 pub use push::{ConfigPush, NDJSON, STREAM_PATH, StreamMessage};
+pub use readiness::{GatewayReadiness, MAX_READINESS_REGIONS, RegionGateways};
 pub use report::{
     MAX_ERROR_CHARS, MAX_REPORT_BYTES, MAX_REPORT_ERRORS, Outcome, Report, cap_errors, report_path,
 };

@@ -21,6 +21,9 @@ pub enum StreamMessage {
     Config(ConfigPush),
     /// Sent every `heartbeat_ms` when nothing else was.
     Heartbeat,
+    /// To weir-dns only: the gateways' readiness per region, on connect and on every change.
+    /// A gateway (or an older weir-dns) skips it as an unknown kind.
+    Gateways(crate::GatewayReadiness),
 }
 
 /// A whole config version, pushed to a gateway.

@@ -1,9 +1,9 @@
-//! The edge-TLS part of a diff: `[tls]` key by key (certificates by position) and
+//! The edge-TLS part of a diff: `[tls]` key by key (certificates and ACME orders by position) and
 //! `[listen.http2]`, each struct destructured without `..` so a new field does not compile until
 //! it is compared.
 
 use super::Changes;
-use crate::model::{CertificateSettings, Http2Settings, TlsSettings};
+use crate::model::{AcmeSettings, CertificateSettings, Http2Settings, TlsSettings};
 
 impl Changes {
     pub(super) fn tls(&mut self, path: &str, old: &TlsSettings, new: &TlsSettings) {
@@ -13,6 +13,8 @@ impl Changes {
             unknown_sni,
             handshake_timeout,
             certificates,
+            acme,
+            acme_state_dir,
         } = old;
         let at = |key: &str| format!("{path}.{key}");
         self.value(&at("min_version"), min_version, &new.min_version);
@@ -33,6 +35,39 @@ impl Changes {
                 (None, None) => {}
             }
         }
+        let count = acme.len().max(new.acme.len());
+        for index in 0..count {
+            let line = format!("{path}.acme[{index}]");
+            match (acme.get(index), new.acme.get(index)) {
+                (Some(before), Some(after)) => self.acme(&line, before, after),
+                (Some(_), None) => self.push(format!("{line}: removed")),
+                (None, Some(_)) => self.push(format!("{line}: added")),
+                (None, None) => {}
+            }
+        }
+        self.value(
+            &at("acme_state_dir"),
+            acme_state_dir.display().to_string(),
+            new.acme_state_dir.display().to_string(),
+        );
+    }
+
+    fn acme(&mut self, path: &str, old: &AcmeSettings, new: &AcmeSettings) {
+        let AcmeSettings {
+            names,
+            directory,
+            contact,
+            ca_file,
+        } = old;
+        let at = |key: &str| format!("{path}.{key}");
+        self.list(&at("names"), names, &new.names);
+        self.value(&at("directory"), directory, &new.directory);
+        self.list(&at("contact"), contact, &new.contact);
+        let show = |file: &Option<std::path::PathBuf>| {
+            file.as_ref()
+                .map_or_else(|| "none".to_owned(), |file| file.display().to_string())
+        };
+        self.value(&at("ca_file"), show(ca_file), show(&new.ca_file));
     }
 
     fn certificate(&mut self, path: &str, old: &CertificateSettings, new: &CertificateSettings) {

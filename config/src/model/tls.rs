@@ -17,8 +17,16 @@ pub struct TlsSettings {
     /// `handshake_timeout`, default `10s`, 100ms..=60s: the most a client may take from the
     /// connection's start to the end of the TLS handshake.
     pub handshake_timeout: Duration,
-    /// `certificates`, at least one: the certificate set served by SNI.
+    /// `certificates`: the certificate set served by SNI. At least one, unless `acme` orders
+    /// every certificate (then a handshake without SNI, or with an unknown one, fails).
     pub certificates: Vec<CertificateSettings>,
+    /// `acme`: certificates ordered and renewed from an ACME CA (RFC 8555), HTTP-01 answered on
+    /// `listen.http`. Read at start (a change needs a restart).
+    pub acme: Vec<AcmeSettings>,
+    /// `acme_state_dir`: where the ACME account key and the issued certificates are kept
+    /// (mode 0600). Required with `acme`, unless `control_plane.cache_path` is set: then
+    /// `acme/` beside the cache file.
+    pub acme_state_dir: PathBuf,
 }
 
 impl TlsSettings {
@@ -105,6 +113,21 @@ pub struct CertificateSettings {
     /// `names`: when not empty, only these of the certificate's names (lower-case; `*.` wildcards
     /// allowed) select it. Empty (the default): every DNS name in its SAN.
     pub names: Vec<String>,
+}
+
+/// `[[tls.acme]]`: one certificate ordered from an ACME directory for `names`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcmeSettings {
+    /// `names`, required, at least one: the DNS names of the certificate (lower-case, no
+    /// wildcard: HTTP-01 cannot prove one). The first names the certificate's files.
+    pub names: Vec<String>,
+    /// `directory`, required: the ACME directory URL (`https://`).
+    pub directory: String,
+    /// `contact`: the account's contact URLs (`mailto:`), may be empty.
+    pub contact: Vec<String>,
+    /// `ca_file`: a PEM CA that the directory's own HTTPS certificate is checked against
+    /// instead of the system roots (a private or test CA such as Pebble's).
+    pub ca_file: Option<PathBuf>,
 }
 
 /// `[listen.http2]`: limits for HTTP/2 client connections (over TLS by ALPN, or h2c).

@@ -3,7 +3,7 @@
 
 use super::read_array_of_tables;
 use crate::document::Table;
-use crate::raw::{RawCertificate, RawTls};
+use crate::raw::{RawAcme, RawCertificate, RawTls};
 use crate::report::Reporter;
 
 const TLS_KEYS: &[&str] = &[
@@ -12,17 +12,33 @@ const TLS_KEYS: &[&str] = &[
     "unknown_sni",
     "handshake_timeout",
     "certificates",
+    "acme",
+    "acme_state_dir",
 ];
 const CERTIFICATE_KEYS: &[&str] = &["cert", "key", "default", "names"];
+const ACME_KEYS: &[&str] = &["names", "directory", "contact", "ca_file"];
 
 /// Reads `[tls]` when `root` has it.
 pub(super) fn read_tls(root: &Table<'_>, report: &mut Reporter<'_>) -> Option<RawTls> {
     let tls = root.table("tls", TLS_KEYS, report)?;
-    tls.require(
-        "certificates",
-        "at least one [[tls.certificates]] with cert and key",
-        report,
-    );
+    let acme = read_array_of_tables(&tls, "acme", ACME_KEYS, report, |table, report| {
+        table.require("names", "the DNS names to order a certificate for", report);
+        table.require("directory", "the ACME directory URL", report);
+        RawAcme {
+            names: table.strings("names", report),
+            directory: table.string("directory", report),
+            contact: table.strings("contact", report),
+            ca_file: table.string("ca_file", report),
+        }
+    });
+    // ACME alone may serve every certificate.
+    if acme.is_none() {
+        tls.require(
+            "certificates",
+            "at least one [[tls.certificates]] with cert and key (or [[tls.acme]])",
+            report,
+        );
+    }
     Some(RawTls {
         min_version: tls.string("min_version", report),
         alpn: tls.strings("alpn", report),
@@ -44,5 +60,7 @@ pub(super) fn read_tls(root: &Table<'_>, report: &mut Reporter<'_>) -> Option<Ra
                 }
             },
         ),
+        acme,
+        acme_state_dir: tls.string("acme_state_dir", report),
     })
 }

@@ -133,7 +133,7 @@ fn check_url(url: &At<String>, report: &mut Reporter<'_>) -> String {
     }
 }
 
-fn normalize_url(text: &str) -> Result<String, String> {
+pub(super) fn normalize_url(text: &str) -> Result<String, String> {
     let (scheme, rest) = text
         .split_once("://")
         .ok_or("must start with http:// or https://")?;

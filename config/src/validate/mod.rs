@@ -8,8 +8,12 @@ mod dns;
 mod rate_limit;
 mod redis;
 mod resilience;
+mod resolver;
+
+pub(crate) use resolver::parse_endpoint;
 mod route;
 mod tls;
+mod tls_acme;
 mod upstream;
 
 use std::collections::{BTreeMap, HashSet};
@@ -65,7 +69,12 @@ pub(crate) fn validate(raw: &RawConfig, report: &mut Reporter<'_>) -> Config {
         .control_plane
         .as_ref()
         .map(|raw| control_plane::validate_control_plane(raw, report));
-    let tls = raw.tls.as_ref().map(|raw| tls::validate_tls(raw, report));
+    let cache_path = control_plane.as_ref().map(|cp| cp.cache_path.as_path());
+    let tls = raw
+        .tls
+        .as_ref()
+        .map(|raw| tls::validate_tls(raw, cache_path, report));
+    let resolver = resolver::validate_resolver(&raw.resolver, report);
     Config {
         node: NodeSettings {
             gateway,
@@ -74,6 +83,7 @@ pub(crate) fn validate(raw: &RawConfig, report: &mut Reporter<'_>) -> Config {
             access_log,
             control_plane,
             tls,
+            resolver,
         },
         fleet: FleetSettings {
             upstreams,

@@ -4,7 +4,7 @@
 //! Every problem is reported at its path, e.g. `tls.certificates[1].names[0]`.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::addresses_collide;
 use super::checks::{address, duration_in, integer_in, one_of};
@@ -13,7 +13,12 @@ use crate::model::{Alpn, CertificateSettings, Http2Settings, TlsSettings, TlsVer
 use crate::raw::{RawCertificate, RawHttp2, RawTls};
 use crate::report::Reporter;
 
-pub(super) fn validate_tls(raw: &RawTls, report: &mut Reporter<'_>) -> TlsSettings {
+/// `[tls]`; `cache_path` is `control_plane.cache_path`, beside which `acme_state_dir` defaults.
+pub(super) fn validate_tls(
+    raw: &RawTls,
+    cache_path: Option<&Path>,
+    report: &mut Reporter<'_>,
+) -> TlsSettings {
     let min_version = one_of(
         raw.min_version.as_ref(),
         &[("1.2", TlsVersion::V1_2), ("1.3", TlsVersion::V1_3)],
@@ -73,12 +78,16 @@ pub(super) fn validate_tls(raw: &RawTls, report: &mut Reporter<'_>) -> TlsSettin
         report,
     );
     let certificates = validate_certificates(raw, report);
+    let acme = super::tls_acme::validate_acme(raw.acme.as_ref(), report);
+    let acme_state_dir = super::tls_acme::validate_state_dir(raw, cache_path, report);
     TlsSettings {
         min_version,
         alpn,
         unknown_sni,
         handshake_timeout,
         certificates,
+        acme,
+        acme_state_dir,
     }
 }
 
@@ -205,7 +214,7 @@ fn validate_certificate(
 
 /// A DNS name a certificate may be selected by: labels of letters, digits and `-`, or a leading
 /// `*.` wildcard over at least two labels.
-fn check_server_name(name: &str) -> Result<(), String> {
+pub(super) fn check_server_name(name: &str) -> Result<(), String> {
     let rest = name.strip_prefix("*.").unwrap_or(name);
     let labels: Vec<&str> = rest.split('.').collect();
     let label_ok = |label: &&str| {

@@ -1,15 +1,15 @@
 //! Rules for one upstream: its policy, health checks, outlier ejection and pools.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 
 use super::checks::{
-    address, check_name, check_url_path, duration_up_to, fraction, integer_in, one_of, show,
+    check_name, check_url_path, duration_up_to, fraction, integer_in, one_of, show,
 };
+use super::resolver;
 use crate::document::{At, join_index, join_key};
 use crate::model::{
-    ClientCert, HealthCheck, OutlierDetection, Pool, RegionPolicy, Upstream, UpstreamProtocol,
-    UpstreamTls,
+    ClientCert, Endpoint, HealthCheck, OutlierDetection, Pool, RegionPolicy, Upstream,
+    UpstreamProtocol, UpstreamTls,
 };
 use crate::raw::{RawHealth, RawOutlier, RawPool, RawUpstream, RawUpstreamTls};
 use crate::report::Reporter;
@@ -239,7 +239,7 @@ fn validate_pools(
 }
 
 fn validate_pool(raw: &RawPool, path: &str, report: &mut Reporter<'_>) -> Pool {
-    let endpoints: Vec<SocketAddr> = raw
+    let endpoints: Vec<Endpoint> = raw
         .endpoints
         .as_ref()
         .map(|endpoints| validate_endpoints(endpoints, &join_key(path, "endpoints"), report))
@@ -361,20 +361,20 @@ pub(super) fn check_server_name(name: &str) -> Result<(), String> {
     }
 }
 
-/// `drained`: addresses of the pool's own endpoints, each once; may be empty.
+/// `drained`: the pool's own endpoints as written (addresses or names), each once; may be empty.
 fn validate_drained(
     raw: &At<Vec<Option<At<String>>>>,
-    endpoints: &[SocketAddr],
+    endpoints: &[Endpoint],
     path: &str,
     report: &mut Reporter<'_>,
-) -> Vec<SocketAddr> {
-    let mut drained: Vec<SocketAddr> = Vec::with_capacity(raw.value.len());
+) -> Vec<Endpoint> {
+    let mut drained: Vec<Endpoint> = Vec::with_capacity(raw.value.len());
     for (index, raw_endpoint) in raw.value.iter().enumerate() {
         let Some(raw_endpoint) = raw_endpoint else {
             continue; // not a string; already reported
         };
         let endpoint_path = join_index(path, index);
-        let Some(endpoint) = address(raw_endpoint, &endpoint_path, report) else {
+        let Some(endpoint) = resolver::endpoint(raw_endpoint, &endpoint_path, report) else {
             continue;
         };
         if !endpoints.contains(&endpoint) {
@@ -400,19 +400,19 @@ fn validate_endpoints(
     raw: &At<Vec<Option<At<String>>>>,
     path: &str,
     report: &mut Reporter<'_>,
-) -> Vec<SocketAddr> {
+) -> Vec<Endpoint> {
     if raw.value.is_empty() {
         report.error(path, Some(&raw.span), "needs at least one endpoint");
         return Vec::new();
     }
-    let mut first_index: HashMap<SocketAddr, usize> = HashMap::new();
+    let mut first_index: HashMap<Endpoint, usize> = HashMap::new();
     let mut endpoints = Vec::with_capacity(raw.value.len());
     for (index, raw_endpoint) in raw.value.iter().enumerate() {
         let Some(raw_endpoint) = raw_endpoint else {
             continue; // not a string; already reported
         };
         let endpoint_path = join_index(path, index);
-        let Some(endpoint) = address(raw_endpoint, &endpoint_path, report) else {
+        let Some(endpoint) = resolver::endpoint(raw_endpoint, &endpoint_path, report) else {
             continue;
         };
         if let Some(first) = first_index.get(&endpoint) {
@@ -422,7 +422,7 @@ fn validate_endpoints(
                 format!("{endpoint} is listed twice (also endpoints[{first}])"),
             );
         } else {
-            first_index.insert(endpoint, index);
+            first_index.insert(endpoint.clone(), index);
             endpoints.push(endpoint);
         }
     }

@@ -370,7 +370,8 @@ fn fleet_keys_are_refused_in_a_file_run_by_a_control_plane() {
 fn node_keys_are_refused_in_a_fleet_config() {
     let text = format!(
         "[gateway]\nid = \"not a name\"\n\n[listen]\nhttp = \"nope\"\n\n[admin]\nlisten = 1\n\n\
-         [access_log]\npath = \"\"\n\n{FLEET}\n[control_plane]\nurl = \"ftp://x\"\n[tls]\nmin_version = 1\n"
+         [access_log]\npath = \"\"\n\n{FLEET}\n[control_plane]\nurl = \"ftp://x\"\n[tls]\nmin_version = 1\n\
+         [resolver]\nmin_ttl = 1\n"
     );
     let errors = fleet_errors(&text);
     assert_eq!(
@@ -382,6 +383,7 @@ fn node_keys_are_refused_in_a_fleet_config() {
             ("access_log", Some(10), Some(2)),
             ("control_plane", Some(21), Some(2)),
             ("tls", Some(23), Some(2)),
+            ("resolver", Some(25), Some(2)),
         ],
         "{errors:#?}"
     );

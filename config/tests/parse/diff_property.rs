@@ -91,14 +91,16 @@ fn every_single_change_is_in_the_diff() {
 /// `restart_required` sees a change in one of its keys, and only there.
 #[test]
 fn only_a_change_of_a_restart_key_needs_a_restart() {
-    const RESTART_KEYS: [&str; 10] = [
+    const RESTART_KEYS: [&str; 11] = [
         // Also `listen.https` and `listen.http2`.
         "node.listen.http",
         "node.listen.h2c",
-        // `[tls]` coming or going, its versions and ALPN (its certificates apply live).
+        // `[tls]` coming or going, its versions and ALPN (its certificates apply live), its
+        // ACME orders and their state directory (`acme_state_dir` too, by prefix).
         "node.tls: ",
         "node.tls.min_version",
         "node.tls.alpn",
+        "node.tls.acme",
         "node.admin.listen",
         "node.access_log.path",
         "node.access_log.enabled",

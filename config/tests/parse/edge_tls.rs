@@ -127,3 +127,95 @@ fn listeners_need_a_restart_and_certificates_do_not() {
         vec!["tls.certificates[0].cert: /etc/weir/a.pem -> /etc/weir/c.pem"]
     );
 }
+
+const ACME: &str = r#"
+[listen]
+https = "127.0.0.1:8443"
+
+[tls]
+acme_state_dir = "/var/lib/weir/acme"
+
+[[tls.acme]]
+names = ["Shop.example.org", "www.shop.example.org"]
+directory = " https://127.0.0.1:14000/dir "
+contact = ["mailto:ops@example.org"]
+ca_file = "/etc/weir/pebble-ca.pem"
+"#;
+
+#[test]
+fn acme_alone_is_enough_for_https() {
+    let config = parse_ok(ACME);
+    let tls = config.node.tls.expect("tls");
+    assert!(tls.certificates.is_empty());
+    assert_eq!(tls.acme_state_dir, PathBuf::from("/var/lib/weir/acme"));
+    let order = &tls.acme[0];
+    assert_eq!(order.names, ["shop.example.org", "www.shop.example.org"]);
+    assert_eq!(order.directory, "https://127.0.0.1:14000/dir");
+    assert_eq!(order.contact, ["mailto:ops@example.org"]);
+    assert_eq!(
+        order.ca_file,
+        Some(PathBuf::from("/etc/weir/pebble-ca.pem"))
+    );
+}
+
+#[test]
+fn acme_problems_are_reported_at_their_keys() {
+    let found = errors(
+        "[tls]\n\
+         [[tls.acme]]\nnames = [\"*.example.org\", \"a.example.org\"]\n\
+         directory = \"http://acme.example.org/dir\"\ncontact = [\"ops@example.org\"]\n\
+         [[tls.acme]]\nnames = [\"A.example.org\", \"bad name\"]\ndirectory = \"https://\"\n\
+         ca_file = \"\"\n\
+         [[tls.acme]]\nnames = []\n",
+    );
+    let paths: Vec<&str> = found.iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "tls.acme[0].names[0]",
+            "tls.acme[0].directory",
+            "tls.acme[0].contact[0]",
+            "tls.acme[1].names[0]",
+            "tls.acme[1].names[1]",
+            "tls.acme[1].directory",
+            "tls.acme[1].ca_file",
+            "tls.acme[2].directory",
+            "tls.acme[2].names",
+            "tls.acme_state_dir",
+        ],
+        "{found:#?}"
+    );
+    assert!(found[0].message.contains("wildcard"), "{}", found[0]);
+    assert!(found[1].message.contains("https://"), "{}", found[1]);
+    assert!(
+        found[3]
+            .message
+            .contains("already ordered at tls.acme[0].names"),
+        "{}",
+        found[3]
+    );
+}
+
+#[test]
+fn the_acme_state_dir_defaults_beside_the_control_plane_cache() {
+    let without = ACME.replace("acme_state_dir = \"/var/lib/weir/acme\"\n", "");
+    let with_cache = format!(
+        "{without}\n[control_plane]\nurl = \"http://127.0.0.1:7700\"\n\
+         token_file = \"/etc/weir/token\"\ncache_path = \"/var/cache/weir/fleet.json\"\n"
+    );
+    let config = parse_ok(&with_cache);
+    assert_eq!(
+        config.node.tls.expect("tls").acme_state_dir,
+        PathBuf::from("/var/cache/weir/acme")
+    );
+    let found = errors(&without);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].path, "tls.acme_state_dir");
+}
+
+#[test]
+fn an_acme_order_change_needs_a_restart() {
+    let old = parse_ok(ACME);
+    let new = parse_ok(&ACME.replace("www.shop", "api.shop"));
+    assert_eq!(restart_required(&old, &new), ["tls"]);
+}

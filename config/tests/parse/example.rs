@@ -42,6 +42,7 @@ min_version = "1.2"
 alpn = ["h2", "http/1.1"]
 unknown_sni = "reject"
 handshake_timeout = "5s"
+acme_state_dir = "/var/lib/weir/acme"
 
 [[tls.certificates]]
 cert = "/etc/weir/tls/example.com.pem"
@@ -53,10 +54,23 @@ cert = "/etc/weir/tls/example.net.pem"
 key = "/etc/weir/tls/example.net.key"
 names = ["*.example.net", "example.net"]
 
+[[tls.acme]]
+names = ["shop.example.org", "www.shop.example.org"]
+directory = "https://acme-v02.api.letsencrypt.org/directory"
+contact = ["mailto:ops@example.org"]
+
 [access_log]
 enabled = true
 path = "stdout"
 query = false
+
+[resolver]
+nameservers = ["127.0.0.1:5353", "[::1]:53"]
+min_ttl = "2s"
+max_ttl = "10m"
+timeout = "1s"
+max_addresses = 16
+family = "ipv4"
 
 [upstreams.api]
 region_policy = "nearest"
@@ -72,7 +86,8 @@ outlier = { consecutive_failures = 5, base_ejection_time = "10s", max_ejection_t
 [[upstreams.api.pools]]
 region = "us-east"
 weight = 100
-endpoints = ["127.0.0.1:9001", "127.0.0.1:9002"]
+endpoints = ["127.0.0.1:9001", "127.0.0.1:9002", "api-1.us-east.internal:9001"]
+drained = ["api-1.us-east.internal:9001"]
 
 [[upstreams.api.pools]]
 region = "eu-west"
@@ -156,6 +171,17 @@ fn addr(text: &str) -> SocketAddr {
     text.parse().expect("test address")
 }
 
+fn ep(text: &str) -> weir_config::Endpoint {
+    weir_config::Endpoint::Addr(addr(text))
+}
+
+fn name(host: &str, port: u16) -> weir_config::Endpoint {
+    weir_config::Endpoint::Name(weir_config::EndpointName {
+        host: host.to_owned(),
+        port,
+    })
+}
+
 fn net(text: &str) -> ipnet::IpNet {
     text.parse().expect("test network")
 }
@@ -192,6 +218,14 @@ fn full_example_parses_to_the_expected_config() {
                 query: false,
             },
             control_plane: None,
+            resolver: weir_config::ResolverSettings {
+                nameservers: vec![addr("127.0.0.1:5353"), addr("[::1]:53")],
+                min_ttl: Duration::from_secs(2),
+                max_ttl: Duration::from_secs(600),
+                timeout: Duration::from_secs(1),
+                max_addresses: 16,
+                family: weir_config::AddressFamily::Ipv4,
+            },
             tls: Some(weir_config::TlsSettings {
                 min_version: weir_config::TlsVersion::V1_2,
                 alpn: vec![weir_config::Alpn::H2, weir_config::Alpn::Http11],
@@ -211,6 +245,13 @@ fn full_example_parses_to_the_expected_config() {
                         names: vec!["*.example.net".into(), "example.net".into()],
                     },
                 ],
+                acme: vec![weir_config::AcmeSettings {
+                    names: vec!["shop.example.org".into(), "www.shop.example.org".into()],
+                    directory: "https://acme-v02.api.letsencrypt.org/directory".into(),
+                    contact: vec!["mailto:ops@example.org".into()],
+                    ca_file: None,
+                }],
+                acme_state_dir: "/var/lib/weir/acme".into(),
             }),
         },
         fleet: FleetSettings {
@@ -263,15 +304,19 @@ fn full_example_parses_to_the_expected_config() {
                         Pool {
                             region: "us-east".to_owned(),
                             weight: 100,
-                            endpoints: vec![addr("127.0.0.1:9001"), addr("127.0.0.1:9002")],
-                            drained: Vec::new(),
+                            endpoints: vec![
+                                ep("127.0.0.1:9001"),
+                                ep("127.0.0.1:9002"),
+                                name("api-1.us-east.internal", 9001),
+                            ],
+                            drained: vec![name("api-1.us-east.internal", 9001)],
                             tls: None,
                             protocol: UpstreamProtocol::H1,
                         },
                         Pool {
                             region: "eu-west".to_owned(),
                             weight: 0,
-                            endpoints: vec![addr("[::1]:9003")],
+                            endpoints: vec![ep("[::1]:9003")],
                             drained: Vec::new(),
                             tls: Some(UpstreamTls {
                                 sni: Some("api.internal".to_owned()),
@@ -430,7 +475,7 @@ upstream = "api"
         vec![Pool {
             region: "us-east".to_owned(),
             weight: 100,
-            endpoints: vec![addr("127.0.0.1:9001")],
+            endpoints: vec![ep("127.0.0.1:9001")],
             drained: Vec::new(),
             tls: None,
             protocol: UpstreamProtocol::H1,

@@ -16,9 +16,11 @@ use weir_config::{
     RedisSettings, RegionPolicy, RequestRules, RetryBudgetSettings, RetryPolicy, Route,
     StoreErrorAction, Upstream,
 };
+use weir_config::{AcmeSettings, Alpn, CertificateSettings, Http2Settings, TlsSettings};
+use weir_config::{AddressFamily, Endpoint, EndpointName, ResolverSettings};
 use weir_config::{AllDown, DnsMember, DnsName, DnsPolicy, DnsProbe, DnsSettings, DnsSoa, HttpUrl};
-use weir_config::{Alpn, CertificateSettings, Http2Settings, TlsSettings, TlsVersion, UnknownSni};
 use weir_config::{ClientCert, HttpsRules, UpstreamProtocol, UpstreamTls};
+use weir_config::{TlsVersion, UnknownSni};
 
 /// Copies of a value, each changed in one place, with a label saying where and how.
 pub type Variants<T> = Vec<(String, T)>;
@@ -428,6 +430,113 @@ impl Element for SocketAddr {
     }
 }
 
+/// An address becomes the next port; a name its next port and another host, and each turns
+/// into the other kind once.
+impl Mutate for Endpoint {
+    fn variants(&self) -> Variants<Self> {
+        match self {
+            Self::Addr(addr) => {
+                let mut out: Variants<Self> = addr
+                    .variants()
+                    .into_iter()
+                    .map(|(what, addr)| (what, Self::Addr(addr)))
+                    .collect();
+                out.push((
+                    ": as a name".into(),
+                    name_endpoint("as-name.internal", addr.port()),
+                ));
+                out
+            }
+            Self::Name(name) => vec![
+                (
+                    ": port +1".into(),
+                    name_endpoint(&name.host, name.port.wrapping_add(1).max(1)),
+                ),
+                (
+                    ": other host".into(),
+                    name_endpoint(&format!("x{}", name.host), name.port),
+                ),
+                (
+                    ": as an address".into(),
+                    Self::Addr(SocketAddr::from(([127, 0, 0, 1], name.port))),
+                ),
+            ],
+        }
+    }
+}
+
+fn name_endpoint(host: &str, port: u16) -> Endpoint {
+    Endpoint::Name(EndpointName {
+        host: host.to_owned(),
+        port,
+    })
+}
+
+impl Element for Endpoint {
+    fn fresh(list: &[Self]) -> Option<Self> {
+        let host = first_free((0..).map(|n| format!("new{n}.internal")), |host| {
+            list.iter()
+                .any(|e| e.name().is_some_and(|name| name.host == *host))
+        });
+        Some(name_endpoint(&host, 9000))
+    }
+}
+
+impl Mutate for ResolverSettings {
+    fn variants(&self) -> Variants<Self> {
+        let ResolverSettings {
+            nameservers,
+            min_ttl,
+            max_ttl,
+            timeout,
+            max_addresses,
+            family,
+        } = self;
+        let mut out = Vec::new();
+        field(
+            &mut out,
+            self,
+            ".nameservers",
+            nameservers.variants(),
+            |p, v| {
+                p.nameservers = v;
+            },
+        );
+        field(&mut out, self, ".min_ttl", min_ttl.variants(), |p, v| {
+            p.min_ttl = v
+        });
+        field(&mut out, self, ".max_ttl", max_ttl.variants(), |p, v| {
+            p.max_ttl = v
+        });
+        field(&mut out, self, ".timeout", timeout.variants(), |p, v| {
+            p.timeout = v
+        });
+        field(
+            &mut out,
+            self,
+            ".max_addresses",
+            max_addresses.variants(),
+            |p, v| {
+                p.max_addresses = v;
+            },
+        );
+        field(&mut out, self, ".family", family.variants(), |p, v| {
+            p.family = v
+        });
+        out
+    }
+}
+
+impl Mutate for AddressFamily {
+    fn variants(&self) -> Variants<Self> {
+        [Self::Any, Self::Ipv4, Self::Ipv6]
+            .into_iter()
+            .filter(|family| family != self)
+            .map(|family| (format!(": {family}"), family))
+            .collect()
+    }
+}
+
 impl Element for ipnet::IpNet {
     fn fresh(list: &[Self]) -> Option<Self> {
         let net = first_free(
@@ -475,7 +584,7 @@ impl Element for Pool {
         Some(Pool {
             region,
             weight: Pool::DEFAULT_WEIGHT,
-            endpoints: vec![SocketAddr::from(([127, 0, 0, 1], 9999))],
+            endpoints: vec![Endpoint::Addr(SocketAddr::from(([127, 0, 0, 1], 9999)))],
             drained: Vec::new(),
             tls: None,
             protocol: UpstreamProtocol::H1,
@@ -533,9 +642,13 @@ impl Mutate for NodeSettings {
             access_log,
             control_plane,
             tls,
+            resolver,
         } = self;
         let mut out = Vec::new();
         field(&mut out, self, ".tls", tls.variants(), |p, v| p.tls = v);
+        field(&mut out, self, ".resolver", resolver.variants(), |p, v| {
+            p.resolver = v;
+        });
         field(&mut out, self, ".gateway", gateway.variants(), |p, v| {
             p.gateway = v;
         });
@@ -1855,6 +1968,8 @@ impl Sample for TlsSettings {
             unknown_sni: UnknownSni::Default,
             handshake_timeout: TlsSettings::DEFAULT_HANDSHAKE_TIMEOUT,
             certificates: vec![CertificateSettings::fresh(&[]).expect("a certificate")],
+            acme: Vec::new(),
+            acme_state_dir: PathBuf::new(),
         }
     }
 }
@@ -1867,8 +1982,18 @@ impl Mutate for TlsSettings {
             unknown_sni,
             handshake_timeout,
             certificates,
+            acme,
+            acme_state_dir,
         } = self;
         let mut out = Vec::new();
+        field(&mut out, self, ".acme", acme.variants(), |p, v| p.acme = v);
+        field(
+            &mut out,
+            self,
+            ".acme_state_dir",
+            acme_state_dir.variants(),
+            |p, v| p.acme_state_dir = v,
+        );
         field(
             &mut out,
             self,
@@ -1982,6 +2107,52 @@ impl Element for CertificateSettings {
             key: PathBuf::from(format!("/etc/weir/tls/{n}.key")),
             default: false,
             names: Vec::new(),
+        })
+    }
+}
+
+impl Mutate for AcmeSettings {
+    fn variants(&self) -> Variants<Self> {
+        let AcmeSettings {
+            names,
+            directory,
+            contact,
+            ca_file,
+        } = self;
+        let mut out = Vec::new();
+        field(&mut out, self, ".names", names.variants(), |p, v| {
+            p.names = v
+        });
+        field(
+            &mut out,
+            self,
+            ".directory",
+            directory.variants(),
+            |p, v| {
+                p.directory = v;
+            },
+        );
+        field(&mut out, self, ".contact", contact.variants(), |p, v| {
+            p.contact = v;
+        });
+        field(&mut out, self, ".ca_file", ca_file.variants(), |p, v| {
+            p.ca_file = v;
+        });
+        out
+    }
+}
+
+impl Element for AcmeSettings {
+    fn fresh(list: &[Self]) -> Option<Self> {
+        let n = first_free(0.., |n| {
+            list.iter()
+                .any(|a| a.names.first() == Some(&format!("acme{n}.example.com")))
+        });
+        Some(AcmeSettings {
+            names: vec![format!("acme{n}.example.com")],
+            directory: "https://acme.example.com/directory".to_owned(),
+            contact: Vec::new(),
+            ca_file: None,
         })
     }
 }

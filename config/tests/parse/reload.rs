@@ -144,8 +144,8 @@ fn diff_reports_health_and_outlier_changes() {
 fn diff_reports_pools_and_endpoints() {
     let old = parse_ok(FULL_EXAMPLE);
     let new = changed(
-        "endpoints = [\"127.0.0.1:9001\", \"127.0.0.1:9002\"]",
-        "endpoints = [\"127.0.0.1:9002\", \"127.0.0.1:9003\"]",
+        "endpoints = [\"127.0.0.1:9001\", \"127.0.0.1:9002\", ",
+        "endpoints = [\"127.0.0.1:9002\", \"127.0.0.1:9003\", ",
     );
     assert_eq!(
         diff(&old, &new),

@@ -38,17 +38,117 @@ fn admin_address_must_be_ip_and_port() {
 }
 
 #[test]
-fn endpoints_must_be_ip_and_port() {
+fn endpoints_are_addresses_or_names_with_ports() {
     assert_single_error(
-        &with_pools(&pool("us-east", 100, "\"api-1.internal:9001\"")),
+        &with_pools(&pool("us-east", 100, "\"api-1.internal\"")),
         "upstreams.api.pools[0].endpoints[0]",
-        "must be an ip:port address (host names are not supported yet)",
+        "must be ip:port or host:port, got \"api-1.internal\" with no port",
     );
     assert_single_error(
         &with_pools(&pool("us-east", 100, "\"::1:9001\"")),
         "upstreams.api.pools[0].endpoints[0]",
-        "must be an ip:port address",
+        "IPv6 addresses go in brackets",
     );
+    assert_single_error(
+        &with_pools(&pool("us-east", 100, "\"api_1.internal:9001\"")),
+        "upstreams.api.pools[0].endpoints[0]",
+        "DNS name",
+    );
+    // The same name twice, in another case and with a trailing dot.
+    assert_single_error(
+        &with_pools(&pool(
+            "us-east",
+            100,
+            "\"api.internal:9001\", \"API.internal.:9001\"",
+        )),
+        "upstreams.api.pools[0].endpoints[1]",
+        "api.internal:9001 is listed twice (also endpoints[0])",
+    );
+    let config = parse_ok(&with_pools(&pool(
+        "us-east",
+        100,
+        "\"API.Internal:9001\", \"api.internal:9002\", \"10.0.0.1:9001\"",
+    )));
+    let shown: Vec<String> = config.fleet.upstreams["api"].pools[0]
+        .endpoints
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        shown,
+        ["api.internal:9001", "api.internal:9002", "10.0.0.1:9001"]
+    );
+}
+
+#[test]
+fn drained_may_name_a_name_endpoint_as_written() {
+    let text = with_pools(&format!(
+        "{}drained = [\"api.internal:9001\"]\n",
+        pool("us-east", 100, "\"api.internal:9001\", \"10.0.0.1:9001\"")
+    ));
+    let config = parse_ok(&text);
+    assert_eq!(
+        config.fleet.upstreams["api"].pools[0].drained[0].to_string(),
+        "api.internal:9001"
+    );
+    assert_single_error(
+        &with_pools(&format!(
+            "{}drained = [\"other.internal:9001\"]\n",
+            pool("us-east", 100, "\"api.internal:9001\", \"10.0.0.1:9001\"")
+        )),
+        "upstreams.api.pools[0].drained[0]",
+        "other.internal:9001 is not one of this pool's endpoints",
+    );
+}
+
+#[test]
+fn resolver_settings_are_checked_with_their_paths() {
+    let config = parse_ok("");
+    assert_eq!(
+        config.node.resolver,
+        weir_config::ResolverSettings::default()
+    );
+    for (text, path, says) in [
+        (
+            "nameservers = [\"127.0.0.1\"]",
+            "resolver.nameservers[0]",
+            "no port",
+        ),
+        (
+            "nameservers = [\"127.0.0.1:53\", \"127.0.0.1:53\"]",
+            "resolver.nameservers[1]",
+            "listed twice",
+        ),
+        (
+            "min_ttl = \"10ms\"",
+            "resolver.min_ttl",
+            "must be between 100ms and 1h",
+        ),
+        (
+            "min_ttl = \"10s\"\nmax_ttl = \"5s\"",
+            "resolver.max_ttl",
+            "shorter than resolver.min_ttl (10s)",
+        ),
+        (
+            "max_ttl = \"2d\"",
+            "resolver.max_ttl",
+            "must be between 1s and 1day",
+        ),
+        ("timeout = \"0s\"", "resolver.timeout", "must be between"),
+        (
+            "max_addresses = 0",
+            "resolver.max_addresses",
+            "must be between 1 and 1024",
+        ),
+        (
+            "family = \"ipv5\"",
+            "resolver.family",
+            "\"any\", \"ipv4\" or \"ipv6\"",
+        ),
+        ("servers = []", "resolver.servers", "unknown key"),
+    ] {
+        assert_single_error(&format!("[resolver]\n{text}\n"), path, says);
+    }
 }
 
 #[test]

@@ -128,17 +128,14 @@ pub async fn stream(
     };
     let guard = app
         .fleet
-        .connect(&id, query.region.clone(), &who.name)
+        .connect(&id, query.region.clone(), kind, &who.name)
         .map_err(|e| refused(&app, &id, &who.name, &e))?;
-    if kind == NodeKind::Dns {
-        app.fleet.mark_dns(&id);
-    }
     let (sender, receiver) = mpsc::channel::<Result<Bytes, Infallible>>(4);
     tracing::info!(gateway = id, region = ?query.region, "gateway stream opened");
     let feeder = Arc::clone(&app);
     tokio::spawn(async move {
         let _connected = guard;
-        feed(&feeder, &id, sender).await;
+        feed(&feeder, &id, kind, sender).await;
         tracing::info!(gateway = id, "gateway stream closed");
     });
     let mut response = Body::from_stream(ReceiverStream::new(receiver)).into_response();
@@ -151,8 +148,14 @@ pub async fn stream(
     Ok(response)
 }
 
-/// Writes the stream until the gateway goes away or the control plane shuts down.
-async fn feed(app: &App, id: &str, sender: mpsc::Sender<Result<Bytes, Infallible>>) {
+/// Writes the stream until the gateway goes away or the control plane shuts down. A weir-dns
+/// stream also gets the gateways' readiness, at once and on every change.
+async fn feed(
+    app: &App,
+    id: &str,
+    kind: NodeKind,
+    sender: mpsc::Sender<Result<Bytes, Infallible>>,
+) {
     let hello = StreamMessage::Hello {
         heartbeat_ms: u64::try_from(app.heartbeat.as_millis()).unwrap_or(u64::MAX),
     };
@@ -161,6 +164,8 @@ async fn feed(app: &App, id: &str, sender: mpsc::Sender<Result<Bytes, Infallible
     }
     let heartbeat = Bytes::from(StreamMessage::Heartbeat.to_line());
     let mut latest = app.fleet.subscribe();
+    let mut readiness = app.fleet.follow_readiness();
+    let dns = kind == NodeKind::Dns;
     let mut shutdown = app.shutdown.clone();
     let mut beats = tokio::time::interval(app.heartbeat);
     beats.reset();
@@ -179,7 +184,19 @@ async fn feed(app: &App, id: &str, sender: mpsc::Sender<Result<Bytes, Infallible
                     None => continue,
                 }
             }
-            _ = beats.tick() => heartbeat.clone(),
+            changed = readiness.changed(), if dns => {
+                if changed.is_err() {
+                    return;
+                }
+                let view = readiness.borrow_and_update().as_ref().clone();
+                Bytes::from(StreamMessage::Gateways(view).to_line())
+            }
+            _ = beats.tick() => {
+                if dns {
+                    app.fleet.refresh_readiness();
+                }
+                heartbeat.clone()
+            }
             _ = shutdown.changed() => return,
             () = sender.closed() => return,
         };

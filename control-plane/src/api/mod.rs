@@ -128,6 +128,7 @@ fn handler(route: Route) -> MethodRouter<Arc<App>> {
         Route::GetVersion => on(method, config::get_version),
         Route::Rollback => on(method, config::rollback),
         Route::SetWeight => on(method, weights::set_weight),
+        Route::SetMemberWeight => on(method, weights::set_member_weight),
         Route::DrainRegion => on(method, weights::drain),
         Route::RestoreRegion => on(method, weights::restore),
         Route::DrainEndpoint => on(method, weights::drain_endpoint),

@@ -1,7 +1,8 @@
-//! Traffic shifting: one pool's weight, draining or restoring a whole region, and draining or
-//! restoring one endpoint. Each is an edit of the current config text (formatting and comments
-//! kept) made under the store's lock, then validated in full like any other change. A weight that
-//! the upstream's region policy makes invisible is stored, with a warning in the answer.
+//! Traffic shifting: one pool's weight, a DNS name's members' weight in one region, draining or
+//! restoring a whole region, and draining or restoring one endpoint. Each is an edit of the
+//! current config text (formatting and comments kept) made under the store's lock, then validated
+//! in full like any other change. A weight that the upstream's region policy makes invisible is
+//! stored, with a warning in the answer.
 
 use std::sync::Arc;
 
@@ -16,7 +17,7 @@ use super::config::{WriteQuery, commit, if_match, written};
 use super::{ApiError, App};
 use crate::auth::Role;
 use crate::edit::{self, EditError};
-use crate::store::{Change, Update, Version};
+use crate::store::{Change, Drained, Update, Version};
 
 fn edit_error(error: EditError) -> ApiError {
     let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
@@ -32,6 +33,38 @@ fn require_current(current: Option<&Version>) -> Result<&Version, ApiError> {
     current.ok_or_else(|| {
         ApiError::not_found("there is no config version yet: PUT /v1/config to store the first one")
     })
+}
+
+/// The weight a `PUT …/weight` body carries, or a 400 that says what the body must be.
+fn weight_of(
+    body: Result<Json<WeightBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<u32, ApiError> {
+    let Json(WeightBody { weight }) = body.map_err(|e| {
+        ApiError::bad_request(format!(
+            "the body must be {{\"weight\": 0..=100}}: {}",
+            e.body_text()
+        ))
+    })?;
+    Ok(weight)
+}
+
+/// `drained` without what a drain of `region` remembered for `keys` (a region left with nothing
+/// remembered is dropped): an explicit weight replaces the weight a restore would bring back.
+fn forget_drained<'k>(
+    drained: &Drained,
+    region: &str,
+    keys: impl IntoIterator<Item = &'k String>,
+) -> Drained {
+    let mut drained = drained.clone();
+    if let Some(remembered) = drained.get_mut(region) {
+        for key in keys {
+            remembered.remove(key);
+        }
+        if remembered.is_empty() {
+            drained.remove(region);
+        }
+    }
+    drained
 }
 
 /// The edited text must still be a valid fleet config (e.g. some pool keeps a weight above 0).
@@ -66,12 +99,7 @@ pub async fn set_weight(
     body: Result<Json<WeightBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
     let who = app.authorize(&headers, Role::Operate)?;
-    let Json(WeightBody { weight }) = body.map_err(|e| {
-        ApiError::bad_request(format!(
-            "the body must be {{\"weight\": 0..=100}}: {}",
-            e.body_text()
-        ))
-    })?;
+    let weight = weight_of(body)?;
     let expected = if_match(&headers)?;
     let message = query.message()?;
     let previous = Arc::new(std::sync::Mutex::new((None, None)));
@@ -89,13 +117,7 @@ pub async fn set_weight(
         }
         validate(&text)?;
         // An explicit weight overrides what a drain of this region remembered for this pool.
-        let mut drained = current.meta.drained.clone();
-        if let Some(remembered) = drained.get_mut(&region) {
-            remembered.remove(&upstream);
-            if remembered.is_empty() {
-                drained.remove(&region);
-            }
-        }
+        let drained = forget_drained(&current.meta.drained, &region, [&upstream]);
         Ok(Update::Commit(Change {
             config: text,
             author: who.name,
@@ -117,6 +139,53 @@ pub async fn set_weight(
         WeightSet {
             previous_weight: previous,
             warnings: warning.into_iter().collect(),
+        },
+    ))
+}
+
+/// `PUT /v1/dns/names/{name}/members/{region}/weight`: the weight of every member of `name` in
+/// `region`, so `weighted` and spilled `nearest` answers follow it (weight 0 takes them out).
+pub async fn set_member_weight(
+    State(app): State<Arc<App>>,
+    Path((name, region)): Path<(String, String)>,
+    Query(query): Query<WriteQuery>,
+    headers: HeaderMap,
+    body: Result<Json<WeightBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    let who = app.authorize(&headers, Role::Operate)?;
+    let weight = weight_of(body)?;
+    let expected = if_match(&headers)?;
+    let message = query.message()?;
+    let previous = Arc::new(std::sync::Mutex::new(None));
+    let previous_out = Arc::clone(&previous);
+    let stored = commit(&app, expected, move |current| {
+        let current = require_current(current)?;
+        let (text, was, keys) =
+            edit::set_member_weight(&current.config, &name, &region, weight).map_err(edit_error)?;
+        *previous_out.lock().unwrap_or_else(|p| p.into_inner()) = Some(was);
+        if text == current.config {
+            return Ok(Update::Unchanged);
+        }
+        validate(&text)?;
+        // An explicit weight overrides what a drain of this region remembered for these members.
+        let drained = forget_drained(&current.meta.drained, &region, &keys);
+        Ok(Update::Commit(Change {
+            config: text,
+            author: who.name,
+            message,
+            action: "weight".into(),
+            drained,
+            detail: format!("dns {name}/{region} weight {was} -> {weight}"),
+        }))
+    })
+    .await?;
+    let previous = previous.lock().unwrap_or_else(|p| p.into_inner()).take();
+    Ok(written(
+        &app,
+        stored,
+        WeightSet {
+            previous_weight: previous,
+            warnings: Vec::new(),
         },
     ))
 }

@@ -348,6 +348,16 @@ impl Gateway {
         self.process.kill();
     }
 
+    /// Sends `signal` (e.g. SIGTERM: the gateway drains and exits).
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        self.process.signal(signal);
+    }
+
+    /// Waits for the process to exit.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        self.process.wait_exit(within)
+    }
+
     /// The version this gateway serves, from `/status` (0 before the first).
     pub fn version(&self) -> u64 {
         self.status()["config_version"].as_u64().unwrap_or(0)

@@ -53,7 +53,13 @@ fn fixture() -> Fixture {
     let target = Arc::new(Target::new(url.clone(), Instant::now()));
     let targets = HashMap::from([(url, target.clone())]);
     Fixture {
-        catalog: Catalog::new(&settings, &targets, 7).expect("builds"),
+        catalog: Catalog::new(
+            &settings,
+            &targets,
+            &crate::gateways::Gates::new(Arc::default()),
+            7,
+        )
+        .expect("builds"),
         target,
     }
 }

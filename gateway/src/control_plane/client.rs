@@ -197,7 +197,7 @@ impl ControlPlaneClient {
                             );
                         }
                     }
-                    Ok(StreamMessage::Heartbeat) => {}
+                    Ok(StreamMessage::Heartbeat | StreamMessage::Gateways(_)) => {}
                     // A newer control plane may send kinds this gateway does not know: skip them.
                     Err(e) => tracing::warn!(error = %e, "unreadable stream message skipped"),
                 }

@@ -78,6 +78,9 @@ pub struct Target {
     pub read_timeout: Duration,
     /// The pool's TLS; `None` (no reference taken) for a plain-text pool.
     pub tls: Option<Arc<PoolTls>>,
+    /// The DNS name the address was resolved from, for SNI when the pool's TLS names none
+    /// (`None` for a plain pool).
+    pub server_name: Option<Arc<str>>,
     pub protocol: UpstreamProtocol,
 }
 
@@ -90,6 +93,7 @@ impl PartialEq for Target {
             _ => false,
         };
         self.addr == other.addr
+            && self.server_name == other.server_name
             && self.connect_timeout == other.connect_timeout
             && self.read_timeout == other.read_timeout
             && self.protocol == other.protocol
@@ -397,6 +401,7 @@ impl Attempts {
             connect_timeout: route.connect_timeout.min(remaining),
             read_timeout: route.read_timeout.min(remaining),
             tls: pool.tls.clone(),
+            server_name: pool.server_name(endpoint.key.addr).cloned(),
             protocol: pool.protocol,
         })
     }

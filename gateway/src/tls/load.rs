@@ -266,15 +266,16 @@ fn read(file: &Path, key: &str, problem: &mut impl FnMut(&str, &Path, String)) -
         .ok()
 }
 
-/// What the loader needs from a leaf certificate.
-struct LeafFacts {
+/// What the loader (and the ACME store) needs from a leaf certificate.
+pub(super) struct LeafFacts {
     /// DNS names of the SAN, lower-case.
-    san: Vec<String>,
-    serial: String,
-    not_after: i64,
+    pub(super) san: Vec<String>,
+    pub(super) serial: String,
+    pub(super) not_before: i64,
+    pub(super) not_after: i64,
 }
 
-fn leaf_facts(der: &CertificateDer<'_>) -> Result<LeafFacts, String> {
+pub(super) fn leaf_facts(der: &CertificateDer<'_>) -> Result<LeafFacts, String> {
     let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref())
         .map_err(|e| format!("holds a certificate that cannot be parsed: {e}"))?;
     let mut san = Vec::new();
@@ -291,6 +292,7 @@ fn leaf_facts(der: &CertificateDer<'_>) -> Result<LeafFacts, String> {
     Ok(LeafFacts {
         san,
         serial: format!("{:x}", cert.tbs_certificate.serial),
+        not_before: cert.validity().not_before.timestamp(),
         not_after: cert.validity().not_after.timestamp(),
     })
 }

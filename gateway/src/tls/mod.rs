@@ -1,13 +1,15 @@
-//! Edge TLS: the certificate set loaded from `[tls]` (`load.rs`), the SNI certificate resolver
-//! over it (`resolver.rs`), and the per-listener acceptor with its handshake deadline
-//! (`acceptor.rs`). Reloads swap the set whole; the rustls config (versions, ALPN) is built once.
+//! Edge TLS: the certificate set loaded from `[tls]` (`load.rs`), the certificates ordered by
+//! ACME (`acme/`), the SNI certificate resolver over both (`resolver.rs`), and the per-listener
+//! acceptor with its handshake deadline (`acceptor.rs`). Reloads swap the file set whole; the
+//! rustls config (versions, ALPN) is built once.
 
 mod acceptor;
+pub mod acme;
 mod load;
 mod plain;
 mod resolver;
 
-pub use acceptor::{EdgeAcceptor, HandshakeOutcome, provider};
+pub use acceptor::{EdgeAcceptor, HandshakeOutcome, Sni, provider};
 pub use load::{CertificateInfo, CertificateSet, EXPIRY_WARNING, TlsProblem, TlsProblems, load};
 pub use resolver::{CertStore, Resolver};
 

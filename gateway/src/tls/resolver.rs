@@ -1,7 +1,9 @@
 //! Picks the certificate for a TLS handshake from the current certificate set: the exact SNI
-//! name, then a wildcard one label up, then the default (or none, failing the handshake, for an
-//! unknown SNI with `unknown_sni = "reject"`). No I/O and no lock: one `ArcSwap` load, so a
-//! reload's new set serves the next handshake and open connections keep theirs.
+//! name (a file certificate, then an ACME-issued one), then a wildcard one label up, then the
+//! default (or none, failing the handshake, for an unknown SNI with `unknown_sni = "reject"`).
+//! No I/O and no lock: two `ArcSwap` loads (the file set and the issued set, swapped apart so an
+//! ACME renewal never touches the all-or-nothing file set), so a new set serves the next
+//! handshake and open connections keep theirs.
 
 use std::sync::Arc;
 
@@ -10,18 +12,22 @@ use tokio_rustls::rustls::server::{ClientHello, ResolvesServerCert};
 use tokio_rustls::rustls::sign::CertifiedKey;
 use weir_config::UnknownSni;
 
+use super::acme::IssuedSet;
 use super::load::CertificateSet;
 
 /// The certificate set being served, swapped whole by a reload.
 #[derive(Debug)]
 pub struct CertStore {
     current: ArcSwap<CertificateSet>,
+    /// The ACME certificates, swapped by the ACME task alone.
+    issued: ArcSwap<IssuedSet>,
 }
 
 impl CertStore {
     pub fn new(set: CertificateSet) -> Self {
         Self {
             current: ArcSwap::from_pointee(set),
+            issued: ArcSwap::from_pointee(IssuedSet::default()),
         }
     }
 
@@ -32,6 +38,15 @@ impl CertStore {
     /// Serve `set` from the next handshake on.
     pub fn publish(&self, set: CertificateSet) {
         self.current.store(Arc::new(set));
+    }
+
+    pub fn issued(&self) -> Arc<IssuedSet> {
+        self.issued.load_full()
+    }
+
+    /// Serve the ACME certificates `set` from the next handshake on.
+    pub fn publish_issued(&self, set: IssuedSet) {
+        self.issued.store(Arc::new(set));
     }
 }
 
@@ -44,12 +59,23 @@ pub struct Resolver {
 impl ResolvesServerCert for Resolver {
     fn resolve(&self, client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         let set = self.store.current.load();
-        pick(&set, client_hello.server_name())
+        let issued = self.store.issued.load();
+        pick_with(&set, &issued, client_hello.server_name())
     }
 }
 
-/// The certificate for `sni` in `set`, or `None` to fail the handshake.
+/// The certificate for `sni` in `set` alone, or `None` to fail the handshake.
+#[cfg(test)]
 pub(super) fn pick(set: &CertificateSet, sni: Option<&str>) -> Option<Arc<CertifiedKey>> {
+    pick_with(set, &IssuedSet::default(), sni)
+}
+
+/// The certificate for `sni` in `set` and `issued`, or `None` to fail the handshake.
+pub(super) fn pick_with(
+    set: &CertificateSet,
+    issued: &IssuedSet,
+    sni: Option<&str>,
+) -> Option<Arc<CertifiedKey>> {
     let Some(sni) = sni else {
         return set.default.clone();
     };
@@ -62,7 +88,7 @@ pub(super) fn pick(set: &CertificateSet, sni: Option<&str>) -> Option<Arc<Certif
         sni
     };
     let sni = sni.strip_suffix('.').unwrap_or(sni);
-    if let Some(found) = set.exact.get(sni) {
+    if let Some(found) = set.exact.get(sni).or_else(|| issued.exact.get(sni)) {
         return Some(Arc::clone(found));
     }
     if let Some((_, parent)) = sni.split_once('.')

@@ -8,7 +8,8 @@ use std::time::{Duration, SystemTime};
 use rcgen::{CertificateParams, Issuer, KeyPair, date_time_ymd};
 use weir_config::{Alpn, CertificateSettings, TlsSettings, TlsVersion, UnknownSni};
 
-use super::resolver::pick;
+use super::acme::{IssuedCertificate, IssuedSet};
+use super::resolver::{pick, pick_with};
 use super::{CertificateSet, load, provider};
 
 /// 2030-01-01T00:00:00Z, the tests' "now".
@@ -64,6 +65,8 @@ fn settings(certificates: Vec<CertificateSettings>, unknown_sni: UnknownSni) -> 
         unknown_sni,
         handshake_timeout: TlsSettings::DEFAULT_HANDSHAKE_TIMEOUT,
         certificates,
+        acme: Vec::new(),
+        acme_state_dir: PathBuf::new(),
     }
 }
 
@@ -265,4 +268,56 @@ fn a_reload_swaps_the_set_for_the_next_handshake() {
         serial_for(&before, Some("a.example.com")).as_deref(),
         Some("a1")
     );
+}
+
+/// The key and chain of a leaf in one PEM, as the ACME state directory keeps them.
+fn issued_pem((cert, key): (PathBuf, PathBuf)) -> Vec<u8> {
+    let mut pem = std::fs::read(key).expect("key");
+    pem.extend(std::fs::read(cert).expect("cert"));
+    pem
+}
+
+#[test]
+fn an_issued_certificate_comes_after_an_exact_file_name_and_before_wildcards() {
+    let dir = tempfile::tempdir().expect("dir");
+    let set = three_certificates(dir.path(), UnknownSni::Default);
+    let ca = Ca::new();
+    let names = ["a.example.com", "b.example.com", "acme.test"];
+    let leaf = ca.leaf(dir.path(), "issued", &names, (2040, 1, 1), 0xd4);
+    let issued = IssuedCertificate::parse(&issued_pem(leaf), &provider()).expect("issued");
+    assert_eq!(issued.serial, "d4");
+    assert_eq!(issued.names, names);
+    let ordered: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    let issued_set = IssuedSet::new([(ordered.as_slice(), &issued)]);
+    let serial = |sni: &str| {
+        let chosen = pick_with(&set, &issued_set, Some(sni)).expect("a certificate");
+        let (_, cert) = x509_parser::parse_x509_certificate(chosen.cert[0].as_ref()).expect("x509");
+        format!("{:x}", cert.tbs_certificate.serial)
+    };
+    assert_eq!(serial("a.example.com"), "a1", "an exact file name wins");
+    assert_eq!(
+        serial("b.example.com"),
+        "d4",
+        "issued before the file wildcard"
+    );
+    assert_eq!(serial("acme.test"), "d4", "issued before the default");
+    assert_eq!(serial("c.example.com"), "b2");
+    assert_eq!(serial("other.test"), "c3");
+    assert_eq!(
+        issued_set.expiry,
+        [("a.example.com".to_owned(), 2_208_988_800)]
+    );
+}
+
+#[test]
+fn an_issued_pem_with_a_foreign_key_is_refused() {
+    let dir = tempfile::tempdir().expect("dir");
+    let ca = Ca::new();
+    let (cert, _) = ca.leaf(dir.path(), "one", &["one.test"], (2040, 1, 1), 1);
+    let (_, other_key) = ca.leaf(dir.path(), "two", &["two.test"], (2040, 1, 1), 2);
+    let error = IssuedCertificate::parse(&issued_pem((cert, other_key)), &provider())
+        .expect_err("a foreign key");
+    assert!(error.contains("does not match"), "{error}");
+    let error = IssuedCertificate::parse(b"", &provider()).expect_err("empty");
+    assert!(error.contains("no certificate"), "{error}");
 }

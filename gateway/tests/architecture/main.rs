@@ -21,12 +21,13 @@ const LAYERS: &[Layer] = &[
     },
     Layer {
         name: "policy",
-        units: &["resilience/", "ratelimit/"],
+        units: &["resilience/", "ratelimit/", "names/"],
         pingora: false,
     },
     // The places below the request lifecycle that hold Pingora types: a pool's upstream TLS,
     // loaded into the form Pingora's connector takes, which the runtime model carries; and the
-    // edge TLS (`tls/`: certificate set, SNI resolver, the HTTPS listeners' acceptor).
+    // edge TLS (`tls/`: certificate set, SNI resolver, the HTTPS listeners' acceptor, and
+    // `tls/acme/`: the ACME task and its HTTP-01 tokens, a background service).
     Layer {
         name: "transport",
         units: &["upstream_tls", "tls/"],
@@ -57,9 +58,12 @@ const LAYERS: &[Layer] = &[
             "health",
             "janitor",
             "reopen",
+            "resolver",
             "drain",
             "listener",
             "header_guard",
+            "h2_watch",
+            "stream_wrap",
             "supervise",
             "status",
             "admin",

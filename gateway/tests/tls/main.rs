@@ -1,11 +1,13 @@
 //! Edge TLS and HTTP/2 through a live gateway, with real clients: the certificate for each SNI
 //! (openssl s_client, curl), versions refused, hot certificate swaps under load, a broken swap
-//! rejected whole, HTTP/2 by ALPN (h2load) and by prior knowledge (h2c), the reset-flood guard,
-//! and clients that misbehave before or during the handshake.
+//! rejected whole, the SNI name in the access log, HTTP/2 by ALPN (h2load) and by prior knowledge
+//! (h2c) with its stream, reset and GOAWAY metrics, the reset-flood guard, and clients that
+//! misbehave before or during the handshake.
 
 #[path = "../support/mod.rs"]
 mod support;
 
+mod acme;
 mod certs;
 mod client;
 
@@ -107,6 +109,98 @@ fn each_name_gets_its_certificate_and_a_client_without_sni_the_default() {
     );
     let status = gw.status();
     assert_eq!(status["tls_certificates"][0]["serial"], "a1", "{status:#}");
+}
+
+/// The HTTP/2 frame counters, summed over their labels.
+fn http2_counters(gw: &Gateway) -> [f64; 3] {
+    [
+        gw.metric("weir_http2_streams_total", &[]),
+        gw.metric("weir_http2_resets_total", &[]),
+        gw.metric("weir_http2_goaways_total", &[]),
+    ]
+}
+
+#[test]
+fn the_access_log_names_the_sni_each_connection_sent() {
+    let dir = tempfile::tempdir().expect("dir");
+    let ca = Ca::new();
+    let certificates = three_leaves(&ca, dir.path());
+    let edge = start_edge("", &certificates, "");
+    let ca_file = ca.write(dir.path());
+    let ca_file = ca_file.to_str().expect("path");
+    let port = edge.https.port();
+    let gw = &edge.gateway;
+    let get = |args: &[&str]| {
+        let mut all = vec!["--write-out", "\n%{http_code}"];
+        all.extend_from_slice(args);
+        let (code, out) = curl(&all);
+        assert!(code == 0 && out.ends_with("\n200"), "curl {args:?}: {out}");
+    };
+    // HTTP/1.1 first (over TLS and in plain text): the HTTP/2 counters do not move.
+    let a = resolve("a.test", edge.https);
+    let a_url = |path: &str| format!("https://a.test:{port}{path}");
+    get(&[
+        "--http1.1",
+        "--cacert",
+        ca_file,
+        "--resolve",
+        &a,
+        &a_url("/a-h1"),
+    ]);
+    // An IP address as the host: curl sends no SNI, and the default certificate is served.
+    let ip_url = format!("https://127.0.0.1:{port}/no-sni");
+    get(&["--http1.1", "--insecure", &ip_url]);
+    get(&["--http1.1", &format!("http://{}/plain", gw.proxy)]);
+    assert_eq!(
+        http2_counters(gw),
+        [0.0; 3],
+        "HTTP/1.1 moved the HTTP/2 counters"
+    );
+    // Then HTTP/2: one stream per request.
+    let wild = resolve("x.wild.test", edge.https);
+    let wild_url = format!("https://x.wild.test:{port}/wild-h2");
+    get(&[
+        "--http2",
+        "--cacert",
+        ca_file,
+        "--resolve",
+        &a,
+        &a_url("/a-h2"),
+    ]);
+    get(&[
+        "--http2",
+        "--cacert",
+        ca_file,
+        "--resolve",
+        &wild,
+        &wild_url,
+    ]);
+    assert_eq!(
+        gw.metric("weir_http2_streams_total", &["transport=\"tls\""]),
+        2.0
+    );
+
+    assert!(gw.eventually(Duration::from_secs(5), || gw.access_log().len() >= 5));
+    let log = gw.access_log();
+    let line = |path: &str| {
+        log.iter()
+            .find(|l| l["path"] == path)
+            .unwrap_or_else(|| panic!("{path} not logged: {log:?}"))
+    };
+    for (path, sni, version) in [
+        ("/a-h1", "a.test", "HTTP/1.1"),
+        ("/a-h2", "a.test", "HTTP/2"),
+        ("/wild-h2", "x.wild.test", "HTTP/2"),
+    ] {
+        let line = line(path);
+        assert_eq!(line["sni"], sni, "{line}");
+        assert_eq!(line["http_version"], version, "{line}");
+    }
+    let no_sni = line("/no-sni");
+    assert!(no_sni.get("sni").is_some_and(|v| v.is_null()), "{no_sni}");
+    assert!(no_sni["tls_version"].is_string(), "{no_sni}");
+    let plain = line("/plain");
+    assert!(plain.get("sni").is_none(), "{plain}");
 }
 
 #[test]
@@ -333,6 +427,19 @@ fn http2_by_alpn_carries_ten_thousand_requests_without_an_error() {
     );
     assert!(text.contains("status codes: 10000 2xx"), "{text}");
     assert!(text.contains("Application protocol: h2"), "{text}");
+    let gw = &edge.gateway;
+    let streams = |transport| gw.metric("weir_http2_streams_total", &[transport]);
+    assert_eq!(streams("transport=\"tls\""), 10000.0);
+    assert_eq!(streams("transport=\"plain\""), 0.0);
+    // Nothing was reset, and the gateway closed no connection with an error.
+    assert_eq!(gw.metric("weir_http2_resets_total", &[]), 0.0);
+    assert_eq!(
+        gw.metric("weir_http2_goaways_total", &["by=\"gateway\""]),
+        gw.metric(
+            "weir_http2_goaways_total",
+            &["by=\"gateway\"", "reason=\"no_error\""]
+        ),
+    );
 }
 
 #[test]
@@ -471,6 +578,18 @@ fn a_stream_reset_flood_gets_goaway_and_other_clients_do_not_notice() {
         0,
         "the other client's requests failed"
     );
+    // The flood is in the metrics: the client's resets past the guard, and one GOAWAY.
+    let gw = &edge.gateway;
+    let calm = ["by=\"gateway\"", "reason=\"enhance_your_calm\""];
+    assert_eq!(gw.metric("weir_http2_goaways_total", &calm), 1.0);
+    let cancels = gw.metric(
+        "weir_http2_resets_total",
+        &["by=\"client\"", "reason=\"cancel\""],
+    );
+    assert!(cancels > 5.0, "{cancels} client resets counted");
+    // The polite client's 50 streams and the flood's, all on the plain listener.
+    let plain = gw.metric("weir_http2_streams_total", &["transport=\"plain\""]);
+    assert!(plain >= 50.0 + cancels, "{plain} streams counted");
 }
 
 /// The frames in `bytes` as (type, payload), skipping the server's preface-free start.

@@ -74,6 +74,9 @@ routes! {
     Rollback = Post "/v1/versions/{version}/rollback",
     /// One pool's weight ([`Written`](super::Written) of [`WeightSet`](super::WeightSet)).
     SetWeight = Put "/v1/upstreams/{upstream}/pools/{region}/weight",
+    /// The weight of a DNS name's members in one region ([`Written`](super::Written) of
+    /// [`WeightSet`](super::WeightSet)).
+    SetMemberWeight = Put "/v1/dns/names/{name}/members/{region}/weight",
     /// Every pool of a region to weight 0 ([`Written`](super::Written)).
     DrainRegion = Post "/v1/regions/{region}/drain",
     /// A drained region's weights back ([`Written`](super::Written) of

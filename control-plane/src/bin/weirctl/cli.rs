@@ -78,23 +78,28 @@ pub enum Command {
     #[command(subcommand)]
     Config(ConfigCommand),
 
-    /// Set one pool's weight (0 to 100), making a new version
-    #[command(
-        after_help = "Example:\n  weirctl weight api eu-west 0 -m 'eu-west api pool: bad deploy'"
-    )]
+    /// Set one pool's weight (0 to 100), or with --dns the weight of a GSLB name's members in a
+    /// region, making a new version
+    #[command(after_help = "\
+Examples:
+  weirctl weight api eu-west 0 -m 'eu-west api pool: bad deploy'
+  weirctl weight --dns api.gslb.example.com eu-west 25 -m 'send a quarter to eu-west'")]
     Weight {
         // In `help`, not a doc comment: rustdoc would read `[upstreams]` as a link.
         #[arg(
-            help = "The upstream, as named under [upstreams] in the config",
+            help = "The upstream, as named under [upstreams] in the config (with --dns: the name under [dns.names])",
             value_parser = NonEmptyStringValueParser::new()
         )]
         upstream: String,
-        /// The region of the upstream's pool
+        /// The region of the upstream's pool (with --dns: of the name's members)
         #[arg(value_parser = NonEmptyStringValueParser::new())]
         region: String,
         /// The new weight, 0 to 100 (0 sends the pool no traffic)
         #[arg(value_parser = clap::value_parser!(u8).range(0..=100))]
         weight: u8,
+        /// Set the weight of weir-dns members: the first argument is a GSLB name
+        #[arg(long)]
+        dns: bool,
         #[command(flatten)]
         write: WriteArgs,
     },
@@ -126,8 +131,9 @@ Examples:
     /// List the gateways: region, connection, the version each runs, and its last report
     Gateways,
 
-    /// Show each GSLB member as each weir-dns instance sees it: health (its own probes), weight
-    /// and whether it is answered
+    /// Show each GSLB member as each weir-dns instance sees it: health (its own probes), its
+    /// region's gateways (ready of known, as the control plane told it), weight and whether it is
+    /// answered
     Dns,
 
     /// Show the audit log (who changed what, when), newest first
@@ -287,6 +293,7 @@ mod tests {
                 upstream: "api".into(),
                 region: "eu-west".into(),
                 weight: 0,
+                dns: false,
                 write: WriteArgs {
                     message: Some("bad deploy".into()),
                     if_version: None

@@ -57,8 +57,9 @@ pub fn run(
             upstream,
             region,
             weight,
+            dns,
             write,
-        } => set_weight(api, json, upstream, region, *weight, write),
+        } => set_weight(api, json, (upstream, *dns), region, *weight, write),
         Command::Drain { target, write } => match target_of(target)? {
             On::Region(region) => {
                 let request = writing(Request::to(Route::DrainRegion, &[region]), write);
@@ -297,11 +298,12 @@ fn config_apply(
     show(api, json, &request, output::applied)
 }
 
-/// `PUT /v1/upstreams/{upstream}/pools/{region}/weight` with `{"weight": N}`.
+/// `PUT /v1/upstreams/{upstream}/pools/{region}/weight` with `{"weight": N}`, or with `dns`
+/// `PUT /v1/dns/names/{name}/members/{region}/weight`.
 fn set_weight(
     api: &dyn Transport,
     json: bool,
-    upstream: &str,
+    (upstream, dns): (&str, bool),
     region: &str,
     weight: u8,
     write: &WriteArgs,
@@ -310,8 +312,13 @@ fn set_weight(
         weight: u32::from(weight),
     };
     let body = serde_json::to_vec(&body).expect("a weight body always serializes");
+    let route = if dns {
+        Route::SetMemberWeight
+    } else {
+        Route::SetWeight
+    };
     let request = writing(
-        Request::to(Route::SetWeight, &[upstream, region]).body(JSON, body),
+        Request::to(route, &[upstream, region]).body(JSON, body),
         write,
     );
     show(api, json, &request, |answer: &Written<WeightSet>| {
@@ -688,6 +695,28 @@ mod tests {
         let failure = api.run(&["weight", "apx", "eu-west", "5"]).unwrap_err();
         assert_eq!(failure.exit_code(), exit::REFUSED);
         assert!(failure.to_string().contains("upstream 'apx'"));
+    }
+
+    #[test]
+    fn weight_with_dns_sets_a_gslb_names_members() {
+        let api = Script::new(vec![(201, r#"{"version": 11, "previous_weight": 100}"#)]);
+        let out = api
+            .run(&["weight", "--dns", "api.gslb.example.com", "eu-west", "25"])
+            .unwrap();
+        assert_eq!(
+            out,
+            "stored version 11: api.gslb.example.com/eu-west weight 100 -> 25\n"
+        );
+        let sent = &api.sent()[0];
+        assert_eq!(sent.method, "PUT");
+        assert_eq!(
+            sent.target(),
+            "/v1/dns/names/api.gslb.example.com/members/eu-west/weight"
+        );
+        assert_eq!(
+            sent.body,
+            Some(("application/json", br#"{"weight":25}"#.to_vec()))
+        );
     }
 
     #[test]

@@ -328,7 +328,8 @@ fn followers(out: &mut String, label: &str, gateways: &[GatewayView], current: O
 }
 
 /// `weirctl dns`: every GSLB member as each weir-dns instance sees it (from its last report),
-/// by name, then the member's place in the name, then instance.
+/// by name, then the member's place in the name, then instance. HEALTH is its probes', GATEWAYS
+/// its region's gateways as the control plane told that instance (`-`: probes alone).
 pub fn dns(answer: &GatewayList) -> String {
     let instances: Vec<&GatewayView> = answer
         .gateways
@@ -361,6 +362,10 @@ pub fn dns(answer: &GatewayList) -> String {
                     cell(&member.region),
                     seen_by.clone(),
                     if member.healthy { "up" } else { "down" }.to_string(),
+                    match member.gateways {
+                        Some(counts) => format!("{}/{} ready", counts.ready, counts.known),
+                        None => "-".to_string(),
+                    },
                     member.weight.to_string(),
                     yes_no(member.answered).to_string(),
                 ],
@@ -378,7 +383,9 @@ pub fn dns(answer: &GatewayList) -> String {
     rows.sort_by(|a, b| (a.0, a.1, &a.2[2]).cmp(&(b.0, b.1, &b.2[2])));
     let rows: Vec<Vec<String>> = rows.into_iter().map(|(_, _, row)| row).collect();
     let mut out = table(
-        &["NAME", "REGION", "SEEN BY", "HEALTH", "WEIGHT", "ANSWERED"],
+        &[
+            "NAME", "REGION", "SEEN BY", "HEALTH", "GATEWAYS", "WEIGHT", "ANSWERED",
+        ],
         &rows,
     );
     out.push_str(&notes);
@@ -597,7 +604,9 @@ gateways: 3 known, 2 connected, 1 on version 7
                 member("api.gslb.example.com", "eu-west", false, 100)]}},
             {"id": "dns-b", "kind": "dns", "region": null, "connected": false,
              "applied_version": 6, "last_report": null, "last_seen": "T", "dns": {"members": [
-                member("api.gslb.example.com", "us-east", true, 100)], "left_out": 3}},
+                {"name": "api.gslb.example.com", "region": "us-east", "healthy": true,
+                 "weight": 100, "answered": false, "gateways": {"known": 2, "ready": 0}}],
+                 "left_out": 3}},
             {"id": "gw-1", "kind": "gateway", "region": "us-east", "connected": true,
              "applied_version": 7, "last_report": null, "last_seen": "T"}
         ]}))
@@ -608,11 +617,11 @@ gateways: 3 known, 2 connected, 1 on version 7
         assert_eq!(
             dns(&with_dns()),
             "\
-NAME                  REGION   SEEN BY                HEALTH  WEIGHT  ANSWERED
-api.gslb.example.com  us-east  dns-a                  up      0       no
-api.gslb.example.com  us-east  dns-b (not connected)  up      100     yes
-api.gslb.example.com  eu-west  dns-a                  down    100     no
-www.gslb.example.com  us-east  dns-a                  up      100     yes
+NAME                  REGION   SEEN BY                HEALTH  GATEWAYS   WEIGHT  ANSWERED
+api.gslb.example.com  us-east  dns-a                  up      -          0       no
+api.gslb.example.com  us-east  dns-b (not connected)  up      0/2 ready  100     no
+api.gslb.example.com  eu-west  dns-a                  down    -          100     no
+www.gslb.example.com  us-east  dns-a                  up      -          100     yes
 dns-b reported 3 more members than a report carries
 "
         );
