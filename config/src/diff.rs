@@ -3,6 +3,7 @@
 //! does not compile until it is compared here.
 
 mod dns;
+mod failover;
 mod resolver;
 mod tls;
 
@@ -308,6 +309,7 @@ impl Changes {
             rate_limits,
             load_shedding,
             dns,
+            failover,
         } = old;
         // In the order the reload log has always shown them.
         self.client_ip(client_ip, &new.client_ip);
@@ -340,6 +342,7 @@ impl Changes {
             Presence::Entry,
             Self::dns,
         );
+        self.named("failover", failover, &new.failover, Self::failover);
     }
 
     fn gateway(&mut self, old: &GatewaySettings, new: &GatewaySettings) {
@@ -426,6 +429,7 @@ impl Changes {
             stream_timeout,
             reconnect_backoff,
             max_reconnect_backoff,
+            telemetry_interval,
         } = old;
         let at = |key: &str| format!("{path}.{key}");
         let show_path = |path: &std::path::Path| path.display().to_string();
@@ -455,6 +459,11 @@ impl Changes {
             &at("max_reconnect_backoff"),
             *max_reconnect_backoff,
             new.max_reconnect_backoff,
+        );
+        self.duration(
+            &at("telemetry_interval"),
+            *telemetry_interval,
+            new.telemetry_interval,
         );
     }
 

@@ -8,9 +8,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 mod dns;
+mod failover;
 mod resolver;
 mod tls;
 pub use dns::*;
+pub use failover::*;
 pub use resolver::*;
 pub use tls::*;
 
@@ -60,6 +62,9 @@ pub struct FleetSettings {
     pub load_shedding: LoadShedding,
     /// `dns`: what weir-dns serves; `None` when the section is absent (gateways ignore it).
     pub dns: Option<DnsSettings>,
+    /// `failover`: the control plane's failover policies by upstream (sorted); gateways ignore
+    /// it.
+    pub failover: BTreeMap<String, FailoverPolicy>,
 }
 
 /// The top-level keys of a part of [`Config`], which are its field names. The pattern names every
@@ -98,6 +103,7 @@ impl FleetSettings {
         rate_limits,
         load_shedding,
         dns,
+        failover,
     });
 }
 
@@ -120,12 +126,16 @@ pub struct ControlPlaneSettings {
     /// shorter): the jittered exponential wait between reconnection attempts.
     pub reconnect_backoff: Duration,
     pub max_reconnect_backoff: Duration,
+    /// `telemetry_interval`, default `5s`, 250ms..=60s: how often the gateway posts its health
+    /// summary (per upstream and region pool) to the control plane.
+    pub telemetry_interval: Duration,
 }
 
 impl ControlPlaneSettings {
     pub const DEFAULT_STREAM_TIMEOUT: Duration = Duration::from_secs(6);
     pub const DEFAULT_RECONNECT_BACKOFF: Duration = Duration::from_millis(200);
     pub const DEFAULT_MAX_RECONNECT_BACKOFF: Duration = Duration::from_secs(10);
+    pub const DEFAULT_TELEMETRY_INTERVAL: Duration = Duration::from_secs(5);
 }
 
 impl Config {

@@ -34,6 +34,8 @@ pub(crate) struct RawConfig {
     pub(crate) load_shedding: RawLoadShedding,
     /// `Some` when a `dns` table is present (even an empty one).
     pub(crate) dns: Option<RawDns>,
+    /// The entries of `failover` that are tables.
+    pub(crate) failover: Vec<RawFailover>,
 }
 
 #[derive(Debug, Default)]
@@ -54,6 +56,7 @@ pub(crate) struct RawControlPlane {
     pub(crate) stream_timeout: Option<At<std::time::Duration>>,
     pub(crate) reconnect_backoff: Option<At<std::time::Duration>>,
     pub(crate) max_reconnect_backoff: Option<At<std::time::Duration>>,
+    pub(crate) telemetry_interval: Option<At<std::time::Duration>>,
 }
 
 #[derive(Debug, Default)]
@@ -358,4 +361,27 @@ pub(crate) struct RawDnsProbe {
     pub(crate) timeout: Option<At<Duration>>,
     pub(crate) rise: Option<At<i64>>,
     pub(crate) fall: Option<At<i64>>,
+}
+
+/// `[failover.<upstream>]` as written.
+#[derive(Debug)]
+pub(crate) struct RawFailover {
+    /// The table key under `failover`, with the key's position.
+    pub(crate) upstream: At<String>,
+    pub(crate) evaluate_every: Option<At<Duration>>,
+    /// `Some` when an `unhealthy_when` table is present, with its position.
+    pub(crate) unhealthy_when: Option<RawUnhealthyWhen>,
+    pub(crate) quorum: Option<At<f64>>,
+    pub(crate) drain_after: Option<At<i64>>,
+    pub(crate) restore_after: Option<At<i64>>,
+    pub(crate) ramp: Option<At<Vec<Option<At<String>>>>>,
+    pub(crate) never_drain_last: Option<At<bool>>,
+    pub(crate) max_drained: Option<At<i64>>,
+}
+
+#[derive(Debug)]
+pub(crate) struct RawUnhealthyWhen {
+    pub(crate) span: Span,
+    pub(crate) healthy_fraction_below: Option<At<f64>>,
+    pub(crate) error_ratio_above: Option<At<f64>>,
 }

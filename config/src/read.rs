@@ -2,6 +2,7 @@
 //! every unknown key, wrong type and missing required key.
 
 mod dns;
+mod failover;
 mod resolver;
 mod tls;
 
@@ -29,6 +30,7 @@ const CONTROL_PLANE_KEYS: &[&str] = &[
     "stream_timeout",
     "reconnect_backoff",
     "max_reconnect_backoff",
+    "telemetry_interval",
 ];
 const LISTEN_KEYS: &[&str] = &[
     "http",
@@ -232,6 +234,7 @@ pub(crate) fn read_document<'a>(
                     stream_timeout: table.duration("stream_timeout", report),
                     reconnect_backoff: table.duration("reconnect_backoff", report),
                     max_reconnect_backoff: table.duration("max_reconnect_backoff", report),
+                    telemetry_interval: table.duration("telemetry_interval", report),
                 }
             }),
         tls: tls::read_tls(&root, report),
@@ -271,6 +274,7 @@ pub(crate) fn read_document<'a>(
             })
             .unwrap_or_default(),
         dns: dns::read_dns(&root, report),
+        failover: failover::read_failover(&root, report),
     }
 }
 

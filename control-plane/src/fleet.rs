@@ -304,6 +304,28 @@ impl Fleet {
         Ok(())
     }
 
+    /// A gateway sent a health summary with the token named `token`: it is registered like a
+    /// report registers it (same caps), and counts as seen. The readiness is recounted only when
+    /// its region changed, so frequent summaries cost no walk of the table.
+    pub fn heard(
+        &self,
+        id: &str,
+        token: &str,
+        region: Option<&str>,
+        now: SystemTime,
+    ) -> Result<(), Refused> {
+        let mut gateways = self.lock();
+        let entry = self.admit(&mut gateways, id, token, now)?;
+        entry.last_seen = now;
+        if let Some(region) = region
+            && entry.region.as_deref() != Some(region)
+        {
+            entry.region = Some(region.to_string());
+            self.recount(&gateways);
+        }
+        Ok(())
+    }
+
     /// Every remembered gateway, by id.
     pub fn gateways(&self) -> Vec<GatewayView> {
         self.lock()
@@ -597,6 +619,43 @@ mod tests {
         fleet.report("p5", "leaked", ack(1), later).unwrap();
         let ids: Vec<String> = fleet.gateways().into_iter().map(|g| g.id).collect();
         assert_eq!(ids, ["p5", "real"], "the connected gateway is kept");
+    }
+
+    #[test]
+    fn a_health_summary_registers_its_gateway_like_a_report() {
+        let fleet = Arc::new(Fleet::with_limits(
+            Metrics::new().unwrap(),
+            Limits {
+                max_gateways: 10,
+                max_per_token: 2,
+            },
+        ));
+        let mut follower = fleet.follow_readiness();
+        follower.borrow_and_update();
+        let now = SystemTime::now();
+        fleet.heard("a", "t", Some("us-east"), now).unwrap();
+        let view = &fleet.gateways()[0];
+        assert_eq!(
+            (view.id.as_str(), view.region.as_deref()),
+            ("a", Some("us-east"))
+        );
+        assert!(!view.connected && view.last_report.is_none());
+        assert!(
+            follower.has_changed().unwrap(),
+            "a new region's gateway is known"
+        );
+        follower.borrow_and_update();
+        fleet.heard("a", "t", Some("us-east"), now).unwrap();
+        fleet.heard("a", "t", None, now).unwrap();
+        assert!(!follower.has_changed().unwrap(), "no count changed");
+        fleet.heard("b", "t", None, now).unwrap();
+        assert_eq!(
+            fleet.heard("c", "t", None, now).unwrap_err(),
+            Refused::TokenCap {
+                token: "t".into(),
+                cap: 2
+            }
+        );
     }
 
     #[test]

@@ -6,8 +6,10 @@
 pub mod api;
 pub mod auth;
 pub mod edit;
+pub mod failover;
 pub mod fleet;
 pub mod metrics;
 pub mod server;
 pub mod store;
+pub mod telemetry;
 pub mod tls;

@@ -20,9 +20,17 @@ pub struct Metrics {
     pub gateways_known: IntGauge,
     pub gateways_refused: IntCounterVec,
     pub bodies_refused: IntCounterVec,
+    pub telemetry: IntCounterVec,
+    pub telemetry_gateways: IntGauge,
+    pub telemetry_stale: IntGauge,
 }
 
 impl Metrics {
+    /// The registry, for a component that registers its own metrics.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     pub fn new() -> prometheus::Result<Self> {
         let registry = Registry::new();
         let counter = |name: &str, help: &str, labels: &[&str]| -> prometheus::Result<_> {
@@ -60,6 +68,21 @@ impl Metrics {
             "Request bodies refused before a handler saw them (too_large, timeout, broken).",
             &["reason"],
         )?;
+        let telemetry = counter(
+            "weir_cp_telemetry_total",
+            "Gateway health summaries received, by result (accepted, malformed, invalid, refused).",
+            &["result"],
+        )?;
+        let telemetry_gateways = IntGauge::new(
+            "weir_cp_telemetry_gateways",
+            "Gateways whose health summaries the control plane keeps.",
+        )?;
+        registry.register(Box::new(telemetry_gateways.clone()))?;
+        let telemetry_stale = IntGauge::new(
+            "weir_cp_telemetry_stale_gateways",
+            "Gateways with no health summary within 3 of their intervals.",
+        )?;
+        registry.register(Box::new(telemetry_stale.clone()))?;
         let gateways_known = IntGauge::new(
             "weir_cp_gateways_known",
             "Gateways the control plane remembers (connected or not).",
@@ -97,6 +120,9 @@ impl Metrics {
             gateways_known,
             gateways_refused,
             bodies_refused,
+            telemetry,
+            telemetry_gateways,
+            telemetry_stale,
         })
     }
 

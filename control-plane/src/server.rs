@@ -11,9 +11,11 @@ use tokio::sync::watch;
 
 use crate::api::{self, App};
 use crate::auth::Tokens;
+use crate::failover::task::FailoverService;
 use crate::fleet::Fleet;
 use crate::metrics::Metrics;
 use crate::store::{Change, Store, Update, UpdateError};
+use crate::telemetry::TelemetryStore;
 use crate::tls;
 
 #[derive(Debug, Clone)]
@@ -78,11 +80,17 @@ pub fn serve(options: ServeOptions) -> Result<(), ServeError> {
         .map_err(ServeError::Runtime)?;
     runtime.block_on(async move {
         let metrics = Metrics::new()?;
+        let failover = Arc::new(FailoverService::new(metrics.registry())?);
         let (shutdown_sender, shutdown) = watch::channel(false);
         let app = Arc::new(App {
             store: Arc::new(store),
             tokens,
             fleet: Arc::new(Fleet::with_limits(metrics.clone(), options.limits)),
+            telemetry: Arc::new(TelemetryStore::new(
+                metrics.clone(),
+                options.limits.max_gateways,
+            )),
+            failover,
             metrics,
             heartbeat: options.heartbeat,
             shutdown,
@@ -90,6 +98,10 @@ pub fn serve(options: ServeOptions) -> Result<(), ServeError> {
         if let Some(current) = app.store.current() {
             app.publish(&current);
         }
+        tokio::spawn(crate::failover::task::run(
+            Arc::clone(&app),
+            app.shutdown.clone(),
+        ));
         let listener = tokio::net::TcpListener::bind(options.listen)
             .await
             .map_err(|source| ServeError::Listen {

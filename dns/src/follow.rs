@@ -419,6 +419,7 @@ addresses = ["192.0.2.20"]
             stream_timeout: Duration::from_secs(6),
             reconnect_backoff: Duration::from_millis(200),
             max_reconnect_backoff: Duration::from_secs(10),
+            telemetry_interval: ControlPlaneSettings::DEFAULT_TELEMETRY_INTERVAL,
         };
         Follower::new(state, endpoint, "dns-1".into(), None, settings)
     }

@@ -1,18 +1,20 @@
-//! The hickory adapter: turns a parsed request into a `Catalog::answer` call and the reply into
-//! a response, with EDNS (buffer size honoured, version checked, Client Subnet read and echoed
-//! with its scope, RFC 7871), then counts it and logs it. Malformed packets never get here:
-//! hickory answers FORMERR when the header parses and drops the packet otherwise. A query with
-//! other than one question, or a bad ECS option, is FORMERR; an opcode other than QUERY is
-//! NOTIMP. UDP answers larger than the client's buffer are truncated with TC set (hickory's
-//! encoder), so the client retries over TCP, which carries up to 64 KiB.
+//! Turns a parsed request into a `Catalog::answer` call and the reply into a response, with
+//! EDNS (buffer size honoured, version checked, Client Subnet read and echoed with its scope,
+//! RFC 7871), then counts it and logs it: hickory's `RequestHandler` for TCP, and
+//! `Handler::answer_udp` for our UDP loop ([`crate::udp`]). Malformed packets never get here:
+//! FORMERR when the header parses, silence otherwise (hickory's TCP path, `udp::respond`). A
+//! query with other than one question, or a bad ECS option, is FORMERR; an opcode other than
+//! QUERY is NOTIMP. UDP answers larger than the client's buffer are truncated with TC set
+//! (hickory's encoder), so the client retries over TCP, which carries up to 64 KiB.
 
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use hickory_proto::op::{Edns, Header, HeaderCounts, Metadata, OpCode, ResponseCode};
+use hickory_proto::op::{Edns, Header, HeaderCounts, MessageType, Metadata, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsCode, EdnsOption};
 use hickory_proto::rr::{RData, Record};
+use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 use hickory_server::net::runtime::Time;
 use hickory_server::net::xfer::Protocol;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
@@ -20,13 +22,14 @@ use hickory_server::zone_handler::MessageResponseBuilder;
 use ipnet::IpNet;
 
 use crate::catalog::{Client, Reply};
-use crate::metrics::{qtype_label, rcode_label};
+use crate::metrics::{QueryCounters, qtype_label, rcode_label};
 use crate::query_log::{Entry, QueryLog};
 use crate::state::State;
 
 /// The largest UDP payload we answer with, whatever a client advertises.
 pub const MAX_UDP_PAYLOAD: u16 = 4096;
 
+#[derive(Clone)]
 pub struct Handler {
     pub state: Arc<State>,
     pub log: QueryLog,
@@ -107,14 +110,8 @@ impl Handler {
 
     fn record(&self, request: &Request, prepared: &Prepared, started: Instant) {
         let metrics = &self.state.metrics;
-        let protocol = match request.protocol() {
-            Protocol::Udp => "udp",
-            Protocol::Tcp => "tcp",
-            #[allow(unreachable_patterns)] // other transports exist with hickory features
-            _ => "other",
-        };
-        let query = request.queries.queries().first().map(|q| q.original());
-        let qtype = query.map_or("none", |q| qtype_label(q.query_type()));
+        let protocol = protocol_label(request.protocol());
+        let qtype = qtype_of(request);
         let rcode = rcode_label(prepared.reply.rcode);
         metrics
             .queries
@@ -130,9 +127,58 @@ impl Handler {
                 ])
                 .inc();
         }
+        self.log(request, prepared, started);
+    }
+
+    /// Answers one parsed UDP request into `out` (cleared first), truncated with TC to the
+    /// client's EDNS buffer (512 bytes without EDNS), as hickory's UDP path encodes; counts it
+    /// with `counters` (this worker's cached handles) and logs it.
+    pub(crate) fn answer_udp(
+        &self,
+        request: &Request,
+        counters: &mut QueryCounters,
+        out: &mut Vec<u8>,
+    ) {
+        let started = Instant::now();
+        let prepared = self.prepare(request);
+        let mut metadata = Metadata::response_from_request(&request.metadata);
+        metadata.authoritative = prepared.reply.authoritative;
+        metadata.response_code = prepared.reply.rcode;
+        let response = MessageResponseBuilder::new(&request.queries, prepared.edns.as_ref()).build(
+            metadata,
+            prepared.reply.answers.iter(),
+            prepared.reply.authority.iter(),
+            std::iter::empty::<&Record>(),
+            std::iter::empty::<&Record>(),
+        );
+        out.clear();
+        let mut encoder = BinEncoder::new(out);
+        encoder.set_max_size(prepared.edns.as_ref().map_or(512, Edns::max_payload));
+        if let Err(error) = response.destructive_emit(&mut encoder) {
+            // As hickory does: a bare SERVFAIL rather than nothing.
+            tracing::error!(%error, "error encoding message");
+            servfail(metadata.id, out);
+        }
+        let metrics = &self.state.metrics;
+        counters.count_query(
+            metrics,
+            "udp",
+            qtype_of(request),
+            rcode_label(prepared.reply.rcode),
+        );
+        if let Some(decision) = &prepared.reply.decision {
+            counters.count_decision(metrics, decision);
+        }
+        self.log(request, &prepared, started);
+    }
+
+    fn log(&self, request: &Request, prepared: &Prepared, started: Instant) {
         if !self.log.enabled() {
             return;
         }
+        let protocol = protocol_label(request.protocol());
+        let query = request.queries.queries().first().map(|q| q.original());
+        let rcode = rcode_label(prepared.reply.rcode);
         let reply = &prepared.reply;
         self.log.log(Entry {
             ts_ms: SystemTime::now()
@@ -162,6 +208,41 @@ impl Handler {
             all_down: reply.decision.as_ref().is_some_and(|d| d.all_down),
             micros: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
         });
+    }
+}
+
+/// The `protocol` label of a request's transport.
+fn protocol_label(protocol: Protocol) -> &'static str {
+    match protocol {
+        Protocol::Udp => "udp",
+        Protocol::Tcp => "tcp",
+        #[allow(unreachable_patterns)] // other transports exist with hickory features
+        _ => "other",
+    }
+}
+
+/// The `qtype` label of a request's first question (`none` without one).
+fn qtype_of(request: &Request) -> &'static str {
+    request
+        .queries
+        .queries()
+        .first()
+        .map_or("none", |q| qtype_label(q.original().query_type()))
+}
+
+/// A header-only SERVFAIL for `id` in `out` (what hickory sends when a response cannot be
+/// encoded).
+fn servfail(id: u16, out: &mut Vec<u8>) {
+    out.clear();
+    let mut metadata = Metadata::new(id, MessageType::Response, OpCode::Query);
+    metadata.response_code = ResponseCode::ServFail;
+    let header = Header {
+        metadata,
+        counts: HeaderCounts::default(),
+    };
+    let mut encoder = BinEncoder::new(out);
+    if header.emit(&mut encoder).is_err() {
+        out.clear(); // cannot happen: 12 bytes into an unbounded Vec
     }
 }
 

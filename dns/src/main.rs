@@ -3,8 +3,8 @@
 //! nothing) or comes from the control plane's push stream, as a gateway's does.
 #![forbid(unsafe_code)]
 
-// Every query allocates a few small buffers (hickory's request, task and response): mimalloc's
-// per-thread free lists cost less than glibc's arenas for that (as in the gateway).
+// Every query allocates a few small buffers (hickory's parsed request, our answer's records):
+// mimalloc's per-thread free lists cost less than glibc's arenas for that (as in the gateway).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -153,6 +153,7 @@ fn follower(cli: &Cli, state: &Arc<State>) -> Result<Option<Follower>, String> {
         stream_timeout: cli.stream_timeout,
         reconnect_backoff: ControlPlaneSettings::DEFAULT_RECONNECT_BACKOFF,
         max_reconnect_backoff: ControlPlaneSettings::DEFAULT_MAX_RECONNECT_BACKOFF,
+        telemetry_interval: ControlPlaneSettings::DEFAULT_TELEMETRY_INTERVAL,
     };
     Ok(Some(Follower::new(
         Arc::clone(state),
@@ -186,8 +187,7 @@ async fn run(cli: Cli) -> Result<(), String> {
     if let Some(cache) = &cli.cache {
         boot_from_cache(&state, cache);
     }
-    let udp = tokio::net::UdpSocket::bind(cli.listen)
-        .await
+    let udp = std::net::UdpSocket::bind(cli.listen)
         .map_err(|e| format!("cannot listen on {} (udp): {e}", cli.listen))?;
     let tcp = tokio::net::TcpListener::bind(cli.listen)
         .await
@@ -196,11 +196,18 @@ async fn run(cli: Cli) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {} (admin): {e}", cli.admin))?;
     let log = QueryLog::start(cli.query_log, metrics.log_dropped.clone());
-    let mut server = Server::new(Handler {
+    let handler = Handler {
         state: state.clone(),
         log,
-    });
-    server.register_socket(udp);
+    };
+    // UDP on our own batched loop (threads of their own, blocking sockets); TCP on hickory.
+    weir_dns::udp::serve(
+        udp,
+        Arc::new(handler.clone()),
+        weir_dns::udp::default_workers(),
+    )
+    .map_err(|e| format!("cannot start the udp workers: {e}"))?;
+    let mut server = Server::new(handler);
     server.register_listener(tcp, TCP_IDLE_TIMEOUT, TCP_RESPONSE_BUFFER);
     let router = weir_dns::admin::router(state.clone());
     tokio::spawn(async move {

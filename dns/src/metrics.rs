@@ -3,9 +3,14 @@
 //! config (the member gauge is rebuilt from the live config at each scrape, and a removed probe
 //! target's series are dropped).
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+
+use crate::catalog::Decision;
 
 pub struct Metrics {
     pub registry: Registry,
@@ -172,6 +177,96 @@ impl Default for Metrics {
     }
 }
 
+/// One worker's handles to the per-query counters, so counting a query is an atomic add rather
+/// than a label hash and a lock (`with_label_values`) each time. Handles are made on first use,
+/// so no series appears before its first query, as with `with_label_values`.
+#[derive(Default)]
+pub struct QueryCounters {
+    /// `(qtype, rcode, protocol)`: a handful in practice, found by a short scan.
+    queries: Vec<(&'static str, &'static str, &'static str, IntCounter)>,
+    /// By the addresses of the decision's name and region, whose `Arc`s are kept here so the
+    /// addresses cannot be reused by other strings while they are keys.
+    decisions: HashMap<(usize, usize, bool), KeptDecision>,
+    /// The last decision counted: most queries in a row ask the same name.
+    last: Option<(Arc<str>, Arc<str>, bool, IntCounter)>,
+}
+
+/// A decision's handle with the strings whose addresses key it.
+struct KeptDecision {
+    _name: Arc<str>,
+    _region: Arc<str>,
+    counter: IntCounter,
+}
+
+/// Decision handles kept before the cache is cleared (each config reload makes new names).
+const MAX_CACHED_DECISIONS: usize = 4_096;
+
+impl QueryCounters {
+    /// Counts one `weir_dns_queries_total{protocol, qtype, rcode}`.
+    pub fn count_query(
+        &mut self,
+        metrics: &Metrics,
+        protocol: &'static str,
+        qtype: &'static str,
+        rcode: &'static str,
+    ) {
+        let found = self
+            .queries
+            .iter()
+            .position(|(t, r, p, _)| *t == qtype && *r == rcode && *p == protocol);
+        let index = found.unwrap_or_else(|| {
+            let counter = metrics.queries.with_label_values(&[protocol, qtype, rcode]);
+            self.queries.push((qtype, rcode, protocol, counter));
+            self.queries.len() - 1
+        });
+        self.queries[index].3.inc();
+    }
+
+    /// Counts one `weir_dns_policy_decisions_total{name, region, all_down}`.
+    pub fn count_decision(&mut self, metrics: &Metrics, decision: &Decision) {
+        if let Some((name, region, all_down, counter)) = &self.last
+            && Arc::ptr_eq(name, &decision.name)
+            && Arc::ptr_eq(region, &decision.region)
+            && *all_down == decision.all_down
+        {
+            counter.inc();
+            return;
+        }
+        let counter = self.lookup(metrics, decision).clone();
+        counter.inc();
+        self.last = Some((
+            decision.name.clone(),
+            decision.region.clone(),
+            decision.all_down,
+            counter,
+        ));
+    }
+
+    fn lookup(&mut self, metrics: &Metrics, decision: &Decision) -> &IntCounter {
+        let key = (
+            Arc::as_ptr(&decision.name).cast::<u8>() as usize,
+            Arc::as_ptr(&decision.region).cast::<u8>() as usize,
+            decision.all_down,
+        );
+        if !self.decisions.contains_key(&key) && self.decisions.len() >= MAX_CACHED_DECISIONS {
+            self.decisions.clear();
+        }
+        let kept = self.decisions.entry(key).or_insert_with(|| {
+            let counter = metrics.decisions.with_label_values(&[
+                &*decision.name,
+                &*decision.region,
+                if decision.all_down { "true" } else { "false" },
+            ]);
+            KeptDecision {
+                _name: decision.name.clone(),
+                _region: decision.region.clone(),
+                counter,
+            }
+        });
+        &kept.counter
+    }
+}
+
 /// The `qtype` label: the types we answer by name, every other one as `other`.
 pub fn qtype_label(qtype: RecordType) -> &'static str {
     match qtype {
@@ -212,6 +307,47 @@ mod tests {
         assert_eq!(qtype_label(RecordType::Unknown(65_000)), "other");
         assert_eq!(rcode_label(ResponseCode::NXDomain), "NXDOMAIN");
         assert_eq!(rcode_label(ResponseCode::Unknown(3_000)), "other");
+    }
+
+    #[test]
+    fn cached_handles_count_the_same_series_as_the_labels() {
+        let metrics = Metrics::new();
+        let mut counters = QueryCounters::default();
+        for _ in 0..3 {
+            counters.count_query(&metrics, "udp", "A", "NOERROR");
+        }
+        counters.count_query(&metrics, "udp", "AAAA", "NOERROR");
+        counters.count_query(&metrics, "udp", "A", "NXDOMAIN");
+        let queries = |labels: &[&str]| metrics.queries.with_label_values(labels).get();
+        assert_eq!(queries(&["udp", "A", "NOERROR"]), 3);
+        assert_eq!(queries(&["udp", "AAAA", "NOERROR"]), 1);
+        assert_eq!(queries(&["udp", "A", "NXDOMAIN"]), 1);
+        // Equal names in other allocations (a reload) and alternating names count apart.
+        let decision = |name: &str, region: &str, all_down| Decision {
+            name: Arc::from(name),
+            region: Arc::from(region),
+            all_down,
+        };
+        let (east, west) = (
+            decision("a", "us-east", false),
+            decision("a", "eu-west", false),
+        );
+        for _ in 0..2 {
+            counters.count_decision(&metrics, &east);
+            counters.count_decision(&metrics, &west);
+        }
+        counters.count_decision(&metrics, &decision("a", "us-east", false));
+        let east_down = Decision {
+            name: east.name.clone(),
+            region: east.region.clone(),
+            all_down: true,
+        };
+        counters.count_decision(&metrics, &east);
+        counters.count_decision(&metrics, &east_down);
+        let decisions = |labels: &[&str]| metrics.decisions.with_label_values(labels).get();
+        assert_eq!(decisions(&["a", "us-east", "false"]), 4);
+        assert_eq!(decisions(&["a", "eu-west", "false"]), 2);
+        assert_eq!(decisions(&["a", "us-east", "true"]), 1);
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub struct Metrics {
     pub panic_routing: IntCounterVec,
     pub spill_routing: IntCounterVec,
     pub connect_failures: IntCounterVec,
+    /// `weir_upstream_failures_total{upstream, region, kind}`: failed attempts after connecting.
+    pub upstream_failures: IntCounterVec,
     pub retries: IntCounterVec,
     pub health_checks: IntCounterVec,
     pub access_log_dropped: IntCounter,
@@ -53,6 +55,8 @@ pub struct Metrics {
     pub control_plane_streams: IntCounterVec,
     pub control_plane_pushes: IntCounterVec,
     pub control_plane_reports: IntCounterVec,
+    /// `weir_control_plane_telemetry_total{outcome}`: health summaries posted.
+    pub control_plane_telemetry: IntCounterVec,
     /// 1 from the shutdown signal until exit.
     pub draining: IntGauge,
     pub proxy_connections: IntGauge,
@@ -117,6 +121,7 @@ pub const BACKGROUND_TASKS: &[&str] = &[
     "log reopener",
     "acme",
     "name resolver",
+    "telemetry sender",
 ];
 
 /// Redis round trips are short: buckets from 0.1 ms to 100 ms.
@@ -414,6 +419,11 @@ impl Metrics {
                 "Config versions received from the control plane, by outcome (ack, nack, stale: refused as not newer than the version served).",
                 &["outcome"],
             )?,
+            control_plane_telemetry: counter(
+                "weir_control_plane_telemetry_total",
+                "Health summaries posted to the control plane, by outcome (sent, refused, failed, timeout); one not sent is never retried.",
+                &["outcome"],
+            )?,
             control_plane_reports: counter(
                 "weir_control_plane_reports_total",
                 "Reports to the control plane, by outcome (sent, refused, failed, timeout, superseded: replaced by a newer one before it was sent).",
@@ -438,6 +448,11 @@ impl Metrics {
                 "weir_upstream_connect_failures_total",
                 "Failed connection attempts to endpoints.",
                 &["upstream", "region"],
+            )?,
+            upstream_failures: counter(
+                "weir_upstream_failures_total",
+                "Attempts that failed after the connection was made, by kind (status_5xx: a 5xx answer; exchange: no answer, the exchange broke or timed out).",
+                &["upstream", "region", "kind"],
             )?,
             retries: counter(
                 "weir_retries_total",

@@ -95,6 +95,12 @@ pub struct PoolRuntime {
     pub protocol: UpstreamProtocol,
     pub upstream_duration: Histogram,
     pub connect_failures: IntCounter,
+    /// `weir_upstream_failures_total{kind="status_5xx"}`: answers that failed (a 5xx, or a
+    /// protocol switch nobody asked for).
+    pub status_5xx: IntCounter,
+    /// `weir_upstream_failures_total{kind="exchange"}`: exchanges that broke after the
+    /// connection was made, without an answer (reset, read timeout).
+    pub exchange_failures: IntCounter,
     pub ejections: IntCounter,
     pub spill_routing: IntCounter,
 }

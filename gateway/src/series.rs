@@ -25,6 +25,11 @@ pub fn preregister(config: &Config, metrics: &Metrics) {
     for outcome in ["sent", "refused", "failed", "timeout", "superseded"] {
         metrics.control_plane_reports.with_label_values(&[outcome]);
     }
+    for outcome in ["sent", "refused", "failed", "timeout"] {
+        metrics
+            .control_plane_telemetry
+            .with_label_values(&[outcome]);
+    }
     for outcome in ["ok", "error", "timeout"] {
         metrics.redis_duration.with_label_values(&[outcome]);
     }

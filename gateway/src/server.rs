@@ -17,6 +17,7 @@ use crate::admin::AdminServer;
 use crate::control_plane::cache;
 use crate::control_plane::client::ControlPlaneClient;
 use crate::control_plane::http::Endpoint;
+use crate::control_plane::telemetry::TelemetrySender;
 use crate::drain::DrainSignals;
 use crate::endpoint::EndpointRegistry;
 use crate::health::HealthChecker;
@@ -315,6 +316,17 @@ pub fn run(options: RunOptions) -> Result<(), StartError> {
             })?;
             let endpoint = Endpoint::new(&settings.url, settings.ca_file.as_deref(), &token)
                 .map_err(StartError::ControlPlane)?;
+            server.add_service(supervise::service(
+                "telemetry sender",
+                &metrics,
+                TelemetrySender {
+                    gateway: Arc::clone(&gateway),
+                    endpoint: endpoint.clone(),
+                    gateway_id: gateway_id.clone(),
+                    region: node.node.gateway.region.clone(),
+                    interval: settings.telemetry_interval,
+                },
+            ));
             server.add_service(supervise::service(
                 "control-plane client",
                 &metrics,

@@ -371,6 +371,14 @@ fn compile_pool(
         protocol: *protocol,
         upstream_duration: metrics.upstream_duration.with_label_values(&labels),
         connect_failures: metrics.connect_failures.with_label_values(&labels),
+        status_5xx: metrics.upstream_failures.with_label_values(&[
+            labels[0],
+            labels[1],
+            "status_5xx",
+        ]),
+        exchange_failures: metrics
+            .upstream_failures
+            .with_label_values(&[labels[0], labels[1], "exchange"]),
         ejections: metrics.ejections.with_label_values(&labels),
         spill_routing: metrics.spill_routing.with_label_values(&labels),
         region,

@@ -3,7 +3,10 @@
 #   1. queries per second with dnsperf against weir-dns (release build, query log off) for a GSLB
 #      name (policy "weighted", two members, both answered), side by side with Knot DNS serving a
 #      static zone with the same two A records (same answer size); each server pinned to one core,
-#      dnsperf to another. The ratio weir-dns ÷ Knot.
+#      dnsperf to another. The ratio weir-dns ÷ Knot. Pinned to one core, weir-dns runs one UDP
+#      worker (one per core it may use), as Knot runs one (udp-workers: 1); both batch with
+#      recvmmsg/sendmmsg. dnsperf on one core may not saturate either server, so the CPU each
+#      server used per query, and what a full core would do at that cost, are printed too.
 #   2. the latency each server adds at a fixed offered load (dnsperf -Q, DNS_BENCH_LATENCY_QPS):
 #      p50 and p99 from dnsperf -v's per-query latencies (at full load the latency is only
 #      dnsperf's own queue, outstanding ÷ rate, so it says nothing about the server);

@@ -32,7 +32,8 @@ pub enum LinkError {
     Http(String, String),
 }
 
-/// Where the control plane is and how to talk to it.
+/// Where the control plane is and how to talk to it (cloned for each task that talks to it).
+#[derive(Clone)]
 pub struct Endpoint {
     /// `host:port`, also the `Host` header.
     authority: String,

@@ -1,6 +1,7 @@
 //! Rules for `[control_plane]`: an http(s) URL with a host, an optional port and path and nothing
 //! after it; non-empty file paths, the cache apart from the files the gateway only reads; a CA
-//! file only for https; the stream timeout and reconnect backoff within their bounds.
+//! file only for https; the stream timeout, reconnect backoff and telemetry interval within their
+//! bounds.
 
 use std::net::Ipv6Addr;
 use std::path::PathBuf;
@@ -15,6 +16,9 @@ use crate::report::Reporter;
 const STREAM_TIMEOUT_RANGE: (Duration, Duration) =
     (Duration::from_secs(1), Duration::from_secs(600));
 const BACKOFF_RANGE: (Duration, Duration) = (Duration::from_millis(1), Duration::from_secs(600));
+/// The control plane judges a gateway stale after 3 intervals, within the same bounds.
+const TELEMETRY_INTERVAL_RANGE: (Duration, Duration) =
+    (Duration::from_millis(250), Duration::from_secs(60));
 
 pub(super) fn validate_control_plane(
     raw: &RawControlPlane,
@@ -71,6 +75,13 @@ pub(super) fn validate_control_plane(
         "max_reconnect_backoff",
         report,
     );
+    let telemetry_interval = duration_in(
+        raw.telemetry_interval.as_ref(),
+        TELEMETRY_INTERVAL_RANGE,
+        ControlPlaneSettings::DEFAULT_TELEMETRY_INTERVAL,
+        "control_plane.telemetry_interval",
+        report,
+    );
     ControlPlaneSettings {
         url: url.unwrap_or_default(),
         token_file: token_file.unwrap_or_default(),
@@ -79,6 +90,7 @@ pub(super) fn validate_control_plane(
         stream_timeout,
         reconnect_backoff,
         max_reconnect_backoff: max_reconnect_backoff.max(reconnect_backoff),
+        telemetry_interval,
     }
 }
 

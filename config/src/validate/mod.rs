@@ -5,6 +5,7 @@ mod checks;
 mod client_ip;
 mod control_plane;
 mod dns;
+mod failover;
 mod rate_limit;
 mod redis;
 mod resilience;
@@ -65,6 +66,7 @@ pub(crate) fn validate(raw: &RawConfig, report: &mut Reporter<'_>) -> Config {
         .as_ref()
         .map(|redis| redis::validate_redis(redis, report));
     let dns = raw.dns.as_ref().map(|raw| dns::validate_dns(raw, report));
+    let failover = failover::validate_failover(&raw.failover, &upstream_names, report);
     let control_plane = raw
         .control_plane
         .as_ref()
@@ -93,6 +95,7 @@ pub(crate) fn validate(raw: &RawConfig, report: &mut Reporter<'_>) -> Config {
             rate_limits,
             load_shedding,
             dns,
+            failover,
         },
     }
 }

@@ -94,6 +94,7 @@ fn a_node_file_parses_with_defaults() {
             stream_timeout: Duration::from_secs(6),
             reconnect_backoff: Duration::from_millis(200),
             max_reconnect_backoff: Duration::from_secs(10),
+            telemetry_interval: Duration::from_secs(5),
         })
     );
     assert!(node.fleet.upstreams.is_empty() && node.fleet.routes.is_empty());
@@ -109,7 +110,8 @@ fn every_control_plane_key_is_read() {
     let text = "[control_plane]\nurl = \"https://cp.internal:7700/weir/\"\n\
                 token_file = \"gateway.token\"\ncache_path = \"cache/fleet.json\"\n\
                 ca_file = \"/etc/weir/ca.pem\"\nstream_timeout = \"10m\"\n\
-                reconnect_backoff = \"1ms\"\nmax_reconnect_backoff = \"1ms\"\n";
+                reconnect_backoff = \"1ms\"\nmax_reconnect_backoff = \"1ms\"\n\
+                telemetry_interval = \"1m\"\n";
     assert_eq!(
         control_plane(&parse_ok(text)),
         &ControlPlaneSettings {
@@ -120,6 +122,7 @@ fn every_control_plane_key_is_read() {
             stream_timeout: Duration::from_secs(600),
             reconnect_backoff: Duration::from_millis(1),
             max_reconnect_backoff: Duration::from_millis(1),
+            telemetry_interval: Duration::from_secs(60),
         }
     );
     // Inline, too.
@@ -250,6 +253,28 @@ fn stream_timeout_is_between_a_second_and_ten_minutes() {
 }
 
 #[test]
+fn telemetry_interval_is_between_a_quarter_second_and_a_minute() {
+    for (value, accepted) in [
+        ("249ms", None),
+        ("250ms", Some(Duration::from_millis(250))),
+        ("1m", Some(Duration::from_secs(60))),
+        ("1m 1ms", None),
+    ] {
+        let text = node_with(&format!("telemetry_interval = \"{value}\""));
+        if let Some(accepted) = accepted {
+            assert_eq!(control_plane(&parse_ok(&text)).telemetry_interval, accepted);
+        } else {
+            assert_single_error_at(
+                &text,
+                "control_plane.telemetry_interval",
+                "must be between 250ms and 1m",
+                (12, 22),
+            );
+        }
+    }
+}
+
+#[test]
 fn max_reconnect_backoff_is_not_shorter_than_reconnect_backoff() {
     assert_single_error_at(
         &node_with("reconnect_backoff = \"2s\"\nmax_reconnect_backoff = \"1s\""),
@@ -331,7 +356,8 @@ fn fleet_keys_are_refused_in_a_file_run_by_a_control_plane() {
     let text = format!(
         "{NODE}\n[upstreams.api]\nhelth = {{}}\n\n[[routes]]\nupstream = \"nope\"\n\n\
          [client_ip]\nheader = \"x-real-ip\"\n\n[redis]\n\n\
-         [rate_limits.per-client]\nrate = -1\n\n[load_shedding]\nmax_in_flight = \"lots\"\n\n[dns]\nzones = 5\n"
+         [rate_limits.per-client]\nrate = -1\n\n[load_shedding]\nmax_in_flight = \"lots\"\n\n[dns]\nzones = 5\n\n\
+         [failover.api]\nquorum = 7\n"
     );
     let refused_errors = errors(&text);
     assert_eq!(
@@ -344,6 +370,7 @@ fn fleet_keys_are_refused_in_a_file_run_by_a_control_plane() {
             ("rate_limits", Some(24), Some(2)),
             ("load_shedding", Some(27), Some(2)),
             ("dns", Some(30), Some(2)),
+            ("failover", Some(33), Some(2)),
         ],
         "{refused_errors:#?}"
     );

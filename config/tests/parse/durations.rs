@@ -31,6 +31,10 @@ fn every_duration_key() -> Vec<(String, &'static str)> {
             "control_plane.reconnect_backoff",
         ),
         (
+            format!("{cp}telemetry_interval = {HUGE}\n"),
+            "control_plane.telemetry_interval",
+        ),
+        (
             format!("{cp}max_reconnect_backoff = {HUGE}\n"),
             "control_plane.max_reconnect_backoff",
         ),

@@ -165,6 +165,16 @@ max_in_flight = 2000
 normal_share = 0.95
 optional_share = 0.7
 retry_after = "2s"
+
+[failover.api]
+evaluate_every = "2s"
+unhealthy_when = { healthy_fraction_below = 0.6, error_ratio_above = 0.1 }
+quorum = 0.6
+drain_after = 2
+restore_after = 4
+ramp = ["25%", "100%"]
+never_drain_last = true
+max_drained = 2
 "#;
 
 fn addr(text: &str) -> SocketAddr {
@@ -382,6 +392,23 @@ fn full_example_parses_to_the_expected_config() {
                 header: ForwardedHeader::Forwarded,
             },
             dns: None,
+            failover: BTreeMap::from([(
+                "api".to_owned(),
+                weir_config::FailoverPolicy {
+                    upstream: "api".to_owned(),
+                    evaluate_every: Duration::from_secs(2),
+                    unhealthy_when: weir_config::UnhealthyWhen {
+                        healthy_fraction_below: Some(0.6),
+                        error_ratio_above: Some(0.1),
+                    },
+                    quorum: 0.6,
+                    drain_after: 2,
+                    restore_after: 4,
+                    ramp: vec![25, 100],
+                    never_drain_last: true,
+                    max_drained: 2,
+                },
+            )]),
             redis: Some(RedisSettings {
                 url: "redis://127.0.0.1:6379/2".to_owned(),
                 timeout: Duration::from_millis(5),

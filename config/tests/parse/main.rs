@@ -10,6 +10,7 @@ mod durations;
 mod edge_tls;
 mod errors;
 mod example;
+mod failover;
 mod mutate;
 mod reload;
 mod resilience;

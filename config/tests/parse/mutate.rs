@@ -20,6 +20,7 @@ use weir_config::{AcmeSettings, Alpn, CertificateSettings, Http2Settings, TlsSet
 use weir_config::{AddressFamily, Endpoint, EndpointName, ResolverSettings};
 use weir_config::{AllDown, DnsMember, DnsName, DnsPolicy, DnsProbe, DnsSettings, DnsSoa, HttpUrl};
 use weir_config::{ClientCert, HttpsRules, UpstreamProtocol, UpstreamTls};
+use weir_config::{FailoverPolicy, UnhealthyWhen};
 use weir_config::{TlsVersion, UnknownSni};
 
 /// Copies of a value, each changed in one place, with a label saying where and how.
@@ -417,6 +418,7 @@ impl Sample for ControlPlaneSettings {
             stream_timeout: ControlPlaneSettings::DEFAULT_STREAM_TIMEOUT,
             reconnect_backoff: ControlPlaneSettings::DEFAULT_RECONNECT_BACKOFF,
             max_reconnect_backoff: ControlPlaneSettings::DEFAULT_MAX_RECONNECT_BACKOFF,
+            telemetry_interval: ControlPlaneSettings::DEFAULT_TELEMETRY_INTERVAL,
         }
     }
 }
@@ -688,6 +690,7 @@ impl Mutate for FleetSettings {
             rate_limits,
             load_shedding,
             dns,
+            failover,
         } = self;
         let mut out = Vec::new();
         field(
@@ -731,6 +734,9 @@ impl Mutate for FleetSettings {
             |p, v| p.load_shedding = v,
         );
         field(&mut out, self, ".dns", dns.variants(), |p, v| p.dns = v);
+        field(&mut out, self, ".failover", failover.variants(), |p, v| {
+            p.failover = v;
+        });
         out
     }
 }
@@ -843,6 +849,7 @@ impl Mutate for ControlPlaneSettings {
             stream_timeout,
             reconnect_backoff,
             max_reconnect_backoff,
+            telemetry_interval,
         } = self;
         let mut out = Vec::new();
         field(&mut out, self, ".url", url.variants(), |p, v| p.url = v);
@@ -887,6 +894,13 @@ impl Mutate for ControlPlaneSettings {
             ".max_reconnect_backoff",
             max_reconnect_backoff.variants(),
             |p, v| p.max_reconnect_backoff = v,
+        );
+        field(
+            &mut out,
+            self,
+            ".telemetry_interval",
+            telemetry_interval.variants(),
+            |p, v| p.telemetry_interval = v,
         );
         out
     }
@@ -2197,5 +2211,113 @@ impl Mutate for Http2Settings {
             |p, v| p.max_reset_streams = v,
         );
         out
+    }
+}
+
+impl Sample for f64 {
+    fn sample() -> Self {
+        0.5
+    }
+}
+
+/// A `ramp` step in percent.
+impl Element for u32 {
+    fn fresh(list: &[Self]) -> Option<Self> {
+        Some(first_free(1..=100, |step| list.contains(step)))
+    }
+}
+
+impl Mutate for UnhealthyWhen {
+    fn variants(&self) -> Variants<Self> {
+        let UnhealthyWhen {
+            healthy_fraction_below,
+            error_ratio_above,
+        } = self;
+        let mut out = Vec::new();
+        field(
+            &mut out,
+            self,
+            ".healthy_fraction_below",
+            healthy_fraction_below.variants(),
+            |p, v| p.healthy_fraction_below = v,
+        );
+        field(
+            &mut out,
+            self,
+            ".error_ratio_above",
+            error_ratio_above.variants(),
+            |p, v| p.error_ratio_above = v,
+        );
+        out
+    }
+}
+
+impl Mutate for FailoverPolicy {
+    fn variants(&self) -> Variants<Self> {
+        let FailoverPolicy {
+            upstream: _, // its key: renamed by the map
+            evaluate_every,
+            unhealthy_when,
+            quorum,
+            drain_after,
+            restore_after,
+            ramp,
+            never_drain_last,
+            max_drained,
+        } = self;
+        let mut out = Vec::new();
+        field(
+            &mut out,
+            self,
+            ".evaluate_every",
+            evaluate_every.variants(),
+            |p, v| p.evaluate_every = v,
+        );
+        field(
+            &mut out,
+            self,
+            ".unhealthy_when",
+            unhealthy_when.variants(),
+            |p, v| p.unhealthy_when = v,
+        );
+        field(&mut out, self, ".quorum", quorum.variants(), |p, v| {
+            p.quorum = v;
+        });
+        field(
+            &mut out,
+            self,
+            ".drain_after",
+            drain_after.variants(),
+            |p, v| p.drain_after = v,
+        );
+        field(
+            &mut out,
+            self,
+            ".restore_after",
+            restore_after.variants(),
+            |p, v| p.restore_after = v,
+        );
+        field(&mut out, self, ".ramp", ramp.variants(), |p, v| p.ramp = v);
+        field(
+            &mut out,
+            self,
+            ".never_drain_last",
+            never_drain_last.variants(),
+            |p, v| p.never_drain_last = v,
+        );
+        field(
+            &mut out,
+            self,
+            ".max_drained",
+            max_drained.variants(),
+            |p, v| p.max_drained = v,
+        );
+        out
+    }
+}
+
+impl Entry for FailoverPolicy {
+    fn rename(&mut self, name: &str) {
+        name.clone_into(&mut self.upstream);
     }
 }

@@ -17,7 +17,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
 
-use super::{ApiError, App, MAX_BODY_BYTES, MAX_REPORT_BYTES};
+use super::{ApiError, App, MAX_BODY_BYTES, MAX_REPORT_BYTES, MAX_TELEMETRY_BYTES};
 
 /// A body must arrive within this.
 pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -30,6 +30,8 @@ const DISCARD_TIME: Duration = Duration::from_secs(5);
 pub fn limit_for(path: &str) -> usize {
     if path.starts_with("/v1/gateways/") && path.ends_with("/report") {
         MAX_REPORT_BYTES
+    } else if path.starts_with("/v1/gateways/") && path.ends_with("/telemetry") {
+        MAX_TELEMETRY_BYTES
     } else {
         MAX_BODY_BYTES
     }

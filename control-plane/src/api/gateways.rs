@@ -35,7 +35,7 @@ pub struct StreamQuery {
 }
 
 /// Gateway ids and regions are config names: letters, digits, `-`, `_`, `.`.
-fn check_name(what: &str, value: &str) -> Result<(), ApiError> {
+pub(super) fn check_name(what: &str, value: &str) -> Result<(), ApiError> {
     let ok = !value.is_empty()
         && value.len() <= MAX_NAME_LEN
         && value
@@ -63,7 +63,7 @@ pub async fn list(
 }
 
 /// `429` for a new gateway id past a cap.
-fn refused(app: &App, id: &str, token: &str, refused: &Refused) -> ApiError {
+pub(super) fn refused(app: &App, id: &str, token: &str, refused: &Refused) -> ApiError {
     tracing::warn!(
         gateway = id,
         token,

@@ -7,7 +7,9 @@
 mod body;
 mod config;
 mod error;
+mod failover;
 mod gateways;
+mod telemetry;
 mod weights;
 
 use std::sync::Arc;
@@ -24,21 +26,30 @@ use weir_protocol::api::{Method, Route};
 
 pub use error::ApiError;
 
+pub(crate) use config::commit;
+
 use crate::auth::{Identity, Role, Tokens};
 use crate::fleet::{Fleet, Pushed};
 use crate::metrics::Metrics;
 use crate::store::{Store, Version};
+use crate::telemetry::TelemetryStore;
 
 /// The largest request body accepted (a config of a few thousand routes fits easily).
 pub const MAX_BODY_BYTES: usize = 1 << 20;
 /// The largest gateway report accepted.
 pub use weir_protocol::MAX_REPORT_BYTES;
+/// The largest gateway health summary accepted.
+pub use weir_protocol::MAX_TELEMETRY_BYTES;
 
 /// Everything the handlers share.
 pub struct App {
     pub store: Arc<Store>,
     pub tokens: Tokens,
     pub fleet: Arc<Fleet>,
+    /// The gateways' recent health summaries.
+    pub telemetry: Arc<TelemetryStore>,
+    /// The failover policy's memory and metrics.
+    pub failover: Arc<crate::failover::task::FailoverService>,
     pub metrics: Metrics,
     /// How often an idle push stream carries a heartbeat.
     pub heartbeat: Duration,
@@ -135,8 +146,13 @@ fn handler(route: Route) -> MethodRouter<Arc<App>> {
         Route::RestoreEndpoint => on(method, weights::restore_endpoint),
         Route::Gateways => on(method, gateways::list),
         Route::Report => on(method, gateways::report),
+        Route::Telemetry => on(method, telemetry::post),
+        Route::TelemetryList => on(method, telemetry::list),
         Route::Stream => on(method, gateways::stream),
         Route::Audit => on(method, config::audit),
+        Route::FailoverStatus => on(method, failover::status),
+        Route::FailoverPause => on(method, failover::pause),
+        Route::FailoverResume => on(method, failover::resume),
     }
 }
 
@@ -172,6 +188,7 @@ async fn not_found() -> ApiError {
 
 async fn metrics(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, ApiError> {
     app.authorize(&headers, Role::Read)?;
+    app.telemetry.refresh(std::time::SystemTime::now());
     let mut response = app.metrics.render().into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod batches;
 mod correctness;
 mod fuzz;
 mod health;

@@ -126,6 +126,14 @@ pub fn outcome(status: u16, unsolicited_upgrade: bool) -> Outcome {
     }
 }
 
+/// Whether a reported outcome came with a response header (a failure then is a 5xx answer) or
+/// without one (the exchange broke: reset, timeout, no connection).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answered {
+    Yes,
+    No,
+}
+
 /// One attempt at an endpoint, from choosing it until the upstream is done with it.
 struct Attempt {
     pool: usize,
@@ -433,7 +441,7 @@ impl Attempts {
                 .observe(elapsed.as_secs_f64());
             self.upstream_time = Some(elapsed);
         }
-        self.report(outcome, now, request_id, metrics);
+        self.report(outcome, Answered::Yes, now, request_id, metrics);
     }
 
     /// The upstream finished the response: the attempt ends and the endpoint's in-flight count
@@ -567,7 +575,7 @@ impl Attempts {
         metrics: &Metrics,
     ) {
         if upstream_failed {
-            self.report(Outcome::Failure, now, request_id, metrics);
+            self.report(Outcome::Failure, Answered::No, now, request_id, metrics);
         }
         self.release_probes();
         self.current = None;
@@ -608,7 +616,7 @@ impl Attempts {
         request_id: &RequestId,
         metrics: &Metrics,
     ) {
-        self.report(outcome, now, request_id, metrics);
+        self.report(outcome, Answered::No, now, request_id, metrics);
         self.current = None;
     }
 
@@ -624,11 +632,13 @@ impl Attempts {
     }
 
     /// Report how the current attempt went (once) to the endpoint's and the upstream's
-    /// breakers, the adaptive limit and the outlier detector, and log what that changed. The
-    /// attempt keeps its in-flight slot.
+    /// breakers, the adaptive limit and the outlier detector, and log what that changed; a
+    /// failure is counted in its pool's series by kind (only failures: a success costs nothing
+    /// more). The attempt keeps its in-flight slot.
     fn report(
         &mut self,
         outcome: Outcome,
+        answered: Answered,
         now: Instant,
         request_id: &RequestId,
         metrics: &Metrics,
@@ -642,8 +652,11 @@ impl Attempts {
         let upstream = &route.upstream;
         let pool = &upstream.pools[attempt.pool];
         let endpoint = attempt.in_flight.endpoint();
-        if outcome == Outcome::ConnectFailure {
-            pool.connect_failures.inc();
+        match (outcome, answered) {
+            (Outcome::Success, _) => {}
+            (Outcome::ConnectFailure, _) => pool.connect_failures.inc(),
+            (Outcome::Failure, Answered::Yes) => pool.status_5xx.inc(),
+            (Outcome::Failure, Answered::No) => pool.exchange_failures.inc(),
         }
         let success = outcome == Outcome::Success;
         if let Some(t) = endpoint

@@ -2,15 +2,21 @@
 //! bodies it answers with, so the server serializes and `weirctl` reads the same types and no
 //! field name is spelled twice.
 
+mod failover;
 mod gateways;
 mod problem;
 mod routes;
+mod telemetry;
 mod versions;
 mod writes;
 
+pub use failover::{
+    FailoverPaused, FailoverStatus, RegionEvaluation, RegionFailover, UpstreamFailover,
+};
 pub use gateways::{GatewayList, GatewayView, LastReport, NodeKind};
 pub use problem::{ConfigProblem, Problem};
 pub use routes::{Method, Route};
+pub use telemetry::{GatewayTelemetryView, TelemetryList};
 pub use versions::{AuditEntry, AuditList, ConfigVersion, Drained, VersionList, VersionMeta};
 pub use writes::{
     ConfigChanges, ConfigWrite, DryRun, EndpointSet, RegionRestored, RolledBack, WeightBody,

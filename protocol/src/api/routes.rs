@@ -92,10 +92,22 @@ routes! {
     Gateways = Get "/v1/gateways",
     /// A gateway's ACK or NACK ([`Report`](crate::Report)).
     Report = Post "/v1/gateways/{id}/report",
+    /// A gateway's health summary ([`Telemetry`](crate::Telemetry)), every few seconds.
+    Telemetry = Post "/v1/gateways/{id}/telemetry",
+    /// Every gateway's latest health summary and staleness ([`TelemetryList`](super::TelemetryList)).
+    TelemetryList = Get "/v1/telemetry",
     /// The push stream ([`StreamMessage`](crate::StreamMessage) lines).
     Stream = Get STREAM_PATH,
     /// The audit log, newest first ([`AuditList`](super::AuditList)).
     Audit = Get "/v1/audit",
+    /// The failover policy's state per upstream and region
+    /// ([`FailoverStatus`](super::FailoverStatus)).
+    FailoverStatus = Get "/v1/failover",
+    /// Stop policy actions for `?upstream=` or every upstream
+    /// ([`FailoverPaused`](super::FailoverPaused)).
+    FailoverPause = Post "/v1/failover/pause",
+    /// Undo a pause ([`FailoverPaused`](super::FailoverPaused)).
+    FailoverResume = Post "/v1/failover/resume",
 }
 
 impl Route {

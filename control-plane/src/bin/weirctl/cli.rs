@@ -136,11 +136,38 @@ Examples:
     /// answered
     Dns,
 
+    /// Show each gateway's latest health summary, one row per upstream and region pool: healthy
+    /// endpoints, request rate, error ratio (5xx and transport errors), p50/p99 latency, breaker;
+    /// a gateway silent for 3 of its intervals is marked stale
+    Telemetry,
+
+    /// Show or pause the failover policy: per upstream and region its state, counts, last
+    /// evaluations and next action; pause or resume its actions for one upstream or all
+    #[command(subcommand)]
+    Failover(FailoverCommand),
+
     /// Show the audit log (who changed what, when), newest first
     Audit {
         /// How many entries, 1 to 1000 [server default: 100]
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1000))]
         limit: Option<u16>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum FailoverCommand {
+    /// Per upstream with a policy: each region's state (healthy, drained, ramping, operator),
+    /// weight, bad/good evaluations in a row, the last verdicts and the next action with when
+    Status,
+    /// Stop the policy's actions (evaluations go on) for UPSTREAM, or for every upstream
+    Pause {
+        /// An upstream with a failover policy; every upstream when left out
+        upstream: Option<String>,
+    },
+    /// Let the policy act again for UPSTREAM, or for every upstream (clearing every pause)
+    Resume {
+        /// An upstream with a failover policy; every upstream when left out
+        upstream: Option<String>,
     },
 }
 
@@ -258,6 +285,21 @@ mod tests {
         assert_eq!(command(&["status"]), Command::Status);
         assert_eq!(command(&["gateways"]), Command::Gateways);
         assert_eq!(command(&["dns"]), Command::Dns);
+        assert_eq!(command(&["telemetry"]), Command::Telemetry);
+        assert_eq!(
+            command(&["failover", "status"]),
+            Command::Failover(FailoverCommand::Status)
+        );
+        assert_eq!(
+            command(&["failover", "pause", "api"]),
+            Command::Failover(FailoverCommand::Pause {
+                upstream: Some("api".into())
+            })
+        );
+        assert_eq!(
+            command(&["failover", "resume"]),
+            Command::Failover(FailoverCommand::Resume { upstream: None })
+        );
         assert_eq!(
             command(&["audit", "--limit", "5"]),
             Command::Audit { limit: Some(5) }

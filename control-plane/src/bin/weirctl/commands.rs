@@ -110,6 +110,13 @@ pub fn run(
             output::gateways,
         ),
         Command::Dns => show(api, json, &Request::to(Route::Gateways, &[]), output::dns),
+        Command::Telemetry => show(
+            api,
+            json,
+            &Request::to(Route::TelemetryList, &[]),
+            output::telemetry,
+        ),
+        Command::Failover(command) => crate::failover::run(command, api, json),
         Command::Audit { limit } => show(
             api,
             json,

@@ -8,6 +8,7 @@ mod client;
 mod commands;
 mod connection;
 mod error;
+mod failover;
 mod output;
 
 use std::io::{self, Write};

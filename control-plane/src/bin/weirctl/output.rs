@@ -1,5 +1,5 @@
 //! Human output from the control plane's answers, read as the API's types: aligned tables
-//! (history, gateways, audit, the weir-dns members), the status summary, and change lists (`~ path: old -> new`). An
+//! (history, gateways, audit, the weir-dns members, the gateways' telemetry), the status summary, and change lists (`~ path: old -> new`). An
 //! empty or absent value shows as `-`; times are shown as the server gave them.
 
 use std::fmt::{Display, Write as _};
@@ -7,8 +7,8 @@ use std::fmt::{Display, Write as _};
 use serde_json::Value;
 use weir_protocol::Outcome;
 use weir_protocol::api::{
-    AuditList, ConfigVersion, ConfigWrite, GatewayList, GatewayView, NodeKind, VersionList,
-    VersionMeta, Written,
+    AuditList, ConfigVersion, ConfigWrite, GatewayList, GatewayView, NodeKind, TelemetryList,
+    VersionList, VersionMeta, Written,
 };
 
 /// A cell: the text with control characters (a newline in a message) as spaces so rows stay one
@@ -392,6 +392,67 @@ pub fn dns(answer: &GatewayList) -> String {
     out
 }
 
+/// `weirctl telemetry`: one row per gateway and pool of its latest summary (a gateway without
+/// pools gets one row of `-`), by gateway then upstream and region. RATE is requests per second
+/// over the summary's interval, ERRORS the share of them that failed (5xx or no answer).
+pub fn telemetry(answer: &TelemetryList) -> String {
+    if answer.gateways.is_empty() {
+        return "no gateway has sent a health summary yet
+"
+        .to_string();
+    }
+    let mut rows = Vec::new();
+    for g in &answer.gateways {
+        let gateway = if g.stale {
+            format!("{} (stale)", cell(&g.id))
+        } else {
+            cell(&g.id)
+        };
+        let seen = format!("{:.1}s ago", g.age_ms as f64 / 1e3);
+        let version = g.latest.config_version.to_string();
+        let mut pools: Vec<_> = g.latest.pools.iter().collect();
+        pools.sort_by(|a, b| (&a.upstream, &a.region).cmp(&(&b.upstream, &b.region)));
+        if pools.is_empty() {
+            let mut row = vec![gateway.clone(), version.clone(), seen.clone()];
+            row.extend(std::iter::repeat_n("-".to_string(), 8));
+            rows.push(row);
+        }
+        for pool in pools {
+            let seconds = g.latest.interval_ms as f64 / 1e3;
+            let rate = if seconds > 0.0 {
+                format!("{:.1}/s", pool.requests as f64 / seconds)
+            } else {
+                "-".to_string()
+            };
+            let ms = |ms: Option<f64>| opt(ms.map(|ms| format!("{ms:.1}ms")));
+            rows.push(vec![
+                gateway.clone(),
+                version.clone(),
+                seen.clone(),
+                cell(&pool.upstream),
+                cell(&pool.region),
+                format!("{:.0}%", pool.healthy_fraction * 100.0),
+                rate,
+                if pool.requests == 0 {
+                    "-".to_string()
+                } else {
+                    format!("{:.1}%", pool.error_ratio() * 100.0)
+                },
+                ms(pool.p50_ms),
+                ms(pool.p99_ms),
+                if pool.breaker_open { "open" } else { "closed" }.to_string(),
+            ]);
+        }
+    }
+    table(
+        &[
+            "GATEWAY", "VERSION", "SEEN", "UPSTREAM", "POOL", "HEALTHY", "RATE", "ERRORS", "P50",
+            "P99", "BREAKER",
+        ],
+        &rows,
+    )
+}
+
 /// The `changes` of a write, one `~ ` line each, or `no changes`.
 pub fn changes(changes: &[String]) -> String {
     if changes.is_empty() {
@@ -543,6 +604,42 @@ TIME                  ACTOR      ACTION     VERSION  MESSAGE      DETAIL
             {"id": "gw-us-1", "region": null, "connected": false, "applied_version": null,
              "last_report": null, "last_seen": "2025-05-30T08:00:00Z"}
         ]}))
+    }
+
+    #[test]
+    fn telemetry_has_a_row_per_gateway_and_pool_and_marks_the_stale() {
+        let pool = |region: &str, requests: u64, failed: u64| {
+            json!({"upstream": "api", "region": region, "healthy_fraction": 0.5,
+                   "requests": requests, "status_5xx": failed, "transport_errors": 0,
+                   "p50_ms": if requests > 0 { json!(1.25) } else { json!(null) },
+                   "p99_ms": if requests > 0 { json!(20.0) } else { json!(null) },
+                   "breaker_open": failed > 0})
+        };
+        let gateway = |id: &str, stale: bool, pools: Vec<Value>| {
+            json!({"id": id, "region": "us-east", "stale": stale,
+                   "last_seen": "2025-06-01T10:05:00Z", "age_ms": if stale { 9000 } else { 200 },
+                   "stale_after_ms": 3000, "window": 3,
+                   "latest": {"region": "us-east", "config_version": 7, "interval_ms": 2000,
+                              "pools": pools}})
+        };
+        let answer: TelemetryList = read(json!({"current_version": 7, "gateways": [
+            gateway("gw-1", false, vec![pool("us-east", 40, 40), pool("eu-west", 0, 0)]),
+            gateway("gw-2", true, vec![]),
+        ]}));
+        assert_eq!(
+            telemetry(&answer),
+            "\
+GATEWAY       VERSION  SEEN      UPSTREAM  POOL     HEALTHY  RATE    ERRORS  P50    P99     BREAKER
+gw-1          7        0.2s ago  api       eu-west  50%      0.0/s   -       -      -       closed
+gw-1          7        0.2s ago  api       us-east  50%      20.0/s  100.0%  1.2ms  20.0ms  open
+gw-2 (stale)  7        9.0s ago  -         -        -        -       -       -      -       -
+"
+        );
+        let none: TelemetryList = read(json!({"current_version": null, "gateways": []}));
+        assert_eq!(
+            telemetry(&none),
+            "no gateway has sent a health summary yet\n"
+        );
     }
 
     #[test]

@@ -1,0 +1,296 @@
+//! The failover policy at work in the control plane: every half second it ticks [`Failover`]
+//! over the current version and the gateways' telemetry, and commits each action as a new config
+//! version authored [`AUTHOR`] with the evidence as its message, through the same edit and
+//! commit path as `weirctl weight` (history, audit, push). Each commit is based on the version
+//! the policy judged, so an operator's change in between wins (the action is dropped). Keeps the
+//! policy's metrics and answers its status.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+use tokio::sync::watch;
+use weir_config::FleetSettings;
+use weir_protocol::api::{
+    FailoverPaused, FailoverStatus, RegionEvaluation, RegionFailover, UpstreamFailover,
+};
+
+use super::{Action, Failover, GatewaySample, UpstreamStatus};
+use crate::api::{ApiError, App, commit};
+use crate::edit;
+use crate::store::{Change, Update, Version};
+
+/// The author of every version the policy writes.
+pub const AUTHOR: &str = "policy:failover";
+/// How often the policy looks for upstreams due for an evaluation.
+const TICK: Duration = Duration::from_millis(500);
+/// The longest message a version takes (the API's own cap).
+const MAX_MESSAGE_CHARS: usize = 1000;
+
+/// The policy's memory, its metrics and the current version parsed once.
+pub struct FailoverService {
+    engine: Mutex<Failover>,
+    parsed: Mutex<Option<(u64, Arc<FleetSettings>)>>,
+    evaluations: IntCounter,
+    actions: IntCounterVec,
+    held: IntGauge,
+}
+
+impl FailoverService {
+    /// Registers the policy's metrics in `registry`.
+    pub fn new(registry: &Registry) -> prometheus::Result<FailoverService> {
+        let evaluations = IntCounter::new(
+            "weir_cp_failover_evaluations_total",
+            "Evaluations of an upstream by the failover policy.",
+        )?;
+        registry.register(Box::new(evaluations.clone()))?;
+        let actions = IntCounterVec::new(
+            Opts::new(
+                "weir_cp_failover_actions_total",
+                "Failover policy actions by kind (drain, ramp, restore) and result (committed, \
+                 dropped).",
+            ),
+            &["kind", "result"],
+        )?;
+        registry.register(Box::new(actions.clone()))?;
+        let held = IntGauge::new(
+            "weir_cp_failover_drained_regions",
+            "Upstream regions the failover policy holds weight back from (drained or ramping).",
+        )?;
+        registry.register(Box::new(held.clone()))?;
+        Ok(FailoverService {
+            engine: Mutex::new(Failover::new()),
+            parsed: Mutex::new(None),
+            evaluations,
+            actions,
+            held,
+        })
+    }
+
+    fn engine(&self) -> MutexGuard<'_, Failover> {
+        self.engine.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// `version`'s fleet config, parsed once per version; `None` if it does not parse (it was
+    /// validated when stored, so only a hand-edited store gets here).
+    pub fn fleet(&self, version: &Version) -> Option<Arc<FleetSettings>> {
+        let mut parsed = self.parsed.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((number, fleet)) = parsed.as_ref()
+            && *number == version.meta.version
+        {
+            return Some(Arc::clone(fleet));
+        }
+        let fleet = Arc::new(weir_config::parse_fleet(&version.config).ok()?.fleet);
+        *parsed = Some((version.meta.version, Arc::clone(&fleet)));
+        Some(fleet)
+    }
+
+    pub fn pause(&self, upstream: Option<&str>) -> FailoverPaused {
+        let mut engine = self.engine();
+        engine.pause(upstream);
+        paused(&engine)
+    }
+
+    pub fn resume(&self, upstream: Option<&str>) -> FailoverPaused {
+        let mut engine = self.engine();
+        engine.resume(upstream);
+        paused(&engine)
+    }
+
+    /// `GET /v1/failover` for the current version `current`.
+    pub fn status(&self, current: Option<&Version>) -> FailoverStatus {
+        let fleet = current.and_then(|version| self.fleet(version));
+        let engine = self.engine();
+        let upstreams = fleet
+            .map(|fleet| engine.status(&fleet))
+            .unwrap_or_default()
+            .into_iter()
+            .map(upstream_view)
+            .collect();
+        FailoverStatus {
+            paused_all: engine.is_paused_all(),
+            paused: engine.paused(),
+            upstreams,
+        }
+    }
+}
+
+fn paused(engine: &Failover) -> FailoverPaused {
+    FailoverPaused {
+        paused_all: engine.is_paused_all(),
+        paused: engine.paused(),
+    }
+}
+
+fn time(at: SystemTime) -> String {
+    humantime::format_rfc3339_millis(at).to_string()
+}
+
+fn upstream_view(status: UpstreamStatus) -> UpstreamFailover {
+    UpstreamFailover {
+        upstream: status.upstream,
+        paused: status.paused,
+        evaluate_every_ms: u64::try_from(status.evaluate_every.as_millis()).unwrap_or(u64::MAX),
+        last_evaluation: status.last_evaluation.map(time),
+        next_evaluation: status.next_evaluation.map(time),
+        regions: status
+            .regions
+            .into_iter()
+            .map(|region| RegionFailover {
+                region: region.region,
+                state: region.state.to_owned(),
+                weight: region.weight,
+                operator_weight: region.operator_weight,
+                ramp_step: region.ramp_step,
+                bad_in_row: region.bad_in_row,
+                good_in_row: region.good_in_row,
+                last: region
+                    .last
+                    .into_iter()
+                    .map(|evaluation| RegionEvaluation {
+                        at: time(evaluation.at),
+                        verdict: evaluation.judgement.verdict.as_str().to_owned(),
+                        reporting: evaluation.judgement.reporting,
+                        bad: evaluation.judgement.bad,
+                        evidence: evaluation.judgement.evidence,
+                    })
+                    .collect(),
+                next_action: region.next_action,
+                next_action_at: region.next_action_at.map(time),
+            })
+            .collect(),
+    }
+}
+
+/// Ticks the policy until `shutdown` flips.
+pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
+    let mut interval = tokio::time::interval(TICK);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        if *shutdown.borrow() {
+            return;
+        }
+        tick(&app).await;
+    }
+}
+
+/// One tick: the evaluations due, then each action committed in turn and settled.
+async fn tick(app: &Arc<App>) {
+    let Some(current) = app.store.current() else {
+        return;
+    };
+    let service = &app.failover;
+    let Some(fleet) = service.fleet(&current) else {
+        return;
+    };
+    if fleet.failover.is_empty() {
+        return;
+    }
+    let now = SystemTime::now();
+    let view = app.telemetry.view(now);
+    let samples: Vec<GatewaySample<'_>> = view
+        .iter()
+        .map(|gateway| GatewaySample {
+            gateway: &gateway.id,
+            stale: gateway.stale,
+            received: gateway.last_seen,
+            pools: &gateway.latest.pools,
+        })
+        .collect();
+    let actions = {
+        let mut engine = service.engine();
+        let before = engine.evaluations();
+        let actions = engine.tick(now, &fleet, &current.meta.drained, &samples);
+        service
+            .evaluations
+            .inc_by(engine.evaluations().saturating_sub(before));
+        actions
+    };
+    let mut base = current.meta.version;
+    for action in actions {
+        let committed = match commit_action(app, base, &action).await {
+            Ok(Some(version)) => {
+                base = version;
+                true
+            }
+            Ok(None) => true,
+            Err(error) => {
+                tracing::warn!(
+                    upstream = action.upstream, region = action.region, kind = action.kind.name(),
+                    error = %error.problem.detail, "failover action dropped"
+                );
+                false
+            }
+        };
+        service
+            .actions
+            .with_label_values(&[
+                action.kind.name(),
+                if committed { "committed" } else { "dropped" },
+            ])
+            .inc();
+        service.engine().settled(&action, committed);
+    }
+    let held = service.engine().held_by_policy();
+    service.held.set(i64::try_from(held).unwrap_or(i64::MAX));
+}
+
+/// Commits `action` on top of version `base`; the new version's number, `None` when it changed
+/// nothing. Refused when the config moved on or the pool's weight is no longer `action.from`.
+async fn commit_action(
+    app: &Arc<App>,
+    base: u64,
+    action: &Action,
+) -> Result<Option<u64>, ApiError> {
+    let action = action.clone();
+    let stored = commit(app, Some(base), move |current| {
+        let current = current.ok_or_else(|| ApiError::not_found("there is no config version"))?;
+        let (text, was) = edit::set_weight(
+            &current.config,
+            &action.upstream,
+            &action.region,
+            action.weight,
+        )
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        if was != action.from {
+            return Err(ApiError::bad_request(format!(
+                "{}/{} has weight {was} now, not {}: someone else changed it",
+                action.upstream, action.region, action.from
+            )));
+        }
+        if text == current.config {
+            return Ok(Update::Unchanged);
+        }
+        weir_config::parse_fleet(&text).map_err(|e| ApiError::invalid(&e))?;
+        let message: String = format!(
+            "failover {} {}/{}: {}",
+            action.kind.name(),
+            action.upstream,
+            action.region,
+            action.evidence
+        )
+        .chars()
+        .take(MAX_MESSAGE_CHARS)
+        .collect();
+        Ok(Update::Commit(Change {
+            config: text,
+            author: AUTHOR.to_owned(),
+            message,
+            action: "failover".to_owned(),
+            drained: current.meta.drained.clone(),
+            detail: format!(
+                "{}/{} weight {was} -> {} ({})",
+                action.upstream,
+                action.region,
+                action.weight,
+                action.kind.name()
+            ),
+        }))
+    })
+    .await?;
+    Ok(stored.map(|version| version.meta.version))
+}
