@@ -1,7 +1,8 @@
 //! The failover policy with a real control plane, two gateways in two regions and real origins:
 //! us-east's origins fail → the policy drains us-east fleet-wide as a version authored
 //! `policy:failover` with its evidence; they recover → the weight ramps back in the configured
-//! steps; `weirctl failover status|pause|resume` and the metrics show it.
+//! steps; `weirctl failover status|pause|resume` and the metrics show it; a drain survives a
+//! SIGKILL of the control plane and is still ramped back by the policy.
 
 mod support;
 
@@ -269,4 +270,51 @@ fn the_last_region_is_never_drained_and_a_manual_drain_is_never_restored() {
         (&serde_json::json!("oscar"), &serde_json::json!("drain")),
         "the operator's drain is still the current version: {config}"
     );
+}
+
+#[test]
+fn a_region_drained_by_policy_is_still_the_policys_after_the_control_plane_is_killed() {
+    let mut cp = ControlPlane::start();
+    let east = Origins::start("us-east", &["a", "b"]);
+    let west = Origins::start("eu-west", &["c", "d"]);
+    assert_eq!(cp.put_config(&config(&east, &west)).status, 201);
+    let fast = "telemetry_interval = \"250ms\"";
+    let edge_east = Gateway::start_full(&cp.url(), "edge-east", "us-east", "", fast);
+    let edge_west = Gateway::start_full(&cp.url(), "edge-west", "eu-west", "", fast);
+    let both = |version: u64| applied(&edge_east, version) && applied(&edge_west, version);
+    assert!(cp.eventually(Duration::from_secs(20), || both(1)));
+    for name in ["a", "b"] {
+        east.set_fault(name, r#"{"status":503}"#);
+    }
+    assert!(cp.eventually(Duration::from_secs(20), || {
+        policy_messages(&cp).len() == 1
+    }));
+    let drained_version = cp.current_version();
+
+    // SIGKILL and start again on the same store: the drain is still the policy's.
+    cp.restart();
+    let east_state = region_state(&cp, "us-east");
+    assert_eq!(east_state["state"], "drained", "{east_state}");
+    assert_eq!(east_state["operator_weight"], 80, "{east_state}");
+    assert!(cp.eventually(Duration::from_secs(10), || both(drained_version)));
+
+    // Back: the policy, not an operator, ramps us-east to 50% then to the operator's 80.
+    for name in ["a", "b"] {
+        east.clear_fault(name);
+    }
+    assert!(cp.eventually(Duration::from_secs(30), || {
+        policy_messages(&cp).len() >= 3
+    }));
+    let messages = policy_messages(&cp);
+    assert!(
+        messages[1].starts_with("failover ramp app/us-east: 3 good evaluations in a row"),
+        "{messages:?}"
+    );
+    assert!(
+        messages[2].starts_with("failover restore app/us-east"),
+        "{messages:?}"
+    );
+    let config = cp.get("/v1/config?format=toml", READ).body;
+    assert!(config.contains("weight = 80"), "{config}");
+    assert_eq!(region_state(&cp, "us-east")["state"], "healthy");
 }

@@ -12,7 +12,8 @@
 #                            control plane too and serves fleet.toml's [dns] GSLB name
 #
 # Once everything is ready the script prints what to try (weirctl drain, restore, rollback;
-# traffic through both gateways; DNS answers that follow drains and gateway health; the control
+# the failover policy draining a failed region fleet-wide and ramping it back; traffic through
+# both gateways; DNS answers that follow drains and gateway health; the control
 # plane stopped while the gateways and weir-dns keep serving).
 # The script owns the control plane's restarts: `<state dir>/cp stop|start|restart` (printed in
 # the guide) asks it, by SIGUSR1 (stop) and SIGUSR2 (start), to stop or start the control plane
@@ -182,6 +183,8 @@ node_file() {
 		'[access_log]' 'enabled = true' 'path = "stdout"' '' \
 		'[control_plane]' "url = \"http://$CONTROL_PLANE\"" \
 		"token_file = \"$LOG_DIR/gateway-$1.token\"" "cache_path = \"$LOG_DIR/cache-$1.json\"" \
+		'# Telemetry every second, so that the failover policy in fleet.toml acts within seconds.' \
+		'telemetry_interval = "1s"' \
 		>"$LOG_DIR/gateway-$1.toml"
 	"$GATEWAY_BIN" --config "$LOG_DIR/gateway-$1.toml" --check >/dev/null ||
 		die "the node file $LOG_DIR/gateway-$1.toml is invalid (errors above)"
@@ -404,9 +407,14 @@ stops it on exit like everything else):
   # start it again: the gateways reconnect and catch up by themselves
   $LOG_DIR/cp start
 
-Fail the us-east region (nearest spills to eu-west within about 2 s, after two failed health checks):
+Fail the us-east region (nearest spills to eu-west within about 2 s, after two failed health checks;
+then the failover policy drains us-east fleet-wide after ~5 s: 2 bad evaluations 2 s apart):
   for p in 9001 9002; do curl -s -X POST -d '{"status":503}' http://127.0.0.1:\$p/_origin/fault; done
-  for p in 9001 9002; do curl -s -X DELETE http://127.0.0.1:\$p/_origin/fault; done    # restore
+  weirctl failover status ; weirctl telemetry ; weirctl config history    # the drain, by policy:failover
+  for p in 9001 9002; do curl -s -X DELETE http://127.0.0.1:\$p/_origin/fault; done    # clear the fault
+  # ~12 s after the fault is cleared (5 good evaluations) us-east ramps back: 50%, then 100% 2 s later
+  weirctl failover status ; weirctl config history
+  weirctl failover pause app ; weirctl failover resume app    # stop the policy's actions, and resume
 Rate limit on /api/ (10 at once, then 5 a second per client; 429 with Retry-After):
   for i in \$(seq 15); do curl -s -o /dev/null -w '%{http_code}\n' http://$PROXY/api/; done | sort | uniq -c
 Game day: requests with "x-game-day: on" get a 200 ms delay (20%) and a 503 (10%); others never:
@@ -414,6 +422,7 @@ Game day: requests with "x-game-day: on" get a 200 ms delay (20%) and a 503 (10%
 
 Game days under load (weir-loadtest; the HTML report has the charts, actions marked):
   $LOADTEST_BIN scenario $ROOT/loadtest/scenarios/region-dies.toml --html /tmp/region-dies.html
+  PATH=$BIN_DIR:\$PATH $LOADTEST_BIN scenario $ROOT/loadtest/scenarios/region-failover.toml --html /tmp/region-failover.html
   $LOADTEST_BIN scenario $ROOT/loadtest/scenarios/rate-limit-flood.toml --html /tmp/flood.html
   $LOADTEST_BIN run --rate 500 -d 10s http://$PROXY/ --assert 'p99 < 50ms'
 

@@ -18,7 +18,7 @@ use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 use hickory_server::net::runtime::Time;
 use hickory_server::net::xfer::Protocol;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
-use hickory_server::zone_handler::MessageResponseBuilder;
+use hickory_server::zone_handler::{MessageResponse, MessageResponseBuilder};
 use ipnet::IpNet;
 
 use crate::catalog::{Client, Reply};
@@ -40,6 +40,35 @@ struct Prepared {
     reply: Reply,
     edns: Option<Edns>,
     ecs: Option<ClientSubnet>,
+}
+
+/// A response's record sections: ours, then none.
+type Records<'a> = std::slice::Iter<'a, Record>;
+type NoRecords<'a> = std::iter::Empty<&'a Record>;
+
+impl Prepared {
+    /// The response header: the request's, with our code and AA bit.
+    fn metadata(&self, request: &Request) -> Metadata {
+        let mut metadata = Metadata::response_from_request(&request.metadata);
+        metadata.authoritative = self.reply.authoritative;
+        metadata.response_code = self.reply.rcode;
+        metadata
+    }
+
+    /// The response to `request`: its header from the request's, with our code and AA bit, and
+    /// our answer and authority sections (UDP and TCP send the same one).
+    fn response<'a>(
+        &'a self,
+        request: &'a Request,
+    ) -> MessageResponse<'a, 'a, Records<'a>, Records<'a>, NoRecords<'a>, NoRecords<'a>> {
+        MessageResponseBuilder::new(&request.queries, self.edns.as_ref()).build(
+            self.metadata(request),
+            self.reply.answers.iter(),
+            self.reply.authority.iter(),
+            std::iter::empty(),
+            std::iter::empty(),
+        )
+    }
 }
 
 impl Handler {
@@ -141,23 +170,14 @@ impl Handler {
     ) {
         let started = Instant::now();
         let prepared = self.prepare(request);
-        let mut metadata = Metadata::response_from_request(&request.metadata);
-        metadata.authoritative = prepared.reply.authoritative;
-        metadata.response_code = prepared.reply.rcode;
-        let response = MessageResponseBuilder::new(&request.queries, prepared.edns.as_ref()).build(
-            metadata,
-            prepared.reply.answers.iter(),
-            prepared.reply.authority.iter(),
-            std::iter::empty::<&Record>(),
-            std::iter::empty::<&Record>(),
-        );
+        let response = prepared.response(request);
         out.clear();
         let mut encoder = BinEncoder::new(out);
         encoder.set_max_size(prepared.edns.as_ref().map_or(512, Edns::max_payload));
         if let Err(error) = response.destructive_emit(&mut encoder) {
             // As hickory does: a bare SERVFAIL rather than nothing.
             tracing::error!(%error, "error encoding message");
-            servfail(metadata.id, out);
+            servfail(request.metadata.id, out);
         }
         let metrics = &self.state.metrics;
         counters.count_query(
@@ -269,22 +289,13 @@ impl RequestHandler for Handler {
     ) -> ResponseInfo {
         let started = Instant::now();
         let prepared = self.prepare(request);
-        let mut metadata = Metadata::response_from_request(&request.metadata);
-        metadata.authoritative = prepared.reply.authoritative;
-        metadata.response_code = prepared.reply.rcode;
-        let response = MessageResponseBuilder::new(&request.queries, prepared.edns.as_ref()).build(
-            metadata,
-            prepared.reply.answers.iter(),
-            prepared.reply.authority.iter(),
-            std::iter::empty::<&Record>(),
-            std::iter::empty::<&Record>(),
-        );
+        let response = prepared.response(request);
         let info = match response_handle.send_response(response).await {
             Ok(info) => info,
             Err(error) => {
                 tracing::debug!(%error, "could not send a response");
                 ResponseInfo::from(Header {
-                    metadata,
+                    metadata: prepared.metadata(request),
                     counts: HeaderCounts::default(),
                 })
             }

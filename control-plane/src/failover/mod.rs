@@ -3,9 +3,11 @@
 //! changes due (drain, ramp steps back), each with its evidence. No I/O and no clock of its own:
 //! the caller passes the time, the current config, the store's drain memory and the telemetry,
 //! commits the actions and reports back with [`Failover::settled`]. [`task`] is that caller in
-//! the control plane (the only module here that does I/O).
+//! the control plane; it and [`memory`] (the file that carries the policy's memory across a
+//! restart) are the only modules here that do I/O.
 
 mod machine;
+pub mod memory;
 mod status;
 pub mod task;
 mod upstream;
@@ -26,9 +28,11 @@ pub use upstream::{Action, ActionKind, RegionNow};
 pub use verdict::{GatewaySample, Judgement, Verdict};
 
 use machine::Machine;
+use memory::{Held, Memory, Unsettled};
 
 /// The policy's memory: per upstream, each region's machine and the evaluation schedule; and
-/// what is paused. Lost on restart (a region the policy had drained is then the operator's).
+/// what is paused. What must survive a restart (the regions it holds, the pauses) is taken out
+/// with [`Failover::memory`] and put back with [`Failover::restore`]; counts start again.
 #[derive(Debug, Default)]
 pub struct Failover {
     upstreams: BTreeMap<String, Track>,
@@ -102,6 +106,96 @@ impl Failover {
             self.evaluations += 1;
         }
         actions
+    }
+
+    /// What must survive a restart: the regions held by policy and the pauses. A region whose
+    /// action is not settled yet is saved with its state before and after it, for
+    /// [`Failover::restore`] to pick by the weight the config has then.
+    pub fn memory(&self) -> Memory {
+        let mut memory = Memory {
+            paused_all: self.paused_all,
+            paused: self.paused.clone(),
+            ..Memory::default()
+        };
+        for (upstream, track) in &self.upstreams {
+            for (region, machine) in &track.machines {
+                let after = held(machine);
+                match track.pending.get(region) {
+                    Some(before) => {
+                        let weight = match (&after, held(before)) {
+                            (Some(after), _) => after.weight,
+                            // The last ramp step: back to the operator's weight.
+                            (None, Some(before)) => before.operator_weight,
+                            (None, None) => continue,
+                        };
+                        memory
+                            .unsettled
+                            .entry(upstream.clone())
+                            .or_default()
+                            .insert(
+                                region.clone(),
+                                Unsettled {
+                                    weight,
+                                    before: held(before),
+                                    after,
+                                },
+                            );
+                    }
+                    None => {
+                        if let Some(after) = after {
+                            memory
+                                .held
+                                .entry(upstream.clone())
+                                .or_default()
+                                .insert(region.clone(), after);
+                        }
+                    }
+                }
+            }
+        }
+        memory
+    }
+
+    /// Takes back what [`Failover::memory`] gave, after a restart: each held region resumes
+    /// drained or ramping by policy with its counts at 0 (so it is restored only after
+    /// `restore_after` good evaluations); the pauses hold again. `weight(upstream, region)` is
+    /// the current config's weight, which tells whether an unsettled action was committed.
+    pub fn restore(&mut self, memory: Memory, weight: impl Fn(&str, &str) -> Option<u32>) {
+        // Joined, not replaced: a pause made before the memory was loaded stands.
+        self.paused_all |= memory.paused_all;
+        self.paused.extend(memory.paused);
+        let mut held = memory.held;
+        for (upstream, regions) in memory.unsettled {
+            for (region, unsettled) in regions {
+                let committed = weight(&upstream, &region) == Some(unsettled.weight);
+                let state = if committed {
+                    unsettled.after
+                } else {
+                    unsettled.before
+                };
+                if let Some(state) = state {
+                    held.entry(upstream.clone())
+                        .or_default()
+                        .insert(region, state);
+                }
+            }
+        }
+        for (upstream, regions) in held {
+            let track = self.upstreams.entry(upstream).or_default();
+            for (region, held) in regions {
+                let state = match held.step {
+                    None => State::Drained {
+                        operator_weight: held.operator_weight,
+                    },
+                    Some(step) => State::Ramping {
+                        operator_weight: held.operator_weight,
+                        step,
+                    },
+                };
+                let machine = track.machines.entry(region).or_default();
+                machine.set(state, held.weight);
+            }
+        }
     }
 
     /// Upstream evaluations made since start.
@@ -211,4 +305,21 @@ impl Failover {
             })
             .collect()
     }
+}
+
+/// What `machine` holds as the policy's, if it holds the region.
+fn held(machine: &Machine) -> Option<Held> {
+    let (operator_weight, step) = match machine.state {
+        State::Drained { operator_weight } => (operator_weight, None),
+        State::Ramping {
+            operator_weight,
+            step,
+        } => (operator_weight, Some(step)),
+        State::Healthy | State::Operator => return None,
+    };
+    Some(Held {
+        operator_weight,
+        step,
+        weight: machine.policy_weight?,
+    })
 }

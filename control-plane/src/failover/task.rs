@@ -15,6 +15,7 @@ use weir_protocol::api::{
     FailoverPaused, FailoverStatus, RegionEvaluation, RegionFailover, UpstreamFailover,
 };
 
+use super::memory::{self, Memory};
 use super::{Action, Failover, GatewaySample, UpstreamStatus};
 use crate::api::{ApiError, App, commit};
 use crate::edit;
@@ -34,6 +35,8 @@ pub struct FailoverService {
     evaluations: IntCounter,
     actions: IntCounterVec,
     held: IntGauge,
+    /// The memory last saved (or loaded): saved again only when it changes.
+    saved: Mutex<Option<Memory>>,
 }
 
 impl FailoverService {
@@ -64,6 +67,7 @@ impl FailoverService {
             evaluations,
             actions,
             held,
+            saved: Mutex::new(None),
         })
     }
 
@@ -162,8 +166,10 @@ fn upstream_view(status: UpstreamStatus) -> UpstreamFailover {
     }
 }
 
-/// Ticks the policy until `shutdown` flips.
+/// Takes back the memory saved next to the store (the regions the policy held, the pauses), then
+/// ticks the policy until `shutdown` flips, saving the memory whenever it changes.
 pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
+    load(&app).await;
     let mut interval = tokio::time::interval(TICK);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -175,6 +181,68 @@ pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
             return;
         }
         tick(&app).await;
+        save(&app).await;
+    }
+}
+
+/// Restores the saved memory; one that cannot be read is logged and the policy starts empty (as
+/// before it was saved: a region it had drained is then the operator's).
+async fn load(app: &Arc<App>) {
+    let dir = app.store.dir().to_path_buf();
+    let loaded = tokio::task::spawn_blocking(move || memory::load(&dir)).await;
+    match loaded {
+        Ok(Ok(memory)) => {
+            let held = memory
+                .held
+                .values()
+                .map(|regions| regions.len())
+                .sum::<usize>();
+            if held > 0 || memory.paused_all || !memory.paused.is_empty() {
+                tracing::info!(held, paused_all = memory.paused_all, paused = ?memory.paused,
+                    "failover memory restored");
+            }
+            let service = &app.failover;
+            let fleet = app
+                .store
+                .current()
+                .and_then(|version| service.fleet(&version));
+            service.engine().restore(memory, |upstream, region| {
+                let pools = &fleet.as_ref()?.upstreams.get(upstream)?.pools;
+                let pool = pools.iter().find(|pool| pool.region == region)?;
+                Some(pool.weight)
+            });
+            let now = service.engine().memory();
+            *service.saved.lock().unwrap_or_else(|p| p.into_inner()) = Some(now);
+        }
+        Ok(Err(error)) => {
+            tracing::warn!(%error, file = memory::FILE, "cannot read the failover memory; starting without it");
+        }
+        Err(error) => tracing::warn!(%error, "failover memory load task failed"),
+    }
+}
+
+/// Saves the memory if it changed since the last save. A failed save keeps the previous file
+/// (atomic replace) and is tried again at the next tick.
+async fn save(app: &Arc<App>) {
+    let service = &app.failover;
+    let memory = service.engine().memory();
+    if service
+        .saved
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+        == Some(&memory)
+    {
+        return;
+    }
+    let dir = app.store.dir().to_path_buf();
+    let to_save = memory.clone();
+    match tokio::task::spawn_blocking(move || memory::save(&dir, &to_save)).await {
+        Ok(Ok(())) => *service.saved.lock().unwrap_or_else(|p| p.into_inner()) = Some(memory),
+        Ok(Err(error)) => {
+            tracing::warn!(%error, file = memory::FILE, "cannot save the failover memory; will retry");
+        }
+        Err(error) => tracing::warn!(%error, "failover memory save task failed"),
     }
 }
 
@@ -210,6 +278,11 @@ async fn tick(app: &Arc<App>) {
             .inc_by(engine.evaluations().saturating_sub(before));
         actions
     };
+    if !actions.is_empty() {
+        // Before the commits: a drain committed and then lost to a crash would be taken for the
+        // operator's and never restored.
+        save(app).await;
+    }
     let mut base = current.meta.version;
     for action in actions {
         let committed = match commit_action(app, base, &action).await {

@@ -561,3 +561,86 @@ fn a_region_the_drain_memory_holds_is_the_operators_whatever_its_weight() {
     }
     assert_eq!(sim.region_status("us-east").state, "operator");
 }
+
+#[test]
+fn after_a_restart_a_region_held_by_policy_is_still_the_policys_and_pauses_hold() {
+    let mut sim = Sim::new(fleet(
+        &["us-east", "eu-west", "ap-south"],
+        "drain_after = 1\nrestore_after = 2\nramp = [\"50%\", \"100%\"]\nmax_drained = 2",
+    ));
+    sim.set_weight("us-east", 80);
+    assert_eq!(sim.both(EAST_BAD).len(), 1);
+    sim.policy.pause(Some("other"));
+    let memory = sim.policy.memory();
+    assert_eq!(
+        memory.held["api"]["us-east"],
+        memory::Held {
+            operator_weight: 80,
+            step: None,
+            weight: 0
+        }
+    );
+
+    // A new policy (the control plane restarted) with the saved memory: us-east, at weight 0,
+    // is still drained by policy and comes back after restore_after good evaluations.
+    sim.policy = Failover::new();
+    sim.policy.restore(memory.clone(), |_, _| None);
+    assert!(sim.policy.is_paused("other"));
+    assert_eq!(sim.policy.held_by_policy(), 1);
+    assert!(sim.both(ALL_GOOD).is_empty());
+    assert_eq!(sim.region_status("us-east").state, "drained");
+    let actions = sim.both(ALL_GOOD);
+    assert_eq!(actions.len(), 1, "{actions:?}");
+    assert_eq!((actions[0].weight, actions[0].kind.name()), (40, "ramp"));
+
+    // Mid-ramp, restarted again: the ramp goes on from its step.
+    let memory = sim.policy.memory();
+    assert_eq!(memory.held["api"]["us-east"].step, Some(0));
+    sim.policy = Failover::new();
+    sim.policy.restore(memory, |_, _| None);
+    let actions = sim.both(ALL_GOOD);
+    assert_eq!((actions[0].weight, actions[0].kind.name()), (80, "restore"));
+    assert!(sim.policy.memory().held.is_empty());
+    assert!(sim.policy.is_paused("other"));
+}
+
+#[test]
+fn an_action_unsettled_at_a_crash_is_taken_back_by_the_weight_the_config_has() {
+    let mut sim = Sim::new(fleet(
+        &["us-east", "eu-west"],
+        "drain_after = 1\nrestore_after = 1\nramp = [\"50%\", \"100%\"]",
+    ));
+    sim.set_weight("us-east", 80);
+    // A drain decided, saved before its commit, then the crash.
+    let now = sim.now + EVERY;
+    let bad = [pool("us-east", Seen::Bad), pool("eu-west", Seen::Good)];
+    let sample = GatewaySample {
+        gateway: "gw-a",
+        stale: false,
+        received: now - Duration::from_secs(1),
+        pools: &bad,
+    };
+    let actions = sim.policy.tick(now, &sim.fleet, &sim.drained, &[sample]);
+    assert_eq!(actions.len(), 1, "{actions:?}");
+    let memory = sim.policy.memory();
+    assert!(memory.held.is_empty(), "{memory:?}");
+
+    // Committed (the config has weight 0): drained by policy, ramped back when good.
+    let mut committed = Failover::new();
+    committed.restore(memory.clone(), |_, region| {
+        Some(if region == "us-east" { 0 } else { 100 })
+    });
+    assert_eq!(committed.held_by_policy(), 1);
+    // Not committed (weight 80 still): nothing held, so nothing is taken for the operator's.
+    let mut lost = Failover::new();
+    lost.restore(memory, |_, region| {
+        Some(if region == "us-east" { 80 } else { 100 })
+    });
+    assert_eq!(lost.held_by_policy(), 0);
+
+    sim.now = now;
+    sim.set_weight("us-east", 0);
+    sim.policy = committed;
+    let actions = sim.both(ALL_GOOD);
+    assert_eq!((actions[0].weight, actions[0].kind.name()), (40, "ramp"));
+}

@@ -207,6 +207,11 @@ impl Store {
         Ok((store, recovery))
     }
 
+    /// The store's directory, for the small files kept next to it (the failover policy's).
+    pub fn dir(&self) -> &Path {
+        self.audit_path.parent().unwrap_or(Path::new("."))
+    }
+
     /// The current version (kept in memory).
     pub fn current(&self) -> Option<Arc<Version>> {
         self.read_index().current.clone()

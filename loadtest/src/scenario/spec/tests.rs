@@ -558,4 +558,6 @@ fn examples_parse() {
     assert_eq!(region.actions.iter().filter(|a| a.failure).count(), 1);
     let flood = parse(include_str!("../../../scenarios/rate-limit-flood.toml")).unwrap();
     assert_eq!(flood.load.targets.len(), 2);
+    let failover = parse(include_str!("../../../scenarios/region-failover.toml")).unwrap();
+    assert_eq!(failover.actions.len(), 6);
 }
