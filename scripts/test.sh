@@ -60,6 +60,9 @@ command -v curl >/dev/null 2>&1 || missing_packages+=(curl)                  # e
 command -v openssl >/dev/null 2>&1 || missing_packages+=(openssl)            # edge TLS tests (s_client)
 command -v h2load >/dev/null 2>&1 || missing_packages+=(nghttp2-client)      # HTTP/2 load test
 command -v pebble >/dev/null 2>&1 || missing_packages+=(pebble)               # ACME tests (pebble, pebble-challtestsrv)
+command -v promtool >/dev/null 2>&1 || missing_packages+=(prometheus)         # deploy: alert rules (promtool)
+command -v systemd-analyze >/dev/null 2>&1 || missing_packages+=(systemd)      # deploy: the units verify
+python3 -c 'import ensurepip' >/dev/null 2>&1 || missing_packages+=(python3-venv) # deploy: kubernetes-validate's venv
 
 if ((${#missing_packages[@]})); then
 	step "install ${missing_packages[*]}" apt_install "the build and the tests need them" "${missing_packages[@]}"
@@ -141,6 +144,8 @@ step "docs" env RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --qui
 step "lint scripts" shellcheck -x scripts/*.sh deploy/local/*.sh loadtest/bench/*.sh
 # The gateway's integration tests spawn target/debug/weir-loadtest: build the binaries first.
 step "build binaries" cargo build --workspace --bins
+# systemd units, Kubernetes manifests, alert rules and dashboard, the registry-free image's rootfs.
+step "deploy artefacts" scripts/test-deploy.sh
 if [[ -n ${WEIR_TEST_REDIS_URL:-} ]]; then
 	log "tests use the Redis at WEIR_TEST_REDIS_URL=$WEIR_TEST_REDIS_URL"
 else

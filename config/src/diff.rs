@@ -5,6 +5,7 @@
 mod dns;
 mod failover;
 mod resolver;
+mod rollout;
 mod tls;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -310,6 +311,7 @@ impl Changes {
             load_shedding,
             dns,
             failover,
+            rollout,
         } = old;
         // In the order the reload log has always shown them.
         self.client_ip(client_ip, &new.client_ip);
@@ -343,6 +345,7 @@ impl Changes {
             Self::dns,
         );
         self.named("failover", failover, &new.failover, Self::failover);
+        self.rollout(rollout, &new.rollout);
     }
 
     fn gateway(&mut self, old: &GatewaySettings, new: &GatewaySettings) {

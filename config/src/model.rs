@@ -10,10 +10,12 @@ use std::time::Duration;
 mod dns;
 mod failover;
 mod resolver;
+mod rollout;
 mod tls;
 pub use dns::*;
 pub use failover::*;
 pub use resolver::*;
+pub use rollout::*;
 pub use tls::*;
 
 /// A whole, validated gateway config: this gateway's own settings and the fleet's.
@@ -65,6 +67,8 @@ pub struct FleetSettings {
     /// `failover`: the control plane's failover policies by upstream (sorted); gateways ignore
     /// it.
     pub failover: BTreeMap<String, FailoverPolicy>,
+    /// `rollout`: the thresholds of the control plane's staged rollouts; gateways ignore it.
+    pub rollout: RolloutSettings,
 }
 
 /// The top-level keys of a part of [`Config`], which are its field names. The pattern names every
@@ -104,6 +108,7 @@ impl FleetSettings {
         load_shedding,
         dns,
         failover,
+        rollout,
     });
 }
 

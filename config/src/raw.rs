@@ -36,6 +36,8 @@ pub(crate) struct RawConfig {
     pub(crate) dns: Option<RawDns>,
     /// The entries of `failover` that are tables.
     pub(crate) failover: Vec<RawFailover>,
+    /// `[rollout]`; all `None` when absent.
+    pub(crate) rollout: RawRollout,
 }
 
 #[derive(Debug, Default)]
@@ -361,6 +363,18 @@ pub(crate) struct RawDnsProbe {
     pub(crate) timeout: Option<At<Duration>>,
     pub(crate) rise: Option<At<i64>>,
     pub(crate) fall: Option<At<i64>>,
+}
+
+/// `[rollout]` as written.
+#[derive(Debug, Default)]
+pub(crate) struct RawRollout {
+    pub(crate) bake: Option<At<Duration>>,
+    pub(crate) evaluate_every: Option<At<Duration>>,
+    pub(crate) max_error_ratio_increase: Option<At<f64>>,
+    pub(crate) max_p99_ratio: Option<At<f64>>,
+    pub(crate) min_p99_increase: Option<At<Duration>>,
+    pub(crate) min_requests: Option<At<i64>>,
+    pub(crate) stale_grace: Option<At<Duration>>,
 }
 
 /// `[failover.<upstream>]` as written.

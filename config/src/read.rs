@@ -17,7 +17,7 @@ use crate::raw::{
 };
 use crate::raw::{
     RawAdaptive, RawBulkhead, RawCircuitBreaker, RawFault, RawLoadShedding, RawRetry,
-    RawRetryBudget,
+    RawRetryBudget, RawRollout,
 };
 use crate::report::{Reporter, Span};
 
@@ -77,6 +77,15 @@ const LOAD_SHEDDING_KEYS: &[&str] = &[
     "normal_share",
     "optional_share",
     "retry_after",
+];
+const ROLLOUT_KEYS: &[&str] = &[
+    "bake",
+    "evaluate_every",
+    "max_error_ratio_increase",
+    "max_p99_ratio",
+    "min_p99_increase",
+    "min_requests",
+    "stale_grace",
 ];
 const RETRY_KEYS: &[&str] = &[
     "attempts",
@@ -275,6 +284,18 @@ pub(crate) fn read_document<'a>(
             .unwrap_or_default(),
         dns: dns::read_dns(&root, report),
         failover: failover::read_failover(&root, report),
+        rollout: root
+            .table("rollout", ROLLOUT_KEYS, report)
+            .map(|table| RawRollout {
+                bake: table.duration("bake", report),
+                evaluate_every: table.duration("evaluate_every", report),
+                max_error_ratio_increase: table.number("max_error_ratio_increase", report),
+                max_p99_ratio: table.number("max_p99_ratio", report),
+                min_p99_increase: table.duration("min_p99_increase", report),
+                min_requests: table.integer("min_requests", report),
+                stale_grace: table.duration("stale_grace", report),
+            })
+            .unwrap_or_default(),
     }
 }
 

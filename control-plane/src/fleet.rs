@@ -1,6 +1,8 @@
-//! The fleet as the control plane sees it: the latest version to push (one `watch` channel every
-//! stream follows, so a slow gateway skips to the newest version instead of queueing old ones)
-//! and what each gateway last said. Memory is bounded: at most `Limits::max_gateways` are
+//! The fleet as the control plane sees it: the versions to push (one `watch` channel of
+//! [`Targets`] every stream follows, so a slow gateway skips to the newest version instead of
+//! queueing old ones; during a staged rollout the canary gateways are pushed the canary version
+//! and every other node the stable one, each stream picking by its id) and what each gateway
+//! last said. Memory is bounded: at most `Limits::max_gateways` are
 //! remembered, each token registers at most `Limits::max_per_token` of them, and each report keeps
 //! at most `weir_protocol::MAX_REPORT_ERRORS` errors of at most `MAX_ERROR_CHARS` characters. A new gateway past a
 //! cap is refused ([`Refused`]); only a gateway disconnected for longer than `FORGET_AFTER` is
@@ -8,7 +10,7 @@
 //! The gateways' readiness per region (ready: stream open) is kept in a second `watch` channel
 //! that weir-dns streams follow; it changes only when a count does.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
@@ -88,6 +90,42 @@ impl Pushed {
     }
 }
 
+/// What the streams push: the stable version to every node, and during a staged rollout the
+/// canary version to the canary gateways. Each version's line is serialized once.
+#[derive(Debug, Default)]
+pub struct Targets {
+    pub stable: Option<Arc<Pushed>>,
+    pub canary: Option<Canary>,
+}
+
+/// The canary version and the gateways it goes to.
+#[derive(Debug)]
+pub struct Canary {
+    pub pushed: Arc<Pushed>,
+    pub gateways: BTreeSet<String>,
+}
+
+impl Targets {
+    /// The version stream `id` of `kind` is pushed. weir-dns is never a canary.
+    pub fn pick(&self, id: &str, kind: NodeKind) -> Option<&Arc<Pushed>> {
+        if kind == NodeKind::Gateway
+            && let Some(canary) = &self.canary
+            && canary.gateways.contains(id)
+        {
+            return Some(&canary.pushed);
+        }
+        self.stable.as_ref()
+    }
+
+    fn stable_version(&self) -> u64 {
+        self.stable.as_ref().map_or(0, |p| p.version)
+    }
+
+    fn canary_version(&self) -> u64 {
+        self.canary.as_ref().map_or(0, |c| c.pushed.version)
+    }
+}
+
 #[derive(Debug)]
 struct Entry {
     /// The name of the token that registered this gateway (counted against its cap).
@@ -105,7 +143,7 @@ struct Entry {
 }
 
 pub struct Fleet {
-    latest: watch::Sender<Option<Arc<Pushed>>>,
+    latest: watch::Sender<Arc<Targets>>,
     /// Known and ready gateways per region, for weir-dns.
     readiness: watch::Sender<Arc<GatewayReadiness>>,
     gateways: Mutex<BTreeMap<String, Entry>>,
@@ -120,7 +158,7 @@ impl Fleet {
 
     pub fn with_limits(metrics: Metrics, limits: Limits) -> Fleet {
         Fleet {
-            latest: watch::Sender::new(None),
+            latest: watch::Sender::new(Arc::default()),
             readiness: watch::Sender::new(Arc::default()),
             gateways: Mutex::new(BTreeMap::new()),
             limits,
@@ -128,21 +166,50 @@ impl Fleet {
         }
     }
 
-    /// Makes `pushed` the version every stream sends, unless a newer one already is (two commits
-    /// finishing out of order never move the fleet backwards).
+    /// Makes `pushed` the version every stream sends (ending a canary: promoting the canary's
+    /// own version, or a newer one), unless a newer one already is (two commits finishing out of
+    /// order never move the fleet backwards).
     pub fn publish(&self, pushed: Pushed) {
         let pushed = Arc::new(pushed);
-        self.latest.send_if_modified(|latest| match latest {
-            Some(current) if current.version >= pushed.version => false,
-            _ => {
-                *latest = Some(Arc::clone(&pushed));
-                true
+        self.latest.send_if_modified(|latest| {
+            if pushed.version <= latest.stable_version() || pushed.version < latest.canary_version()
+            {
+                return false;
             }
+            *latest = Arc::new(Targets {
+                stable: Some(Arc::clone(&pushed)),
+                canary: None,
+            });
+            true
         });
     }
 
-    /// Follow the latest version (the receiver sees the current one as unseen).
-    pub fn subscribe(&self) -> watch::Receiver<Option<Arc<Pushed>>> {
+    /// Pushes `pushed` to the gateways `canaries` only; every other node keeps the stable
+    /// version. Refused (`false`) unless it is newer than every version published.
+    pub fn publish_canary(&self, pushed: Pushed, canaries: BTreeSet<String>) -> bool {
+        let pushed = Arc::new(pushed);
+        self.latest.send_if_modified(|latest| {
+            if pushed.version <= latest.stable_version().max(latest.canary_version()) {
+                return false;
+            }
+            *latest = Arc::new(Targets {
+                stable: latest.stable.clone(),
+                canary: Some(Canary {
+                    pushed: Arc::clone(&pushed),
+                    gateways: canaries.clone(),
+                }),
+            });
+            true
+        })
+    }
+
+    /// What the streams push now.
+    pub fn targets(&self) -> Arc<Targets> {
+        Arc::clone(&self.latest.borrow())
+    }
+
+    /// Follow the versions to push (the receiver sees the current ones as unseen).
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Targets>> {
         let mut receiver = self.latest.subscribe();
         receiver.mark_changed();
         receiver
@@ -326,6 +393,16 @@ impl Fleet {
         Ok(())
     }
 
+    /// What the fleet knows of gateway `id` now, if it remembers it.
+    pub fn seen_of(&self, id: &str) -> Option<Seen> {
+        self.lock().get(id).map(|entry| Seen {
+            last_seen: entry.last_seen,
+            connected: entry.streams > 0,
+            applied_version: entry.applied_version,
+            last_report: entry.last_report.clone(),
+        })
+    }
+
     /// Every remembered gateway, by id.
     pub fn gateways(&self) -> Vec<GatewayView> {
         self.lock()
@@ -393,6 +470,16 @@ fn make_room(
     Ok(())
 }
 
+/// One gateway as [`Fleet::seen_of`] gives it.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    /// Its stream last carried a message, or it last reported or sent telemetry.
+    pub last_seen: SystemTime,
+    pub connected: bool,
+    pub applied_version: Option<u64>,
+    pub last_report: Option<LastReport>,
+}
+
 /// Marks a stream closed when dropped (however the stream ended).
 pub struct StreamGuard {
     fleet: Arc<Fleet>,
@@ -415,6 +502,10 @@ mod tests {
         Arc::new(Fleet::new(Metrics::new().unwrap()))
     }
 
+    fn picked(targets: &Targets, id: &str, kind: NodeKind) -> Option<u64> {
+        targets.pick(id, kind).map(|p| p.version)
+    }
+
     #[test]
     fn publish_never_goes_backwards() {
         let fleet = fleet();
@@ -422,10 +513,47 @@ mod tests {
         fleet.publish(Pushed::new(2, "c", "x"));
         fleet.publish(Pushed::new(1, "c", "x"));
         assert!(follower.has_changed().unwrap());
-        assert_eq!(follower.borrow_and_update().as_ref().unwrap().version, 2);
+        let version = |f: &mut watch::Receiver<Arc<Targets>>| {
+            picked(&f.borrow_and_update(), "g", NodeKind::Gateway)
+        };
+        assert_eq!(version(&mut follower), Some(2));
         assert!(!follower.has_changed().unwrap());
         fleet.publish(Pushed::new(3, "c", "x"));
-        assert_eq!(follower.borrow_and_update().as_ref().unwrap().version, 3);
+        assert_eq!(version(&mut follower), Some(3));
+    }
+
+    #[test]
+    fn a_canary_version_goes_to_the_canaries_only_until_promoted_or_replaced() {
+        let fleet = fleet();
+        fleet.publish(Pushed::new(4, "c", "x"));
+        let canaries: BTreeSet<String> = ["gw-b".to_string()].into();
+        assert!(!fleet.publish_canary(Pushed::new(4, "c", "y"), canaries.clone()));
+        assert!(fleet.publish_canary(Pushed::new(5, "c", "y"), canaries.clone()));
+        let targets = fleet.targets();
+        assert_eq!(picked(&targets, "gw-a", NodeKind::Gateway), Some(4));
+        assert_eq!(picked(&targets, "gw-b", NodeKind::Gateway), Some(5));
+        assert_eq!(
+            picked(&targets, "gw-b", NodeKind::Dns),
+            Some(4),
+            "weir-dns is never a canary"
+        );
+        // A stream that subscribes mid-rollout sees the same targets.
+        let follower = fleet.subscribe();
+        assert_eq!(
+            picked(&follower.borrow(), "gw-b", NodeKind::Gateway),
+            Some(5)
+        );
+        // Promote: the canary's own version to everyone.
+        fleet.publish(Pushed::new(5, "c", "y"));
+        let targets = fleet.targets();
+        assert!(targets.canary.is_none());
+        assert_eq!(picked(&targets, "gw-a", NodeKind::Gateway), Some(5));
+        // A rollback version replaces a canary for everyone.
+        assert!(fleet.publish_canary(Pushed::new(6, "c", "z"), canaries));
+        fleet.publish(Pushed::new(7, "c", "x"));
+        let targets = fleet.targets();
+        assert_eq!(picked(&targets, "gw-b", NodeKind::Gateway), Some(7));
+        assert!(targets.canary.is_none());
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod edit;
 pub mod failover;
 pub mod fleet;
 pub mod metrics;
+pub mod rollout;
 pub mod server;
 pub mod store;
 pub mod telemetry;

@@ -14,6 +14,7 @@ use crate::auth::Tokens;
 use crate::failover::task::FailoverService;
 use crate::fleet::Fleet;
 use crate::metrics::Metrics;
+use crate::rollout::task::RolloutService;
 use crate::store::{Change, Store, Update, UpdateError};
 use crate::telemetry::TelemetryStore;
 use crate::tls;
@@ -81,6 +82,7 @@ pub fn serve(options: ServeOptions) -> Result<(), ServeError> {
     runtime.block_on(async move {
         let metrics = Metrics::new()?;
         let failover = Arc::new(FailoverService::new(metrics.registry())?);
+        let rollout = Arc::new(RolloutService::new(metrics.registry())?);
         let (shutdown_sender, shutdown) = watch::channel(false);
         let app = Arc::new(App {
             store: Arc::new(store),
@@ -91,13 +93,18 @@ pub fn serve(options: ServeOptions) -> Result<(), ServeError> {
                 options.limits.max_gateways,
             )),
             failover,
+            rollout,
             metrics,
             heartbeat: options.heartbeat,
             shutdown,
         });
-        if let Some(current) = app.store.current() {
-            app.publish(&current);
-        }
+        // The current version to everyone, or, while a rollout bakes, the stable version to
+        // everyone and the canary version to its canaries.
+        crate::rollout::task::recover(&app).await;
+        tokio::spawn(crate::rollout::task::run(
+            Arc::clone(&app),
+            app.shutdown.clone(),
+        ));
         tokio::spawn(crate::failover::task::run(
             Arc::clone(&app),
             app.shutdown.clone(),

@@ -1,14 +1,20 @@
-//! Graceful shutdown. On SIGTERM (or SIGQUIT) `/readyz` fails at once; Pingora then stops
+//! Graceful shutdown. On SIGTERM `/readyz` fails at once; Pingora then stops
 //! accepting on the proxy listener, closes idle keep-alive connections and lets requests in flight
 //! finish (without keep-alive); the process exits 0 as soon as no proxy connection is open, or
 //! when `gateway.shutdown_grace` has passed, whichever comes first. SIGINT stops at once.
+//! SIGQUIT is the old process's half of a binary upgrade: keep-alive ends at once, Pingora sends
+//! the listening sockets to the new process (`--upgrade`) and keeps accepting for its fixed 5 s,
+//! then stops; the drain above starts only then, so no connection is accepted after it.
+//! SIGUSR2 does both halves: it starts the binary on disk with `--upgrade` as the successor
+//! (`upgrade.rs`), then hands over as on SIGQUIT; if the successor fails to start, it serves on.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use pingora::server::{ShutdownSignal, ShutdownSignalWatch};
+use pingora::server::{ExecutionPhase, ShutdownSignal, ShutdownSignalWatch};
 use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::broadcast;
 
 use crate::state::Gateway;
 
@@ -21,6 +27,11 @@ const SETTLE: Duration = Duration::from_millis(60);
 /// Pingora's shutdown signal source, which also starts Weir's drain.
 pub struct DrainSignals {
     pub gateway: Arc<Gateway>,
+    /// Pingora's execution phases (`Server::watch_execution_phase`), taken by an upgrade's drain
+    /// to wait for the listeners to close.
+    pub phases: std::sync::Mutex<Option<broadcast::Receiver<ExecutionPhase>>>,
+    /// `--upgrade-socket`: where a successor started on SIGUSR2 waits for the sockets.
+    pub upgrade_socket: std::path::PathBuf,
 }
 
 #[async_trait]
@@ -30,24 +41,37 @@ impl ShutdownSignalWatch for DrainSignals {
             SignalKind::terminate(),
             SignalKind::quit(),
             SignalKind::interrupt(),
+            SignalKind::user_defined2(),
         ];
-        let [term, quit, interrupt] = kinds.map(signal);
-        let (mut term, mut quit, mut interrupt) = match (term, quit, interrupt) {
-            (Ok(term), Ok(quit), Ok(interrupt)) => (term, quit, interrupt),
-            (Err(e), ..) | (_, Err(e), _) | (.., Err(e)) => {
+        let [term, quit, interrupt, usr2] = kinds.map(signal);
+        let (mut term, mut quit, mut interrupt, mut usr2) = match (term, quit, interrupt, usr2) {
+            (Ok(term), Ok(quit), Ok(interrupt), Ok(usr2)) => (term, quit, interrupt, usr2),
+            (Err(e), ..) | (_, Err(e), ..) | (_, _, Err(e), _) | (.., Err(e)) => {
                 tracing::error!(error = %e, "cannot listen for shutdown signals; stopping");
                 return ShutdownSignal::FastShutdown;
             }
         };
-        let name = tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = quit.recv() => "SIGQUIT",
-            _ = interrupt.recv() => {
-                tracing::info!(signal = "SIGINT", "stopping now");
-                return ShutdownSignal::FastShutdown;
+        let name = loop {
+            tokio::select! {
+                _ = term.recv() => break "SIGTERM",
+                _ = quit.recv() => break "SIGQUIT",
+                _ = interrupt.recv() => {
+                    tracing::info!(signal = "SIGINT", "stopping now");
+                    return ShutdownSignal::FastShutdown;
+                }
+                // Start the binary now on disk as this one's successor; hand over only once it
+                // waits for the sockets, else keep serving.
+                _ = usr2.recv() => match crate::upgrade::start_successor(&self.upgrade_socket).await {
+                    Ok(pid) => {
+                        tracing::info!(signal = "SIGUSR2", pid, "upgrade: successor started");
+                        break "SIGUSR2";
+                    }
+                    Err(e) => tracing::error!(signal = "SIGUSR2", error = %e, "upgrade: no successor; serving on"),
+                },
             }
         };
         let grace = self.gateway.snapshot().config.node.gateway.shutdown_grace;
+        let upgrade = name != "SIGTERM";
         if self.gateway.start_draining() {
             tracing::info!(
                 signal = name,
@@ -56,17 +80,53 @@ impl ShutdownSignalWatch for DrainSignals {
                 "shutting down: not ready, no new connections, finishing requests in flight"
             );
             let gateway = Arc::clone(&self.gateway);
+            let phases = match self.phases.lock() {
+                Ok(mut phases) if upgrade => phases.take(),
+                _ => None,
+            };
             let spawned = std::thread::Builder::new()
                 .name("weir-drain".to_string())
                 .spawn(move || {
+                    if let Some(phases) = phases {
+                        tracing::info!("upgrade: handing the listening sockets over");
+                        wait_for_listeners_closed(phases);
+                    }
                     exit_when_drained(&gateway, grace, Instant::now());
                 });
             if let Err(e) = spawned {
                 tracing::error!(error = %e, "cannot start the drain; Pingora's grace period applies");
             }
         }
-        ShutdownSignal::GracefulTerminate
+        if upgrade {
+            ShutdownSignal::GracefulUpgrade
+        } else {
+            ShutdownSignal::GracefulTerminate
+        }
     }
+}
+
+/// Blocks until Pingora starts its shutdown (the sockets are handed over and its listeners stop
+/// accepting), or its phase channel ends.
+pub fn wait_for_listeners_closed(mut phases: broadcast::Receiver<ExecutionPhase>) {
+    loop {
+        match phases.blocking_recv() {
+            Ok(phase) if listeners_closed(&phase) => return,
+            Err(broadcast::error::RecvError::Closed) => return,
+            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+        }
+    }
+}
+
+/// Pingora sends `ShutdownStarted` after it broadcast the shutdown its listeners stop on; the
+/// upgrade phases before it (sending the sockets, its 5 s close timeout) still accept.
+fn listeners_closed(phase: &ExecutionPhase) -> bool {
+    matches!(
+        phase,
+        ExecutionPhase::ShutdownStarted
+            | ExecutionPhase::ShutdownGracePeriod
+            | ExecutionPhase::ShutdownRuntimes
+            | ExecutionPhase::Terminated
+    )
 }
 
 /// What the drain saw when it ended.
@@ -159,6 +219,31 @@ mod tests {
         fn advance(&self, by: Duration) {
             self.now.set(self.now.get() + by);
         }
+    }
+
+    #[test]
+    fn an_upgrade_drains_only_after_the_listeners_stop_accepting() {
+        let (tx, rx) = broadcast::channel(8);
+        for phase in [
+            ExecutionPhase::Running,
+            ExecutionPhase::GracefulUpgradeTransferringFds,
+            ExecutionPhase::GracefulUpgradeCloseTimeout,
+        ] {
+            assert!(!listeners_closed(&phase), "{phase:?}");
+            tx.send(phase).unwrap();
+        }
+        tx.send(ExecutionPhase::ShutdownStarted).unwrap();
+        let mut after = tx.subscribe();
+        tx.send(ExecutionPhase::ShutdownGracePeriod).unwrap();
+        wait_for_listeners_closed(rx);
+        assert!(matches!(
+            after.try_recv(),
+            Ok(ExecutionPhase::ShutdownGracePeriod)
+        ));
+        // Pingora gone without a word: the drain goes ahead.
+        let (tx, rx) = broadcast::channel::<ExecutionPhase>(1);
+        drop(tx);
+        wait_for_listeners_closed(rx);
     }
 
     #[test]

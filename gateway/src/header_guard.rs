@@ -54,8 +54,11 @@ pub struct HeaderGuard {
     limits: HeaderLimits,
     rejections: Rejections,
     phase: Phase,
-    /// The deadline of the header being read; `None` while waiting for its first byte.
-    deadline: Option<Pin<Box<Sleep>>>,
+    /// The deadline of the header being read, when `armed`; not armed while waiting for its
+    /// first byte. One timer per connection, reset for each request rather than made anew
+    /// (which allocated per request). Disarmed, it may still fire once: a spurious wake-up.
+    deadline: Pin<Box<Sleep>>,
+    armed: bool,
     /// A response was written on this connection already.
     responded: bool,
 }
@@ -71,7 +74,8 @@ impl HeaderGuard {
                 scan: Scan::default(),
             },
             // The first request's deadline runs from the connection's start.
-            deadline: Some(Box::pin(tokio::time::sleep(limits.read_timeout))),
+            deadline: Box::pin(tokio::time::sleep(limits.read_timeout)),
+            armed: true,
             responded: false,
         }
     }
@@ -85,7 +89,7 @@ impl HeaderGuard {
     /// Fail the connection: count, log, answer `status` if part of a header came in.
     fn fail(&mut self, cx: &mut Context<'_>, reason: &'static str, read: usize) -> io::Error {
         self.phase = Phase::Failed;
-        self.deadline = None;
+        self.armed = false;
         let (counter, answer, kind) = match reason {
             "timeout" => (
                 &self.rejections.timeout,
@@ -162,9 +166,7 @@ impl AsyncRead for HeaderGuard {
             }
             Phase::Header { read, scan } => (read, scan),
         };
-        if let Some(deadline) = this.deadline.as_mut()
-            && deadline.as_mut().poll(cx).is_ready()
-        {
+        if this.armed && this.deadline.as_mut().poll(cx).is_ready() {
             return Poll::Ready(Err(this.fail(cx, "timeout", read)));
         }
         let before = buf.filled().len();
@@ -173,16 +175,16 @@ impl AsyncRead for HeaderGuard {
         if !matches!(polled, Poll::Ready(Ok(()))) || new.is_empty() {
             return polled;
         }
-        if this.deadline.is_none() {
+        if !this.armed {
             // The first byte of a request on a kept-alive connection starts its deadline.
-            this.deadline = Some(Box::pin(tokio::time::sleep_until(
-                Instant::now() + this.limits.read_timeout,
-            )));
+            let at = Instant::now() + this.limits.read_timeout;
+            this.deadline.as_mut().reset(at);
+            this.armed = true;
         }
         match scan.feed(new) {
             Some(end) if read + end <= this.limits.max_bytes => {
                 this.phase = Phase::Message;
-                this.deadline = None;
+                this.armed = false;
                 Poll::Ready(Ok(()))
             }
             Some(_) => Poll::Ready(Err(this.fail(cx, "too_large", read + new.len()))),
@@ -209,7 +211,7 @@ impl HeaderGuard {
                 read: 0,
                 scan: Scan::default(),
             };
-            self.deadline = None;
+            self.armed = false;
         }
     }
 }

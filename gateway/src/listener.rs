@@ -39,6 +39,9 @@ pub struct ProxyListener<A> {
     handshakes: [IntCounter; 4],
     /// The HTTP/2 stream, reset and GOAWAY counters of this listener's transport.
     h2: Arc<H2Counters>,
+    /// Given to Pingora's app in place of its shutdown watch: it turns true when the drain
+    /// starts (`Gateway::closing`), before Pingora's own, so keep-alive ends gracefully first.
+    closing: ShutdownWatch,
 }
 
 impl<A> ProxyListener<A> {
@@ -65,6 +68,7 @@ impl<A> ProxyListener<A> {
         let handshakes = HandshakeOutcome::ALL
             .map(|outcome| metrics.tls_handshakes.with_label_values(&[outcome.label()]));
         let h2 = Arc::new(H2Counters::new(metrics, transport));
+        let closing = gateway.closing();
         Self {
             inner: Arc::new(inner),
             gateway,
@@ -74,6 +78,7 @@ impl<A> ProxyListener<A> {
             connections,
             handshakes,
             h2,
+            closing,
         }
     }
 
@@ -94,8 +99,9 @@ where
     async fn process_new(
         self: &Arc<Self>,
         stream: Stream,
-        shutdown: &ShutdownWatch,
+        _pingora_shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
+        let shutdown = &self.closing;
         let _open = self.gateway.open_connection();
         let (limits, handshake_timeout) = {
             let snapshot = self.gateway.snapshot();

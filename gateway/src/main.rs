@@ -28,6 +28,19 @@ struct Cli {
     /// How often to check the config file for changes, e.g. "1s" or "250ms".
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
     watch_interval: Duration,
+    /// Graceful binary upgrade: take the listening sockets from the running gateway over
+    /// `--upgrade-socket`, then send that one SIGQUIT (it hands them over, stops accepting,
+    /// finishes its requests within `gateway.shutdown_grace` and exits). See docs/operating.md.
+    #[arg(long)]
+    upgrade: bool,
+    /// The Unix socket the listening sockets are handed over on; the old and the new process
+    /// must be given the same path.
+    #[arg(
+        long,
+        value_name = "PATH",
+        default_value = "/run/weir/gateway-upgrade.sock"
+    )]
+    upgrade_socket: PathBuf,
 }
 
 /// A `--watch-interval`: above zero and at most an hour.
@@ -66,6 +79,8 @@ fn main() -> ExitCode {
         config_path: cli.config,
         threads,
         watch_interval: cli.watch_interval,
+        upgrade: cli.upgrade,
+        upgrade_socket: cli.upgrade_socket,
     };
     match server::run(options) {
         Ok(()) => ExitCode::SUCCESS,

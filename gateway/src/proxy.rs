@@ -13,6 +13,7 @@ use pingora::proxy::{FailToProxy, ProxyHttp, ProxyWarnLogContext, Session};
 use pingora::{Error, ErrorType, Result};
 
 use crate::access_log::{self, AccessEntry, EndpointList};
+use crate::header_values::{TRACEPARENT, X_REQUEST_ID};
 use crate::problem;
 use crate::ratelimit;
 use crate::ratelimit::key::RequestFacts;
@@ -545,6 +546,8 @@ impl ProxyHttp for WeirProxy {
         response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
+        // `x-request-id`, `ratelimit`, HSTS: room for all three at once.
+        response.reserve(3);
         response.insert_header("x-request-id", ctx.request_id.value.clone())?;
         if let Some(state) = ctx.rate_limit_header.take() {
             response.insert_header("ratelimit", state)?;
@@ -724,8 +727,8 @@ impl ProxyHttp for WeirProxy {
 /// The request's id (the client's when sane) and the trace to send upstream.
 fn identify(ctx: &mut RequestCtx, req: &RequestHeader) {
     let mut rng = rand::rng();
-    ctx.request_id = trace_ctx::request_id(req.headers.get("x-request-id"), &mut rng);
-    let client_trace = trace_ctx::only(req.headers.get_all("traceparent"));
+    ctx.request_id = trace_ctx::request_id(req.headers.get(&X_REQUEST_ID), &mut rng);
+    let client_trace = trace_ctx::only(req.headers.get_all(&TRACEPARENT));
     ctx.new_traceparent = trace_ctx::traceparent(client_trace, &mut rng);
 }
 
@@ -951,7 +954,7 @@ fn access_entry<'a>(
     session: &'a Session,
     ctx: &'a RequestCtx,
     labels: Labels<'a>,
-    e: Option<&Error>,
+    e: Option<&'a Error>,
     side: Option<Side>,
     status: u16,
     duration: Duration,
@@ -967,7 +970,7 @@ fn access_entry<'a>(
         .new_traceparent
         .as_ref()
         .map(HeaderValue::as_bytes)
-        .or_else(|| trace_ctx::only(req.headers.get_all("traceparent")));
+        .or_else(|| trace_ctx::only(req.headers.get_all(&TRACEPARENT)));
     let tried = attempts.tried();
     // Borrowed from the connection's digest: nothing is allocated, and nothing read without TLS.
     let ssl = session
@@ -976,16 +979,16 @@ fn access_entry<'a>(
     let tls_version = ssl.map(|ssl| ssl.version.as_ref());
     let sni = ssl.map(|ssl| ssl.extension.get::<Sni>().map(Sni::as_str));
     AccessEntry {
-        time: access_log::now_rfc3339(),
+        time: access_log::now(),
         request_id: ctx.request_id.as_str(),
         client: ctx
             .client_ip
             .or_else(|| ctx.snapshot.as_ref().map(|s| client_ip(session, s)))
-            .map(|ip| ip.to_string()),
+            .map(access_log::Ip),
         peer: session
             .client_addr()
             .and_then(|a| a.as_inet())
-            .map(|a| a.ip().to_string()),
+            .map(|a| access_log::Ip(a.ip())),
         rate_limited_by: ctx.limited_by.as_deref(),
         shed_by: ctx.shed_by.map(ShedBy::as_str),
         fault: ctx.fault,
@@ -1025,7 +1028,7 @@ fn access_entry<'a>(
         upstream_ms: attempts.upstream_time().map(|d| d.as_secs_f64() * 1e3),
         bytes: session.body_bytes_sent(),
         config_version: ctx.snapshot.as_ref().map_or(0, |s| s.version),
-        error: e.map(|e| e.to_string()),
+        error: e.map(|e| access_log::Shown(e)),
     }
 }
 

@@ -43,6 +43,12 @@ pub struct RunOptions {
     pub threads: usize,
     /// How often the config file is checked for changes.
     pub watch_interval: Duration,
+    /// Take the listening sockets from the running gateway through `upgrade_socket`
+    /// (a graceful binary upgrade; docs/operating.md).
+    pub upgrade: bool,
+    /// Where the listening sockets are handed over: this process receives on it with `upgrade`,
+    /// and sends on it when SIGQUIT asks it to hand over to a new one.
+    pub upgrade_socket: PathBuf,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +79,8 @@ pub enum StartError {
     Certificates(crate::tls::TlsProblems),
     #[error("tls: {0}")]
     Tls(String),
+    #[error("upgrade: {0}")]
+    Upgrade(String),
 }
 
 /// Read and validate the config file.
@@ -121,12 +129,22 @@ pub fn run(options: RunOptions) -> Result<(), StartError> {
     // Say clearly which address is taken, rather than letting the listener fail later. The
     // admin listener is ours (not Pingora's), so it is kept.
     let listen_error = |addr, what| move |source| StartError::Listen { addr, what, source };
-    std::net::TcpListener::bind(config.node.listen.http)
-        .map_err(listen_error(config.node.listen.http, "listen.http"))?;
-    for https in &config.node.listen.https {
-        std::net::TcpListener::bind(https).map_err(listen_error(*https, "listen.https"))?;
+    if options.upgrade {
+        // The old process holds the proxy ports and hands them over; only the socket's
+        // directory can be checked here.
+        crate::upgrade::check_socket_dir(&options.upgrade_socket).map_err(StartError::Upgrade)?;
+    } else {
+        std::net::TcpListener::bind(config.node.listen.http)
+            .map_err(listen_error(config.node.listen.http, "listen.http"))?;
+        for https in &config.node.listen.https {
+            std::net::TcpListener::bind(https).map_err(listen_error(*https, "listen.https"))?;
+        }
+        // A plain bind fails even beside a shared socket: a second gateway is still refused.
+        std::net::TcpListener::bind(config.node.admin.listen)
+            .map_err(listen_error(config.node.admin.listen, "admin.listen"))?;
     }
-    let admin_listener = std::net::TcpListener::bind(config.node.admin.listen)
+    // Shared (SO_REUSEPORT) so the next binary can bind it during an upgrade.
+    let admin_listener = crate::upgrade::bind_shared(config.node.admin.listen)
         .map_err(listen_error(config.node.admin.listen, "admin.listen"))?;
     let certificates = tls::load(
         config.node.tls.as_ref(),
@@ -198,9 +216,11 @@ pub fn run(options: RunOptions) -> Result<(), StartError> {
         grace_period_seconds: Some(weir_config::GatewaySettings::MAX_SHUTDOWN_GRACE.as_secs() + 1),
         graceful_shutdown_timeout_seconds: Some(1),
         upstream_keepalive_pool_size: 1024,
+        upgrade_sock: options.upgrade_socket.display().to_string(),
         ..ServerConf::default()
     };
-    let mut server = Server::new_with_opt_and_conf(None, conf);
+    let opt = crate::upgrade::pingora_opt(options.upgrade);
+    let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
 
     let proxy = pingora::proxy::http_proxy(
@@ -293,7 +313,10 @@ pub fn run(options: RunOptions) -> Result<(), StartError> {
     }
     let signals = DrainSignals {
         gateway: Arc::clone(&gateway),
+        phases: std::sync::Mutex::new(Some(server.watch_execution_phase())),
+        upgrade_socket: options.upgrade_socket.clone(),
     };
+    crate::upgrade::notify_systemd_when_listening(&gateway, options.upgrade);
     match &node.node.control_plane {
         None => {
             server.add_service(supervise::service(

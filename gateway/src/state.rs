@@ -42,6 +42,10 @@ pub struct Gateway {
     listening: AtomicBool,
     /// Set when a shutdown signal arrives: `/readyz` fails from then on.
     draining: AtomicBool,
+    /// Turns true with `draining`: the proxy listeners serve each keep-alive connection's next
+    /// response with `Connection: close` (HTTP/2: GOAWAY), so clients reconnect before the
+    /// listener closes rather than race an idle close (what a binary upgrade needs).
+    closing: tokio::sync::watch::Sender<bool>,
     /// Proxy connections open now (from accept to close), for the drain at shutdown.
     connections: Arc<AtomicUsize>,
     /// Serialises config changes (signal, file watch) so versions are applied one at a time.
@@ -75,6 +79,7 @@ impl Gateway {
             )),
             listening: AtomicBool::new(false),
             draining: AtomicBool::new(false),
+            closing: tokio::sync::watch::Sender::new(false),
             connections: Arc::new(AtomicUsize::new(0)),
             apply_lock: Mutex::new(()),
         }
@@ -134,8 +139,20 @@ impl Gateway {
         let first = !self.draining.swap(true, Ordering::AcqRel);
         if first {
             self.metrics.draining.set(1);
+            self.closing.send_replace(true);
         }
         first
+    }
+
+    /// True from the start of the drain on: what the proxy listeners give Pingora as their
+    /// shutdown watch (see `closing`).
+    pub fn closing(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.closing.subscribe()
+    }
+
+    /// Whether the proxy listener accepts connections yet.
+    pub fn is_listening(&self) -> bool {
+        self.listening.load(Ordering::Acquire)
     }
 
     pub fn is_draining(&self) -> bool {

@@ -4,6 +4,8 @@
 use http::HeaderValue;
 use rand::Rng;
 
+use crate::header_values::{self, push_hex};
+
 /// Longest client-sent request id we keep; longer ones are replaced, not trusted.
 const MAX_REQUEST_ID: usize = 128;
 
@@ -35,10 +37,9 @@ pub fn request_id(from_client: Option<&HeaderValue>, rng: &mut impl Rng) -> Requ
             }
         }
         _ => {
-            let mut text = String::with_capacity(32);
-            push_hex(&mut text, rng.random::<u128>(), 32);
+            let id = rng.random::<u128>();
             RequestId {
-                value: header_value(text),
+                value: header_value(32, |out| push_hex(out, id, 32)),
                 from_client: false,
             }
         }
@@ -51,13 +52,14 @@ pub fn traceparent(from_client: Option<&[u8]>, rng: &mut impl Rng) -> Option<Hea
     match from_client {
         Some(value) if is_valid_traceparent(value) => None,
         _ => {
-            let mut text = String::with_capacity(55);
-            text.push_str("00-");
-            push_hex(&mut text, rng.random::<u128>().max(1), 32);
-            text.push('-');
-            push_hex(&mut text, u128::from(rng.random::<u64>().max(1)), 16);
-            text.push_str("-01");
-            Some(header_value(text))
+            let (trace, parent) = (rng.random::<u128>().max(1), rng.random::<u64>().max(1));
+            Some(header_value(55, |out| {
+                out.extend_from_slice(b"00-");
+                push_hex(out, trace, 32);
+                out.extend_from_slice(b"-");
+                push_hex(out, u128::from(parent), 16);
+                out.extend_from_slice(b"-01");
+            }))
         }
     }
 }
@@ -72,18 +74,11 @@ pub fn only<'a>(values: http::header::GetAll<'a, HeaderValue>) -> Option<&'a [u8
     }
 }
 
-/// Append the low `digits` hex digits of `value`, lower-case, zero-padded. (Much cheaper than
-/// `format!` on the request path.)
-fn push_hex(out: &mut String, value: u128, digits: u32) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    for i in (0..digits).rev() {
-        out.push(char::from(HEX[((value >> (i * 4)) & 0xf) as usize]));
-    }
-}
-
-fn header_value(hex: String) -> HeaderValue {
+/// A value of hex digits and dashes, written into the thread's value chunk (no allocation of its
+/// own, and clones share it).
+fn header_value(len: usize, fill: impl FnOnce(&mut bytes::BytesMut)) -> HeaderValue {
     // Hex digits and dashes are always a valid header value.
-    HeaderValue::try_from(hex).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
+    header_values::make(len, fill).unwrap_or_else(|| HeaderValue::from_static("invalid"))
 }
 
 /// The trace id of a valid `traceparent` (the 32 hex digits after the version).
@@ -94,33 +89,29 @@ pub fn trace_id(traceparent: &[u8]) -> Option<&str> {
     std::str::from_utf8(traceparent.get(3..35)?).ok()
 }
 
-/// `00-<32 hex, not all 0>-<16 hex, not all 0>-<2 hex>` (W3C Trace Context, level 1).
+/// `00-<32 hex, not all 0>-<16 hex, not all 0>-<2 hex>` (W3C Trace Context, level 1), hex in
+/// lower case. Checked byte by byte at fixed positions (the access log checks it per request).
 pub fn is_valid_traceparent(value: &[u8]) -> bool {
-    let Ok(text) = std::str::from_utf8(value) else {
+    let lower_hex = |bytes: &[u8]| {
+        bytes
+            .iter()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+    };
+    let nonzero = |bytes: &[u8]| bytes.iter().any(|&b| b != b'0');
+    let [b'0', b'0', b'-', rest @ ..] = value else {
         return false;
     };
-    let mut parts = text.split('-');
-    let (Some(version), Some(trace), Some(parent), Some(flags), None) = (
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-    ) else {
+    let (Some((trace, rest)), true) = (rest.split_at_checked(32), rest.len() == 52) else {
         return false;
     };
-    let lower_hex = |s: &str, len: usize| {
-        s.len() == len
-            && s.bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    };
-    let nonzero = |s: &str| s.bytes().any(|b| b != b'0');
-    version == "00"
-        && lower_hex(trace, 32)
+    let (parent, flags) = (&rest[1..17], &rest[18..]);
+    rest[0] == b'-'
+        && rest[17] == b'-'
+        && lower_hex(trace)
         && nonzero(trace)
-        && lower_hex(parent, 16)
+        && lower_hex(parent)
         && nonzero(parent)
-        && lower_hex(flags, 2)
+        && lower_hex(flags)
 }
 
 #[cfg(test)]
@@ -153,9 +144,9 @@ mod tests {
 
     #[test]
     fn hex_is_zero_padded_lower_case() {
-        let mut out = String::new();
+        let mut out = bytes::BytesMut::new();
         push_hex(&mut out, 0xab, 4);
-        assert_eq!(out, "00ab");
+        assert_eq!(&out[..], b"00ab");
     }
 
     #[test]
@@ -173,6 +164,22 @@ mod tests {
         ));
         assert!(!is_valid_traceparent(
             b"00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"
+        ));
+        for invalid in [
+            &b"01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"[..],
+            b"00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-",
+            b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1",
+            b"00-4bf92f3577b34da6a3ce929d0e0e473-600f067aa0ba902b7-01",
+            b"00-4bf92f3577b34da6a3ce929d0e0e4736_00f067aa0ba902b7-01",
+            b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0g",
+            b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+            b"",
+        ] {
+            assert!(!is_valid_traceparent(invalid), "{invalid:?}");
+        }
+        assert!(is_valid_traceparent(
+            b"00-00000000000000000000000000000001-0000000000000001-ff"
         ));
     }
 }

@@ -10,6 +10,7 @@ mod rate_limit;
 mod redis;
 mod resilience;
 mod resolver;
+mod rollout;
 
 pub(crate) use resolver::parse_endpoint;
 mod route;
@@ -67,6 +68,7 @@ pub(crate) fn validate(raw: &RawConfig, report: &mut Reporter<'_>) -> Config {
         .map(|redis| redis::validate_redis(redis, report));
     let dns = raw.dns.as_ref().map(|raw| dns::validate_dns(raw, report));
     let failover = failover::validate_failover(&raw.failover, &upstream_names, report);
+    let rollout = rollout::validate_rollout(&raw.rollout, report);
     let control_plane = raw
         .control_plane
         .as_ref()
@@ -96,6 +98,7 @@ pub(crate) fn validate(raw: &RawConfig, report: &mut Reporter<'_>) -> Config {
             load_shedding,
             dns,
             failover,
+            rollout,
         },
     }
 }

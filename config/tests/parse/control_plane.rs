@@ -357,7 +357,7 @@ fn fleet_keys_are_refused_in_a_file_run_by_a_control_plane() {
         "{NODE}\n[upstreams.api]\nhelth = {{}}\n\n[[routes]]\nupstream = \"nope\"\n\n\
          [client_ip]\nheader = \"x-real-ip\"\n\n[redis]\n\n\
          [rate_limits.per-client]\nrate = -1\n\n[load_shedding]\nmax_in_flight = \"lots\"\n\n[dns]\nzones = 5\n\n\
-         [failover.api]\nquorum = 7\n"
+         [failover.api]\nquorum = 7\n\n[rollout]\nbake = 5\n"
     );
     let refused_errors = errors(&text);
     assert_eq!(
@@ -371,6 +371,7 @@ fn fleet_keys_are_refused_in_a_file_run_by_a_control_plane() {
             ("load_shedding", Some(27), Some(2)),
             ("dns", Some(30), Some(2)),
             ("failover", Some(33), Some(2)),
+            ("rollout", Some(36), Some(2)),
         ],
         "{refused_errors:#?}"
     );

@@ -117,7 +117,7 @@ fn an_unknown_top_level_key_lists_every_top_level_key() {
         "[gatway]\nid = \"x\"\n",
         "gatway",
         "unknown key (expected one of: gateway, listen, admin, access_log, tls, resolver, upstreams, \
-         routes, client_ip, redis, rate_limits, load_shedding, dns, failover, control_plane)",
+         routes, client_ip, redis, rate_limits, load_shedding, dns, failover, rollout, control_plane)",
     );
 }
 

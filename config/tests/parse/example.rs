@@ -175,6 +175,15 @@ restore_after = 4
 ramp = ["25%", "100%"]
 never_drain_last = true
 max_drained = 2
+
+[rollout]
+bake = "2m"
+evaluate_every = "10s"
+max_error_ratio_increase = 0.01
+max_p99_ratio = 1.5
+min_p99_increase = "20ms"
+min_requests = 200
+stale_grace = "30s"
 "#;
 
 fn addr(text: &str) -> SocketAddr {
@@ -409,6 +418,15 @@ fn full_example_parses_to_the_expected_config() {
                     max_drained: 2,
                 },
             )]),
+            rollout: weir_config::RolloutSettings {
+                bake: Duration::from_secs(120),
+                evaluate_every: Duration::from_secs(10),
+                max_error_ratio_increase: 0.01,
+                max_p99_ratio: 1.5,
+                min_p99_increase: Duration::from_millis(20),
+                min_requests: 200,
+                stale_grace: Duration::from_secs(30),
+            },
             redis: Some(RedisSettings {
                 url: "redis://127.0.0.1:6379/2".to_owned(),
                 timeout: Duration::from_millis(5),

@@ -14,5 +14,6 @@ mod failover;
 mod mutate;
 mod reload;
 mod resilience;
+mod rollout;
 mod rules;
 mod tls_keys;

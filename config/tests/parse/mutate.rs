@@ -20,7 +20,7 @@ use weir_config::{AcmeSettings, Alpn, CertificateSettings, Http2Settings, TlsSet
 use weir_config::{AddressFamily, Endpoint, EndpointName, ResolverSettings};
 use weir_config::{AllDown, DnsMember, DnsName, DnsPolicy, DnsProbe, DnsSettings, DnsSoa, HttpUrl};
 use weir_config::{ClientCert, HttpsRules, UpstreamProtocol, UpstreamTls};
-use weir_config::{FailoverPolicy, UnhealthyWhen};
+use weir_config::{FailoverPolicy, RolloutSettings, UnhealthyWhen};
 use weir_config::{TlsVersion, UnknownSni};
 
 /// Copies of a value, each changed in one place, with a label saying where and how.
@@ -691,6 +691,7 @@ impl Mutate for FleetSettings {
             load_shedding,
             dns,
             failover,
+            rollout,
         } = self;
         let mut out = Vec::new();
         field(
@@ -736,6 +737,9 @@ impl Mutate for FleetSettings {
         field(&mut out, self, ".dns", dns.variants(), |p, v| p.dns = v);
         field(&mut out, self, ".failover", failover.variants(), |p, v| {
             p.failover = v;
+        });
+        field(&mut out, self, ".rollout", rollout.variants(), |p, v| {
+            p.rollout = v;
         });
         out
     }
@@ -2311,6 +2315,65 @@ impl Mutate for FailoverPolicy {
             ".max_drained",
             max_drained.variants(),
             |p, v| p.max_drained = v,
+        );
+        out
+    }
+}
+
+impl Mutate for RolloutSettings {
+    fn variants(&self) -> Variants<Self> {
+        let RolloutSettings {
+            bake,
+            evaluate_every,
+            max_error_ratio_increase,
+            max_p99_ratio,
+            min_p99_increase,
+            min_requests,
+            stale_grace,
+        } = self;
+        let mut out = Vec::new();
+        field(&mut out, self, ".bake", bake.variants(), |p, v| p.bake = v);
+        field(
+            &mut out,
+            self,
+            ".evaluate_every",
+            evaluate_every.variants(),
+            |p, v| p.evaluate_every = v,
+        );
+        field(
+            &mut out,
+            self,
+            ".max_error_ratio_increase",
+            max_error_ratio_increase.variants(),
+            |p, v| p.max_error_ratio_increase = v,
+        );
+        field(
+            &mut out,
+            self,
+            ".max_p99_ratio",
+            max_p99_ratio.variants(),
+            |p, v| p.max_p99_ratio = v,
+        );
+        field(
+            &mut out,
+            self,
+            ".min_p99_increase",
+            min_p99_increase.variants(),
+            |p, v| p.min_p99_increase = v,
+        );
+        field(
+            &mut out,
+            self,
+            ".min_requests",
+            min_requests.variants(),
+            |p, v| p.min_requests = v,
+        );
+        field(
+            &mut out,
+            self,
+            ".stale_grace",
+            stale_grace.variants(),
+            |p, v| p.stale_grace = v,
         );
         out
     }

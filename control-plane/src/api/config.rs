@@ -16,6 +16,8 @@ use weir_protocol::api::{
 
 use super::{ApiError, App};
 use crate::auth::Role;
+use crate::rollout::Selector;
+use crate::rollout::task as rollout_task;
 use crate::store::{Change, Update, UpdateError, Version};
 
 /// Longest `message` kept with a version.
@@ -25,8 +27,13 @@ const MAX_MESSAGE_CHARS: usize = 1000;
 pub struct WriteQuery {
     pub message: Option<String>,
     pub dry_run: Option<bool>,
-    /// Store a new version even when the config means the same as the current one.
+    /// Store a new version even when the config means the same as the current one; during a
+    /// rollout, apply on top of the stable config and supersede the rollout.
     pub force: Option<bool>,
+    /// Start a staged rollout: `10%`, `gw-a,gw-b` or `region=eu-west`.
+    pub canary: Option<String>,
+    /// The rollout's bake (`60s`); the stable config's `rollout.bake` when absent.
+    pub bake: Option<String>,
 }
 
 impl WriteQuery {
@@ -66,9 +73,78 @@ pub fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
     })
 }
 
+/// What a write does while a staged rollout bakes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DuringRollout {
+    /// Apply it on top of the stable config, push it to everyone, end the rollout as
+    /// superseded (weights, drains, a rollback to a version, the failover policy, a forced
+    /// apply): the fleet never gets the unbaked config without a bake or an explicit promote.
+    Supersede,
+    /// Refuse it (`409`): a plain apply.
+    Refuse,
+}
+
 /// Runs a change through the store (off the async threads: it fsyncs), then pushes the new
-/// version to the fleet. `None` when the change turned out to change nothing.
+/// version to the fleet. `None` when the change turned out to change nothing. During a rollout
+/// the change is based on the stable version and supersedes the rollout.
 pub async fn commit<F>(
+    app: &Arc<App>,
+    expected: Option<u64>,
+    decide: F,
+) -> Result<Option<Arc<Version>>, ApiError>
+where
+    F: FnOnce(Option<&Version>) -> Result<Update, ApiError> + Send + 'static,
+{
+    commit_during(app, expected, DuringRollout::Supersede, decide).await
+}
+
+/// [`commit`], saying what to do if a rollout bakes.
+pub async fn commit_during<F>(
+    app: &Arc<App>,
+    expected: Option<u64>,
+    during: DuringRollout,
+    decide: F,
+) -> Result<Option<Arc<Version>>, ApiError>
+where
+    F: FnOnce(Option<&Version>) -> Result<Update, ApiError> + Send + 'static,
+{
+    let _writes = app.rollout.writes().await;
+    let Some((stable, canary)) = app.rollout.active() else {
+        let stored = store_version(app, expected, decide).await?;
+        if let Some(version) = &stored {
+            app.publish(version);
+        }
+        return Ok(stored);
+    };
+    if during == DuringRollout::Refuse {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "Conflict",
+            format!(
+                "the rollout of version {canary} is baking: promote or abort it first (weirctl                  rollout promote|abort), or apply with force to supersede it"
+            ),
+        ));
+    }
+    // Either version number names the state the writer saw.
+    let expected = expected.map(|e| if e == stable.meta.version { canary } else { e });
+    let stored = store_version(app, expected, move |current| {
+        let base = match current {
+            Some(current) if current.meta.version == canary => Some(stable.as_ref()),
+            other => other,
+        };
+        decide(base)
+    })
+    .await?;
+    if let Some(version) = &stored {
+        crate::rollout::task::superseded(app, version).await;
+        app.publish(version);
+    }
+    Ok(stored)
+}
+
+/// Runs a change through the store and counts it; pushes nothing (the caller decides to whom).
+/// The caller holds the rollout's write lock.
+pub async fn store_version<F>(
     app: &Arc<App>,
     expected: Option<u64>,
     decide: F,
@@ -99,7 +175,6 @@ where
                 change_message = version.meta.message,
                 "config version stored"
             );
-            app.publish(&version);
             Ok(Some(version))
         }
         Ok(None) => Ok(None),
@@ -212,6 +287,25 @@ pub async fn put_config(
     let message = query.message()?;
     let text = body_text(&headers, &body)?;
     let config = weir_config::parse_fleet(&text).map_err(|e| ApiError::invalid(&e))?;
+    let selector = query
+        .canary
+        .as_deref()
+        .map(Selector::parse)
+        .transpose()
+        .map_err(ApiError::bad_request)?;
+    let bake = query
+        .bake
+        .as_deref()
+        .map(|bake| {
+            humantime::parse_duration(bake)
+                .map_err(|e| ApiError::bad_request(format!("bake: {e}, e.g. \"60s\"")))
+        })
+        .transpose()?;
+    if bake.is_some() && selector.is_none() {
+        return Err(ApiError::bad_request(
+            "bake is for a staged rollout: give canary= too",
+        ));
+    }
     if query.dry_run.unwrap_or(false) {
         let current = app.store.current();
         if let (Some(expected), Some(current)) = (expected, &current)
@@ -227,10 +321,33 @@ pub async fn put_config(
         }))
         .into_response());
     }
+    if let Some(selector) = selector {
+        let (stored, lines, rollout) = rollout_task::start(
+            &app,
+            rollout_task::Start {
+                author: who.name,
+                message,
+                text,
+                config,
+                selector,
+                bake,
+                expected,
+            },
+        )
+        .await?;
+        let changes = stored.is_some().then_some(lines);
+        let rollout = rollout.map(Box::new);
+        return Ok(written(&app, stored, ConfigChanges { changes, rollout }));
+    }
     let force = query.force.unwrap_or(false);
+    let during = if force {
+        DuringRollout::Supersede
+    } else {
+        DuringRollout::Refuse
+    };
     let changed = Arc::new(std::sync::Mutex::new(Vec::new()));
     let changed_out = Arc::clone(&changed);
-    let stored = commit(&app, expected, move |current| {
+    let stored = commit_during(&app, expected, during, move |current| {
         if current.is_some_and(|c| c.config == text) {
             return Ok(Update::Unchanged);
         }
@@ -263,7 +380,14 @@ pub async fn put_config(
     let changes = stored
         .is_some()
         .then(|| std::mem::take(&mut *changed.lock().unwrap_or_else(|p| p.into_inner())));
-    Ok(written(&app, stored, ConfigChanges { changes }))
+    Ok(written(
+        &app,
+        stored,
+        ConfigChanges {
+            changes,
+            rollout: None,
+        },
+    ))
 }
 
 pub async fn list_versions(

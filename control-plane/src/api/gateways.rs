@@ -164,6 +164,7 @@ async fn feed(
     }
     let heartbeat = Bytes::from(StreamMessage::Heartbeat.to_line());
     let mut latest = app.fleet.subscribe();
+    let mut sent: Option<u64> = None;
     let mut readiness = app.fleet.follow_readiness();
     let dns = kind == NodeKind::Dns;
     let mut shutdown = app.shutdown.clone();
@@ -175,13 +176,16 @@ async fn feed(
                 if changed.is_err() {
                     return;
                 }
-                let pushed = latest.borrow_and_update().clone();
+                let pushed = latest.borrow_and_update().pick(id, kind).cloned();
                 match pushed {
-                    Some(pushed) => {
+                    // A change of targets that leaves this gateway's version as it was (a
+                    // canary started elsewhere) sends nothing.
+                    Some(pushed) if sent != Some(pushed.version) => {
+                        sent = Some(pushed.version);
                         app.metrics.pushes.inc();
                         pushed.line.clone()
                     }
-                    None => continue,
+                    _ => continue,
                 }
             }
             changed = readiness.changed(), if dns => {

@@ -9,6 +9,7 @@ mod config;
 mod error;
 mod failover;
 mod gateways;
+mod rollout;
 mod telemetry;
 mod weights;
 
@@ -26,7 +27,7 @@ use weir_protocol::api::{Method, Route};
 
 pub use error::ApiError;
 
-pub(crate) use config::commit;
+pub(crate) use config::{changes, commit, store_version};
 
 use crate::auth::{Identity, Role, Tokens};
 use crate::fleet::{Fleet, Pushed};
@@ -50,6 +51,8 @@ pub struct App {
     pub telemetry: Arc<TelemetryStore>,
     /// The failover policy's memory and metrics.
     pub failover: Arc<crate::failover::task::FailoverService>,
+    /// The staged rollout (if any), and the lock every config write takes.
+    pub rollout: Arc<crate::rollout::task::RolloutService>,
     pub metrics: Metrics,
     /// How often an idle push stream carries a heartbeat.
     pub heartbeat: Duration,
@@ -153,6 +156,9 @@ fn handler(route: Route) -> MethodRouter<Arc<App>> {
         Route::FailoverStatus => on(method, failover::status),
         Route::FailoverPause => on(method, failover::pause),
         Route::FailoverResume => on(method, failover::resume),
+        Route::RolloutStatus => on(method, rollout::status),
+        Route::RolloutPromote => on(method, rollout::promote),
+        Route::RolloutAbort => on(method, rollout::abort),
     }
 }
 

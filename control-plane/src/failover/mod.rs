@@ -28,6 +28,9 @@ pub use upstream::{Action, ActionKind, RegionNow};
 pub use verdict::{GatewaySample, Judgement, Verdict};
 
 use machine::Machine;
+
+/// How early a tick may come for an evaluation and still make it.
+const EARLY: std::time::Duration = std::time::Duration::from_millis(50);
 use memory::{Held, Memory, Unsettled};
 
 /// The policy's memory: per upstream, each region's machine and the evaluation schedule; and
@@ -75,7 +78,9 @@ impl Failover {
             };
             let paused = self.is_paused(name);
             let track = self.upstreams.entry(name.clone()).or_default();
-            if track.next_evaluation.is_some_and(|due| now < due) {
+            // A tick that comes a little early for an evaluation (the previous tick was late, so
+            // the schedule drifted by a hair) evaluates now rather than one interval later.
+            if track.next_evaluation.is_some_and(|due| now + EARLY < due) {
                 continue;
             }
             let regions: Vec<RegionNow> = upstream

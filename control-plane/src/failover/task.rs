@@ -248,7 +248,9 @@ async fn save(app: &Arc<App>) {
 
 /// One tick: the evaluations due, then each action committed in turn and settled.
 async fn tick(app: &Arc<App>) {
-    let Some(current) = app.store.current() else {
+    // During a staged rollout the policy judges and edits the stable version (its change then
+    // supersedes the rollout), never the unbaked canary config.
+    let Some(current) = app.rollout.base(app.store.current()) else {
         return;
     };
     let service = &app.failover;

@@ -644,3 +644,23 @@ fn an_action_unsettled_at_a_crash_is_taken_back_by_the_weight_the_config_has() {
     let actions = sim.both(ALL_GOOD);
     assert_eq!((actions[0].weight, actions[0].kind.name()), (40, "ramp"));
 }
+
+#[test]
+fn an_evaluation_due_at_a_tick_is_not_put_off_by_the_previous_ticks_lateness() {
+    let mut sim = Sim::new(fleet(&["us-east", "eu-west"], "drain_after = 2"));
+    let start = sim.now;
+    // The first tick comes a hair late; the next evaluation is due a hair after the next tick.
+    sim.policy.tick(
+        start + Duration::from_micros(300),
+        &sim.fleet,
+        &sim.drained,
+        &[],
+    );
+    sim.policy
+        .tick(start + EVERY, &sim.fleet, &sim.drained, &[]);
+    assert_eq!(sim.policy.evaluations(), 2);
+    // A tick well before the next evaluation still waits for it.
+    sim.policy
+        .tick(start + EVERY + EVERY / 2, &sim.fleet, &sim.drained, &[]);
+    assert_eq!(sim.policy.evaluations(), 2);
+}

@@ -316,6 +316,13 @@ impl Store {
         Ok(Some(version))
     }
 
+    /// Appends an audit line that stores no version (a rollout promoted, superseded or resolved
+    /// on restart), under the writer lock so it never interleaves with a version's line.
+    pub fn note(&self, entry: AuditEntry) -> Result<(), StoreError> {
+        let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        writer.audit.append(entry)
+    }
+
     /// The last `limit` audit entries, newest first, read from the end of the file.
     pub fn audit(&self, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
         audit::tail(&self.audit_path, limit)

@@ -403,3 +403,106 @@ impl Gateway {
         }
     }
 }
+
+/// A `weir-loadtest origin` process on given addresses: the origins of a region started again on
+/// the ports they had (the gateways' config names them) after their process was killed.
+pub struct OriginsAt {
+    process: Process,
+    _dir: tempfile::TempDir,
+}
+
+impl OriginsAt {
+    /// Starts one process serving each `(name, addr)` in `region`; returns once every listener
+    /// answers (retried while the old sockets still hold the ports).
+    pub fn start(region: &str, listeners: &[(String, SocketAddr)]) -> OriginsAt {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut origins = OriginsAt {
+            process: Process::new(&format!("origins {region}"), dir.path(), "origin"),
+            _dir: dir,
+        };
+        let what = format!("origins {region}");
+        let agent = agent();
+        retry_while_port_lingers(&what, || {
+            let mut command = Command::new(workspace_bin("weir-loadtest"));
+            command.args(["origin", "--region", region]);
+            for (name, addr) in listeners {
+                command.args(["--listen", &addr.to_string(), "--name", name]);
+            }
+            command.stdout(Stdio::null());
+            origins.process.spawn(command, || {
+                listeners.iter().all(|(_, addr)| {
+                    agent
+                        .get(format!("http://{addr}/_origin/stats"))
+                        .call()
+                        .is_ok_and(|r| r.status() == 200)
+                })
+            })
+        });
+        origins
+    }
+
+    /// SIGKILL.
+    pub fn kill(&mut self) {
+        self.process.kill();
+    }
+}
+
+/// `weir-loadtest run` in the background: an open-model load through `targets`, its JSON report
+/// in a temp dir; SIGKILLed if dropped before [`Load::finish`].
+pub struct Load {
+    process: Process,
+    report: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// What the clients saw, from the load's JSON report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadOutcome {
+    /// Requests that ended (a response, or a failure).
+    pub requests: u64,
+    /// Failures and 5xx (`summary.error_count`).
+    pub errors: u64,
+}
+
+impl Load {
+    /// Starts `rate` requests/s for `duration` (e.g. `"12s"`), spread over `targets` (URLs).
+    pub fn start(targets: &[String], rate: u32, duration: &str) -> Load {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let report = dir.path().join("report.json");
+        let mut command = Command::new(workspace_bin("weir-loadtest"));
+        command
+            .args(["run", "--rate", &rate.to_string(), "-d", duration])
+            .args(["-c", "16", "--timeout", "2s", "--quiet", "--json"])
+            .arg(&report)
+            .args(targets)
+            .stdout(Stdio::null());
+        let mut process = Process::new("weir-loadtest run", dir.path(), "load");
+        // Up as soon as it runs: the report says the rest.
+        process
+            .spawn(command, || true)
+            .unwrap_or_else(|logs| panic!("weir-loadtest run did not start:\n{logs}"));
+        Load {
+            process,
+            report,
+            _dir: dir,
+        }
+    }
+
+    /// Waits up to `within` for the run to end; its outcome. Panics with its log if it fails.
+    pub fn finish(mut self, within: Duration) -> LoadOutcome {
+        let status = self.process.wait_exit(within);
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "weir-loadtest run: {status:?}\n{}",
+            self.process.logs()
+        );
+        let text = std::fs::read_to_string(&self.report).expect("load report");
+        let report: serde_json::Value = serde_json::from_str(&text).expect("report is JSON");
+        let summary = &report["summary"];
+        let count = |key: &str| summary[key].as_u64().expect(key);
+        LoadOutcome {
+            requests: count("completed") + count("failed"),
+            errors: count("error_count"),
+        }
+    }
+}

@@ -6,8 +6,10 @@
 
 use std::net::IpAddr;
 
-use http::{Method, Version, header};
+use http::{HeaderName, Method, Version, header};
 use pingora::http::RequestHeader;
+
+use crate::header_values;
 
 /// A request refused before routing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,11 +60,11 @@ pub fn refuse(req: &RequestHeader) -> Option<Refusal> {
 }
 
 /// Forwarding headers only a trusted proxy may send; from anyone else they are dropped.
-const FORWARDING: [&str; 4] = [
-    "forwarded",
-    "x-real-ip",
-    "x-forwarded-proto",
-    "x-forwarded-host",
+static FORWARDING: [&HeaderName; 4] = [
+    &header_values::FORWARDED,
+    &header_values::X_REAL_IP,
+    &header_values::X_FORWARDED_PROTO,
+    &header_values::X_FORWARDED_HOST,
 ];
 
 /// Clean the client's request in place before it is forwarded: one `Content-Length` value,
@@ -131,32 +133,38 @@ pub struct Forwarding<'a> {
     pub client_tls: bool,
 }
 
+/// The most headers `forward` adds.
+const FORWARD_HEADERS: usize = 7;
+
 /// Set the gateway's headers on the upstream request. Each is inserted whole (every earlier line
 /// replaced), after Pingora removed what `Connection` named, so exactly one of each reaches the
 /// origin and a client cannot strip them.
 pub fn forward(req: &mut RequestHeader, f: &Forwarding<'_>) -> pingora::Result<()> {
+    // Room for every header below at once: one growth of each header map instead of several.
+    req.reserve(FORWARD_HEADERS);
     req.insert_header("x-request-id", f.request_id.clone())?;
     if let Some(traceparent) = f.traceparent {
         req.insert_header("traceparent", traceparent.clone())?;
     }
     if let Some(peer) = f.peer {
-        let joined = join_lines(req.headers.get_all("x-forwarded-for").iter(), peer);
-        req.insert_header("x-forwarded-for", joined)?;
+        let joined = join_lines(req.headers.get_all(&header_values::X_FORWARDED_FOR), peer);
+        req.insert_header("x-forwarded-for", joined.ok_or_else(invalid_value)?)?;
     }
-    if !(f.trusted && req.headers.contains_key("x-forwarded-proto")) {
+    if !(f.trusted && req.headers.contains_key(&header_values::X_FORWARDED_PROTO)) {
         // What the client used to reach the gateway.
         let proto = if f.client_tls { "https" } else { "http" };
         req.insert_header("x-forwarded-proto", proto)?;
     }
-    if !(f.trusted && req.headers.contains_key("x-forwarded-host"))
+    if !(f.trusted && req.headers.contains_key(&header_values::X_FORWARDED_HOST))
         && let Some(host) = req.headers.get(header::HOST).cloned()
     {
         req.insert_header("x-forwarded-host", host)?;
     }
     if let Some(client) = f.client
-        && !(f.trusted && req.headers.contains_key("x-real-ip"))
+        && !(f.trusted && req.headers.contains_key(&header_values::X_REAL_IP))
     {
-        req.insert_header("x-real-ip", client.to_string())?;
+        let client = header_values::ip(client).ok_or_else(invalid_value)?;
+        req.insert_header("x-real-ip", client)?;
     }
     if !req.headers.contains_key(header::HOST) && !f.endpoint.is_empty() {
         // HTTP/1.0 may leave Host out; it goes upstream as 1.1, which needs one. The route's
@@ -166,21 +174,35 @@ pub fn forward(req: &mut RequestHeader, f: &Forwarding<'_>) -> pingora::Result<(
     Ok(())
 }
 
-/// Every `X-Forwarded-For` line, in order, joined by `, `, then `peer`.
-fn join_lines<'a>(lines: impl Iterator<Item = &'a http::HeaderValue>, peer: IpAddr) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::with_capacity(48);
-    for line in lines {
-        let text = String::from_utf8_lossy(line.as_bytes());
-        let text = text.trim();
-        if !text.is_empty() {
-            out.push_str(text);
-            out.push_str(", ");
+/// The error `insert_header` gives a value that is not one (which an address never is).
+fn invalid_value() -> Box<pingora::Error> {
+    pingora::Error::explain(
+        pingora::ErrorType::InvalidHTTPHeader,
+        "invalid value while insert",
+    )
+}
+
+/// Every `X-Forwarded-For` line, in order, joined by `, `, then `peer`: written into the
+/// thread's value chunk, so no string is made for it (nor for the address).
+fn join_lines(
+    lines: http::header::GetAll<'_, http::HeaderValue>,
+    peer: IpAddr,
+) -> Option<http::HeaderValue> {
+    // A byte that is not UTF-8 grows to three (U+FFFD); the chunk grows past `max_len` if so.
+    let max_len =
+        lines.iter().map(|line| line.len() + 2).sum::<usize>() + header_values::MAX_IP_LEN;
+    header_values::make(max_len, |out| {
+        for line in lines.iter() {
+            // Bytes that are not UTF-8 become U+FFFD (the only case that allocates).
+            let text = String::from_utf8_lossy(line.as_bytes());
+            let text = text.trim();
+            if !text.is_empty() {
+                out.extend_from_slice(text.as_bytes());
+                out.extend_from_slice(b", ");
+            }
         }
-    }
-    // Written into the same buffer: no second string for the address.
-    let _ = write!(out, "{peer}");
-    out
+        header_values::push_ip(out, peer);
+    })
 }
 
 #[cfg(test)]

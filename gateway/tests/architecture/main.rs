@@ -16,7 +16,14 @@ use imports::{Import, Place};
 const LAYERS: &[Layer] = &[
     Layer {
         name: "base",
-        units: &["ewma", "metrics", "router", "client_ip", "trace_ctx"],
+        units: &[
+            "ewma",
+            "metrics",
+            "router",
+            "client_ip",
+            "trace_ctx",
+            "header_values",
+        ],
         pingora: false,
     },
     Layer {
@@ -60,6 +67,8 @@ const LAYERS: &[Layer] = &[
             "reopen",
             "resolver",
             "drain",
+            "sd_notify",
+            "upgrade",
             "listener",
             "header_guard",
             "h2_watch",

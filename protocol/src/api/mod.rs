@@ -5,6 +5,7 @@
 mod failover;
 mod gateways;
 mod problem;
+mod rollout;
 mod routes;
 mod telemetry;
 mod versions;
@@ -15,6 +16,7 @@ pub use failover::{
 };
 pub use gateways::{GatewayList, GatewayView, LastReport, NodeKind};
 pub use problem::{ConfigProblem, Problem};
+pub use rollout::{RolloutEvaluation, RolloutStatus, RolloutView};
 pub use routes::{Method, Route};
 pub use telemetry::{GatewayTelemetryView, TelemetryList};
 pub use versions::{AuditEntry, AuditList, ConfigVersion, Drained, VersionList, VersionMeta};

@@ -108,6 +108,12 @@ routes! {
     FailoverPause = Post "/v1/failover/pause",
     /// Undo a pause ([`FailoverPaused`](super::FailoverPaused)).
     FailoverResume = Post "/v1/failover/resume",
+    /// The last staged rollout ([`RolloutStatus`](super::RolloutStatus)).
+    RolloutStatus = Get "/v1/rollout",
+    /// Promote the rollout under bake now ([`RolloutStatus`](super::RolloutStatus)).
+    RolloutPromote = Post "/v1/rollout/promote",
+    /// Roll the rollout under bake back now ([`RolloutStatus`](super::RolloutStatus)).
+    RolloutAbort = Post "/v1/rollout/abort",
 }
 
 impl Route {

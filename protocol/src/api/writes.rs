@@ -51,6 +51,9 @@ pub struct DryRun {
 pub struct ConfigChanges {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub changes: Option<Vec<String>>,
+    /// The rollout a `canary=` write started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<Box<super::RolloutView>>,
 }
 
 /// The detail of a rollback.

@@ -141,6 +141,10 @@ Examples:
     /// a gateway silent for 3 of its intervals is marked stale
     Telemetry,
 
+    /// Show, promote or abort the staged config rollout (`config apply --canary`)
+    #[command(subcommand)]
+    Rollout(RolloutCommand),
+
     /// Show or pause the failover policy: per upstream and region its state, counts, last
     /// evaluations and next action; pause or resume its actions for one upstream or all
     #[command(subcommand)]
@@ -172,6 +176,26 @@ pub enum FailoverCommand {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum RolloutCommand {
+    /// The last rollout: state, stable and canary versions, canaries, bake deadline, the last
+    /// evaluations with their evidence, and how it ended
+    Status,
+    /// Promote the rollout under bake now: its version goes to every gateway
+    Promote {
+        /// Why: kept in the audit log
+        #[arg(short = 'm', long, value_name = "MESSAGE")]
+        message: Option<String>,
+    },
+    /// Roll the rollout under bake back now: a new version with the stable config, for every
+    /// gateway
+    Abort {
+        /// Why: kept with the rollback version and in the audit log
+        #[arg(short = 'm', long, value_name = "MESSAGE")]
+        message: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 pub enum ConfigCommand {
     /// Print the fleet config as TOML: the current version, or the one given
     Get {
@@ -186,6 +210,7 @@ pub enum ConfigCommand {
 Examples:
   weirctl config apply -f fleet.toml --dry-run
   weirctl config apply -f fleet.toml -m 'add the search route' --if-version 7
+  weirctl config apply -f fleet.toml --canary region=eu-west --bake 60s
   render-config | weirctl config apply -f -")]
     Apply {
         /// The config file; `-` reads standard input (TOML, or JSON when it starts with `{`)
@@ -195,9 +220,18 @@ Examples:
         #[arg(long)]
         dry_run: bool,
         /// Store a new version even when the config means the same as the current one (only
-        /// comments, layout or explicit defaults differ)
+        /// comments, layout or explicit defaults differ); while a rollout bakes, apply on top of
+        /// its stable config and supersede it
         #[arg(long, conflicts_with = "dry_run")]
         force: bool,
+        /// Stage it: push the new version only to these gateways first (`10%`, `gw-a,gw-b` or
+        /// `region=eu-west`), compare them with the rest, promote after the bake or roll back
+        #[arg(long, value_name = "WHICH", conflicts_with = "force")]
+        canary: Option<String>,
+        /// With --canary: how long the canaries run it before promotion, e.g. `60s` [default:
+        /// the current config's rollout.bake]
+        #[arg(long, value_name = "DURATION", requires = "canary")]
+        bake: Option<String>,
         #[command(flatten)]
         write: WriteArgs,
     },
@@ -396,6 +430,8 @@ mod tests {
                 file: "fleet.toml".into(),
                 dry_run: true,
                 force: false,
+                canary: None,
+                bake: None,
                 write: WriteArgs {
                     message: Some("why".into()),
                     if_version: Some(7)
@@ -408,10 +444,33 @@ mod tests {
                 file: "-".into(),
                 dry_run: false,
                 force: false,
+                canary: None,
+                bake: None,
                 write: WriteArgs::default()
             })
         );
         usage_error(&["config", "apply", "-f", "x", "--force", "--dry-run"]);
+        usage_error(&["config", "apply", "-f", "x", "--bake", "60s"]);
+        usage_error(&["config", "apply", "-f", "x", "--canary", "10%", "--force"]);
+        assert_eq!(
+            command(&[
+                "config", "apply", "-f", "x", "--canary", "10%", "--bake", "2s"
+            ]),
+            Command::Config(ConfigCommand::Apply {
+                file: "x".into(),
+                dry_run: false,
+                force: false,
+                canary: Some("10%".into()),
+                bake: Some("2s".into()),
+                write: WriteArgs::default()
+            })
+        );
+        assert_eq!(
+            command(&["rollout", "abort", "-m", "why"]),
+            Command::Rollout(RolloutCommand::Abort {
+                message: Some("why".into())
+            })
+        );
         usage_error(&["config", "apply"]);
         usage_error(&["config", "apply", "-f", "x", "--if-version", "seven"]);
     }

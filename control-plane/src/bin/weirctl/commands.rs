@@ -32,10 +32,13 @@ pub fn run(
             file,
             dry_run,
             force,
+            canary,
+            bake,
             write,
         }) => {
             let file = read_config(file, stdin)?;
-            config_apply(api, json, file, *dry_run, *force, write)
+            let staged = (canary.as_deref(), bake.as_deref());
+            config_apply(api, json, file, (*dry_run, *force), staged, write)
         }
         Command::Config(ConfigCommand::History { limit, before }) => {
             let request = Request::to(Route::ListVersions, &[])
@@ -117,6 +120,7 @@ pub fn run(
             output::telemetry,
         ),
         Command::Failover(command) => crate::failover::run(command, api, json),
+        Command::Rollout(command) => crate::rollout::run(command, api, json),
         Command::Audit { limit } => show(
             api,
             json,
@@ -292,8 +296,8 @@ fn config_apply(
     api: &dyn Transport,
     json: bool,
     file: ConfigFile,
-    dry_run: bool,
-    force: bool,
+    (dry_run, force): (bool, bool),
+    (canary, bake): (Option<&str>, Option<&str>),
     write: &WriteArgs,
 ) -> Result<String, Failure> {
     let request = writing(
@@ -301,7 +305,9 @@ fn config_apply(
         write,
     )
     .query_opt("dry_run", dry_run.then_some(true))
-    .query_opt("force", force.then_some(true));
+    .query_opt("force", force.then_some(true))
+    .query_opt("canary", canary)
+    .query_opt("bake", bake);
     show(api, json, &request, output::applied)
 }
 

@@ -10,6 +10,7 @@ mod connection;
 mod error;
 mod failover;
 mod output;
+mod rollout;
 
 use std::io::{self, Write};
 use std::process::ExitCode;

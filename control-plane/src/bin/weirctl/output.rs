@@ -481,11 +481,17 @@ pub fn applied(answer: &ConfigWrite) -> String {
             "no changes: version {} already is this config\n",
             written.version
         ),
-        ConfigWrite::Written(written) => format!(
-            "stored version {}:\n{}",
-            written.version,
-            changes(written.detail.changes.as_deref().unwrap_or_default())
-        ),
+        ConfigWrite::Written(written) => {
+            let mut out = format!(
+                "stored version {}:\n{}",
+                written.version,
+                changes(written.detail.changes.as_deref().unwrap_or_default())
+            );
+            if let Some(rollout) = &written.detail.rollout {
+                out.push_str(&crate::rollout::started(rollout));
+            }
+            out
+        }
     }
 }
 

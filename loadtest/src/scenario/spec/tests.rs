@@ -560,4 +560,7 @@ fn examples_parse() {
     assert_eq!(flood.load.targets.len(), 2);
     let failover = parse(include_str!("../../../scenarios/region-failover.toml")).unwrap();
     assert_eq!(failover.actions.len(), 6);
+    let canary = parse(include_str!("../../../scenarios/bad-canary.toml")).unwrap();
+    assert_eq!(canary.load.targets.len(), 2);
+    assert_eq!(canary.actions.iter().filter(|a| a.failure).count(), 1);
 }
