@@ -219,44 +219,71 @@ fn power_of_two(
 ) -> Option<usize> {
     let endpoints = &pool.endpoints;
     let eligible = |e: &Arc<EndpointState>| eligible(e) && !pool.is_drained(e);
-    let nth = |n: usize| {
-        endpoints
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| eligible(e))
-            .nth(n)
-            .map(|(i, _)| i)
+    let (a, b) = match draw_two(endpoints.len(), |i| eligible(&endpoints[i]), rng)? {
+        (a, None) => return Some(a),
+        (a, Some(b)) => (a, b),
     };
-    let count = endpoints.iter().filter(|e| eligible(e)).count();
-    match count {
-        0 => None,
-        1 => nth(0),
-        _ => {
-            let a = rng.random_range(0..count);
-            let mut b = rng.random_range(0..count - 1);
-            if b >= a {
-                b += 1;
-            }
-            let (a, b) = (nth(a)?, nth(b)?);
-            let (load_a, load_b) = (endpoints[a].load(now), endpoints[b].load(now));
-            let (winner, other) = if load_b < load_a * (1.0 - LOAD_TOLERANCE) {
-                (b, a)
-            } else {
-                (a, b)
-            };
-            if slow_start::admit(endpoints[winner].slow_start_factor(now, ramp), rng) {
-                Some(winner)
-            } else {
-                Some(other)
-            }
-        }
+    let (load_a, load_b) = (endpoints[a].load(now), endpoints[b].load(now));
+    let (winner, other) = if load_b < load_a * (1.0 - LOAD_TOLERANCE) {
+        (b, a)
+    } else {
+        (a, b)
+    };
+    if slow_start::admit(endpoints[winner].slow_start_factor(now, ramp), rng) {
+        Some(winner)
+    } else {
+        Some(other)
     }
+}
+
+/// Random draws before [`draw_two`] falls back to counting the eligible indices.
+const DRAW_TRIES: usize = 8;
+
+/// Two distinct indices below `len` that pass `eligible`, each uniformly random among them (the
+/// second among the rest); `(a, None)` when only `a` passes, `None` when none does.
+/// Draws indices at random and keeps the first that pass, so when most pass it costs a few
+/// checks whatever `len` is; after [`DRAW_TRIES`] misses it counts the eligible ones and draws
+/// among them. Both ways give every eligible index the same chance.
+fn draw_two<R: Rng>(
+    len: usize,
+    eligible: impl Fn(usize) -> bool,
+    rng: &mut R,
+) -> Option<(usize, Option<usize>)> {
+    if len == 0 {
+        return None;
+    }
+    let drawn = |skip: Option<usize>, rng: &mut R| {
+        (0..DRAW_TRIES)
+            .map(|_| rng.random_range(0..len))
+            .find(|&i| Some(i) != skip && eligible(i))
+    };
+    let nth =
+        |n: usize, skip: Option<usize>| (0..len).filter(|&i| Some(i) != skip && eligible(i)).nth(n);
+    let count = |skip: Option<usize>| (0..len).filter(|&i| Some(i) != skip && eligible(i)).count();
+    let a = match drawn(None, rng) {
+        Some(a) => a,
+        None => match count(None) {
+            0 => return None,
+            n => nth(rng.random_range(0..n), None)?,
+        },
+    };
+    if len == 1 {
+        return Some((a, None));
+    }
+    let b = match drawn(Some(a), rng) {
+        Some(b) => Some(b),
+        None => match count(Some(a)) {
+            0 => None,
+            n => nth(rng.random_range(0..n), Some(a)),
+        },
+    };
+    Some((a, b))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::endpoint::{EndpointKey, EndpointRegistry};
+    use crate::endpoint::{EndpointKey, EndpointRegistry, HealthChange};
     use crate::metrics::Metrics;
     use crate::snapshot::compile_text;
     use rand::SeedableRng;
@@ -502,6 +529,70 @@ mod tests {
         );
         let counts = region_counts(&up, 200);
         assert_eq!((counts[0].1, counts[1].1), (0, 200));
+    }
+
+    /// The pool's census is reused between picks, but never past a change of state or the end
+    /// of an ejection.
+    #[test]
+    fn the_pool_census_follows_every_change() {
+        let up = upstream("nearest", "r", &[("r", 100, &[1, 2, 3])]);
+        let pool = &up.pools[0];
+        let now = Instant::now();
+        let window = Duration::from_secs(30);
+        assert_eq!(
+            (pool.available(now), pool.slow_start_factor(now, window)),
+            (3, 1.0)
+        );
+        pool.endpoints[0].mark_down();
+        assert_eq!(pool.available(now), 2);
+        pool.endpoints[1].eject(now, Duration::from_secs(10), Duration::from_secs(10));
+        assert_eq!(pool.available(now), 1);
+        assert!(!pool.is_healthy(0.5, now));
+        // The ejection is over: back, and ramping up from it.
+        let later = now + Duration::from_secs(11);
+        assert_eq!(pool.available(later), 2);
+        let mean = (pool.endpoints[1].slow_start_factor(later, window) + 1.0) / 2.0;
+        assert!(pool.slow_start_factor(later, window) < 1.0);
+        assert_eq!(pool.slow_start_factor(later, window), mean);
+        let ramped = later + window;
+        assert_eq!(pool.slow_start_factor(ramped, window), 1.0);
+        assert_eq!(
+            pool.endpoints[0].record_check(true, 1, 1),
+            Some(HealthChange::BecameHealthy)
+        );
+        assert_eq!(pool.available(ramped), 3);
+    }
+
+    #[test]
+    fn draw_two_is_uniform_over_the_eligible_and_distinct() {
+        let mut rng = StdRng::seed_from_u64(17);
+        // Dense (the random draws find them) and sparse (the count fallback) eligible sets.
+        for eligible in [vec![0, 1, 2, 3, 5, 6, 7, 8, 9], vec![3, 40]] {
+            let ok = |i: usize| eligible.contains(&i);
+            let mut firsts = [0usize; 64];
+            let mut seconds = [0usize; 64];
+            for _ in 0..9_000 {
+                let (a, b) = draw_two(64, ok, &mut rng).unwrap();
+                let b = b.unwrap();
+                assert!(a != b && ok(a) && ok(b), "{a} {b}");
+                firsts[a] += 1;
+                seconds[b] += 1;
+            }
+            let expected = 9_000 / eligible.len();
+            for &i in &eligible {
+                for counts in [&firsts, &seconds] {
+                    let n = counts[i];
+                    assert!(
+                        n.abs_diff(expected) < expected / 5,
+                        "{i}: {n} of ~{expected}"
+                    );
+                }
+            }
+        }
+        assert_eq!(draw_two(64, |i| i == 9, &mut rng), Some((9, None)));
+        assert_eq!(draw_two(1, |_| true, &mut rng), Some((0, None)));
+        assert_eq!(draw_two(64, |_| false, &mut rng), None);
+        assert_eq!(draw_two(0, |_| true, &mut rng), None);
     }
 
     #[test]

@@ -29,6 +29,22 @@ pub struct EndpointKey {
     pub addr: SocketAddr,
 }
 
+/// Counts every change to any endpoint's health, ejection or recovery time, so that a pool can
+/// reuse what it last counted of its endpoints until one of them changes (`runtime.rs`).
+static STATE_CHANGES: AtomicU64 = AtomicU64::new(0);
+
+/// The number of changes to any endpoint's health, ejection or recovery time so far. Read it
+/// before reading the states it vouches for.
+pub fn state_changes() -> u64 {
+    STATE_CHANGES.load(Ordering::Acquire)
+}
+
+/// Called after every change that [`EndpointState::is_available`] or
+/// [`EndpointState::slow_start_factor`] may see.
+fn state_changed() {
+    STATE_CHANGES.fetch_add(1, Ordering::Release);
+}
+
 /// A health transition worth logging and counting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HealthChange {
@@ -143,6 +159,7 @@ impl EndpointState {
             counts.successes = counts.successes.saturating_add(1);
             if !healthy && counts.successes >= healthy_threshold {
                 self.healthy.store(true, Ordering::Relaxed);
+                state_changed();
                 self.mark_recovered(Instant::now());
                 return Some(HealthChange::BecameHealthy);
             }
@@ -151,6 +168,7 @@ impl EndpointState {
             counts.failures = counts.failures.saturating_add(1);
             if healthy && counts.failures >= unhealthy_threshold {
                 self.healthy.store(false, Ordering::Relaxed);
+                state_changed();
                 return Some(HealthChange::BecameUnhealthy);
             }
         }
@@ -163,32 +181,44 @@ impl EndpointState {
         let mut counts = lock(&self.health_counts);
         counts.successes = 0;
         counts.failures = 0;
-        self.healthy
-            .swap(false, Ordering::Relaxed)
-            .then_some(HealthChange::BecameUnhealthy)
+        let was_healthy = self.healthy.swap(false, Ordering::Relaxed);
+        state_changed();
+        was_healthy.then_some(HealthChange::BecameUnhealthy)
     }
 
     /// The endpoint came back (health restored, breaker closed): slow start begins now.
     pub fn mark_recovered(&self, now: Instant) {
         self.recovered_at
             .store(nanos_since_epoch(now), Ordering::Relaxed);
+        state_changed();
     }
 
     /// The share of its normal traffic the endpoint takes now, in `0.1..=1.0`: ramping up over
     /// `window` since it last came back (from ejection, failed health checks or an open breaker).
     pub fn slow_start_factor(&self, now: Instant, window: Duration) -> f64 {
         let now_ns = nanos_since_epoch(now);
+        let back_at = self.back_at_ns(now_ns);
+        if back_at == 0 {
+            return 1.0;
+        }
+        slow_start::factor(Duration::from_nanos(now_ns - back_at.min(now_ns)), window)
+    }
+
+    /// When (nanoseconds since the epoch) the endpoint last came back as of `now_ns`: the later
+    /// of its recovery and the end of an ejection already over; 0 when never.
+    pub fn back_at_ns(&self, now_ns: u64) -> u64 {
         let ejection_end = self.ejected_until.load(Ordering::Relaxed);
         let ejection_end = if ejection_end <= now_ns {
             ejection_end
         } else {
             0
         };
-        let back_at = self.recovered_at.load(Ordering::Relaxed).max(ejection_end);
-        if back_at == 0 {
-            return 1.0;
-        }
-        slow_start::factor(Duration::from_nanos(now_ns - back_at.min(now_ns)), window)
+        self.recovered_at.load(Ordering::Relaxed).max(ejection_end)
+    }
+
+    /// Nanoseconds since the epoch until which the endpoint is (or was) ejected; 0 when never.
+    pub fn ejected_until_ns(&self) -> u64 {
+        self.ejected_until.load(Ordering::Relaxed)
     }
 
     /// A request succeeded: the run of consecutive failures ends.
@@ -217,6 +247,7 @@ impl EndpointState {
         record.streak = record.streak.saturating_add(1);
         self.ejected_until
             .store(now_ns + duration_ns(period), Ordering::Relaxed);
+        state_changed();
         self.consecutive_failures.store(0, Ordering::Relaxed);
         period
     }
@@ -293,7 +324,7 @@ fn epoch() -> Instant {
 }
 
 /// Monotonic nanoseconds since process start, so deadlines fit in an atomic. Never 0 for "now".
-fn nanos_since_epoch(at: Instant) -> u64 {
+pub fn nanos_since_epoch(at: Instant) -> u64 {
     duration_ns(at.saturating_duration_since(epoch())).max(1)
 }
 

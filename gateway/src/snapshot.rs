@@ -381,6 +381,7 @@ fn compile_pool(
             .with_label_values(&[labels[0], labels[1], "exchange"]),
         ejections: metrics.ejections.with_label_values(&labels),
         spill_routing: metrics.spill_routing.with_label_values(&labels),
+        census: Default::default(),
         region,
     }
 }

@@ -107,6 +107,7 @@ impl Gateway {
         series::preregister(&next.config, &self.metrics);
         let previous = self.snapshot.swap(Arc::new(next));
         series::forget_removed_routes(&previous.config, &self.snapshot().config, &self.metrics);
+        retire(previous);
     }
 
     pub fn set_listening(&self) {
@@ -168,6 +169,32 @@ impl Gateway {
     /// Proxy connections open now.
     pub fn open_connections(&self) -> usize {
         self.connections.load(Ordering::Acquire)
+    }
+}
+
+/// Free a replaced snapshot off the request path. Requests still in flight hold it; the last of
+/// them to finish would free it, on a proxy thread, and freeing a large config (10,000 routes:
+/// the router, the route entries, their metric handles) takes milliseconds that the requests
+/// queued behind it would wait. So a small thread keeps a reference until it is the only one
+/// left, and frees it then.
+fn retire(previous: Arc<Snapshot>) {
+    if Arc::strong_count(&previous) == 1 {
+        return; // no request holds it: freed here, by the publisher
+    }
+    let spawned = std::thread::Builder::new()
+        .name("weir-retire".into())
+        .spawn(move || {
+            let mut held = previous;
+            loop {
+                match Arc::try_unwrap(held) {
+                    Ok(snapshot) => return drop(snapshot),
+                    Err(still_held) => held = still_held,
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "no thread to free the replaced config on; requests will");
     }
 }
 

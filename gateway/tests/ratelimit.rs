@@ -191,12 +191,14 @@ response_headers = false
     let quiet = gw.request("GET", "/quiet", &key);
     assert_eq!(quiet.status, 200);
     assert_eq!(quiet.header("ratelimit"), None);
-    let limited_log = gw.access_log();
+    // The log is written off the request thread: the line may land just after the answer.
     assert!(
-        limited_log
+        gw.eventually(Duration::from_secs(5), || gw
+            .access_log()
             .iter()
-            .any(|l| l["status"] == 429 && l["rate_limited_by"] == "per-key"),
-        "no access-log line names the policy"
+            .any(|l| l["status"] == 429 && l["rate_limited_by"] == "per-key")),
+        "no access-log line names the policy: {:?}",
+        gw.access_log()
     );
 }
 
@@ -277,6 +279,8 @@ burst = 1
     // Through the proxy without the header, the proxy itself is the client.
     assert_eq!(send(1, None).status, 200);
 
+    // The log is written off the request thread: wait for all seven lines.
+    gw.eventually(Duration::from_secs(5), || gw.access_log().len() >= 7);
     let log = gw.access_log();
     let clients: Vec<(&str, &str)> = log
         .iter()

@@ -124,3 +124,14 @@ parse_wrk() {
 			printf "%s %s %.3f %.3f %d\n", requests, rps, p50, p99, errors
 		}' "$1"
 }
+
+# rss_kb PID...: resident memory (VmRSS, KiB) summed over the given pids.
+rss_kb() {
+	local total=0 pid key value _unit
+	for pid in "$@"; do
+		while read -r key value _unit; do
+			if [[ $key == VmRSS: ]]; then total=$((total + value)); fi
+		done <"/proc/$pid/status" || return 1
+	done
+	printf '%s\n' "$total"
+}
