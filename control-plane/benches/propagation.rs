@@ -5,8 +5,13 @@
 //! clients standing in for gateways): the control plane's memory, and the time to fan out one
 //! change to all of them.
 //!
+//! With `WEIR_BENCH_STORE=etcd` the store is a real etcd on loopback and there are two replicas:
+//! the changes are written through replica A, and the gateways and streams follow replica B, so
+//! the figures include a commit in etcd and the push across replicas (its watch).
+//!
 //! Run: `cargo build --release -p weir-gateway && cargo bench -p weir-control-plane --bench
-//! propagation` (env: WEIR_BENCH_GATEWAYS, WEIR_BENCH_CHANGES, WEIR_BENCH_STREAMS).
+//! propagation` (env: WEIR_BENCH_GATEWAYS, WEIR_BENCH_CHANGES, WEIR_BENCH_STREAMS,
+//! WEIR_BENCH_STORE=files|etcd).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -16,7 +21,7 @@ use std::net::TcpStream;
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use support::{ControlPlane, GATEWAY, Gateway, OPERATE, READ};
+use support::{ControlPlane, GATEWAY, Gateway, OPERATE, READ, StoreKind, on_store};
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -93,8 +98,18 @@ fn main() {
     let changes = env_usize("WEIR_BENCH_CHANGES", 100);
     let streams = env_usize("WEIR_BENCH_STREAMS", 100);
 
-    let cp = ControlPlane::start();
-    assert_eq!(cp.put_config(FLEET).status, 201);
+    let kind = match std::env::var("WEIR_BENCH_STORE").as_deref() {
+        Ok("etcd") => StoreKind::Etcd,
+        _ => StoreKind::Files,
+    };
+    let mut writer = None;
+    on_store(kind, || writer = Some(ControlPlane::start()));
+    let writer = writer.expect("started");
+    // On etcd the gateways follow another replica than the one written to.
+    let replica = (kind == StoreKind::Etcd).then(|| writer.replica());
+    let cp = replica.as_ref().unwrap_or(&writer);
+    println!("store: {kind:?}");
+    assert_eq!(writer.put_config(FLEET).status, 201);
     let fleet: Vec<Gateway> = (0..gateways)
         .map(|i| Gateway::start(&cp.url(), &format!("bench-{i}"), "us-east"))
         .collect();
@@ -115,10 +130,12 @@ fn main() {
     println!("part 1: {gateways} gateways, {changes} weight changes");
     let mut from_ack = Vec::new();
     let mut from_request = Vec::new();
+    let mut write = Vec::new();
     for i in 0..changes {
         let sent = SystemTime::now();
-        let version = set_weight(&cp, if i % 2 == 0 { 40 } else { 60 });
+        let version = set_weight(&writer, if i % 2 == 0 { 40 } else { 60 });
         let acked = SystemTime::now();
+        write.push(acked.duration_since(sent).unwrap_or_default().as_secs_f64() * 1e3);
         let deadline = Instant::now() + Duration::from_secs(10);
         let views = loop {
             if let Some(views) = all_on(version) {
@@ -138,6 +155,7 @@ fn main() {
         from_ack.push(last.saturating_sub(unix_us(acked)) as f64 / 1e3);
         from_request.push(last.saturating_sub(unix_us(sent)) as f64 / 1e3);
     }
+    summary("request sent -> acknowledged (the durable write)", write);
     summary("acknowledged -> applied on all", from_ack);
     summary("request sent -> applied on all", from_request);
     drop(fleet);
@@ -187,7 +205,7 @@ fn main() {
     );
     let mut fan_out = Vec::new();
     for i in 0..20 {
-        let version = set_weight(&cp, if i % 2 == 0 { 30 } else { 70 });
+        let version = set_weight(&writer, if i % 2 == 0 { 30 } else { 70 });
         let acked = Instant::now();
         let mut got = 0;
         let mut last = acked;

@@ -1,6 +1,8 @@
-//! Starting the control plane: open (and recover) the store, load the tokens, seed an empty
-//! store, then serve the API over HTTP or HTTPS until SIGTERM or SIGINT, ending every push
-//! stream on the way out. Every start-up failure names the file or address at fault.
+//! Starting the control plane: open (and recover) the store (files, or etcd), load the tokens,
+//! seed an empty store, then serve the API over HTTP or HTTPS until SIGTERM or SIGINT, ending
+//! every push stream on the way out; on etcd, versions other replicas commit are pushed to this
+//! replica's gateways as its watch sees them. Every start-up failure names the file, address or
+//! etcd endpoint at fault.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -14,15 +16,20 @@ use crate::auth::Tokens;
 use crate::failover::task::FailoverService;
 use crate::fleet::Fleet;
 use crate::metrics::Metrics;
+use crate::rollout::Phase;
+use crate::rollout::task::ROLLOUT_START;
 use crate::rollout::task::RolloutService;
-use crate::store::{Change, Store, Update, UpdateError};
+use crate::store::{Change, EtcdOptions, Store, StoreMetrics, Update, UpdateError, Version};
 use crate::telemetry::TelemetryStore;
 use crate::tls;
 
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
     pub listen: SocketAddr,
+    /// The file store's directory (the default store).
     pub data_dir: PathBuf,
+    /// Keep the store in etcd instead of `data_dir`.
+    pub etcd: Option<EtcdOptions>,
     pub tokens: PathBuf,
     pub seed: Option<PathBuf>,
     pub heartbeat: Duration,
@@ -30,6 +37,11 @@ pub struct ServeOptions {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Caps on the gateways remembered.
     pub limits: crate::fleet::Limits,
+    /// This replica's identity in the leader election and `weirctl status` (default: the host
+    /// name and the listen address).
+    pub replica_id: Option<String>,
+    /// The leader's etcd lease: another replica takes over within it when the leader dies.
+    pub leader_ttl: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -55,14 +67,8 @@ pub enum ServeError {
 
 /// Runs the control plane until a signal stops it.
 pub fn serve(options: ServeOptions) -> Result<(), ServeError> {
-    let (store, recovery) = Store::open(&options.data_dir).map_err(|e| ServeError::Store {
-        path: options.data_dir.display().to_string(),
-        message: e.to_string(),
-    })?;
-    tracing::info!(
-        data_dir = %options.data_dir.display(), recovery = ?recovery,
-        current_version = store.current().map(|c| c.meta.version), "store opened"
-    );
+    let metrics = Metrics::new()?;
+    let store = open_store(&options, &metrics)?;
     let tokens = Tokens::load(&options.tokens)?;
     if tokens.is_empty() {
         tracing::warn!(file = %options.tokens.display(), "the token file lists no tokens: every API call will be refused");
@@ -80,10 +86,14 @@ pub fn serve(options: ServeOptions) -> Result<(), ServeError> {
         .build()
         .map_err(ServeError::Runtime)?;
     runtime.block_on(async move {
-        let metrics = Metrics::new()?;
         let failover = Arc::new(FailoverService::new(metrics.registry())?);
         let rollout = Arc::new(RolloutService::new(metrics.registry())?);
         let (shutdown_sender, shutdown) = watch::channel(false);
+        let replica = options
+            .replica_id
+            .clone()
+            .unwrap_or_else(|| format!("{}/{}", hostname(), options.listen));
+        let leadership = store.campaign(replica.clone(), options.leader_ttl);
         let app = Arc::new(App {
             store: Arc::new(store),
             tokens,
@@ -97,10 +107,13 @@ pub fn serve(options: ServeOptions) -> Result<(), ServeError> {
             metrics,
             heartbeat: options.heartbeat,
             shutdown,
+            replica,
+            leadership,
         });
         // The current version to everyone, or, while a rollout bakes, the stable version to
         // everyone and the canary version to its canaries.
         crate::rollout::task::recover(&app).await;
+        tokio::spawn(push_remote_versions(Arc::clone(&app)));
         tokio::spawn(crate::rollout::task::run(
             Arc::clone(&app),
             app.shutdown.clone(),
@@ -134,11 +147,124 @@ pub fn serve(options: ServeOptions) -> Result<(), ServeError> {
                 .with_graceful_shutdown(stop)
                 .await,
         };
+        // Hand the leadership over now rather than at the lease's expiry.
+        let store = Arc::clone(&app.store);
+        if let Ok(Err(error)) = tokio::task::spawn_blocking(move || store.resign()).await {
+            tracing::warn!(%error, "cannot resign the leadership; it ends with the lease");
+        }
         served.map_err(|source| ServeError::Listen {
             addr: options.listen,
             source,
         })
     })
+}
+
+/// The host's name (Linux), for the default replica identity.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_owned())
+        .ok()
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// Opens the store the options name, and logs what it found.
+fn open_store(options: &ServeOptions, metrics: &Metrics) -> Result<Store, ServeError> {
+    let Some(etcd) = &options.etcd else {
+        let (store, recovery) = Store::open(&options.data_dir).map_err(|e| ServeError::Store {
+            path: options.data_dir.display().to_string(),
+            message: e.to_string(),
+        })?;
+        tracing::info!(
+            store = "files", data_dir = %options.data_dir.display(), recovery = ?recovery,
+            current_version = store.current().map(|c| c.meta.version), "store opened"
+        );
+        return Ok(store);
+    };
+    let endpoints = etcd.endpoints.join(",");
+    let store_metrics = StoreMetrics::new(metrics.registry())?;
+    let store = Store::open_etcd(etcd, store_metrics).map_err(|e| ServeError::Store {
+        path: format!("etcd {endpoints} {}", etcd.prefix),
+        message: e.to_string(),
+    })?;
+    tracing::info!(
+        store = "etcd",
+        endpoints,
+        prefix = etcd.prefix,
+        versions = store.list(usize::MAX, None).len(),
+        current_version = store.current().map(|c| c.meta.version),
+        "store opened"
+    );
+    Ok(store)
+}
+
+/// Pushes each version another replica commits (seen by this replica's watch on etcd) to this
+/// replica's gateways. A staged rollout's canary version (`rollout start`) is held back: it goes
+/// only to the canaries of the replica that started the rollout, and here once that replica's
+/// rollout record (in the store) says it was promoted; a later version replaces it. The file
+/// store has no other replica: this waits forever.
+async fn push_remote_versions(app: Arc<App>) {
+    let mut remote = app.store.remote_versions();
+    // A canary version current at start that this replica does not bake (another replica runs
+    // its rollout): pushed here once promoted.
+    let mut held: Option<Arc<Version>> = app
+        .store
+        .current()
+        .filter(|current| app.store.kind() != "files" && current.meta.action == ROLLOUT_START)
+        .filter(|_| app.rollout.active().is_none());
+    let mut poll = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tokio::select! {
+            changed = remote.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let Some(version) = remote.borrow_and_update().clone() else {
+                    continue;
+                };
+                if version.meta.action == ROLLOUT_START {
+                    tracing::info!(
+                        store = app.store.kind(), version = version.meta.version,
+                        "another replica started a staged rollout: its canary version is pushed \
+                         here only once promoted"
+                    );
+                    held = Some(version);
+                    continue;
+                }
+                held = None;
+                tracing::info!(
+                    store = app.store.kind(), version = version.meta.version,
+                    author = version.meta.author, action = version.meta.action,
+                    "pushing a version another replica committed"
+                );
+                app.publish(&version);
+            }
+            _ = poll.tick(), if held.is_some() => {
+                let Some(version) = held.clone() else { continue };
+                let store = Arc::clone(&app.store);
+                let record = tokio::task::spawn_blocking(move || {
+                    crate::rollout::memory::load(&store)
+                })
+                .await;
+                let Ok(Ok(Some(record))) = record else { continue };
+                if record.canary != version.meta.version {
+                    continue;
+                }
+                match record.phase {
+                    Phase::Baking => {}
+                    Phase::Promoted => {
+                        tracing::info!(
+                            version = version.meta.version,
+                            "another replica's rollout was promoted: pushing its version"
+                        );
+                        app.publish(&version);
+                        held = None;
+                    }
+                    _ => held = None,
+                }
+            }
+        }
+    }
 }
 
 /// Stores `path` as the first version when the store has none.

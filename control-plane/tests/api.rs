@@ -1,9 +1,23 @@
 //! The control plane's API against a real process on loopback: authentication and roles on every
-//! route, validation, optimistic concurrency, history, rollback, traffic shifting, the audit log.
+//! route, validation, optimistic concurrency, history, rollback, traffic shifting, the audit log;
+//! each test on both stores (files and etcd).
 
 mod support;
 
 use support::{ADMIN, ControlPlane, GATEWAY, OPERATE, READ};
+
+// Every test here runs on the file store (`files::`) and on an etcd store (`etcd::`).
+crate::on_both_stores!(
+    every_route_checks_token_and_role,
+    an_invalid_config_is_refused_with_every_error_and_nothing_changes,
+    two_writers_on_the_same_base_one_wins_the_other_gets_409,
+    dry_run_shows_the_changes_and_stores_nothing,
+    json_bodies_are_accepted,
+    history_rollback_and_audit,
+    weights_drain_and_restore,
+    no_version_yet_and_unknown_paths,
+    sigterm_stops_cleanly_and_the_store_survives,
+);
 
 const FLEET: &str = r#"
 # the app, in two regions
@@ -81,7 +95,6 @@ fn grants(held: &str, needed: &str) -> bool {
     }
 }
 
-#[test]
 fn every_route_checks_token_and_role() {
     let cp = ControlPlane::start_with_heartbeat("100ms");
     with_version(&cp);
@@ -141,7 +154,6 @@ fn every_route_checks_token_and_role() {
     }
 }
 
-#[test]
 fn an_invalid_config_is_refused_with_every_error_and_nothing_changes() {
     let cp = ControlPlane::start();
     let version = with_version(&cp);
@@ -186,7 +198,6 @@ http = "127.0.0.1:1"
     assert_eq!(cp.current_version(), version);
 }
 
-#[test]
 fn two_writers_on_the_same_base_one_wins_the_other_gets_409() {
     let cp = ControlPlane::start();
     let base = with_version(&cp);
@@ -250,7 +261,6 @@ fn two_writers_on_the_same_base_one_wins_the_other_gets_409() {
     assert_eq!(cp.current_version(), base + 1);
 }
 
-#[test]
 fn dry_run_shows_the_changes_and_stores_nothing() {
     let cp = ControlPlane::start();
     let version = with_version(&cp);
@@ -286,7 +296,6 @@ fn dry_run_shows_the_changes_and_stores_nothing() {
     assert_eq!(cp.current_version(), version);
 }
 
-#[test]
 fn json_bodies_are_accepted() {
     let cp = ControlPlane::start();
     let json = r#"{
@@ -315,7 +324,6 @@ fn json_bodies_are_accepted() {
     assert_eq!(bad.status, 400);
 }
 
-#[test]
 fn history_rollback_and_audit() {
     let cp = ControlPlane::start();
     let v1 = with_version(&cp);
@@ -362,7 +370,6 @@ fn history_rollback_and_audit() {
     assert_eq!(entries[2]["actor"], "alice");
 }
 
-#[test]
 fn weights_drain_and_restore() {
     let cp = ControlPlane::start();
     with_version(&cp);
@@ -453,7 +460,6 @@ fn weights_drain_and_restore() {
     );
 }
 
-#[test]
 fn no_version_yet_and_unknown_paths() {
     let cp = ControlPlane::start();
     assert_eq!(cp.get("/v1/config", READ).status, 404);
@@ -494,7 +500,6 @@ fn no_version_yet_and_unknown_paths() {
     );
 }
 
-#[test]
 fn sigterm_stops_cleanly_and_the_store_survives() {
     let mut cp = ControlPlane::start();
     let version = with_version(&cp);

@@ -1,8 +1,9 @@
 //! What Weir's integration tests share: the workspace's binaries, free loopback ports, child
-//! processes with their logs (killed by pid when a test ends), simulated origins, a blocking HTTP
-//! client, and polling. Each crate's `tests/support` builds its own harness on these.
+//! processes with their logs (killed by pid when a test ends), a real etcd, simulated origins, a
+//! blocking HTTP client, and polling. Each crate's `tests/support` builds its own harness on these.
 
 mod bin;
+mod etcd;
 mod http;
 mod metrics;
 mod net;
@@ -11,6 +12,7 @@ mod poll;
 mod process;
 
 pub use bin::workspace_bin;
+pub use etcd::Etcd;
 pub use http::{Resp, agent, send};
 pub use metrics::metric_sum;
 pub use net::{free_addr, loopback};

@@ -110,6 +110,7 @@ where
 {
     let _writes = app.rollout.writes().await;
     let Some((stable, canary)) = app.rollout.active() else {
+        crate::rollout::task::refuse_if_baking_elsewhere(app).await?;
         let stored = store_version(app, expected, decide).await?;
         if let Some(version) = &stored {
             app.publish(version);

@@ -83,6 +83,17 @@ impl ApiError {
     }
 
     pub fn store(error: &StoreError) -> ApiError {
+        if error.is_unavailable() {
+            tracing::error!(error = %error, "store unavailable");
+            return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Store Unavailable",
+                format!(
+                    "the store cannot be reached; nothing was changed (reads are served from \
+                     this replica's last view); retry: {error}"
+                ),
+            );
+        }
         tracing::error!(error = %error, "store failure");
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,

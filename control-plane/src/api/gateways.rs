@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use weir_protocol::api::{GatewayList, NodeKind};
+use weir_protocol::api::{GatewayList, NodeKind, ReplicaView};
 use weir_protocol::{Report, StreamMessage};
 
 use super::{ApiError, App};
@@ -56,9 +56,17 @@ pub async fn list(
 ) -> Result<Json<GatewayList>, ApiError> {
     app.authorize(&headers, Role::Read)?;
     let current_version = app.store.current().map(|c| c.meta.version);
+    let leadership = app.leadership.borrow().clone();
+    let control_plane = ReplicaView {
+        replica: app.replica.clone(),
+        store: app.store.kind().to_owned(),
+        leader: leadership.leader,
+        store_connected: app.store.view().is_none_or(|view| view.connected),
+    };
     Ok(Json(GatewayList {
         current_version,
         gateways: app.fleet.gateways(),
+        control_plane: Some(control_plane),
     }))
 }
 

@@ -58,6 +58,10 @@ pub struct App {
     pub heartbeat: Duration,
     /// Flips to true on shutdown: every stream ends.
     pub shutdown: watch::Receiver<bool>,
+    /// This replica's identity (the leader election's, and `weirctl status`'s).
+    pub replica: String,
+    /// Who leads the replicas; only the leader runs the failover policy.
+    pub leadership: watch::Receiver<crate::store::Leadership>,
 }
 
 impl App {
@@ -95,6 +99,11 @@ impl App {
             );
             ApiError::denied(&denied)
         })
+    }
+
+    /// Whether this replica leads (always, on the file store).
+    pub fn is_leader(&self) -> bool {
+        self.leadership.borrow().is_me
     }
 
     /// Makes a stored version the one every gateway is pushed, and the version gauge.

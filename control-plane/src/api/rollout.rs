@@ -31,6 +31,7 @@ pub async fn promote(
 ) -> Result<Json<RolloutStatus>, ApiError> {
     let who = app.authorize(&headers, Role::Admin)?;
     let message = query.message()?;
+    task::refuse_if_baking_elsewhere(&app).await?;
     let evidence = if message.is_empty() {
         format!("promoted by {} before the end of the bake", who.name)
     } else {
@@ -46,6 +47,7 @@ pub async fn abort(
 ) -> Result<Response, ApiError> {
     let who = app.authorize(&headers, Role::Admin)?;
     let message = query.message()?;
+    task::refuse_if_baking_elsewhere(&app).await?;
     let evidence = if message.is_empty() {
         format!("aborted by {}", who.name)
     } else {

@@ -1,14 +1,14 @@
 //! The part of the policy's memory that must survive a restart: which regions it holds (drained
 //! or ramping, with the operator's weight to ramp back to and the weight it last set) and the
-//! pauses. Saved as one small JSON file next to the store, written atomically (temp file, fsync,
-//! rename, directory fsync), so a failed or torn write leaves the previous file whole.
+//! pauses. Saved as one small JSON record in the store (`failover.json` next to the file store,
+//! written atomically; a key in etcd), so a failed or torn write leaves the previous one whole.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{self, Write};
-use std::path::Path;
+use std::io;
 
-use atomic_write_file::AtomicWriteFile;
 use serde::{Deserialize, Serialize};
+
+use crate::store::Store;
 
 /// The file's name in the store's directory.
 pub const FILE: &str = "failover.json";
@@ -49,24 +49,19 @@ pub struct Held {
     pub weight: u32,
 }
 
-/// The memory saved in `dir`; empty if there is none yet.
-pub fn load(dir: &Path) -> io::Result<Memory> {
-    match std::fs::read(dir.join(FILE)) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
+/// The memory saved in `store`; empty if there is none yet.
+pub fn load(store: &Store) -> io::Result<Memory> {
+    match store.load_state(FILE).map_err(io::Error::other)? {
+        Some(bytes) => serde_json::from_slice(&bytes)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Memory::default()),
-        Err(e) => Err(e),
+        None => Ok(Memory::default()),
     }
 }
 
-/// Replaces the memory saved in `dir` with `memory`, durably; on error the previous file stands.
-pub fn save(dir: &Path, memory: &Memory) -> io::Result<()> {
+/// Replaces the memory saved in `store` with `memory`, durably; on error the previous one stands.
+pub fn save(store: &Store, memory: &Memory) -> io::Result<()> {
     let bytes = serde_json::to_vec_pretty(memory).map_err(io::Error::other)?;
-    let mut file = AtomicWriteFile::open(dir.join(FILE))?;
-    file.write_all(&bytes)?;
-    // Fsyncs the temp file, renames it over the old one, fsyncs the directory; dropped
-    // unfinished (an error above), it removes the temp file and leaves the old one.
-    file.commit()
+    store.save_state(FILE, &bytes).map_err(io::Error::other)
 }
 
 #[cfg(test)]
@@ -103,22 +98,24 @@ mod tests {
     #[test]
     fn a_saved_memory_loads_back_and_none_saved_loads_empty() {
         let dir = tempfile::tempdir().expect("tempdir");
-        assert_eq!(load(dir.path()).expect("load"), Memory::default());
-        save(dir.path(), &sample()).expect("save");
-        assert_eq!(load(dir.path()).expect("load"), sample());
-        save(dir.path(), &Memory::default()).expect("save");
-        assert_eq!(load(dir.path()).expect("load"), Memory::default());
+        let (store, _) = Store::open(dir.path()).expect("store");
+        assert_eq!(load(&store).expect("load"), Memory::default());
+        save(&store, &sample()).expect("save");
+        assert_eq!(load(&store).expect("load"), sample());
+        save(&store, &Memory::default()).expect("save");
+        assert_eq!(load(&store).expect("load"), Memory::default());
     }
 
     #[test]
     fn a_torn_file_is_an_error_not_an_empty_memory() {
         let dir = tempfile::tempdir().expect("tempdir");
-        save(dir.path(), &sample()).expect("save");
+        let (store, _) = Store::open(dir.path()).expect("store");
+        save(&store, &sample()).expect("save");
         let path = dir.path().join(FILE);
         let bytes = std::fs::read(&path).expect("read");
         std::fs::write(&path, &bytes[..bytes.len() / 2]).expect("write");
         assert_eq!(
-            load(dir.path()).expect_err("torn").kind(),
+            load(&store).expect_err("torn").kind(),
             io::ErrorKind::InvalidData
         );
     }

@@ -166,12 +166,13 @@ fn upstream_view(status: UpstreamStatus) -> UpstreamFailover {
     }
 }
 
-/// Takes back the memory saved next to the store (the regions the policy held, the pauses), then
-/// ticks the policy until `shutdown` flips, saving the memory whenever it changes.
+/// While this replica leads: takes back the memory saved in the store (the regions the policy
+/// held, the pauses), then ticks the policy until `shutdown` flips, saving the memory whenever it
+/// changes. A replica that does not lead only waits.
 pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
-    load(&app).await;
     let mut interval = tokio::time::interval(TICK);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut leading = false;
     loop {
         tokio::select! {
             _ = interval.tick() => {}
@@ -179,6 +180,19 @@ pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
         }
         if *shutdown.borrow() {
             return;
+        }
+        // Only the leader acts (one replica on the file store: always). A replica that becomes
+        // leader takes the saved memory back first, as after a restart.
+        if !app.is_leader() {
+            if leading {
+                tracing::info!("not the leader any more: the failover policy stops here");
+            }
+            leading = false;
+            continue;
+        }
+        if !leading {
+            load(&app).await;
+            leading = true;
         }
         tick(&app).await;
         save(&app).await;
@@ -188,8 +202,8 @@ pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
 /// Restores the saved memory; one that cannot be read is logged and the policy starts empty (as
 /// before it was saved: a region it had drained is then the operator's).
 async fn load(app: &Arc<App>) {
-    let dir = app.store.dir().to_path_buf();
-    let loaded = tokio::task::spawn_blocking(move || memory::load(&dir)).await;
+    let store = Arc::clone(&app.store);
+    let loaded = tokio::task::spawn_blocking(move || memory::load(&store)).await;
     match loaded {
         Ok(Ok(memory)) => {
             let held = memory
@@ -235,9 +249,9 @@ async fn save(app: &Arc<App>) {
     {
         return;
     }
-    let dir = app.store.dir().to_path_buf();
+    let store = Arc::clone(&app.store);
     let to_save = memory.clone();
-    match tokio::task::spawn_blocking(move || memory::save(&dir, &to_save)).await {
+    match tokio::task::spawn_blocking(move || memory::save(&store, &to_save)).await {
         Ok(Ok(())) => *service.saved.lock().unwrap_or_else(|p| p.into_inner()) = Some(memory),
         Ok(Err(error)) => {
             tracing::warn!(%error, file = memory::FILE, "cannot save the failover memory; will retry");

@@ -79,6 +79,10 @@ pub struct Record {
     pub reason: String,
     #[serde(default)]
     pub finished_unix_ms: Option<u64>,
+    /// The control-plane replica that runs it (its `--replica-id`): on the etcd store, the only
+    /// one that bakes, promotes or rolls it back. Absent in records from before replicas.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica: Option<String>,
 }
 
 impl Record {

@@ -181,6 +181,56 @@ fn conflict(detail: String) -> ApiError {
     ApiError::new(axum::http::StatusCode::CONFLICT, "Conflict", detail)
 }
 
+/// The action of a staged rollout's canary version.
+pub const ROLLOUT_START: &str = "rollout start";
+
+/// With several replicas (the etcd store): `409` while a rollout that another replica runs is
+/// baking (the store's current version is its canary version and its record says it bakes).
+/// Changes and rollout decisions go through that replica until it is promoted or rolled back,
+/// so no replica edits or pushes an unbaked config. Costs an etcd read only while the current
+/// version is a canary version; nothing on the file store.
+pub async fn refuse_if_baking_elsewhere(app: &Arc<App>) -> Result<(), ApiError> {
+    if app.store.kind() == "files" || app.rollout.active().is_some() {
+        return Ok(());
+    }
+    let Some(current) = app.store.current() else {
+        return Ok(());
+    };
+    if current.meta.action != ROLLOUT_START {
+        return Ok(());
+    }
+    let store = Arc::clone(&app.store);
+    let loaded = tokio::task::spawn_blocking(move || memory::load(&store))
+        .await
+        .map_err(|e| ApiError::internal(format!("the rollout record read was cancelled: {e}")))?;
+    let record = loaded.map_err(|error| {
+        ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "Store Unavailable",
+            format!(
+                "version {} is a staged rollout's canary version and its record cannot be read \
+                 ({error}); nothing was changed: retry",
+                current.meta.version
+            ),
+        )
+    })?;
+    match record {
+        Some(record)
+            if record.is_active()
+                && record.canary == current.meta.version
+                && record.replica.as_deref() != Some(app.replica.as_str()) =>
+        {
+            Err(conflict(format!(
+                "the rollout of version {} is baking on replica {}: promote or abort it there \
+                 (weirctl --url pointing at it), or make this change through it",
+                record.canary,
+                record.replica.as_deref().unwrap_or("(unknown)")
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The rollout thresholds of `version`'s config (the defaults if it no longer parses).
 fn settings_of(version: &Version) -> RolloutSettings {
     weir_config::parse_fleet(&version.config)
@@ -190,8 +240,8 @@ fn settings_of(version: &Version) -> RolloutSettings {
 
 /// Saves `record` next to the store; a failure is logged and retried at the next tick.
 async fn save(app: &Arc<App>, record: Record) {
-    let dir = app.store.dir().to_path_buf();
-    let saved = tokio::task::spawn_blocking(move || memory::save(&dir, &record)).await;
+    let store = Arc::clone(&app.store);
+    let saved = tokio::task::spawn_blocking(move || memory::save(&store, &record)).await;
     let ok = matches!(saved, Ok(Ok(())));
     if !ok {
         tracing::warn!(result = ?saved.map(|r| r.map_err(|e| e.to_string())), file = memory::FILE,
@@ -254,6 +304,7 @@ pub async fn start(app: &Arc<App>, start: Start) -> Result<Started, ApiError> {
              rollout promote|abort)"
         )));
     }
+    refuse_if_baking_elsewhere(app).await?;
     let current = app.store.current().ok_or_else(|| {
         conflict("there is no version yet: the first version goes to every gateway".into())
     })?;
@@ -307,7 +358,7 @@ pub async fn start(app: &Arc<App>, start: Start) -> Result<Started, ApiError> {
             config: text,
             author,
             message: start.message,
-            action: "rollout start".into(),
+            action: ROLLOUT_START.into(),
             drained: current.meta.drained.clone(),
             detail,
         }))
@@ -330,6 +381,7 @@ pub async fn start(app: &Arc<App>, start: Start) -> Result<Started, ApiError> {
         outcome_version: None,
         reason: String::new(),
         finished_unix_ms: None,
+        replica: Some(app.replica.clone()),
     };
     // Saved before the push: after a crash the store's "rollout start" version without a
     // record is rolled back by `recover`, never pushed to everyone.
@@ -624,8 +676,8 @@ pub async fn recover(app: &Arc<App>) {
     let Some(current) = app.store.current() else {
         return;
     };
-    let dir = app.store.dir().to_path_buf();
-    let loaded = tokio::task::spawn_blocking(move || memory::load(&dir)).await;
+    let store = Arc::clone(&app.store);
+    let loaded = tokio::task::spawn_blocking(move || memory::load(&store)).await;
     let record = match loaded {
         Ok(Ok(record)) => record,
         Ok(Err(error)) => {
@@ -640,6 +692,30 @@ pub async fn recover(app: &Arc<App>) {
     let now = SystemTime::now();
     let number = current.meta.version;
     match record {
+        Some(record)
+            if record.is_active()
+                && record.canary == number
+                && app.store.kind() != "files"
+                && record
+                    .replica
+                    .as_ref()
+                    .is_some_and(|runner| *runner != app.replica) =>
+        {
+            // Another replica runs this rollout: everyone here gets the stable version, and the
+            // canary version once that replica promotes it (`server::push_remote_versions`).
+            tracing::info!(
+                rollout_version = number,
+                replica = record.replica.as_deref().unwrap_or(""),
+                "a staged rollout run by another replica is baking; serving the stable version"
+            );
+            match read(app, record.stable).await {
+                Some(stable) => app.publish(&stable),
+                None => tracing::error!(
+                    stable_version = record.stable,
+                    "the rollout's stable version cannot be read; publishing nothing yet"
+                ),
+            }
+        }
         Some(record) if record.is_active() && record.canary == number => {
             let stable = read(app, record.stable).await;
             let Some(stable) = stable else {
@@ -802,6 +878,7 @@ async fn roll_back_unrecorded(app: &Arc<App>, current: &Arc<Version>, now: Syste
         outcome_version: None,
         reason: String::new(),
         finished_unix_ms: None,
+        replica: Some(app.replica.clone()),
     };
     app.rollout.set(
         Bake::new(record, RolloutSettings::default(), now),

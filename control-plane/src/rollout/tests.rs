@@ -118,6 +118,7 @@ fn bake() -> Bake {
         outcome_version: None,
         reason: String::new(),
         finished_unix_ms: None,
+        replica: None,
     };
     Bake::new(record, settings(), at(0))
 }

@@ -1,31 +1,34 @@
-//! The durable, versioned store of the fleet config: every accepted change is a new immutable
-//! version in its own file (written to a temp file, fsynced, renamed, directory fsynced), followed
-//! by a line in an append-only audit log. A crash at any instant leaves the old version or the new
-//! one, never a torn one; `Store::open` repairs what a crash left and reports it. A failed write
-//! returns `Io` and leaves the previous version current, in memory and on disk.
-//!
-//! On disk, under the data directory:
-//! - `versions/<20-digit number>.json`: one version (`Version` as JSON), the commit point;
-//! - `versions/<number>.json.corrupt[.<n>]`: a version file recovery found damaged, set aside;
-//! - `audit.log`: NDJSON `AuditEntry` lines, oldest first;
-//! - `lock`: held (flock) while a `Store` is open, so two processes never write one store.
+//! The durable, versioned store of the fleet config, behind one interface ([`Store`]) with two
+//! implementations: [`files::FileStore`] (the embedded default: one process, one data directory)
+//! and [`etcd::EtcdStore`] (several control-plane replicas on one etcd cluster). Both give the
+//! same guarantees: a version is returned only once it is durable (fsynced, or committed by etcd),
+//! numbers have no gaps and are never reused, a write based on a stale version is a `Conflict`,
+//! every version has its audit line, and a failed write leaves the previous version current.
+//! Failures name the file or the etcd operation; an etcd that cannot be reached is `Unavailable`.
 
 mod audit;
+pub mod etcd;
+#[cfg(test)]
+mod etcd_tests;
+pub mod files;
+mod metrics;
+pub mod migrate;
 mod record;
 mod recover;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
 
-use audit::AuditLog;
+pub use etcd::{EtcdOptions, EtcdStore};
+pub use files::FileStore;
+pub use metrics::StoreMetrics;
 /// A version's metadata and the audit log's lines are what the API shows: one definition each.
 pub use weir_protocol::api::{AuditEntry, Drained, VersionMeta};
 
@@ -79,9 +82,20 @@ pub enum StoreError {
     Corrupt { path: PathBuf, reason: String },
     #[error("{}: another process has this store open", path.display())]
     Locked { path: PathBuf },
+    /// The etcd cluster could not be reached or did not answer in time: nothing was changed.
+    #[error("etcd {op}: {reason}")]
+    Unavailable { op: &'static str, reason: String },
+    /// etcd answered, but with something this store cannot use.
+    #[error("etcd {key}: {reason}")]
+    Etcd { key: String, reason: String },
 }
 
 impl StoreError {
+    /// Whether the failure is the store being out of reach (an answer of `503`), not a fault.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable { .. })
+    }
+
     fn io(path: &Path, source: io::Error) -> StoreError {
         StoreError::Io {
             path: path.to_path_buf(),
@@ -118,261 +132,194 @@ impl Recovery {
     }
 }
 
-/// The store. `Send + Sync`: share it in an `Arc`; calls block on file I/O (use
-/// `spawn_blocking` from async code), except `current` and `list`, which only read memory.
+/// Who leads the replicas (runs the fleet-wide periodic work): the leader's identity, and
+/// whether it is this replica. The file store's only replica always leads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Leadership {
+    pub leader: Option<String>,
+    pub is_me: bool,
+}
+
+/// The store: files or etcd. `Send + Sync`: share it in an `Arc`. Calls block (file I/O, or a
+/// round trip to etcd: use `spawn_blocking` from async code), except `current` and `list`, which
+/// only read memory and so answer even while etcd is out of reach.
 #[derive(Debug)]
 pub struct Store {
-    versions_dir: PathBuf,
-    audit_path: PathBuf,
-    /// Held for a whole update, so one writer at a time.
-    writer: Mutex<Writer>,
-    /// What readers see; written only briefly, after a version is durable.
-    index: RwLock<Index>,
-    /// Holds the flock on `lock` while the store is open.
-    _lock: File,
+    backend: Backend,
+    /// Versions another replica committed, as this one learns of them (never its own).
+    remote: watch::Receiver<Option<Arc<Version>>>,
+    /// The file store's end of `remote`, kept so the channel stays open (it never sends).
+    _no_replicas: Option<watch::Sender<Option<Arc<Version>>>>,
 }
 
 #[derive(Debug)]
-struct Writer {
-    audit: AuditLog,
-    /// The number the next version gets: above every number ever used.
-    next: u64,
-}
-
-#[derive(Debug, Default)]
-struct Index {
-    /// Every version's metadata (small); config bodies stay on disk.
-    metas: BTreeMap<u64, VersionMeta>,
-    current: Option<Arc<Version>>,
+enum Backend {
+    Files(FileStore),
+    /// Boxed: the etcd client is large.
+    Etcd(Box<EtcdStore>),
 }
 
 impl Store {
-    /// Opens the store in `dir` (created if missing) and recovers from whatever a crash left.
+    /// Opens the file store in `dir` (created if missing), recovering from whatever a crash left.
     pub fn open(dir: &Path) -> Result<(Store, Recovery), StoreError> {
-        create_dir_durably(dir)?;
-        let lock = lock(&dir.join("lock"))?;
-        let versions_dir = dir.join("versions");
-        create_dir_durably(&versions_dir)?;
-        let found = recover::scan(&versions_dir)?;
-        let audit_path = dir.join("audit.log");
-        let (mut audit, scan, created) = AuditLog::open(&audit_path)?;
-        if created {
-            record::sync_dir(dir)?;
-        }
-        let mut recovery = Recovery {
-            temp_files_removed: found.temp_files_removed,
-            corrupt_versions: found.corrupt_versions,
-            audit_tail_cut: scan.tail_cut,
-            audit_unreadable: scan.unreadable,
-            versions: found.metas.len(),
-            ..Recovery::default()
-        };
-        // Versions stored but not named by the audit log: the crash came between the version
-        // file and its audit line.
-        let named = scan.last_version.unwrap_or(0);
-        let now = record::rfc3339(SystemTime::now());
-        for meta in found.metas.range(named.saturating_add(1)..).map(|(_, m)| m) {
-            tracing::warn!(
-                version = meta.version,
-                "version stored without its audit line; adding a 'recovered' line"
-            );
-            audit.append(AuditEntry {
-                time: now.clone(),
-                actor: meta.author.clone(),
-                action: "recovered".into(),
-                version: meta.version,
-                message: meta.message.clone(),
-                detail: format!(
-                    "{} at {}; audit line written on recovery",
-                    meta.action, meta.time
-                ),
-            })?;
-            recovery.audit_repaired += 1;
-        }
-        let highest = found.highest_number.max(named);
-        let next = highest.checked_add(1).ok_or_else(|| StoreError::Corrupt {
-            path: versions_dir.clone(),
-            reason: "version numbers are exhausted".into(),
-        })?;
+        let (files, recovery) = FileStore::open(dir)?;
+        let (sender, remote) = watch::channel(None);
         let store = Store {
-            versions_dir,
-            audit_path,
-            writer: Mutex::new(Writer { audit, next }),
-            index: RwLock::new(Index {
-                metas: found.metas,
-                current: found.current.map(Arc::new),
-            }),
-            _lock: lock,
+            backend: Backend::Files(files),
+            remote,
+            _no_replicas: Some(sender),
         };
         Ok((store, recovery))
     }
 
-    /// The store's directory, for the small files kept next to it (the failover policy's).
-    pub fn dir(&self) -> &Path {
-        self.audit_path.parent().unwrap_or(Path::new("."))
+    /// Connects to etcd, loads every version's metadata and the current version, and starts
+    /// following it.
+    pub fn open_etcd(options: &EtcdOptions, metrics: StoreMetrics) -> Result<Store, StoreError> {
+        let (sender, remote) = watch::channel(None);
+        let etcd = EtcdStore::open(options, metrics, sender)?;
+        Ok(Store {
+            backend: Backend::Etcd(Box::new(etcd)),
+            remote,
+            _no_replicas: None,
+        })
+    }
+
+    /// `files` or `etcd`, for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match &self.backend {
+            Backend::Files(..) => "files",
+            Backend::Etcd(_) => "etcd",
+        }
+    }
+
+    /// The versions other replicas commit, newest last seen (`None` until there is one). The
+    /// file store has no other replica: it never changes.
+    pub fn remote_versions(&self) -> watch::Receiver<Option<Arc<Version>>> {
+        self.remote.clone()
     }
 
     /// The current version (kept in memory).
     pub fn current(&self) -> Option<Arc<Version>> {
-        self.read_index().current.clone()
+        match &self.backend {
+            Backend::Files(s) => s.current(),
+            Backend::Etcd(s) => s.current(),
+        }
     }
 
-    /// Version `number` with its config, read from disk (the current one from memory). `None`
-    /// when there is no such version.
+    /// Version `number` with its config. `None` when there is no such version.
     pub fn get(&self, number: u64) -> Result<Option<Version>, StoreError> {
-        {
-            let index = self.read_index();
-            if !index.metas.contains_key(&number) {
-                return Ok(None);
-            }
-            if let Some(current) = index.current.as_ref().filter(|c| c.meta.version == number) {
-                return Ok(Some(Version::clone(current)));
-            }
+        match &self.backend {
+            Backend::Files(s) => s.get(number),
+            Backend::Etcd(s) => s.get(number),
         }
-        record::read(&self.versions_dir, number).map(Some)
     }
 
     /// Up to `limit` versions' metadata, newest first, only those below `before` if given.
     pub fn list(&self, limit: usize, before: Option<u64>) -> Vec<VersionMeta> {
-        let index = self.read_index();
-        index
-            .metas
-            .range(..before.unwrap_or(u64::MAX))
-            .rev()
-            .take(limit)
-            .map(|(_, meta)| meta.clone())
-            .collect()
+        match &self.backend {
+            Backend::Files(s) => s.list(limit, before),
+            Backend::Etcd(s) => s.list(limit, before),
+        }
     }
 
     /// Atomically: checks `expected` (when given it must be the current version number, 0 for
     /// "no version yet", else `Conflict`), calls `decide` with the current version, and on
-    /// `Commit` stores the next version durably, appends its audit line, and returns it (`None`
-    /// for `Unchanged`). `decide` runs under the writer lock, so read-modify-write changes cannot
-    /// interleave; it must not call back into the store's writing methods.
+    /// `Commit` stores the next version durably with its audit line and returns it (`None` for
+    /// `Unchanged`). `decide` must not call back into the store's writing methods.
     ///
-    /// The version file is the commit point: if it cannot be written the answer is `Io` and the
-    /// previous version stays current. If only the audit line fails, the version stands (it is
-    /// durable and would be current after a restart anyway), the error is logged, and the line is
-    /// written before the next one (or as `recovered` on the next open).
+    /// On etcd the check is a compare-and-swap in the commit's transaction, so a writer on
+    /// another replica that committed in between makes this a `Conflict` too (even without
+    /// `expected`: the change was decided on a version that is no longer current).
     pub fn update<E>(
         &self,
         expected: Option<u64>,
         now: SystemTime,
         decide: impl FnOnce(Option<&Version>) -> Result<Update, E>,
     ) -> Result<Option<Arc<Version>>, UpdateError<E>> {
-        // A panic in an earlier `decide` poisons the lock but changes nothing: carry on.
-        let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
-        let current = self.current();
-        let current_number = current.as_ref().map_or(0, |c| c.meta.version);
-        if let Some(expected) = expected
-            && expected != current_number
-        {
-            return Err(UpdateError::Conflict {
-                expected,
-                current: current_number,
-            });
+        match &self.backend {
+            Backend::Files(s) => s.update(expected, now, decide),
+            Backend::Etcd(s) => s.update(expected, now, decide),
         }
-        let change = match decide(current.as_deref()).map_err(UpdateError::Rejected)? {
-            Update::Unchanged => return Ok(None),
-            Update::Commit(change) => change,
-        };
-        let number = writer.next;
-        let version = Arc::new(Version {
-            meta: VersionMeta {
-                version: number,
-                author: change.author,
-                message: change.message,
-                time: record::rfc3339(now),
-                action: change.action,
-                checksum: weir_protocol::checksum(&change.config),
-                drained: change.drained,
-            },
-            config: change.config,
-        });
-        if let Err(failed) = record::write(&self.versions_dir, &version) {
-            if failed.name_taken {
-                writer.next = number.saturating_add(1);
-            }
-            return Err(UpdateError::Io(failed.error));
-        }
-        writer.next = number.saturating_add(1);
-        let entry = AuditEntry {
-            time: version.meta.time.clone(),
-            actor: version.meta.author.clone(),
-            action: version.meta.action.clone(),
-            version: number,
-            message: version.meta.message.clone(),
-            detail: change.detail,
-        };
-        if let Err(error) = writer.audit.append(entry) {
-            tracing::error!(
-                version = number, %error, pending = writer.audit.pending(),
-                "version stored but its audit line could not be written; it will be retried"
-            );
-        }
-        let mut index = self.index.write().unwrap_or_else(PoisonError::into_inner);
-        index.metas.insert(number, version.meta.clone());
-        index.current = Some(Arc::clone(&version));
-        Ok(Some(version))
     }
 
     /// Appends an audit line that stores no version (a rollout promoted, superseded or resolved
-    /// on restart), under the writer lock so it never interleaves with a version's line.
+    /// on restart), in order with the versions' lines.
     pub fn note(&self, entry: AuditEntry) -> Result<(), StoreError> {
-        let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
-        writer.audit.append(entry)
-    }
-
-    /// The last `limit` audit entries, newest first, read from the end of the file.
-    pub fn audit(&self, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
-        audit::tail(&self.audit_path, limit)
-    }
-
-    fn read_index(&self) -> std::sync::RwLockReadGuard<'_, Index> {
-        self.index.read().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-/// Creates `dir` and any missing parents, fsyncing each new directory's parent so it survives a
-/// crash.
-fn create_dir_durably(dir: &Path) -> Result<(), StoreError> {
-    let mut missing = Vec::new();
-    let mut at = Some(dir);
-    while let Some(path) = at.filter(|p| !p.as_os_str().is_empty()) {
-        match path.symlink_metadata() {
-            Ok(_) => break,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => missing.push(path),
-            Err(source) => return Err(StoreError::io(path, source)),
+        match &self.backend {
+            Backend::Files(s) => s.note(entry),
+            Backend::Etcd(s) => s.note(entry),
         }
-        at = path.parent();
     }
-    if missing.is_empty() {
-        return Ok(());
-    }
-    fs::create_dir_all(dir).map_err(|source| StoreError::io(dir, source))?;
-    for path in missing.iter().rev() {
-        let parent = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        record::sync_dir(parent)?;
-    }
-    Ok(())
-}
 
-/// Takes the store's lock file (released by the kernel when the process dies, even by SIGKILL).
-fn lock(path: &Path) -> Result<File, StoreError> {
-    let file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .map_err(|source| StoreError::io(path, source))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(TryLockError::WouldBlock) => Err(StoreError::Locked {
-            path: path.to_path_buf(),
-        }),
-        Err(TryLockError::Error(source)) => Err(StoreError::io(path, source)),
+    /// The last `limit` audit entries, newest first.
+    pub fn audit(&self, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        match &self.backend {
+            Backend::Files(s) => s.audit(limit),
+            Backend::Etcd(s) => s.audit(limit),
+        }
+    }
+
+    /// A small state record of another component (`failover.json`, `rollout.json`); `None` if
+    /// it was never saved.
+    pub fn load_state(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        match &self.backend {
+            Backend::Files(s) => s.load_state(name),
+            Backend::Etcd(s) => s.load_state(name),
+        }
+    }
+
+    /// Replaces state record `name` durably; on error the previous one stands.
+    pub fn save_state(&self, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Files(s) => s.save_state(name, bytes),
+            Backend::Etcd(s) => s.save_state(name, bytes),
+        }
+    }
+
+    /// Starts the leader election as `identity` (etcd: a lease of `ttl`); the leadership as it
+    /// changes. On the file store this replica is the leader from the start.
+    pub fn campaign(
+        &self,
+        identity: String,
+        ttl: std::time::Duration,
+    ) -> watch::Receiver<Leadership> {
+        match &self.backend {
+            Backend::Files(_) => {
+                // The sender goes at once: the leadership never changes, and a receiver keeps
+                // the last value.
+                let (_, receiver) = watch::channel(Leadership {
+                    leader: Some(identity),
+                    is_me: true,
+                });
+                receiver
+            }
+            Backend::Etcd(s) => s.campaign(identity, ttl),
+        }
+    }
+
+    /// Gives up the leadership now (etcd; nothing on the file store).
+    pub fn resign(&self) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Files(_) => Ok(()),
+            Backend::Etcd(s) => s.resign(),
+        }
+    }
+
+    /// The file store behind this one (tests of its internals).
+    #[cfg(test)]
+    fn files(&self) -> &FileStore {
+        match &self.backend {
+            Backend::Files(s) => s,
+            Backend::Etcd(_) => panic!("not a file store"),
+        }
+    }
+
+    /// What the etcd store's view is worth when etcd is out of reach: `None` for the file store
+    /// (always fresh), else whether the watch is connected and for how long it has not been.
+    pub fn view(&self) -> Option<etcd::ViewState> {
+        match &self.backend {
+            Backend::Files(..) => None,
+            Backend::Etcd(s) => Some(s.view_state()),
+        }
     }
 }

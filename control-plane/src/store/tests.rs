@@ -1,5 +1,7 @@
-//! Store tests on temp dirs: commits, conflicts, reopening, and recovery from each kind of damage
-//! a crash (or a bad disk) can leave.
+//! Store tests: commits, conflicts and reopening on both stores (each such test runs twice, in
+//! `files::` and in `etcd::`, the second against a real etcd on loopback), and the file store's
+//! recovery from each kind of damage a crash (or a bad disk) can leave. The etcd store's own
+//! tests (replicas, watch, etcd down, migration) are in `etcd_tests`.
 
 use std::convert::Infallible;
 use std::fs;
@@ -9,6 +11,88 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::record::{self, file_name};
 use super::*;
+
+/// Which store a test runs on, and what it needs kept alive: a temp dir, and for etcd the etcd
+/// process (killed when dropped).
+pub(super) enum Kind {
+    Files,
+    Etcd,
+}
+
+pub(super) struct Harness {
+    pub dir: tempfile::TempDir,
+    pub etcd: Option<weir_testkit::Etcd>,
+}
+
+impl Harness {
+    pub fn new(kind: Kind) -> Harness {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let etcd = match kind {
+            Kind::Files => None,
+            Kind::Etcd => Some(weir_testkit::Etcd::start(dir.path())),
+        };
+        Harness { dir, etcd }
+    }
+
+    pub fn options(&self) -> EtcdOptions {
+        let etcd = self.etcd.as_ref().expect("an etcd harness");
+        let mut options = EtcdOptions::new(vec![etcd.url()]);
+        options.prefix = "/weir-test/".into();
+        options.timeout = Duration::from_secs(2);
+        options
+    }
+
+    /// Opens the store (a file store in `dir/data`); what recovery found (clean for etcd).
+    pub fn open(&self) -> (Store, Recovery) {
+        match &self.etcd {
+            None => open(&self.dir.path().join("data")),
+            Some(_) => {
+                let metrics = StoreMetrics::unregistered().expect("metrics");
+                let store = Store::open_etcd(&self.options(), metrics).expect("open etcd");
+                let versions = store.list(usize::MAX, None).len();
+                (
+                    store,
+                    Recovery {
+                        versions,
+                        ..Recovery::default()
+                    },
+                )
+            }
+        }
+    }
+
+    /// How many versions are stored, read from the storage itself (files, or etcd through a
+    /// second store).
+    pub fn stored(&self) -> usize {
+        match &self.etcd {
+            None => names(&self.dir.path().join("data").join("versions")).len(),
+            Some(_) => self.open().0.list(usize::MAX, None).len(),
+        }
+    }
+}
+
+/// Runs each named test (a `fn(Kind)`) on the file store and on the etcd store.
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod files {
+            $(#[test] fn $name() { super::$name(super::Kind::Files) })*
+        }
+        mod etcd {
+            $(#[test] fn $name() { super::$name(super::Kind::Etcd) })*
+        }
+    };
+}
+
+on_both_stores!(
+    commit_and_read_back,
+    numbers_are_monotonic_and_listed_newest_first,
+    stale_expected_is_a_conflict_and_decide_is_not_called,
+    unchanged_and_rejected_write_nothing,
+    read_modify_write_updates_do_not_interleave,
+    reopen_sees_everything,
+    state_records_round_trip,
+    notes_sort_between_the_versions_around_them,
+);
 
 fn at(secs: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(1_700_000_000 + secs)
@@ -66,10 +150,9 @@ fn store_is_send_and_sync() {
     check::<Store>();
 }
 
-#[test]
-fn commit_and_read_back() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (store, recovery) = open(dir.path());
+fn commit_and_read_back(kind: Kind) {
+    let h = Harness::new(kind);
+    let (store, recovery) = h.open();
     assert!(recovery.is_clean());
     assert_eq!(recovery.versions, 0);
     assert!(store.current().is_none());
@@ -117,13 +200,12 @@ fn commit_and_read_back() {
             detail: "us-east: 1 pool(s) to weight 0".into(),
         }]
     );
-    assert_eq!(names(&dir.path().join("versions")), vec![file_name(1)]);
+    assert_eq!(h.stored(), 1);
 }
 
-#[test]
-fn numbers_are_monotonic_and_listed_newest_first() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (store, _) = open(dir.path());
+fn numbers_are_monotonic_and_listed_newest_first(kind: Kind) {
+    let h = Harness::new(kind);
+    let (store, _) = h.open();
     for n in 1..=5u64 {
         assert_eq!(commit(&store, &format!("n = {n}\n")).meta.version, n);
     }
@@ -143,10 +225,9 @@ fn numbers_are_monotonic_and_listed_newest_first() {
     assert_eq!(audit, vec![5, 4, 3]);
 }
 
-#[test]
-fn stale_expected_is_a_conflict_and_decide_is_not_called() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (store, _) = open(dir.path());
+fn stale_expected_is_a_conflict_and_decide_is_not_called(kind: Kind) {
+    let h = Harness::new(kind);
+    let (store, _) = h.open();
     commit(&store, "a = 1\n");
     for expected in [0, 2] {
         let result = store.update(Some(expected), at(1), |_| -> Result<Update, Infallible> {
@@ -163,13 +244,12 @@ fn stale_expected_is_a_conflict_and_decide_is_not_called() {
         })
         .expect("update");
     assert_eq!(ok.map(|v| v.meta.version), Some(2));
-    assert_eq!(names(&dir.path().join("versions")).len(), 2);
+    assert_eq!(h.stored(), 2);
 }
 
-#[test]
-fn unchanged_and_rejected_write_nothing() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (store, _) = open(dir.path());
+fn unchanged_and_rejected_write_nothing(kind: Kind) {
+    let h = Harness::new(kind);
+    let (store, _) = h.open();
     commit(&store, "a = 1\n");
     let unchanged = store
         .update(Some(1), at(1), |_| Ok::<_, Infallible>(Update::Unchanged))
@@ -181,15 +261,14 @@ fn unchanged_and_rejected_write_nothing() {
         Err(UpdateError::Rejected("no pool left"))
     ));
     assert_eq!(store.current().map(|c| c.meta.version), Some(1));
-    assert_eq!(names(&dir.path().join("versions")), vec![file_name(1)]);
+    assert_eq!(h.stored(), 1);
     assert_eq!(store.audit(10).expect("audit").len(), 1);
     assert_eq!(commit(&store, "a = 2\n").meta.version, 2);
 }
 
-#[test]
-fn read_modify_write_updates_do_not_interleave() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (store, _) = open(dir.path());
+fn read_modify_write_updates_do_not_interleave(kind: Kind) {
+    let h = Harness::new(kind);
+    let (store, _) = h.open();
     let store = Arc::new(store);
     commit(&store, "0");
     let threads: Vec<_> = (0..4)
@@ -217,16 +296,15 @@ fn read_modify_write_updates_do_not_interleave() {
     assert_eq!(current.meta.version, 41);
 }
 
-#[test]
-fn reopen_sees_everything() {
-    let dir = tempfile::tempdir().expect("tempdir");
+fn reopen_sees_everything(kind: Kind) {
+    let h = Harness::new(kind);
     {
-        let (store, _) = open(dir.path());
+        let (store, _) = h.open();
         for n in 1..=3 {
             commit(&store, &format!("n = {n}\n"));
         }
     }
-    let (store, recovery) = open(dir.path());
+    let (store, recovery) = h.open();
     assert!(recovery.is_clean(), "{recovery:?}");
     assert_eq!(recovery.versions, 3);
     let current = store.current().expect("current");
@@ -238,6 +316,70 @@ fn reopen_sees_everything() {
     assert_eq!(store.get(1).expect("get").expect("v1").config, "n = 1\n");
     assert_eq!(store.audit(10).expect("audit").len(), 3);
     assert_eq!(commit(&store, "n = 4\n").meta.version, 4);
+}
+
+fn state_records_round_trip(kind: Kind) {
+    let h = Harness::new(kind);
+    let (store, _) = h.open();
+    assert_eq!(store.load_state("failover.json").expect("load"), None);
+    store
+        .save_state("failover.json", b"{\"a\":1}")
+        .expect("save");
+    store
+        .save_state("failover.json", b"{\"a\":2}")
+        .expect("save");
+    store.save_state("rollout.json", b"{}").expect("save");
+    drop(store);
+    let (store, _) = h.open();
+    assert_eq!(
+        store.load_state("failover.json").expect("load").as_deref(),
+        Some(&b"{\"a\":2}"[..])
+    );
+    assert_eq!(
+        store.load_state("rollout.json").expect("load").as_deref(),
+        Some(&b"{}"[..])
+    );
+}
+
+fn notes_sort_between_the_versions_around_them(kind: Kind) {
+    let h = Harness::new(kind);
+    let (store, _) = h.open();
+    commit(&store, "a = 1\n");
+    let note = |message: &str| AuditEntry {
+        time: record::rfc3339(at(2)),
+        actor: "policy:rollout".into(),
+        action: "rollout promote".into(),
+        version: 1,
+        message: message.into(),
+        detail: String::new(),
+    };
+    store.note(note("first")).expect("note");
+    store.note(note("second")).expect("note");
+    commit(&store, "a = 2\n");
+    let got: Vec<(u64, String)> = store
+        .audit(10)
+        .expect("audit")
+        .into_iter()
+        .map(|e| (e.version, e.action))
+        .collect();
+    let want = [
+        (2, "replace"),
+        (1, "rollout promote"),
+        (1, "rollout promote"),
+        (1, "replace"),
+    ];
+    assert_eq!(
+        got,
+        want.map(|(v, a)| (v, a.to_string())).to_vec(),
+        "newest first"
+    );
+    let messages: Vec<String> = store
+        .audit(3)
+        .expect("audit")
+        .into_iter()
+        .map(|e| e.message)
+        .collect();
+    assert_eq!(messages[1..], ["second".to_string(), "first".to_string()]);
 }
 
 #[test]
@@ -297,7 +439,7 @@ fn a_failed_audit_line_keeps_the_version_and_is_written_later() {
     commit(&store, "a = 1\n");
     let audit_path = dir.path().join("audit.log");
     let writable = {
-        let mut writer = store.writer.lock().expect("writer");
+        let mut writer = store.files().writer.lock().expect("writer");
         writer
             .audit
             .replace_file(fs::File::open(&audit_path).expect("read-only"))
@@ -306,6 +448,7 @@ fn a_failed_audit_line_keeps_the_version_and_is_written_later() {
     assert_eq!(store.current().map(|c| c.meta.version), Some(2));
     assert_eq!(store.audit(10).expect("audit").len(), 1);
     store
+        .files()
         .writer
         .lock()
         .expect("writer")

@@ -9,9 +9,41 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 // Each test binary uses its own subset.
+use weir_testkit::{Etcd, Process, retry_port_races, retry_while_port_lingers};
 #[allow(unused_imports)]
 pub use weir_testkit::{Origins, Resp, agent, free_addr, workspace_bin};
-use weir_testkit::{Process, retry_port_races, retry_while_port_lingers};
+
+/// Which store the control planes a test starts use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    Files,
+    /// A real etcd on loopback, started with each control plane (see [`ControlPlane::etcd`]).
+    Etcd,
+}
+
+thread_local! {
+    static STORE: std::cell::Cell<StoreKind> = const { std::cell::Cell::new(StoreKind::Files) };
+}
+
+/// Runs `test` with every control plane it starts on `kind`'s store.
+pub fn on_store(kind: StoreKind, test: impl FnOnce()) {
+    STORE.with(|store| store.set(kind));
+    test();
+}
+
+/// Runs each named test (a plain `fn()`) twice: in `files::` on the file store, and in `etcd::`
+/// on an etcd store (the same test, not a copy of it).
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod files {
+            $(#[test] fn $name() { super::support::on_store(super::support::StoreKind::Files, super::$name) })*
+        }
+        mod etcd {
+            $(#[test] fn $name() { super::support::on_store(super::support::StoreKind::Etcd, super::$name) })*
+        }
+    };
+}
 
 /// Clear-text tokens of the test token file, one per role.
 pub const ADMIN: &str = "admin-token-0123456789";
@@ -44,6 +76,10 @@ pub struct ControlPlane {
     heartbeat: String,
     /// Extra `serve` arguments (TLS, seed).
     extra_args: Vec<String>,
+    /// The etcd of an etcd store (killed when the control plane is dropped).
+    pub etcd: Option<Etcd>,
+    /// The etcd store's client URL (a replica's points at another control plane's etcd).
+    etcd_url: Option<String>,
 }
 
 impl ControlPlane {
@@ -83,6 +119,10 @@ impl ControlPlane {
         })
         .collect();
         std::fs::write(dir.path().join("tokens.toml"), tokens).expect("token file");
+        let etcd = match STORE.with(|store| store.get()) {
+            StoreKind::Files => None,
+            StoreKind::Etcd => Some(Etcd::start(dir.path())),
+        };
         let mut cp = ControlPlane {
             process: Process::new("control plane", dir.path(), "cp"),
             addr: free_addr(),
@@ -90,6 +130,8 @@ impl ControlPlane {
             agent: agent(),
             heartbeat: heartbeat.to_string(),
             extra_args,
+            etcd_url: etcd.as_ref().map(Etcd::url),
+            etcd,
         };
         retry_port_races("control plane", |attempt| {
             if attempt > 0 {
@@ -113,14 +155,69 @@ impl ControlPlane {
         self.dir.path().join("data")
     }
 
+    /// The `serve` arguments naming this control plane's store.
+    pub fn store_args(&self) -> Vec<String> {
+        match &self.etcd_url {
+            None => vec!["--data-dir".into(), self.data_dir().display().to_string()],
+            Some(url) => vec![
+                "--store".into(),
+                "etcd".into(),
+                "--etcd-endpoints".into(),
+                url.clone(),
+                "--etcd-timeout".into(),
+                "1s".into(),
+                "--leader-ttl".into(),
+                "2s".into(),
+            ],
+        }
+    }
+
+    /// Who leads, as this replica sees it (`GET /v1/gateways`), and this replica's identity.
+    pub fn leadership(&self) -> (Option<String>, String) {
+        let list = self.get("/v1/gateways", READ).json();
+        let view = &list["control_plane"];
+        (
+            view["leader"].as_str().map(str::to_owned),
+            view["replica"].as_str().unwrap_or_default().to_owned(),
+        )
+    }
+
+    /// Another replica of this control plane on the same etcd store, on its own address (etcd
+    /// stores only).
+    pub fn replica(&self) -> ControlPlane {
+        let url = self.etcd_url.clone().expect("replicas need an etcd store");
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::copy(
+            self.dir.path().join("tokens.toml"),
+            dir.path().join("tokens.toml"),
+        )
+        .expect("token file");
+        let mut cp = ControlPlane {
+            process: Process::new("control plane replica", dir.path(), "cp"),
+            addr: free_addr(),
+            dir,
+            agent: agent(),
+            heartbeat: self.heartbeat.clone(),
+            extra_args: Vec::new(),
+            etcd: None,
+            etcd_url: Some(url),
+        };
+        retry_port_races("control plane replica", |attempt| {
+            if attempt > 0 {
+                cp.addr = free_addr();
+            }
+            cp.spawn()
+        });
+        cp
+    }
+
     fn spawn(&mut self) -> Result<(), String> {
         let mut command = Command::new(workspace_bin("weir-control-plane"));
         command
             .arg("serve")
             .arg("--listen")
             .arg(self.addr.to_string())
-            .arg("--data-dir")
-            .arg(self.data_dir())
+            .args(self.store_args())
             .arg("--tokens")
             .arg(self.dir.path().join("tokens.toml"))
             .args(["--heartbeat", &self.heartbeat])

@@ -14,6 +14,22 @@ pub struct GatewayList {
     /// The current version, `null` before the first.
     pub current_version: Option<u64>,
     pub gateways: Vec<GatewayView>,
+    /// The replica that answered, its store and who leads (older control planes: absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control_plane: Option<ReplicaView>,
+}
+
+/// The control-plane replica that answered: `gateways` lists only the gateways connected to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaView {
+    /// This replica's identity (`--replica-id`).
+    pub replica: String,
+    /// `files` or `etcd`.
+    pub store: String,
+    /// The leading replica's identity (runs the failover policy); `null` while none is known.
+    pub leader: Option<String>,
+    /// Whether the store's view follows it now (etcd: the watch is connected; files: always).
+    pub store_connected: bool,
 }
 
 /// What follows the push stream: a gateway, or a weir-dns instance (known by its reports, which
@@ -88,6 +104,7 @@ mod tests {
                 last_seen: "T".into(),
                 dns: None,
             }],
+            control_plane: None,
         };
         let text = serde_json::to_string(&list).unwrap();
         assert_eq!(

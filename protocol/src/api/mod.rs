@@ -14,7 +14,7 @@ mod writes;
 pub use failover::{
     FailoverPaused, FailoverStatus, RegionEvaluation, RegionFailover, UpstreamFailover,
 };
-pub use gateways::{GatewayList, GatewayView, LastReport, NodeKind};
+pub use gateways::{GatewayList, GatewayView, LastReport, NodeKind, ReplicaView};
 pub use problem::{ConfigProblem, Problem};
 pub use rollout::{RolloutEvaluation, RolloutStatus, RolloutView};
 pub use routes::{Method, Route};

@@ -7,8 +7,8 @@ use std::fmt::{Display, Write as _};
 use serde_json::Value;
 use weir_protocol::Outcome;
 use weir_protocol::api::{
-    AuditList, ConfigVersion, ConfigWrite, GatewayList, GatewayView, NodeKind, TelemetryList,
-    VersionList, VersionMeta, Written,
+    AuditList, ConfigVersion, ConfigWrite, GatewayList, GatewayView, NodeKind, ReplicaView,
+    TelemetryList, VersionList, VersionMeta, Written,
 };
 
 /// A cell: the text with control characters (a newline in a message) as spaces so rows stay one
@@ -267,6 +267,9 @@ pub fn status(config: Option<&ConfigVersion>, gateways_answer: &GatewayList) -> 
             None
         }
     };
+    if let Some(replica) = &gateways_answer.control_plane {
+        out.push_str(&replica_line(replica));
+    }
     out.push('\n');
     let (gateways, dns): (Vec<GatewayView>, Vec<GatewayView>) = gateways_answer
         .gateways
@@ -282,6 +285,25 @@ pub fn status(config: Option<&ConfigVersion>, gateways_answer: &GatewayList) -> 
         followers(&mut out, "weir-dns", &dns, current);
     }
     out
+}
+
+/// `control plane: replica R (store etcd), leader L`: the gateways listed are R's.
+fn replica_line(replica: &ReplicaView) -> String {
+    let leader = match &replica.leader {
+        Some(leader) if *leader == replica.replica => "this replica".to_owned(),
+        Some(leader) => cell(leader),
+        None => "none (an election is under way, or etcd is out of reach)".to_owned(),
+    };
+    let stale = if replica.store_connected {
+        ""
+    } else {
+        "; its view of the store is not following etcd (reads may be stale)"
+    };
+    format!(
+        "control plane: replica {} (store {}), leader {leader}{stale}\n",
+        cell(&replica.replica),
+        cell(&replica.store)
+    )
 }
 
 /// One kind of follower in `weirctl status`: how many are connected and on `current`, which runs
@@ -691,6 +713,31 @@ gateways: 3 known, 2 connected, 1 on version 7
       routes[2].upstream: unknown upstream 'search'
 "
         );
+    }
+
+    #[test]
+    fn status_names_the_replica_its_store_and_the_leader() {
+        let mut answer = fleet();
+        answer.gateways.clear();
+        let replica = |leader: Option<&str>, connected: bool| ReplicaView {
+            replica: "cp-a/10.0.0.1:7700".into(),
+            store: "etcd".into(),
+            leader: leader.map(str::to_owned),
+            store_connected: connected,
+        };
+        answer.control_plane = Some(replica(Some("cp-b/10.0.0.2:7700"), true));
+        assert!(status(None, &answer).contains(
+            "control plane: replica cp-a/10.0.0.1:7700 (store etcd), leader cp-b/10.0.0.2:7700\n"
+        ));
+        answer.control_plane = Some(replica(Some("cp-a/10.0.0.1:7700"), true));
+        assert!(status(None, &answer).contains("leader this replica\n"));
+        answer.control_plane = Some(replica(None, false));
+        let text = status(None, &answer);
+        assert!(
+            text.contains("leader none (an election is under way"),
+            "{text}"
+        );
+        assert!(text.contains("not following etcd"), "{text}");
     }
 
     fn with_dns() -> GatewayList {
