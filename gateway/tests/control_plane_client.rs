@@ -247,7 +247,13 @@ fn a_hanging_report_endpoint_does_not_delay_the_next_version() {
     cp.push(2, &fleet(90));
     assert!(gateway.eventually(Duration::from_secs(20), || version(&gateway) == 2));
     // Version 2 was applied while the report of version 1 was still waiting for its answer: no
-    // report had timed out yet (a report is given 5 s).
+    // report had timed out yet (a report is given 5 s). The 'config applied' line is written
+    // just after the new version is published, so wait for it too.
+    let applied_line = |logs: &str| {
+        logs.lines()
+            .any(|l| l.contains("config applied") && l.contains("\"version\":2"))
+    };
+    gateway.eventually(Duration::from_secs(5), || applied_line(&gateway.logs()));
     let logs = gateway.logs();
     let applied = logs
         .lines()
