@@ -1,7 +1,10 @@
 //! A graceful binary upgrade under load: `weir-loadtest` sends over keep-alive and over new
 //! connections while the gateway is replaced five times in a row (the new process started with
 //! `--upgrade` takes the listening sockets, the old one gets SIGQUIT, hands them over, finishes
-//! its requests and exits 0); not one request fails and no connection is reset or refused.
+//! its requests and exits 0); not one request fails and no connection is refused. The old
+//! process closes its idle keep-alive connections: a request written at that instant meets the
+//! keep-alive race, and the load generator sends it again on a new connection, as browsers and
+//! HTTP libraries do (RFC 9112 §9.3.1); a client that does not retry would see that one reset.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -82,14 +82,18 @@ pub struct Http1Conn {
     addr: SocketAddr,
     stream: Option<TcpStream>,
     buf: BytesMut,
+    /// Whether a request the server closed a kept-alive connection on, unanswered, is sent
+    /// again on a new one (only when every request of the load is idempotent).
+    retry_unanswered: bool,
 }
 
 impl Http1Conn {
-    pub fn new(addr: SocketAddr) -> Self {
+    pub fn new(addr: SocketAddr, retry_unanswered: bool) -> Self {
         Http1Conn {
             addr,
             stream: None,
             buf: BytesMut::with_capacity(READ_CHUNK),
+            retry_unanswered,
         }
     }
 
@@ -127,10 +131,27 @@ impl Http1Conn {
         head_only: bool,
         grouper: Option<&Grouper>,
     ) -> Result<Outcome, FailureKind> {
-        let mut stream = match self.stream.take() {
-            Some(stream) => stream,
-            None => connect(self.addr).await.map_err(|_| FailureKind::Connect)?,
-        };
+        if let Some(stream) = self.stream.take() {
+            match self.exchange_on(stream, request, head_only, grouper).await {
+                // A kept-alive connection the server closed before answering a byte (it closed
+                // the idle connection as the request went out): the request is sent again on a
+                // new connection, as browsers and HTTP libraries do for idempotent requests
+                // (RFC 9112 §9.3.1). The load's requests are idempotent, or the retry is off.
+                Err(FailureKind::Io) if self.buf.is_empty() && self.retry_unanswered => {}
+                done => return done,
+            }
+        }
+        let stream = connect(self.addr).await.map_err(|_| FailureKind::Connect)?;
+        self.exchange_on(stream, request, head_only, grouper).await
+    }
+
+    async fn exchange_on(
+        &mut self,
+        mut stream: TcpStream,
+        request: &[u8],
+        head_only: bool,
+        grouper: Option<&Grouper>,
+    ) -> Result<Outcome, FailureKind> {
         self.buf.clear();
         stream
             .write_all(request)
@@ -488,7 +509,7 @@ mod tests {
             b"HTTP/1.1 204 No Content\r\n\r\n",
         ])
         .await;
-        let mut conn = Http1Conn::new(addr);
+        let mut conn = Http1Conn::new(addr, true);
         assert_eq!(
             conn.send(GET, false, SECOND, None).await,
             Outcome::Response {
@@ -518,7 +539,7 @@ mod tests {
     #[tokio::test]
     async fn a_body_until_close_ends_the_connection() {
         let addr = canned(vec![b"HTTP/1.0 200 OK\r\n\r\nall of it"]).await;
-        let mut conn = Http1Conn::new(addr);
+        let mut conn = Http1Conn::new(addr, true);
         assert_eq!(
             conn.send(GET, false, SECOND, None).await,
             Outcome::Response {
@@ -533,13 +554,13 @@ mod tests {
     #[tokio::test]
     async fn broken_and_garbled_responses_are_errors() {
         let addr = canned(vec![b"HTTP/1.1 200 OK\r\ncontent-length: 50\r\n\r\nshort"]).await;
-        let mut conn = Http1Conn::new(addr);
+        let mut conn = Http1Conn::new(addr, true);
         assert_eq!(
             conn.send(GET, false, SECOND, None).await,
             Outcome::Failed(FailureKind::Io)
         );
         let addr = canned(vec![b"SMTP ready\r\n\r\n"]).await;
-        let mut conn = Http1Conn::new(addr);
+        let mut conn = Http1Conn::new(addr, true);
         assert_eq!(
             conn.send(GET, false, SECOND, None).await,
             Outcome::Failed(FailureKind::Protocol)
@@ -547,10 +568,52 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let closed = listener.local_addr().unwrap();
         drop(listener);
-        let mut conn = Http1Conn::new(closed);
+        let mut conn = Http1Conn::new(closed, true);
         assert_eq!(
             conn.send(GET, false, SECOND, None).await,
             Outcome::Failed(FailureKind::Connect)
+        );
+    }
+
+    /// A server that answers one request per connection and closes it when the next request
+    /// comes, unanswered (a keep-alive connection closed as the request went out).
+    async fn one_answer_per_connection() -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    if stream.read(&mut buf).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                    stream.write_all(answer).await.unwrap();
+                    let _ = stream.read(&mut buf).await;
+                });
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn a_request_a_kept_alive_connection_closed_on_unanswered_is_sent_again_if_allowed() {
+        let addr = one_answer_per_connection().await;
+        let mut conn = Http1Conn::new(addr, true);
+        for _ in 0..3 {
+            match conn.send(GET, false, SECOND, None).await {
+                Outcome::Response { status: 200, .. } => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        let mut conn = Http1Conn::new(addr, false);
+        match conn.send(GET, false, SECOND, None).await {
+            Outcome::Response { status: 200, .. } => {}
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            conn.send(GET, false, SECOND, None).await,
+            Outcome::Failed(FailureKind::Io)
         );
     }
 }

@@ -231,6 +231,7 @@ fn max_seconds(plan: &Plan) -> usize {
 /// Each user's connections: HTTP/1.1 users have their own; HTTP/2 users share theirs with the
 /// other streams of the same connection.
 fn open_connections(plan: &Plan, share: Share) -> Vec<Connections> {
+    let all_idempotent = plan.targets.iter().all(|t| t.method.is_idempotent());
     let mut users = Vec::new();
     for _ in 0..share.connections {
         if plan.http2 {
@@ -240,7 +241,10 @@ fn open_connections(plan: &Plan, share: Share) -> Vec<Connections> {
             }
         } else {
             users.push(Connections::Http1(
-                plan.addrs.iter().map(|&a| Http1Conn::new(a)).collect(),
+                plan.addrs
+                    .iter()
+                    .map(|&a| Http1Conn::new(a, all_idempotent))
+                    .collect(),
             ));
         }
     }
