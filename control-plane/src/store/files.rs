@@ -141,14 +141,7 @@ impl FileStore {
 
     /// Up to `limit` versions' metadata, newest first, only those below `before` if given.
     pub fn list(&self, limit: usize, before: Option<u64>) -> Vec<VersionMeta> {
-        let index = self.read_index();
-        index
-            .metas
-            .range(..before.unwrap_or(u64::MAX))
-            .rev()
-            .take(limit)
-            .map(|(_, meta)| meta.clone())
-            .collect()
+        super::newest_first(&self.read_index().metas, limit, before)
     }
 
     /// Atomically: checks `expected` (when given it must be the current version number, 0 for

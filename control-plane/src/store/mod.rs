@@ -32,6 +32,21 @@ pub use metrics::StoreMetrics;
 /// A version's metadata and the audit log's lines are what the API shows: one definition each.
 pub use weir_protocol::api::{AuditEntry, Drained, VersionMeta};
 
+/// Up to `limit` of `metas`, newest first, only those below `before` if given: `list` of both
+/// stores over their in-memory index.
+fn newest_first(
+    metas: &std::collections::BTreeMap<u64, VersionMeta>,
+    limit: usize,
+    before: Option<u64>,
+) -> Vec<VersionMeta> {
+    metas
+        .range(..before.unwrap_or(u64::MAX))
+        .rev()
+        .take(limit)
+        .map(|(_, meta)| meta.clone())
+        .collect()
+}
+
 /// One stored version: its metadata and the fleet config (TOML text).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Version {

@@ -446,13 +446,7 @@ impl EtcdStore {
             .index
             .read()
             .unwrap_or_else(PoisonError::into_inner);
-        index
-            .metas
-            .range(..before.unwrap_or(u64::MAX))
-            .rev()
-            .take(limit)
-            .map(|(_, meta)| meta.clone())
-            .collect()
+        super::newest_first(&index.metas, limit, before)
     }
 
     /// See `Store::update`. The commit is one transaction: `current` still the number this
